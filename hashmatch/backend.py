@@ -1,0 +1,138 @@
+"""The one place that decides where the math runs.
+
+A backend turns decoded pixels into PDQ hashes in two steps:
+- prepare(pixels): per item, in the worker that decoded it (CPU: the banded resample
+  to the 64x64 buffer, so it runs in parallel; GPU: nothing, pixels go up as they are);
+- finish(prepared, dihedral): once per batch (DCT, median, bits, quality through the
+  array namespace; the GPU also resamples here, bucketed by image size).
+Nothing else in hashmatch asks whether there is a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from hashmatch.config import BackendChoice, EngineConfig
+from hashmatch.errors import ConfigError
+from hashmatch.kernels.cpu import resample_to_64
+from hashmatch.kernels.pdq import hash_buffers
+from hashmatch.kernels.resample import PDQ_BUFFER, resampler
+
+log = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    name: str
+
+    def prepare(self, pixels: np.ndarray) -> np.ndarray: ...
+
+    def finish(
+        self, prepared: Sequence[np.ndarray], dihedral: bool
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class CpuBackend:
+    """NumPy + Numba CPU kernels."""
+
+    name = "cpu"
+
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        h, w = pixels.shape[:2]
+        return resample_to_64(pixels, resampler(h), resampler(w))
+
+    def finish(
+        self, prepared: Sequence[np.ndarray], dihedral: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if not prepared:
+            return _empty(dihedral)
+        hashes, quality = hash_buffers(np.stack(prepared), dihedral, np)
+        return hashes, quality
+
+
+class GpuBackend:
+    """CuPy arrays + Numba CUDA kernels; only 32 bytes + quality per image come back."""
+
+    name = "gpu"
+
+    def __init__(self, cupy: Any) -> None:
+        self.cp = cupy
+        self._bands: dict[int, tuple[Any, Any]] = {}
+
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        return pixels
+
+    def finish(
+        self, prepared: Sequence[np.ndarray], dihedral: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if not prepared:
+            return _empty(dihedral)
+        cp = self.cp
+        buffers = cp.empty((len(prepared), PDQ_BUFFER, PDQ_BUFFER), dtype=cp.float32)
+        buckets: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for k, px in enumerate(prepared):
+            buckets[px.shape].append(k)
+        for shape, members in buckets.items():
+            batch = cp.asarray(np.stack([prepared[k] for k in members]))
+            buffers[cp.asarray(members)] = self._resample(batch, shape[0], shape[1])
+        hashes, quality = hash_buffers(buffers, dihedral, cp)
+        return cp.asnumpy(hashes), cp.asnumpy(quality)
+
+    def _band(self, n: int) -> tuple[Any, Any]:
+        if n not in self._bands:
+            r = resampler(n)
+            self._bands[n] = (self.cp.asarray(r.starts), self.cp.asarray(r.weights))
+        return self._bands[n]
+
+    def _resample(self, batch: Any, h: int, w: int) -> Any:
+        from hashmatch.kernels import cuda as k
+
+        cp = self.cp
+        n = batch.shape[0]
+        if batch.ndim == 4:
+            luma = cp.empty((n, h, w), dtype=cp.float32)
+            grid, block = k.grid_for(w, h, n)
+            k.luma_kernel[grid, block](batch, luma)
+            batch = luma
+        rs, rw = self._band(h)
+        cs, cw = self._band(w)
+        tmp = cp.empty((n, PDQ_BUFFER, w), dtype=cp.float32)
+        grid, block = k.grid_for(w, PDQ_BUFFER, n)
+        k.rows_kernel[grid, block](batch, rs, rw, tmp)
+        out = cp.empty((n, PDQ_BUFFER, PDQ_BUFFER), dtype=cp.float32)
+        grid, block = k.grid_for(PDQ_BUFFER, PDQ_BUFFER, n)
+        k.cols_kernel[grid, block](tmp, cs, cw, out)
+        return out
+
+
+def _empty(dihedral: bool) -> tuple[np.ndarray, np.ndarray]:
+    shape = (0, 8, 32) if dihedral else (0, 32)
+    return np.zeros(shape, dtype=np.uint8), np.zeros(0, dtype=np.int32)
+
+
+def _try_cupy() -> Any | None:
+    try:
+        import cupy
+
+        # cupy imports without a driver and fails on first use: try one tiny operation.
+        int((cupy.arange(4) + 1).sum())
+        return cupy
+    except Exception as exc:  # no cupy, no driver, no device: all mean "no GPU here"
+        log.info("GPU backend unavailable: %s", exc)
+        return None
+
+
+def select_backend(config: EngineConfig) -> Backend:
+    """Pick the backend once, at start-up."""
+    if config.backend is BackendChoice.CPU:
+        return CpuBackend()
+    cupy = _try_cupy()
+    if cupy is not None:
+        return GpuBackend(cupy)
+    if config.backend is BackendChoice.GPU:
+        raise ConfigError("backend 'gpu' asked for, but CUDA/CuPy is not usable here")
+    return CpuBackend()

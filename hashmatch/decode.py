@@ -1,0 +1,151 @@
+"""Image bytes -> pixels for PDQ: a luma plane (uint8 [H, W]) or RGB (uint8 [H, W, 3]).
+
+JPEG goes through libjpeg-turbo (simplejpeg), reading the Y plane directly when the
+file is YCbCr or greyscale; everything else goes through Pillow exactly as the
+reference path does (`Image.open(...).convert("RGB")`: first frame, EXIF orientation
+not applied, alpha dropped). Sizes are checked from the header before any pixel is
+decoded, so a decompression bomb costs nothing.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import simplejpeg
+from PIL import Image
+
+from hashmatch.config import EngineConfig, HashMode
+from hashmatch.errors import CorruptImage, NotAnImage, SizeOutOfRange, TooLarge
+
+# Our own pixel limit (EngineConfig.max_pixels) is checked before decoding; Pillow's
+# global bomb check would only warn or fail at a different, fixed limit.
+Image.MAX_IMAGE_PIXELS = None
+
+CPP_DOWNSAMPLE = 512
+
+
+class ImageFormat(StrEnum):
+    JPEG = "jpeg"
+    PNG = "png"
+    GIF = "gif"
+    WEBP = "webp"
+    BMP = "bmp"
+    TIFF = "tiff"
+
+
+_PIL_FORMATS = {
+    ImageFormat.JPEG: "JPEG",
+    ImageFormat.PNG: "PNG",
+    ImageFormat.GIF: "GIF",
+    ImageFormat.WEBP: "WEBP",
+    ImageFormat.BMP: "BMP",
+    ImageFormat.TIFF: "TIFF",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedImage:
+    pixels: np.ndarray  # uint8 [H, W] luma or [H, W, 3] RGB
+    format: ImageFormat
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+
+def sniff(data: bytes) -> ImageFormat:
+    """The format from the magic bytes; only the formats we accept."""
+    if not data:
+        raise NotAnImage("empty input")
+    if data[:3] == b"\xff\xd8\xff":
+        return ImageFormat.JPEG
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return ImageFormat.PNG
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return ImageFormat.GIF
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ImageFormat.WEBP
+    if data[:2] == b"BM":
+        return ImageFormat.BMP
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return ImageFormat.TIFF
+    raise NotAnImage("not a JPEG, PNG, GIF, WebP, BMP or TIFF image")
+
+
+def check_size(width: int, height: int, config: EngineConfig) -> None:
+    if width * height > config.max_pixels:
+        raise SizeOutOfRange(
+            f"{width}x{height} is {width * height} pixels, over the limit of {config.max_pixels}"
+        )
+    if min(width, height) < config.min_dimension:
+        raise SizeOutOfRange(
+            f"{width}x{height} is under the minimum of {config.min_dimension} px on a side"
+        )
+
+
+def decode(data: bytes, config: EngineConfig) -> DecodedImage:
+    """Decode for the configured hash mode; raises a typed HashmatchError on bad input."""
+    if len(data) > config.max_bytes:
+        raise TooLarge(f"{len(data)} bytes, over the limit of {config.max_bytes}")
+    fmt = sniff(data)
+    if fmt is ImageFormat.JPEG and config.mode is not HashMode.CPP:
+        pixels = _jpeg_luma(data, config)
+        if pixels is not None:
+            return DecodedImage(pixels, fmt)
+    pixels = _pillow_rgb(data, fmt, config)
+    if config.mode is HashMode.CPP:
+        pixels = nearest_512(pixels)
+    return DecodedImage(pixels, fmt)
+
+
+def nearest_512(rgb: np.ndarray) -> np.ndarray:
+    """Meta's C++ hasher's shrink: over 512 px on a side -> 512x512, src = floor(dst*W/512)."""
+    h, w = rgb.shape[:2]
+    if h <= CPP_DOWNSAMPLE and w <= CPP_DOWNSAMPLE:
+        return rgb
+    rows = np.arange(CPP_DOWNSAMPLE) * h // CPP_DOWNSAMPLE
+    cols = np.arange(CPP_DOWNSAMPLE) * w // CPP_DOWNSAMPLE
+    return np.ascontiguousarray(rgb[rows][:, cols])
+
+
+def _jpeg_luma(data: bytes, config: EngineConfig) -> np.ndarray | None:
+    """The Y plane of a YCbCr/greyscale JPEG, or None where only an RGB decode will do."""
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError as exc:
+        raise CorruptImage(f"JPEG header: {exc}") from None
+    check_size(width, height, config)
+    if colorspace not in ("YCbCr", "Gray"):
+        return None  # CMYK/YCCK: the reference's Pillow conversion decides the colours
+    kwargs = {}
+    if config.mode is HashMode.FAST:
+        side = config.fast_min_side
+        kwargs = {"min_height": min(side, height), "min_width": min(side, width), "min_factor": 1}
+    try:
+        y = simplejpeg.decode_jpeg(data, colorspace="GRAY", **kwargs)
+    except ValueError as exc:
+        raise CorruptImage(f"JPEG decode: {exc}") from None
+    return np.ascontiguousarray(y[:, :, 0])
+
+
+def _pillow_rgb(data: bytes, fmt: ImageFormat, config: EngineConfig) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as img:
+            check_size(img.width, img.height, config)
+            rgb = img.convert("RGB")
+        return np.asarray(rgb)
+    except (SizeOutOfRange, TooLarge):
+        raise
+    except Image.DecompressionBombError as exc:
+        raise SizeOutOfRange(str(exc)) from None
+    except MemoryError:
+        raise TooLarge("not enough memory to decode this image") from None
+    except Exception as exc:  # Pillow raises many types for bad files; all mean "corrupt"
+        raise CorruptImage(f"{fmt.value} decode: {exc}") from None

@@ -1,0 +1,139 @@
+"""The hashing engine: items in, one Signature or ItemError out per item, in order."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from hashmatch.backend import Backend, CpuBackend, select_backend
+from hashmatch.config import EngineConfig, PoolKind
+from hashmatch.decode import decode
+from hashmatch.errors import ItemError, TooLarge, Unreadable
+from hashmatch.signatures import PdqHash, Signature
+
+Item = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
+Result = Union[Signature, ItemError]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    buffer: np.ndarray
+    md5: bytes
+    sha256: bytes
+    width: int
+    height: int
+
+
+def read_item(item: Item, max_bytes: int) -> bytes:
+    """The bytes of an item: given directly, or read from a path (bounded)."""
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return bytes(item)
+    path = Path(item)
+    try:
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:
+                raise TooLarge(f"{size} bytes, over the limit of {max_bytes}")
+            # Read one byte past the limit: files can grow, pipes have no size.
+            data = fh.read(max_bytes + 1)
+    except IsADirectoryError:
+        raise Unreadable("is a directory") from None
+    except OSError as exc:
+        raise Unreadable(exc.strerror or type(exc).__name__) from None
+    if len(data) > max_bytes:
+        raise TooLarge(f"over the limit of {max_bytes} bytes")
+    return data
+
+
+def prepare_item(item: Item, config: EngineConfig, backend: Backend) -> _Prepared | ItemError:
+    """Read, checksum, decode and (per backend) resample one item; never raises."""
+    try:
+        data = read_item(item, config.max_bytes)
+        image = decode(data, config)
+        return _Prepared(
+            buffer=backend.prepare(image.pixels),
+            md5=hashlib.md5(data).digest(),
+            sha256=hashlib.sha256(data).digest(),
+            width=image.width,
+            height=image.height,
+        )
+    except Exception as exc:  # one bad item must never fail its batch
+        return ItemError.from_exception(exc)
+
+
+_PROCESS_BACKEND = CpuBackend()
+
+
+def _prepare_in_process(item: Item, config: EngineConfig) -> _Prepared | ItemError:
+    return prepare_item(item, config, _PROCESS_BACKEND)
+
+
+class Engine:
+    """Batch-first PDQ + MD5 + SHA-256 hashing.
+
+    `workers` > 1 spreads decode and resampling over a pool (threads by default: the
+    decoders and kernels release the GIL). The backend is chosen once, here.
+    """
+
+    def __init__(self, config: EngineConfig | None = None, backend: Backend | None = None):
+        self.config = config or EngineConfig()
+        self.backend = backend or select_backend(self.config)
+        self._pool: Executor | None = None
+
+    def hash_many(self, items: Iterable[Item]) -> list[Result]:
+        prepared = self._prepare_all(list(items))
+        good = [(k, p) for k, p in enumerate(prepared) if isinstance(p, _Prepared)]
+        hashes, quality = self.backend.finish([p.buffer for _, p in good], self.config.dihedral)
+        signed = {k: self._signature(p, hashes[row], int(quality[row])) for row, (k, p) in enumerate(good)}
+        return [p if isinstance(p, ItemError) else signed[k] for k, p in enumerate(prepared)]
+
+    def hash_one(self, item: Item) -> Result:
+        return self.hash_many([item])[0]
+
+    def _signature(self, p: _Prepared, packed: np.ndarray, quality: int) -> Signature:
+        if self.config.dihedral:
+            variants = tuple(PdqHash(bytes(v)) for v in packed)
+            return Signature(variants[0], quality, p.md5, p.sha256, p.width, p.height, variants)
+        return Signature(PdqHash(bytes(packed)), quality, p.md5, p.sha256, p.width, p.height)
+
+    def _prepare_all(self, items: Sequence[Item]) -> list[_Prepared | ItemError]:
+        if self.config.workers == 1 or len(items) <= 1:
+            return [prepare_item(it, self.config, self.backend) for it in items]
+        pool = self._executor()
+        if isinstance(pool, ProcessPoolExecutor):
+            return list(pool.map(_prepare_in_process, items, [self.config] * len(items)))
+        return list(pool.map(lambda it: prepare_item(it, self.config, self.backend), items))
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            if self.config.pool is PoolKind.PROCESS and isinstance(self.backend, CpuBackend):
+                ctx = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(self.config.workers, mp_context=ctx)
+            else:
+                self._pool = ThreadPoolExecutor(self.config.workers, "hashmatch-engine")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def hash_many(items: Iterable[Item], config: EngineConfig | None = None) -> list[Result]:
+    """One-shot convenience: hash a batch with a fresh engine."""
+    with Engine(config) as engine:
+        return engine.hash_many(items)

@@ -1,0 +1,85 @@
+"""Numba CPU kernels: the banded PDQ resampling, fused with the luma conversion.
+
+These are the hot loops of the CPU engine. They read the decoded pixels once (no float
+copy of the whole image) and release the GIL, so a thread pool scales across cores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from hashmatch.kernels.resample import PDQ_BUFFER, BandedResampler
+
+# The reference's float64 luma weights (pdqhash computes R*0.299 + G*0.587 + B*0.114
+# in float64 and rounds the sum to float32). Same order of operations here.
+_R, _G, _B = 0.299, 0.587, 0.114
+
+
+@njit(nogil=True, cache=True)
+def _rows_gray(img, starts, weights):  # type: ignore[no-untyped-def]
+    h, w = img.shape
+    band = weights.shape[1]
+    out = np.zeros((PDQ_BUFFER, w), dtype=np.float32)
+    for i in range(PDQ_BUFFER):
+        s = starts[i]
+        for t in range(band):
+            wt = weights[i, t]
+            if wt == 0.0:
+                continue
+            row = img[s + t]
+            acc = out[i]
+            for c in range(w):
+                acc[c] += wt * np.float32(row[c])
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _rows_rgb(img, starts, weights):  # type: ignore[no-untyped-def]
+    h, w, _ = img.shape
+    band = weights.shape[1]
+    out = np.zeros((PDQ_BUFFER, w), dtype=np.float32)
+    luma = np.empty(w, dtype=np.float32)
+    last = -1
+    for i in range(PDQ_BUFFER):
+        s = starts[i]
+        for t in range(band):
+            wt = weights[i, t]
+            if wt == 0.0:
+                continue
+            r = s + t
+            if r != last:  # bands overlap: convert a row once per use run
+                for c in range(w):
+                    luma[c] = np.float32(
+                        np.float64(img[r, c, 0]) * _R
+                        + np.float64(img[r, c, 1]) * _G
+                        + np.float64(img[r, c, 2]) * _B
+                    )
+                last = r
+            acc = out[i]
+            for c in range(w):
+                acc[c] += wt * luma[c]
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _cols(tmp, starts, weights):  # type: ignore[no-untyped-def]
+    band = weights.shape[1]
+    out = np.zeros((PDQ_BUFFER, PDQ_BUFFER), dtype=np.float32)
+    for i in range(PDQ_BUFFER):
+        for j in range(PDQ_BUFFER):
+            s = starts[j]
+            acc = np.float32(0.0)
+            for t in range(band):
+                acc += weights[j, t] * tmp[i, s + t]
+            out[i, j] = acc
+    return out
+
+
+def resample_to_64(img: np.ndarray, rows: BandedResampler, cols: BandedResampler) -> np.ndarray:
+    """A = S_H @ L @ S_W.T for one image: gray uint8/float32 [H, W] or RGB uint8 [H, W, 3]."""
+    if img.ndim == 3:
+        tmp = _rows_rgb(img, rows.starts, rows.weights)
+    else:
+        tmp = _rows_gray(img, rows.starts, rows.weights)
+    return _cols(tmp, cols.starts, cols.weights)

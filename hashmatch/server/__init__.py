@@ -1,0 +1,1 @@
+"""The gRPC service (grpc.aio) over the engine and the index."""
