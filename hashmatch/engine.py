@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
@@ -19,8 +18,8 @@ from hashmatch.decode import decode
 from hashmatch.errors import ItemError, TooLarge, Unreadable
 from hashmatch.signatures import PdqHash, Signature
 
-Item = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
-Result = Union[Signature, ItemError]
+Item = bytes | bytearray | memoryview | str | os.PathLike[str]
+Result = Signature | ItemError
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +91,9 @@ class Engine:
         prepared = self._prepare_all(list(items))
         good = [(k, p) for k, p in enumerate(prepared) if isinstance(p, _Prepared)]
         hashes, quality = self.backend.finish([p.buffer for _, p in good], self.config.dihedral)
-        signed = {k: self._signature(p, hashes[row], int(quality[row])) for row, (k, p) in enumerate(good)}
+        signed = {
+            k: self._signature(p, hashes[row], int(quality[row])) for row, (k, p) in enumerate(good)
+        }
         return [p if isinstance(p, ItemError) else signed[k] for k, p in enumerate(prepared)]
 
     def hash_one(self, item: Item) -> Result:

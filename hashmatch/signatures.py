@@ -72,4 +72,5 @@ class Signature:
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Bitwise distances between packed hash batches uint8[..., 32] (broadcasting)."""
-    return np.unpackbits(np.bitwise_xor(a, b), axis=-1).sum(axis=-1, dtype=np.int64)
+    out: np.ndarray = np.unpackbits(np.bitwise_xor(a, b), axis=-1).sum(axis=-1, dtype=np.int64)
+    return out

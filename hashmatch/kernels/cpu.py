@@ -18,7 +18,7 @@ _R, _G, _B = 0.299, 0.587, 0.114
 
 @njit(nogil=True, cache=True)
 def _rows_gray(img, starts, weights):  # type: ignore[no-untyped-def]
-    h, w = img.shape
+    _, w = img.shape
     band = weights.shape[1]
     out = np.zeros((PDQ_BUFFER, w), dtype=np.float32)
     for i in range(PDQ_BUFFER):
@@ -36,7 +36,7 @@ def _rows_gray(img, starts, weights):  # type: ignore[no-untyped-def]
 
 @njit(nogil=True, cache=True)
 def _rows_rgb(img, starts, weights):  # type: ignore[no-untyped-def]
-    h, w, _ = img.shape
+    w = img.shape[1]
     band = weights.shape[1]
     out = np.zeros((PDQ_BUFFER, w), dtype=np.float32)
     luma = np.empty(w, dtype=np.float32)
@@ -82,4 +82,5 @@ def resample_to_64(img: np.ndarray, rows: BandedResampler, cols: BandedResampler
         tmp = _rows_rgb(img, rows.starts, rows.weights)
     else:
         tmp = _rows_gray(img, rows.starts, rows.weights)
-    return _cols(tmp, cols.starts, cols.weights)
+    out: np.ndarray = _cols(tmp, cols.starts, cols.weights)
+    return out

@@ -7,7 +7,6 @@ Accumulation follows the CPU kernels' order (band taps in order, float32).
 
 from __future__ import annotations
 
-import numpy as np
 from numba import cuda, float32, float64
 
 PDQ_BUFFER = 64
@@ -50,9 +49,10 @@ def cols_kernel(tmp, starts, weights, out):  # type: ignore[no-untyped-def]
         out[n, i, j] = acc
 
 
-def grid_for(width: int, rows: int, batch: int, block: tuple[int, int] = (32, 8)) -> tuple:
+Launch = tuple[tuple[int, int, int], tuple[int, int, int]]
+
+
+def grid_for(width: int, rows: int, batch: int, block: tuple[int, int] = (32, 8)) -> Launch:
     """Launch shape covering (width, rows, batch) with 2-D blocks."""
     bx, by = block
     return ((width + bx - 1) // bx, (rows + by - 1) // by, batch), (bx, by, 1)
-
-

@@ -34,7 +34,8 @@ def dct_matrix() -> np.ndarray:
     i = np.arange(1, 17, dtype=np.float64)[:, None]
     j = np.arange(PDQ_BUFFER, dtype=np.float64)[None, :]
     d = np.sqrt(2.0 / PDQ_BUFFER) * np.cos(np.pi / 2.0 / PDQ_BUFFER * i * (2 * j + 1))
-    return d.astype(np.float32)
+    out: np.ndarray = d.astype(np.float32)
+    return out
 
 
 def dct16(buffers: Any, xp: Any = np) -> Any:
