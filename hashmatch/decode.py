@@ -48,16 +48,12 @@ _PIL_FORMATS = {
 
 @dataclass(frozen=True, slots=True)
 class DecodedImage:
+    """Pixels to hash, and the size of the image as stored (pixels may be scaled)."""
+
     pixels: np.ndarray  # uint8 [H, W] luma or [H, W, 3] RGB
     format: ImageFormat
-
-    @property
-    def height(self) -> int:
-        return int(self.pixels.shape[0])
-
-    @property
-    def width(self) -> int:
-        return int(self.pixels.shape[1])
+    width: int
+    height: int
 
 
 def sniff(data: bytes) -> ImageFormat:
@@ -96,13 +92,14 @@ def decode(data: bytes, config: EngineConfig) -> DecodedImage:
         raise TooLarge(f"{len(data)} bytes, over the limit of {config.max_bytes}")
     fmt = sniff(data)
     if fmt is ImageFormat.JPEG and config.mode is not HashMode.CPP:
-        pixels = _jpeg_luma(data, config)
-        if pixels is not None:
-            return DecodedImage(pixels, fmt)
+        decoded = _jpeg_luma(data, config)
+        if decoded is not None:
+            return decoded
     pixels = _pillow_rgb(data, fmt, config)
+    height, width = pixels.shape[:2]
     if config.mode is HashMode.CPP:
         pixels = nearest_512(pixels)
-    return DecodedImage(pixels, fmt)
+    return DecodedImage(pixels, fmt, width, height)
 
 
 def nearest_512(rgb: np.ndarray) -> np.ndarray:
@@ -115,7 +112,7 @@ def nearest_512(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb[rows][:, cols])
 
 
-def _jpeg_luma(data: bytes, config: EngineConfig) -> np.ndarray | None:
+def _jpeg_luma(data: bytes, config: EngineConfig) -> DecodedImage | None:
     """The Y plane of a YCbCr/greyscale JPEG, or None where only an RGB decode will do."""
     try:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
@@ -132,7 +129,7 @@ def _jpeg_luma(data: bytes, config: EngineConfig) -> np.ndarray | None:
         y = simplejpeg.decode_jpeg(data, colorspace="GRAY", **kwargs)
     except ValueError as exc:
         raise CorruptImage(f"JPEG decode: {exc}") from None
-    return np.ascontiguousarray(y[:, :, 0])
+    return DecodedImage(np.ascontiguousarray(y[:, :, 0]), ImageFormat.JPEG, width, height)
 
 
 def _pillow_rgb(data: bytes, fmt: ImageFormat, config: EngineConfig) -> np.ndarray:

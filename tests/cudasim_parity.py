@@ -1,0 +1,78 @@
+"""Run under NUMBA_ENABLE_CUDASIM=1 (tests/test_cuda_kernels.py does): the CUDA kernels and
+the GPU backend, driven with NumPy in place of CuPy, against the CPU engine."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+
+import numpy as np
+
+assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run me under the CUDA simulator"
+
+from hashmatch.backend import CpuBackend, GpuBackend  # noqa: E402
+from hashmatch.kernels import cuda as k  # noqa: E402
+from hashmatch.kernels.cpu import _cols, _rows_gray, _rows_rgb  # noqa: E402
+from hashmatch.kernels.resample import resampler  # noqa: E402
+
+
+def check_kernels(rng: np.random.Generator) -> None:
+    for h, w in [(5, 9), (12, 20), (70, 9)]:
+        rgb = rng.integers(0, 256, (2, h, w, 3), dtype=np.uint8)
+        luma = np.empty((2, h, w), np.float32)
+        grid, block = k.grid_for(w, h, 2)
+        k.luma_kernel[grid, block](rgb, luma)
+        want = (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.float32)
+        np.testing.assert_array_equal(luma, want)
+
+        rows, cols = resampler(h), resampler(w)
+        tmp = np.empty((2, 64, w), np.float32)
+        grid, block = k.grid_for(w, 64, 2)
+        k.rows_kernel[grid, block](luma, rows.starts, rows.weights, tmp)
+        out = np.empty((2, 64, 64), np.float32)
+        grid, block = k.grid_for(64, 64, 2)
+        k.cols_kernel[grid, block](tmp, cols.starts, cols.weights, out)
+        for n in range(2):
+            cpu_tmp = _rows_rgb(rgb[n], rows.starts, rows.weights)
+            np.testing.assert_array_equal(tmp[n], cpu_tmp)
+            np.testing.assert_array_equal(out[n], _cols(cpu_tmp, cols.starts, cols.weights))
+            grey = rgb[n, :, :, 0].copy()
+            np.testing.assert_array_equal(
+                _rows_gray(grey, rows.starts, rows.weights),
+                _rows_gray(grey.astype(np.float32), rows.starts, rows.weights),
+            )
+
+
+def numpy_as_cupy() -> types.ModuleType:
+    """The slice of CuPy's API GpuBackend uses, on NumPy (the simulator takes NumPy arrays)."""
+    shim = types.ModuleType("cupy_on_numpy")
+    for name in ("empty", "asarray", "float32", "uint8", "uint32", "int32"):
+        setattr(shim, name, getattr(np, name))
+    shim.asnumpy = np.asarray  # type: ignore[attr-defined]
+    for name in dir(np):  # hash_buffers calls xp.matmul, xp.partition, ...
+        if not hasattr(shim, name):
+            setattr(shim, name, getattr(np, name))
+    return shim
+
+
+def check_backend(rng: np.random.Generator) -> None:
+    images: list[np.ndarray] = [
+        rng.integers(0, 256, (12, 20), dtype=np.uint8),
+        rng.integers(0, 256, (9, 33, 3), dtype=np.uint8),
+        rng.integers(0, 256, (12, 20), dtype=np.uint8),
+        rng.integers(0, 256, (7, 7, 3), dtype=np.uint8),
+    ]
+    cpu, gpu = CpuBackend(), GpuBackend(numpy_as_cupy())
+    for dihedral in (False, True):
+        want_h, want_q = cpu.finish([cpu.prepare(im) for im in images], dihedral)
+        got_h, got_q = gpu.finish([gpu.prepare(im) for im in images], dihedral)
+        np.testing.assert_array_equal(got_h, want_h)
+        np.testing.assert_array_equal(got_q, want_q)
+
+
+if __name__ == "__main__":
+    generator = np.random.default_rng(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    check_kernels(generator)
+    check_backend(generator)
+    print("cudasim parity ok")
