@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from pathlib import Path
+from typing import Any, get_type_hints
 
 from hashmatch.errors import ConfigError
 
@@ -59,3 +63,111 @@ class EngineConfig:
             raise ConfigError(f"min_dimension must be >= 1, got {self.min_dimension}")
         if self.fast_min_side < 64:
             raise ConfigError(f"fast_min_side must be >= 64, got {self.fast_min_side}")
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """The server's batcher: items from all callers gathered into engine batches."""
+
+    max_batch: int = 32
+    max_wait_ms: float = 2.0
+    # Bounded queue: past either limit, unary calls get RESOURCE_EXHAUSTED and streams wait.
+    max_queue_items: int = 4096
+    max_queue_bytes: int = 512 * 1024 * 1024
+    # Batches hashed at once (each on its own thread or process).
+    workers: int = 0  # 0: one per core
+    pool: PoolKind = PoolKind.THREAD
+
+    def __post_init__(self) -> None:
+        if self.max_batch < 1 or self.max_wait_ms < 0 or self.max_queue_items < 1:
+            raise ConfigError("max_batch >= 1, max_wait_ms >= 0 and max_queue_items >= 1")
+        if self.workers < 0:
+            raise ConfigError(f"batch workers must be >= 0, got {self.workers}")
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen: str = "127.0.0.1:50051"
+    # Prometheus metrics over HTTP; empty disables.
+    metrics_listen: str = "127.0.0.1:9464"
+    max_message_bytes: int = 80 * 1024 * 1024
+    max_items_per_request: int = 1000
+    # In-flight items one stream may have before its reads pause (back-pressure).
+    stream_window: int = 256
+    grace_seconds: float = 10.0
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""  # set: clients must present a certificate signed by it
+
+    def __post_init__(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("tls_cert and tls_key go together")
+        if self.max_items_per_request < 1 or self.stream_window < 1:
+            raise ConfigError("max_items_per_request and stream_window must be >= 1")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a hashmatch process needs, built once from a TOML file and flags."""
+
+    data_dir: Path = Path("hashmatch-data")
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+
+
+_SECTIONS = {"engine": EngineConfig, "batch": BatchConfig, "server": ServerConfig}
+
+
+def _build(cls: type[Any], values: dict[str, Any], where: str) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [{where}]: {', '.join(sorted(unknown))}")
+    converted = {}
+    for name, value in values.items():
+        kind = hints[name]
+        if isinstance(kind, type) and issubclass(kind, StrEnum):
+            try:
+                value = kind(value)
+            except ValueError:
+                choices = ", ".join(m.value for m in kind)
+                raise ConfigError(f"[{where}] {name}: {value!r} is not one of {choices}") from None
+        converted[name] = value
+    return cls(**converted)
+
+
+def load_config(
+    path: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None
+) -> Config:
+    """A Config from an optional TOML file, then flag overrides ({"server": {"listen": ...}}).
+
+    Top-level keys: data_dir; sections [engine], [batch], [server]: see hashmatch.example.toml.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"config {path}: {exc}") from None
+    for section, values in (overrides or {}).items():
+        if section == "":
+            raw.update(values)
+        else:
+            raw.setdefault(section, {}).update(values)
+    parts: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        parts[section] = _build(cls, dict(raw.pop(section, {})), section)
+    data_dir = Path(raw.pop("data_dir", Config.data_dir))
+    if raw:
+        raise ConfigError(f"unknown top-level setting(s): {', '.join(sorted(raw))}")
+    return Config(data_dir=data_dir, **parts)

@@ -20,6 +20,8 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "TOO_LARGE"
     UNREADABLE = "UNREADABLE"
     INTERNAL = "INTERNAL"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 
     @property
     def photodna_status(self) -> int:
@@ -35,6 +37,8 @@ _PHOTODNA = {
     ErrorCode.SIZE_OUT_OF_RANGE: 3208,
     ErrorCode.TOO_LARGE: 3209,
     ErrorCode.INTERNAL: 3004,
+    ErrorCode.RESOURCE_EXHAUSTED: 3004,
+    ErrorCode.DEADLINE_EXCEEDED: 3004,
 }
 
 
@@ -74,6 +78,12 @@ class Unreadable(HashmatchError):
 
 class InternalError(HashmatchError):
     code = ErrorCode.INTERNAL
+
+
+class Overloaded(HashmatchError):
+    """A bounded queue or a rate limit is full: retry later, with backoff."""
+
+    code = ErrorCode.RESOURCE_EXHAUSTED
 
 
 class ConfigError(HashmatchError):

@@ -1,0 +1,323 @@
+"""Python clients for a hashmatch server: `Client` (blocking) and `AsyncClient` (asyncio).
+
+Batching helpers split long inputs into requests of `batch_size`; streaming helpers keep
+one MatchStream open. Calls are retried on UNAVAILABLE by gRPC's own retry policy.
+Results are `ItemOutcome`s: hex at this edge, since this is what callers print and store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from hashmatch.proto import pb, rpc
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+MAX_MESSAGE_BYTES = 80 * 1024 * 1024
+
+_RETRY_POLICY = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": "hashmatch.v1.MatchService"}],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.2s",
+                    "maxBackoff": "5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    content_id: str
+    code: str
+    message: str
+    photodna_code: int
+    tracking_id: str
+    is_match: bool = False
+    pdq: str = ""
+    quality: int = 0
+    md5: str = ""
+    sha256: str = ""
+    pdq_dihedral: tuple[str, ...] = ()
+    matches: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return self.code == "OK"
+
+    @classmethod
+    def from_proto(cls, r: pb.ItemResult) -> ItemOutcome:
+        s = r.signatures
+        return cls(
+            content_id=r.content_id,
+            code=pb.ItemCode.Name(r.status.code),
+            message=r.status.message,
+            photodna_code=r.status.photodna_code,
+            tracking_id=r.tracking_id,
+            is_match=r.is_match,
+            pdq=s.pdq.hex(),
+            quality=s.quality,
+            md5=s.md5.hex(),
+            sha256=s.sha256.hex(),
+            pdq_dihedral=tuple(h.hex() for h in s.pdq_dihedral),
+            matches=tuple(
+                {
+                    "bank": m.bank,
+                    "entry_id": m.entry_id,
+                    "label": m.label,
+                    "distance": m.distance,
+                    "signal_type": pb.SignalType.Name(m.signal_type).lower(),
+                    "variant": m.variant,
+                    **({"value": m.value.hex()} if m.value else {}),
+                }
+                for m in r.matches
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        if not self.ok:
+            return {
+                "content_id": self.content_id,
+                "error": {"code": self.code, "message": self.message},
+                "tracking_id": self.tracking_id,
+            }
+        out: dict[str, Any] = {"content_id": self.content_id, "is_match": self.is_match}
+        if self.pdq:
+            out.update(pdq=self.pdq, quality=self.quality, md5=self.md5, sha256=self.sha256)
+        if self.pdq_dihedral:
+            out["pdq_dihedral"] = list(self.pdq_dihedral)
+        out["matches"] = list(self.matches)
+        out["tracking_id"] = self.tracking_id
+        return out
+
+
+def _options(banks: Sequence[str], max_distance: int, dihedral: bool) -> pb.MatchOptions:
+    return pb.MatchOptions(banks=list(banks), max_distance=max_distance, dihedral=dihedral)
+
+
+def _channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.service_config", _RETRY_POLICY),
+        ("grpc.enable_retries", 1),
+    ]
+
+
+def _hash_query(value: str | bytes, content_id: str) -> pb.HashQuery:
+    """A hex string (or packed bytes): 32 hex digits / 16 bytes are MD5, else PDQ;
+    `sha256:HEX` / `md5:HEX` / `pdq:HEX` name the type."""
+    kind = ""
+    if isinstance(value, str):
+        kind, sep, rest = value.strip().partition(":")
+        if not sep:
+            kind, rest = "", kind
+        try:
+            raw = bytes.fromhex(rest)
+        except ValueError:
+            raw = rest.encode()  # the server reports the bad value per item
+    else:
+        raw = value
+    types = {"pdq": pb.PDQ, "md5": pb.MD5, "sha256": pb.SHA256}
+    signal = types.get(kind.lower(), pb.MD5 if len(raw) == 16 else pb.PDQ)
+    return pb.HashQuery(content_id=content_id, signal_type=signal, value=raw)
+
+
+class Client:
+    """Blocking client. `with Client("host:port") as c: c.match_images([...])`."""
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        timeout: float = 60.0,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        options = _channel_options(max_message_bytes)
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=options)
+        self._stub = rpc.MatchServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._metadata = tuple(metadata)
+        self.timeout = timeout
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def match_images(
+        self,
+        images: Sequence[bytes],
+        content_ids: Sequence[str] | None = None,
+        banks: Sequence[str] = (),
+        max_distance: int = 0,
+        dihedral: bool = False,
+        batch_size: int = 64,
+    ) -> list[ItemOutcome]:
+        ids = list(content_ids) if content_ids is not None else [str(k) for k in range(len(images))]
+        out: list[ItemOutcome] = []
+        for lo in range(0, len(images), batch_size):
+            req = pb.MatchImagesRequest(
+                images=[
+                    pb.Image(content_id=ids[k], data=images[k])
+                    for k in range(lo, min(lo + batch_size, len(images)))
+                ],
+                options=_options(banks, max_distance, dihedral),
+            )
+            resp = self._stub.MatchImages(req, timeout=self.timeout, metadata=self._metadata)
+            out += [ItemOutcome.from_proto(r) for r in resp.results]
+        return out
+
+    def hash_images(
+        self, images: Sequence[bytes], dihedral: bool = False, batch_size: int = 64
+    ) -> list[ItemOutcome]:
+        out: list[ItemOutcome] = []
+        for lo in range(0, len(images), batch_size):
+            req = pb.HashImagesRequest(
+                images=[
+                    pb.Image(content_id=str(k), data=images[k])
+                    for k in range(lo, min(lo + batch_size, len(images)))
+                ],
+                dihedral=dihedral,
+            )
+            resp = self._stub.HashImages(req, timeout=self.timeout, metadata=self._metadata)
+            out += [ItemOutcome.from_proto(r) for r in resp.results]
+        return out
+
+    def match_hashes(
+        self,
+        hashes: Sequence[str | bytes],
+        banks: Sequence[str] = (),
+        max_distance: int = 0,
+        batch_size: int = 1000,
+    ) -> list[ItemOutcome]:
+        out: list[ItemOutcome] = []
+        for lo in range(0, len(hashes), batch_size):
+            req = pb.MatchHashesRequest(
+                hashes=[
+                    _hash_query(hashes[k], str(k))
+                    for k in range(lo, min(lo + batch_size, len(hashes)))
+                ],
+                options=_options(banks, max_distance, False),
+            )
+            resp = self._stub.MatchHashes(req, timeout=self.timeout, metadata=self._metadata)
+            out += [ItemOutcome.from_proto(r) for r in resp.results]
+        return out
+
+    def match_stream(
+        self,
+        images: Iterable[tuple[str, bytes]],
+        banks: Sequence[str] = (),
+        max_distance: int = 0,
+        dihedral: bool = False,
+    ) -> Iterator[ItemOutcome]:
+        """(content_id, bytes) pairs in, outcomes out as they finish (any order)."""
+
+        def requests() -> Iterator[pb.MatchStreamRequest]:
+            first = True
+            for content_id, data in images:
+                req = pb.MatchStreamRequest(image=pb.Image(content_id=content_id, data=data))
+                if first:
+                    req.options.CopyFrom(_options(banks, max_distance, dihedral))
+                    first = False
+                yield req
+
+        for resp in self._stub.MatchStream(requests(), metadata=self._metadata):
+            yield ItemOutcome.from_proto(resp.result)
+
+
+class AsyncClient:
+    """asyncio client with the same calls as `Client`."""
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        timeout: float = 60.0,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        options = _channel_options(max_message_bytes)
+        if credentials is None:
+            self._channel = grpc.aio.insecure_channel(target, options=options)
+        else:
+            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
+        self._stub = rpc.MatchServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._metadata = tuple(metadata)
+        self.timeout = timeout
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def match_images(
+        self,
+        images: Sequence[bytes],
+        banks: Sequence[str] = (),
+        max_distance: int = 0,
+        dihedral: bool = False,
+        batch_size: int = 64,
+    ) -> list[ItemOutcome]:
+        out: list[ItemOutcome] = []
+        for lo in range(0, len(images), batch_size):
+            req = pb.MatchImagesRequest(
+                images=[
+                    pb.Image(content_id=str(k), data=images[k])
+                    for k in range(lo, min(lo + batch_size, len(images)))
+                ],
+                options=_options(banks, max_distance, dihedral),
+            )
+            resp = await self._stub.MatchImages(req, timeout=self.timeout, metadata=self._metadata)
+            out += [ItemOutcome.from_proto(r) for r in resp.results]
+        return out
+
+    async def match_hashes(
+        self, hashes: Sequence[str | bytes], banks: Sequence[str] = (), max_distance: int = 0
+    ) -> list[ItemOutcome]:
+        req = pb.MatchHashesRequest(
+            hashes=[_hash_query(h, str(k)) for k, h in enumerate(hashes)],
+            options=_options(banks, max_distance, False),
+        )
+        resp = await self._stub.MatchHashes(req, timeout=self.timeout, metadata=self._metadata)
+        return [ItemOutcome.from_proto(r) for r in resp.results]
+
+    async def match_stream(
+        self, images: AsyncIterator[tuple[str, bytes]], banks: Sequence[str] = ()
+    ) -> AsyncIterator[ItemOutcome]:
+        async def requests() -> AsyncIterator[pb.MatchStreamRequest]:
+            first = True
+            async for content_id, data in images:
+                req = pb.MatchStreamRequest(image=pb.Image(content_id=content_id, data=data))
+                if first:
+                    req.options.CopyFrom(_options(banks, 0, False))
+                    first = False
+                yield req
+
+        call = self._stub.MatchStream(requests(), metadata=self._metadata)
+        async for resp in call:
+            yield ItemOutcome.from_proto(resp.result)

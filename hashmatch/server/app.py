@@ -1,0 +1,126 @@
+"""Builds and runs the gRPC server: MatchService, health, reflection, metrics, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from hashmatch.config import Config, ServerConfig
+from hashmatch.errors import ConfigError
+from hashmatch.matching import Matcher
+from hashmatch.proto import pb, rpc
+from hashmatch.server.batcher import Batcher
+from hashmatch.server.metrics import Metrics
+from hashmatch.server.servicer import MatchServicer
+from hashmatch.service import HashmatchService
+
+log = logging.getLogger(__name__)
+
+MATCH_SERVICE = pb.DESCRIPTOR.services_by_name["MatchService"].full_name
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    metrics_port: int | None
+    batcher: Batcher
+    health: health.aio.HealthServicer
+    metrics: Metrics
+    _metrics_http: Any = None
+
+    async def stop(self, grace: float) -> None:
+        """Graceful: stop taking calls, let in-flight ones finish (up to grace), drain."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.batcher.close()
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+
+
+def _credentials(cfg: ServerConfig) -> grpc.ServerCredentials | None:
+    if not cfg.tls_cert:
+        return None
+    try:
+        key, cert = Path(cfg.tls_key).read_bytes(), Path(cfg.tls_cert).read_bytes()
+        ca = Path(cfg.tls_client_ca).read_bytes() if cfg.tls_client_ca else None
+    except OSError as exc:
+        raise ConfigError(f"TLS files: {exc}") from None
+    return grpc.ssl_server_credentials([(key, cert)], ca, require_client_auth=ca is not None)
+
+
+async def start_server(
+    config: Config,
+    matcher: Matcher,
+    index_size: Callable[[], float] = lambda: 0.0,
+    extra_services: Callable[[grpc.aio.Server], list[str]] | None = None,
+) -> RunningServer:
+    metrics = Metrics()
+    # The server always computes the dihedral hashes (one DCT, 8 cheap sign flips), so a
+    # request can ask for dihedral matching without a second pass.
+    engine_cfg = dataclasses.replace(config.engine, dihedral=True)
+    batcher = Batcher(engine_cfg, config.batch, metrics.on_batch)
+    batcher.start()
+    metrics.watch(lambda: batcher.depth, index_size)
+    core = HashmatchService(batcher, matcher, config.server.max_items_per_request)
+
+    limit = config.server.max_message_bytes
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+        ]
+    )
+    rpc.add_MatchServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        MatchServicer(core, metrics, config.server.stream_window), server
+    )
+    names = [MATCH_SERVICE]
+    if extra_services is not None:
+        names += extra_services(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        [
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    creds = _credentials(config.server)
+    try:
+        if creds is None:
+            port = server.add_insecure_port(config.server.listen)
+        else:
+            port = server.add_secure_port(config.server.listen, creds)
+    except RuntimeError as exc:
+        raise ConfigError(f"cannot listen on {config.server.listen}: {exc}") from None
+    await server.start()
+    http, metrics_port = None, None
+    if config.server.metrics_listen:
+        http, metrics_port = metrics.serve(config.server.metrics_listen)
+    return RunningServer(server, port, metrics_port, batcher, health_servicer, metrics, http)
+
+
+async def serve_forever(running: RunningServer, grace: float, ready: Callable[[], None]) -> None:
+    """Until SIGTERM or SIGINT, then a graceful stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    ready()
+    await stop.wait()
+    log.info("shutting down: draining in-flight work (grace %.0fs)", grace)
+    await running.stop(grace)

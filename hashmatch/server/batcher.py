@@ -1,0 +1,210 @@
+"""Gathers items from every caller into engine batches (up to max_batch, or max_wait).
+
+Bounded: past max_queue_items or max_queue_bytes a unary call is refused at once
+(Overloaded -> RESOURCE_EXHAUSTED) and a stream waits for room (back-pressure). Items whose
+caller went away (cancelled future) or whose deadline passed are dropped before any work.
+Batches run on a pool of `workers` threads (or processes), each hashing a whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from hashmatch.config import BatchConfig, EngineConfig, PoolKind
+from hashmatch.engine import Engine, Result
+from hashmatch.errors import ErrorCode, ItemError, Overloaded
+
+
+@dataclass(slots=True)
+class _Job:
+    data: bytes
+    future: asyncio.Future[Result]
+    deadline: float | None  # loop.time() by which hashing must start
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class BatchStats:
+    """Counters the metrics layer reads (and tests assert on)."""
+
+    batches: int = 0
+    items: int = 0
+    dropped_cancelled: int = 0
+    dropped_deadline: int = 0
+    rejected: int = 0
+    last_batch_sizes: list[int] = field(default_factory=list)
+
+
+_ENGINE: Engine | None = None
+
+
+def _process_init(config: EngineConfig) -> None:
+    global _ENGINE
+    _ENGINE = Engine(config)
+
+
+def _hash_in_process(items: list[bytes]) -> list[Result]:
+    assert _ENGINE is not None  # set by the pool initializer
+    return _ENGINE.hash_many(items)
+
+
+class Batcher:
+    def __init__(
+        self,
+        engine_config: EngineConfig,
+        config: BatchConfig,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.stats = BatchStats()
+        self._on_batch = on_batch or (lambda size, seconds: None)
+        # Each batch runs on one worker; the engine inside it is single-threaded.
+        self._engine_config = EngineConfig(**{**engine_config.__dict__, "workers": 1})
+        self._engine = Engine(self._engine_config)
+        self._executor: Executor = self._make_executor()
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._queued_bytes = 0
+        self._room = asyncio.Condition()
+        self._slots = asyncio.Semaphore(config.worker_count)
+        self._running: set[asyncio.Task[None]] = set()
+        self._collector: asyncio.Task[None] | None = None
+
+    def _make_executor(self) -> Executor:
+        n = self.config.worker_count
+        if self.config.pool is PoolKind.PROCESS:
+            ctx = multiprocessing.get_context("spawn")
+            return ProcessPoolExecutor(
+                n, mp_context=ctx, initializer=_process_init, initargs=(self._engine_config,)
+            )
+        return ThreadPoolExecutor(n, "hashmatch-batch")
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        if self._collector is None:
+            self._collector = asyncio.get_running_loop().create_task(self._collect())
+
+    async def submit_many(
+        self, items: Sequence[bytes], deadline: float | None = None, wait: bool = False
+    ) -> list[Result]:
+        """Hash items (in one or more batches); one result per item, in order."""
+        futures = [await self._enqueue(data, deadline, wait) for data in items]
+        try:
+            return list(await asyncio.gather(*futures))
+        except asyncio.CancelledError:
+            for f in futures:
+                f.cancel()  # the collector skips cancelled items: no work for a gone caller
+            raise
+
+    async def submit(self, data: bytes, deadline: float | None = None, wait: bool = True) -> Result:
+        future = await self._enqueue(data, deadline, wait)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+
+    def _has_room(self, size: int) -> bool:
+        return (
+            self._queue.qsize() < self.config.max_queue_items
+            and self._queued_bytes + size <= self.config.max_queue_bytes
+        )
+
+    async def _enqueue(
+        self, data: bytes, deadline: float | None, wait: bool
+    ) -> asyncio.Future[Result]:
+        if not self._has_room(len(data)):
+            if not wait:
+                self.stats.rejected += 1
+                raise Overloaded("server busy: the hashing queue is full, retry with backoff")
+            async with self._room:
+                await self._room.wait_for(lambda: self._has_room(len(data)))
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queued_bytes += len(data)
+        self._queue.put_nowait(_Job(data, future, deadline))
+        return future
+
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        wait_s = self.config.max_wait_ms / 1000.0
+        while True:
+            batch = [await self._queue.get()]
+            until = loop.time() + wait_s
+            while len(batch) < self.config.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                    continue
+                except asyncio.QueueEmpty:
+                    pass
+                left = until - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), left))
+                except TimeoutError:
+                    break
+            await self._release([len(j.data) for j in batch])
+            live = self._live(batch, loop.time())
+            if not live:
+                continue
+            await self._slots.acquire()
+            task = loop.create_task(self._run(live))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _release(self, sizes: list[int]) -> None:
+        self._queued_bytes -= sum(sizes)
+        async with self._room:
+            self._room.notify_all()
+
+    def _live(self, batch: list[_Job], now: float) -> list[_Job]:
+        live = []
+        for job in batch:
+            if job.future.done():
+                self.stats.dropped_cancelled += 1
+            elif job.deadline is not None and now >= job.deadline:
+                self.stats.dropped_deadline += 1
+                job.future.set_result(
+                    ItemError(ErrorCode.DEADLINE_EXCEEDED, "deadline passed before hashing started")
+                )
+            else:
+                live.append(job)
+        return live
+
+    async def _run(self, jobs: list[_Job]) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
+        try:
+            data = [j.data for j in jobs]
+            if isinstance(self._executor, ProcessPoolExecutor):
+                results = await loop.run_in_executor(self._executor, _hash_in_process, data)
+            else:
+                results = await loop.run_in_executor(self._executor, self._engine.hash_many, data)
+        except Exception as exc:  # the pool itself failed: every item learns it, none hangs
+            results = [ItemError.from_exception(exc)] * len(jobs)
+        finally:
+            self._slots.release()
+        self.stats.batches += 1
+        self.stats.items += len(jobs)
+        self._on_batch(len(jobs), time.perf_counter() - t0)
+        for job, result in zip(jobs, results, strict=True):
+            if not job.future.done():
+                job.future.set_result(result)
+
+    async def close(self) -> None:
+        """Finish what was admitted, then stop (graceful shutdown drains through here)."""
+        while self._queue.qsize() or self._running:
+            await asyncio.sleep(0.01)
+        if self._collector is not None:
+            self._collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._collector
+        self._executor.shutdown(wait=True, cancel_futures=True)

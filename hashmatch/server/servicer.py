@@ -1,0 +1,171 @@
+"""MatchService over gRPC: proto in, the service core, proto out. Nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import grpc
+
+from hashmatch.errors import BadParameter, ItemError
+from hashmatch.matching import MatchOptions, MatchQuery
+from hashmatch.proto import pb, rpc
+from hashmatch.server import convert
+from hashmatch.server.metrics import Metrics
+from hashmatch.server.status import streaming, unary
+from hashmatch.service import HashmatchService, new_tracking_id
+
+
+def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+    remaining: float | None = context.time_remaining()
+    if remaining is None:
+        return None
+    return asyncio.get_running_loop().time() + remaining
+
+
+class MatchServicer(rpc.MatchServiceServicer):
+    def __init__(self, core: HashmatchService, metrics: Metrics, stream_window: int) -> None:
+        self.core = core
+        self.metrics = metrics
+        self.stream_window = stream_window
+
+    @unary
+    async def MatchImages(
+        self, request: pb.MatchImagesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.MatchImagesResponse:
+        options = convert.options_from(request.options)
+        tracking = new_tracking_id()
+        with self.metrics.rpc("MatchImages", len(request.images)):
+            outcomes = await self.core.match_images(
+                [im.data for im in request.images], options, deadline=_deadline(context)
+            )
+        resp = pb.MatchImagesResponse(tracking_id=tracking)
+        for k, (image, outcome) in enumerate(zip(request.images, outcomes, strict=True)):
+            resp.results.append(
+                convert.item_result(
+                    image.content_id,
+                    f"{tracking}-{k}",
+                    outcome.result,
+                    outcome.matches,
+                    not request.options.omit_signatures,
+                    options.dihedral,
+                )
+            )
+        self.metrics.count_results(resp.results)
+        return resp
+
+    @unary
+    async def HashImages(
+        self, request: pb.HashImagesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HashImagesResponse:
+        tracking = new_tracking_id()
+        with self.metrics.rpc("HashImages", len(request.images)):
+            results = await self.core.hash_images(
+                [im.data for im in request.images], deadline=_deadline(context)
+            )
+        resp = pb.HashImagesResponse(tracking_id=tracking)
+        for k, (image, result) in enumerate(zip(request.images, results, strict=True)):
+            resp.results.append(
+                convert.item_result(
+                    image.content_id, f"{tracking}-{k}", result, None, True, request.dihedral
+                )
+            )
+        self.metrics.count_results(resp.results)
+        return resp
+
+    @unary
+    async def MatchHashes(
+        self, request: pb.MatchHashesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.MatchHashesResponse:
+        options = convert.options_from(request.options)
+        tracking = new_tracking_id()
+        self.core.check_batch(len(request.hashes))
+        parsed: list[MatchQuery | ItemError] = []
+        for h in request.hashes:
+            try:
+                parsed.append(convert.query_from(h))
+            except BadParameter as exc:
+                parsed.append(ItemError.from_exception(exc))
+        queries = [q for q in parsed if isinstance(q, MatchQuery)]
+        with self.metrics.rpc("MatchHashes", len(request.hashes)):
+            found = iter(await self.core.match_queries(queries, options) if queries else [])
+        resp = pb.MatchHashesResponse(tracking_id=tracking)
+        for k, (h, q) in enumerate(zip(request.hashes, parsed, strict=True)):
+            item = pb.ItemResult(content_id=h.content_id, tracking_id=f"{tracking}-{k}")
+            if isinstance(q, ItemError):
+                item.status.CopyFrom(convert.error_status(q))
+            else:
+                result = next(found)
+                item.status.CopyFrom(convert.OK_STATUS)
+                item.matches.extend(convert.match_to(m) for m in result.matches)
+                item.is_match = result.is_match
+            resp.results.append(item)
+        self.metrics.count_results(resp.results)
+        return resp
+
+    @streaming
+    async def MatchStream(
+        self,
+        request_iterator: AsyncIterator[pb.MatchStreamRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.MatchStreamResponse]:
+        tracking = new_tracking_id()
+        out: asyncio.Queue[pb.MatchStreamResponse | BaseException | None] = asyncio.Queue()
+        # At most stream_window items of this stream in flight: past that, reading pauses
+        # and HTTP/2 flow control pushes back on the client.
+        window = asyncio.Semaphore(self.stream_window)
+        pending: set[asyncio.Task[None]] = set()
+
+        async def one(k: int, req: pb.MatchStreamRequest, options: MatchOptions) -> None:
+            try:
+                outcome = (await self.core.match_images([req.image.data], options, wait=True))[0]
+                result = convert.item_result(
+                    req.image.content_id,
+                    f"{tracking}-{k}",
+                    outcome.result,
+                    outcome.matches,
+                    not req.options.omit_signatures,
+                    options.dihedral,
+                )
+            except Exception as exc:  # an item's failure is that item's answer
+                result = pb.ItemResult(
+                    content_id=req.image.content_id, tracking_id=f"{tracking}-{k}"
+                )
+                result.status.CopyFrom(convert.error_status(ItemError.from_exception(exc)))
+            finally:
+                window.release()
+            self.metrics.count_results([result])
+            await out.put(pb.MatchStreamResponse(result=result))
+
+        async def reader() -> None:
+            options = MatchOptions()
+            k = 0
+            try:
+                async for req in request_iterator:
+                    if req.HasField("options"):
+                        options = convert.options_from(req.options)
+                    await window.acquire()
+                    task = asyncio.get_running_loop().create_task(one(k, req, options))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                    k += 1
+                await asyncio.gather(*pending)
+                await out.put(None)
+            except Exception as exc:
+                await out.put(exc)
+
+        self.metrics.stream_opened()
+        read_task = asyncio.get_running_loop().create_task(reader())
+        try:
+            while (item := await out.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.metrics.stream_closed()
+            read_task.cancel()
+            for task in list(pending):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await read_task

@@ -1,0 +1,91 @@
+"""Domain errors -> gRPC status codes and per-item codes: the one place they are mapped."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from hashmatch.errors import ErrorCode, HashmatchError
+from hashmatch.proto import pb
+
+log = logging.getLogger(__name__)
+
+GRPC_STATUS = {
+    ErrorCode.BAD_PARAMETER: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.NOT_AN_IMAGE: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.CORRUPT_IMAGE: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.SIZE_OUT_OF_RANGE: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.TOO_LARGE: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.UNREADABLE: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
+    ErrorCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+ITEM_CODE = {
+    ErrorCode.BAD_PARAMETER: pb.BAD_PARAMETER,
+    ErrorCode.NOT_AN_IMAGE: pb.NOT_AN_IMAGE,
+    ErrorCode.CORRUPT_IMAGE: pb.CORRUPT_IMAGE,
+    ErrorCode.SIZE_OUT_OF_RANGE: pb.SIZE_OUT_OF_RANGE,
+    ErrorCode.TOO_LARGE: pb.TOO_LARGE,
+    ErrorCode.UNREADABLE: pb.UNREADABLE,
+    ErrorCode.INTERNAL: pb.INTERNAL,
+    ErrorCode.RESOURCE_EXHAUSTED: pb.RESOURCE_EXHAUSTED,
+    ErrorCode.DEADLINE_EXCEEDED: pb.DEADLINE_EXCEEDED,
+}
+
+# Seconds a client should wait before retrying an overloaded call (sent as metadata).
+RETRY_AFTER_S = "1"
+
+T = TypeVar("T")
+
+
+async def abort_for(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+    if isinstance(exc, HashmatchError):
+        if exc.code is ErrorCode.RESOURCE_EXHAUSTED:
+            context.set_trailing_metadata((("retry-after", RETRY_AFTER_S),))
+        await context.abort(GRPC_STATUS[exc.code], exc.message)
+    log.exception("unexpected error in an RPC")
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def unary(
+    fn: Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[T]],
+) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[T]]:
+    """Map what a unary handler raises to its gRPC status."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
+        try:
+            return await fn(self, request, context)
+        except (grpc.aio.AbortError, GeneratorExit):
+            raise
+        except Exception as exc:
+            await abort_for(exc, context)
+            raise  # not reached: abort raises
+
+    return wrapper
+
+
+def streaming(
+    fn: Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[T]],
+) -> Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[T]]:
+    """Map what a streaming handler raises to its gRPC status."""
+
+    @functools.wraps(fn)
+    async def wrapper(
+        self: Any, request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[T]:
+        try:
+            async for item in fn(self, request, context):
+                yield item
+        except (grpc.aio.AbortError, GeneratorExit):
+            raise
+        except Exception as exc:
+            await abort_for(exc, context)
+
+    return wrapper
