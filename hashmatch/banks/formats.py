@@ -166,7 +166,11 @@ def read_jsonl(f: BinaryIO, default: SignalType) -> Iterator[Item]:
         yield Record(
             row,
             NewEntry(
-                got.signal_type, got.value, obj.get("label"), obj.get("external_id"), obj.get("source")
+                got.signal_type,
+                got.value,
+                obj.get("label"),
+                obj.get("external_id"),
+                obj.get("source"),
             ),
         )
 

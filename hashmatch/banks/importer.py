@@ -25,7 +25,7 @@ def import_file(
 ) -> WriteReport:
     b = store.get_bank(bank)  # NotFound before reading anything
     entries: list[NewEntry] = []
-    removals: list[str] = []
+    removals: list[tuple[int, str]] = []  # (position in `entries` when seen, external id)
     errors: list[RowError] = []
     first_row: dict[tuple[SignalType, bytes], int] = {}
     with open(path, "rb") as f:
@@ -33,7 +33,7 @@ def import_file(
             if isinstance(item, RowError):
                 errors.append(item)
             elif isinstance(item, Removal):
-                removals.append(item.external_id)
+                removals.append((len(entries), item.external_id))
             elif isinstance(item, Record):
                 e = item.entry
                 if e.signal_type not in b.signal_types:
@@ -57,7 +57,19 @@ def import_file(
                     continue
                 first_row[key] = item.row
                 entries.append(e)
-    report = store.write_entries(bank, entries, removals)
+    # Per external id the last event in the file wins (an update may follow a tombstone).
+    last_add: dict[str, int] = {}
+    for i, e in enumerate(entries):
+        if e.external_id is not None:
+            last_add[e.external_id] = i
+    removal_at = {ext: i for i, ext in removals}
+    entries = [
+        e
+        for i, e in enumerate(entries)
+        if e.external_id is None or removal_at.get(e.external_id, -1) <= i
+    ]
+    kept_removals = [ext for ext, i in removal_at.items() if last_add.get(ext, -1) < i]
+    report = store.write_entries(bank, entries, kept_removals)
     report.errors = errors
     return report
 

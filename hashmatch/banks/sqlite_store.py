@@ -116,9 +116,7 @@ _BANK_COLUMNS = (
     "id, name, owner, visibility, kind, signal_types, pdq_threshold, min_quality, enabled,"
     " created_at, updated_at"
 )
-_ENTRY_COLUMNS = (
-    "id, bank_id, signal_type, value, label, external_id, source, added_at, removed_at"
-)
+_ENTRY_COLUMNS = "id, bank_id, signal_type, value, label, external_id, source, added_at, removed_at"
 # SQLite's default limit on host parameters per statement is 32766; stay well below.
 _IN_CHUNK = 900
 
@@ -158,7 +156,9 @@ class SqliteBankStore:
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
-        self._store_id = str(self._db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0])
+        self._store_id = str(
+            self._db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
+        )
 
     # -- plumbing ------------------------------------------------------------------------
     @contextmanager
@@ -215,7 +215,9 @@ class SqliteBankStore:
             self._db.close()
 
     # -- banks ---------------------------------------------------------------------------
-    def _bank_rows(self, db: sqlite3.Connection, where: str, args: tuple[object, ...]) -> list[Bank]:
+    def _bank_rows(
+        self, db: sqlite3.Connection, where: str, args: tuple[object, ...]
+    ) -> list[Bank]:
         rows = db.execute(
             f"SELECT {_BANK_COLUMNS} FROM banks WHERE deleted_at IS NULL {where} ORDER BY name",
             args,
@@ -349,14 +351,9 @@ class SqliteBankStore:
             db.execute("DELETE FROM staging_removals")
             db.executemany(
                 "INSERT INTO staging VALUES (?, ?, ?, ?, ?)",
-                (
-                    (t, v, e.label, e.external_id, e.source)
-                    for (t, v), e in staged.items()
-                ),
+                ((t, v, e.label, e.external_id, e.source) for (t, v), e in staged.items()),
             )
-            key = (
-                "e.bank_id = ? AND e.signal_type = s.signal_type AND e.value = s.value"
-            )
+            key = "e.bank_id = ? AND e.signal_type = s.signal_type AND e.value = s.value"
             differs = (
                 "(e.label IS NOT s.label OR e.external_id IS NOT s.external_id"
                 " OR e.source IS NOT s.source)"
@@ -385,9 +382,7 @@ class SqliteBankStore:
                 (b.id, now, b.id),
             )
             if removals:
-                db.executemany(
-                    "INSERT INTO staging_removals VALUES (?)", ((r,) for r in removals)
-                )
+                db.executemany("INSERT INTO staging_removals VALUES (?)", ((r,) for r in removals))
                 cur = db.execute(
                     "UPDATE entries SET removed_at = ? WHERE bank_id = ? AND removed_at IS NULL"
                     " AND external_id IN (SELECT external_id FROM staging_removals)",
@@ -488,22 +483,28 @@ class SqliteBankStore:
             for r in rows
         ]
 
-    def live_signals(self, signal_type: SignalType) -> tuple[int, np.ndarray, np.ndarray]:
-        nbytes = signal_type.nbytes
+    def live_signals(self) -> tuple[int, dict[SignalType, tuple[np.ndarray, np.ndarray]]]:
+        out: dict[SignalType, tuple[np.ndarray, np.ndarray]] = {}
         with self._read() as db:
             seq = int(db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
-            cur = db.execute(
-                "SELECT e.id, e.value FROM entries e JOIN banks b ON b.id = e.bank_id"
-                " WHERE e.signal_type = ? AND e.removed_at IS NULL AND b.deleted_at IS NULL"
-                " ORDER BY e.id",
-                (signal_type.value,),
-            )
-            ids_parts: list[np.ndarray] = []
-            value_parts: list[np.ndarray] = []
-            while rows := cur.fetchmany(1 << 16):
-                ids_parts.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
-                blob = b"".join(r[1] for r in rows)
-                value_parts.append(np.frombuffer(blob, dtype=np.uint8).reshape(-1, nbytes))
+            for st in SignalType:
+                out[st] = self._live_of(db, st)
+        return seq, out
+
+    @staticmethod
+    def _live_of(db: sqlite3.Connection, st: SignalType) -> tuple[np.ndarray, np.ndarray]:
+        cur = db.execute(
+            "SELECT e.id, e.value FROM entries e JOIN banks b ON b.id = e.bank_id"
+            " WHERE e.signal_type = ? AND e.removed_at IS NULL AND b.deleted_at IS NULL"
+            " ORDER BY e.id",
+            (st.value,),
+        )
+        ids_parts: list[np.ndarray] = []
+        value_parts: list[np.ndarray] = []
+        while rows := cur.fetchmany(1 << 16):
+            ids_parts.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+            blob = b"".join(r[1] for r in rows)
+            value_parts.append(np.frombuffer(blob, dtype=np.uint8).reshape(-1, st.nbytes))
         if not ids_parts:
-            return seq, np.empty(0, np.int64), np.empty((0, nbytes), np.uint8)
-        return seq, np.concatenate(ids_parts), np.concatenate(value_parts)
+            return np.empty(0, np.int64), np.empty((0, st.nbytes), np.uint8)
+        return np.concatenate(ids_parts), np.concatenate(value_parts)

@@ -103,12 +103,16 @@ def build_table(codes64, start, stop, chunk_start, chunk_bits, key_bits, offsets
     for v in range(nkeys + 1):
         offsets[v] = 0
     for i in range(start, stop):
-        c = _chunk(codes64[i, 0], codes64[i, 1], codes64[i, 2], codes64[i, 3], chunk_start, chunk_bits)
+        c = _chunk(
+            codes64[i, 0], codes64[i, 1], codes64[i, 2], codes64[i, 3], chunk_start, chunk_bits
+        )
         offsets[np.int64(c & kmask) + 1] += 1
     for v in range(nkeys):
         offsets[v + 1] += offsets[v]
     for i in range(start, stop):
-        c = _chunk(codes64[i, 0], codes64[i, 1], codes64[i, 2], codes64[i, 3], chunk_start, chunk_bits)
+        c = _chunk(
+            codes64[i, 0], codes64[i, 1], codes64[i, 2], codes64[i, 3], chunk_start, chunk_bits
+        )
         key = np.int64(c & kmask)
         members[offsets[key]] = i
         offsets[key] += 1
@@ -127,7 +131,9 @@ def _grow(a, need):  # type: ignore[no-untyped-def]
 
 
 @njit(nogil=True, cache=True)
-def mih_search(codes64, alive, offsets, obase, key_bits, members, queries64, masks, mlo, mhi, t, radius):  # type: ignore[no-untyped-def]
+def mih_search(  # type: ignore[no-untyped-def]
+    codes64, alive, offsets, obase, key_bits, members, queries64, masks, mlo, mhi, t, radius
+):
     """Range search of queries64 (Q, 4) over one segment.
 
     offsets/obase: the 12 tables' offsets, table k's at offsets[obase[k]:]; key_bits[k]:

@@ -216,9 +216,12 @@ class MultiIndexHashIndex:
             keys = self._ids[:n][order]
         lo = np.searchsorted(keys, ids, side="left")
         hi = np.searchsorted(keys, ids, side="right")
-        pos = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True) if b > a] or [[]])
+        counts = (hi - lo).astype(np.int64)
+        total = int(counts.sum())
+        firsts = np.cumsum(counts) - counts
+        pos = np.repeat(lo, counts) + np.arange(total) - np.repeat(firsts, counts)
         pos = pos.astype(np.int64)
-        return pos if order is None else order[pos]
+        return pos if order is None else np.asarray(order[pos], dtype=np.int64)
 
     def remove(self, ids: np.ndarray) -> int:
         ids64 = check_ids(ids, np.asarray(ids).shape[0] if np.ndim(ids) == 1 else -1)
@@ -277,7 +280,9 @@ class MultiIndexHashIndex:
         if n_parts == 1:
             pieces = part(0, nq)
         else:
-            futures = [self._pool.submit(part, int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+            futures = [
+                self._pool.submit(part, int(a), int(b)) for a, b in itertools.pairwise(bounds)
+            ]
             pieces = [p for f in futures for p in f.result()]
         q = np.concatenate([p[0] for p in pieces]).astype(np.int64)
         s = np.concatenate([p[1] for p in pieces])
@@ -285,15 +290,35 @@ class MultiIndexHashIndex:
         return RangeHits.from_unsorted(nq, q, ids[s].astype(np.int64), d)
 
     # -- snapshots -----------------------------------------------------------------------
+    @classmethod
+    def from_arrays(
+        cls, ids: np.ndarray, codes: np.ndarray, config: MihConfig | None = None
+    ) -> MultiIndexHashIndex:
+        """An index over these entries, built in one go (the arrays are adopted, not copied,
+        when they already have the right types)."""
+        codes = check_codes(codes)
+        ids64 = check_ids(ids, codes.shape[0])
+        index = cls(config)
+        index._load_arrays(ids64.astype(np.uint32), codes)
+        return index
+
+    def live_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64[n], codes uint8[n, 32]) of every live entry: what a snapshot holds."""
+        with self._lock:
+            keep = np.flatnonzero(self._alive[: self._n])
+            return self._ids[keep].astype(np.int64), self._codes[keep]
+
     def save(self, path: Path, meta: Mapping[str, int | str]) -> None:
         with self._lock:
             n = self._n
             keep = np.flatnonzero(self._alive[:n])
-            arrays = {"codes": self._codes[keep], "ids": self._ids[keep]}
+            arrays: dict[str, np.ndarray] = {"codes": self._codes[keep], "ids": self._ids[keep]}
             write_snapshot(path, {"format": FORMAT, "meta": dict(meta)}, arrays)
 
     @classmethod
-    def load(cls, path: Path, config: MihConfig | None = None) -> tuple[MultiIndexHashIndex, dict[str, Any]]:
+    def load(
+        cls, path: Path, config: MihConfig | None = None
+    ) -> tuple[MultiIndexHashIndex, dict[str, Any]]:
         """The index from a snapshot and the meta saved with it; SnapshotError if unusable."""
         header, arrays = read_snapshot(path)
         if header.get("format") != FORMAT:

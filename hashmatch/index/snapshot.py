@@ -30,7 +30,7 @@ class SnapshotError(HashmatchError):
 def _crc(arr: np.ndarray, crc: int) -> int:
     flat = arr.reshape(-1).view(np.uint8)
     for i in range(0, flat.size, _CRC_BLOCK):
-        crc = zlib.crc32(flat[i : i + _CRC_BLOCK], crc)
+        crc = zlib.crc32(flat[i : i + _CRC_BLOCK].data, crc)
     return crc
 
 
