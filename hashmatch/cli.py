@@ -7,11 +7,13 @@ import sys
 from collections.abc import Sequence
 
 from hashmatch import __version__
+from hashmatch.commands import bank as bank_cmd
 from hashmatch.commands import hash as hash_cmd
+from hashmatch.commands import match_hashes as match_hashes_cmd
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.errors import ErrorCode, HashmatchError
 
-COMMANDS = (hash_cmd,)
+COMMANDS = (hash_cmd, bank_cmd, match_hashes_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

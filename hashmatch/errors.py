@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     SIZE_OUT_OF_RANGE = "SIZE_OUT_OF_RANGE"
     TOO_LARGE = "TOO_LARGE"
     UNREADABLE = "UNREADABLE"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
     INTERNAL = "INTERNAL"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
@@ -36,6 +38,9 @@ _PHOTODNA = {
     ErrorCode.CORRUPT_IMAGE: 3206,
     ErrorCode.SIZE_OUT_OF_RANGE: 3208,
     ErrorCode.TOO_LARGE: 3209,
+    # PhotoDNA has no codes for bank management; its "invalid parameter" is the closest.
+    ErrorCode.NOT_FOUND: 3002,
+    ErrorCode.ALREADY_EXISTS: 3002,
     ErrorCode.INTERNAL: 3004,
     ErrorCode.RESOURCE_EXHAUSTED: 3004,
     ErrorCode.DEADLINE_EXCEEDED: 3004,
@@ -74,6 +79,16 @@ class TooLarge(HashmatchError):
 
 class Unreadable(HashmatchError):
     code = ErrorCode.UNREADABLE
+
+
+class NotFound(HashmatchError):
+    """A named thing (bank, entry) that does not exist."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class AlreadyExists(HashmatchError):
+    code = ErrorCode.ALREADY_EXISTS
 
 
 class InternalError(HashmatchError):

@@ -1,0 +1,219 @@
+"""Value types of banks and entries. Values are packed bytes; hex only at the edges."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from hashmatch.errors import BadParameter
+
+DEFAULT_PDQ_THRESHOLD = 31
+MAX_PDQ_THRESHOLD = 128
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+class SignalType(StrEnum):
+    PDQ = "pdq"
+    MD5 = "md5"
+    SHA256 = "sha256"
+
+    @property
+    def nbytes(self) -> int:
+        return _NBYTES[self]
+
+    def parse_hex(self, text: str) -> bytes:
+        """The packed value of a hex string, or BadParameter saying what is wrong."""
+        text = text.strip()
+        want = 2 * self.nbytes
+        if len(text) != want:
+            raise BadParameter(f"a {self.value} value is {want} hex digits, got {len(text)}")
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise BadParameter(f"a {self.value} value must be hexadecimal") from None
+
+
+_NBYTES = {SignalType.PDQ: 32, SignalType.MD5: 16, SignalType.SHA256: 32}
+
+
+def guess_signal(text: str) -> tuple[SignalType, str]:
+    """`pdq:HEX`, `md5:HEX`, `sha256:HEX`, or bare hex: 32 digits md5, 64 digits pdq."""
+    text = text.strip()
+    prefix, sep, rest = text.partition(":")
+    if sep:
+        try:
+            return SignalType(prefix.lower()), rest
+        except ValueError:
+            raise BadParameter(f"unknown signal type {prefix!r}") from None
+    if len(text) == 32:
+        return SignalType.MD5, text
+    return SignalType.PDQ, text
+
+
+class Visibility(StrEnum):
+    PRIVATE = "private"  # the owner only
+    SHARED = "shared"  # the owner and the tenants named in shared_with
+    PUBLIC = "public"  # everyone
+
+
+class BankKind(StrEnum):
+    BLOCK = "block"  # a match is reported
+    ALLOW = "allow"  # known false positives: a hit suppresses the query's matches
+
+
+def check_bank_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise BadParameter(
+            f"bank name {name!r}: 1-128 characters, letters, digits, '_', '.', ':', '-'"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Bank:
+    id: int
+    name: str
+    owner: str = ""
+    visibility: Visibility = Visibility.PRIVATE
+    shared_with: frozenset[str] = frozenset()
+    kind: BankKind = BankKind.BLOCK
+    signal_types: frozenset[SignalType] = frozenset(SignalType)
+    pdq_threshold: int = DEFAULT_PDQ_THRESHOLD
+    min_quality: int = 0
+    enabled: bool = True
+    created_at: str = ""
+    updated_at: str = ""
+
+    def visible_to(self, tenant: str | None) -> bool:
+        """tenant None is the operator (CLI, admin API): every bank."""
+        if tenant is None or self.visibility is Visibility.PUBLIC or tenant == self.owner:
+            return True
+        return self.visibility is Visibility.SHARED and tenant in self.shared_with
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "owner": self.owner,
+            "visibility": self.visibility.value,
+            "shared_with": sorted(self.shared_with),
+            "kind": self.kind.value,
+            "signal_types": sorted(s.value for s in self.signal_types),
+            "pdq_threshold": self.pdq_threshold,
+            "min_quality": self.min_quality,
+            "enabled": self.enabled,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class BankSettings:
+    """What a caller may set on a bank (create or update); None leaves a field as is."""
+
+    owner: str | None = None
+    visibility: Visibility | None = None
+    shared_with: frozenset[str] | None = None
+    kind: BankKind | None = None
+    signal_types: frozenset[SignalType] | None = None
+    pdq_threshold: int | None = None
+    min_quality: int | None = None
+    enabled: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.pdq_threshold is not None and not 0 <= self.pdq_threshold <= MAX_PDQ_THRESHOLD:
+            raise BadParameter(f"pdq threshold must be in [0, {MAX_PDQ_THRESHOLD}]")
+        if self.min_quality is not None and not 0 <= self.min_quality <= 100:
+            raise BadParameter("min quality must be in [0, 100]")
+        if self.signal_types is not None and not self.signal_types:
+            raise BadParameter("a bank needs at least one signal type")
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    signal_type: SignalType
+    value: bytes
+    label: str | None = None
+    external_id: str | None = None
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.value) != self.signal_type.nbytes:
+            raise BadParameter(
+                f"a {self.signal_type.value} value is {self.signal_type.nbytes} bytes"
+            )
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    bank_id: int
+    signal_type: SignalType
+    value: bytes
+    label: str | None
+    external_id: str | None
+    source: str | None
+    added_at: str
+    removed_at: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "signal_type": self.signal_type.value,
+            "value": self.value.hex(),
+            "label": self.label,
+            "external_id": self.external_id,
+            "source": self.source,
+            "added_at": self.added_at,
+        }
+
+
+class ChangeKind(StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+    BANK = "bank"  # a bank's settings changed (or it was created or deleted)
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    kind: ChangeKind
+    bank_id: int
+    entry_id: int | None
+    signal_type: SignalType | None = None
+    value: bytes | None = None
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One bad input row: where (1-based line or record), the error code and why."""
+
+    row: int
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"row": self.row, "code": self.code, "message": self.message}
+
+
+@dataclass
+class WriteReport:
+    """What a bulk write did. Idempotent writes report unchanged rows, not errors."""
+
+    added: int = 0
+    revived: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "revived": self.revived,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "errors": len(self.errors),
+        }

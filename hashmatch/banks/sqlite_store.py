@@ -1,0 +1,510 @@
+"""BankStore on an embedded SQLite file: WAL, foreign keys, versioned migrations.
+
+Plain SQL that PostgreSQL also speaks (UPDATE ... FROM, partial unique indexes, triggers
+writing the change log). The change log is filled by triggers, so no code path can change
+an entry without logging it, and in the same transaction as the change: a reader that
+polls `changes` for seq > last never misses a committed change. (SQLite has one writer at
+a time, so sequence order is commit order; on PostgreSQL a follower must also wait out
+in-flight transactions, e.g. by reading below the oldest running xid's sequence.)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from hashmatch.banks.model import (
+    Bank,
+    BankKind,
+    BankSettings,
+    Change,
+    ChangeKind,
+    Entry,
+    NewEntry,
+    SignalType,
+    Visibility,
+    WriteReport,
+    check_bank_name,
+)
+from hashmatch.errors import AlreadyExists, BadParameter, NotFound
+
+SCHEMA_VERSION = 1
+
+# Migration i brings the schema from version i - 1 to i. Append only; never edit one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (),
+    (
+        """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+        """CREATE TABLE banks (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            owner TEXT NOT NULL DEFAULT '',
+            visibility TEXT NOT NULL DEFAULT 'private'
+                CHECK (visibility IN ('private', 'shared', 'public')),
+            kind TEXT NOT NULL DEFAULT 'block' CHECK (kind IN ('block', 'allow')),
+            signal_types TEXT NOT NULL DEFAULT 'md5,pdq,sha256',
+            pdq_threshold INTEGER NOT NULL DEFAULT 31,
+            min_quality INTEGER NOT NULL DEFAULT 0,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            deleted_at TEXT
+        )""",
+        """CREATE UNIQUE INDEX banks_live_name ON banks (name) WHERE deleted_at IS NULL""",
+        """CREATE TABLE bank_shares (
+            bank_id INTEGER NOT NULL REFERENCES banks (id) ON DELETE CASCADE,
+            tenant TEXT NOT NULL,
+            PRIMARY KEY (bank_id, tenant)
+        )""",
+        """CREATE TABLE entries (
+            id INTEGER PRIMARY KEY,
+            bank_id INTEGER NOT NULL REFERENCES banks (id) ON DELETE CASCADE,
+            signal_type TEXT NOT NULL CHECK (signal_type IN ('pdq', 'md5', 'sha256')),
+            value BLOB NOT NULL,
+            label TEXT,
+            external_id TEXT,
+            source TEXT,
+            added_at TEXT NOT NULL,
+            removed_at TEXT,
+            UNIQUE (bank_id, signal_type, value)
+        )""",
+        """CREATE INDEX entries_external ON entries (bank_id, external_id)""",
+        """CREATE INDEX entries_signal ON entries (signal_type, value)""",
+        """CREATE TABLE changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL CHECK (kind IN ('add', 'remove', 'bank')),
+            bank_id INTEGER NOT NULL,
+            entry_id INTEGER,
+            at TEXT NOT NULL
+        )""",
+        """CREATE TRIGGER entries_added AFTER INSERT ON entries WHEN NEW.removed_at IS NULL
+        BEGIN
+            INSERT INTO changes (kind, bank_id, entry_id, at)
+            VALUES ('add', NEW.bank_id, NEW.id, NEW.added_at);
+        END""",
+        """CREATE TRIGGER entries_tombstoned AFTER UPDATE OF removed_at ON entries
+        WHEN OLD.removed_at IS NULL AND NEW.removed_at IS NOT NULL
+        BEGIN
+            INSERT INTO changes (kind, bank_id, entry_id, at)
+            VALUES ('remove', NEW.bank_id, NEW.id, NEW.removed_at);
+        END""",
+        """CREATE TRIGGER entries_revived AFTER UPDATE OF removed_at ON entries
+        WHEN OLD.removed_at IS NOT NULL AND NEW.removed_at IS NULL
+        BEGIN
+            INSERT INTO changes (kind, bank_id, entry_id, at)
+            VALUES ('add', NEW.bank_id, NEW.id, NEW.added_at);
+        END""",
+        """CREATE TRIGGER banks_created AFTER INSERT ON banks
+        BEGIN
+            INSERT INTO changes (kind, bank_id, at) VALUES ('bank', NEW.id, NEW.created_at);
+        END""",
+        """CREATE TRIGGER banks_updated AFTER UPDATE ON banks
+        BEGIN
+            INSERT INTO changes (kind, bank_id, at) VALUES ('bank', NEW.id, NEW.updated_at);
+        END""",
+    ),
+)
+
+_BANK_COLUMNS = (
+    "id, name, owner, visibility, kind, signal_types, pdq_threshold, min_quality, enabled,"
+    " created_at, updated_at"
+)
+_ENTRY_COLUMNS = "id, bank_id, signal_type, value, label, external_id, source, added_at, removed_at"
+# SQLite's default limit on host parameters per statement is 32766; stay well below.
+_IN_CHUNK = 900
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    return Entry(
+        id=row[0],
+        bank_id=row[1],
+        signal_type=SignalType(row[2]),
+        value=bytes(row[3]),
+        label=row[4],
+        external_id=row[5],
+        source=row[6],
+        added_at=row[7],
+        removed_at=row[8],
+    )
+
+
+class SqliteBankStore:
+    """BankStore in one SQLite file. Safe to share between threads (one connection,
+    serialized by a lock) and between processes (SQLite's own locking, WAL readers)."""
+
+    def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode: a killed process loses nothing committed; a power cut may
+        # lose the last transactions but never corrupts the file.
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+        self._store_id = str(
+            self._db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
+        )
+
+    # -- plumbing ------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock up front."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every statement inside sees the same committed state."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            finally:
+                self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            version = row[0] if row else 0
+            if row is None:
+                db.execute("INSERT INTO schema_version (version) VALUES (0)")
+            if version > SCHEMA_VERSION:
+                raise BadParameter(
+                    f"{self.path}: schema version {version} is newer than this hashmatch"
+                    f" ({SCHEMA_VERSION}); upgrade hashmatch"
+                )
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[v]:
+                    db.execute(statement)
+                if v == 1:
+                    db.execute("INSERT INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+                db.execute("UPDATE schema_version SET version = ?", (v,))
+
+    @property
+    def store_id(self) -> str:
+        return self._store_id
+
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT version FROM schema_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- banks ---------------------------------------------------------------------------
+    def _bank_rows(
+        self, db: sqlite3.Connection, where: str, args: tuple[object, ...]
+    ) -> list[Bank]:
+        rows = db.execute(
+            f"SELECT {_BANK_COLUMNS} FROM banks WHERE deleted_at IS NULL {where} ORDER BY name",
+            args,
+        ).fetchall()
+        shares: dict[int, set[str]] = {}
+        for bank_id, tenant in db.execute(
+            "SELECT s.bank_id, s.tenant FROM bank_shares s JOIN banks b ON b.id = s.bank_id"
+            " WHERE b.deleted_at IS NULL"
+        ):
+            shares.setdefault(bank_id, set()).add(tenant)
+        return [
+            Bank(
+                id=r[0],
+                name=r[1],
+                owner=r[2],
+                visibility=Visibility(r[3]),
+                shared_with=frozenset(shares.get(r[0], ())),
+                kind=BankKind(r[4]),
+                signal_types=frozenset(SignalType(s) for s in r[5].split(",") if s),
+                pdq_threshold=r[6],
+                min_quality=r[7],
+                enabled=bool(r[8]),
+                created_at=r[9],
+                updated_at=r[10],
+            )
+            for r in rows
+        ]
+
+    def _bank(self, db: sqlite3.Connection, name: str) -> Bank:
+        found = self._bank_rows(db, "AND name = ?", (name,))
+        if not found:
+            raise NotFound(f"no bank named {name!r}")
+        return found[0]
+
+    def create_bank(self, name: str, settings: BankSettings) -> Bank:
+        check_bank_name(name)
+        now = _now()
+        with self._write() as db:
+            if db.execute(
+                "SELECT 1 FROM banks WHERE name = ? AND deleted_at IS NULL", (name,)
+            ).fetchone():
+                raise AlreadyExists(f"bank {name!r} already exists")
+            cur = db.execute(
+                "INSERT INTO banks (name, created_at, updated_at) VALUES (?, ?, ?)",
+                (name, now, now),
+            )
+            self._apply_settings(db, int(cur.lastrowid or 0), settings, now)
+            return self._bank(db, name)
+
+    def _apply_settings(
+        self, db: sqlite3.Connection, bank_id: int, s: BankSettings, now: str
+    ) -> None:
+        fields: dict[str, object] = {}
+        if s.owner is not None:
+            fields["owner"] = s.owner
+        if s.visibility is not None:
+            fields["visibility"] = s.visibility.value
+        if s.kind is not None:
+            fields["kind"] = s.kind.value
+        if s.signal_types is not None:
+            fields["signal_types"] = ",".join(sorted(t.value for t in s.signal_types))
+        if s.pdq_threshold is not None:
+            fields["pdq_threshold"] = s.pdq_threshold
+        if s.min_quality is not None:
+            fields["min_quality"] = s.min_quality
+        if s.enabled is not None:
+            fields["enabled"] = int(s.enabled)
+        if fields or s.shared_with is not None:
+            fields["updated_at"] = now
+            assignments = ", ".join(f"{k} = ?" for k in fields)
+            db.execute(f"UPDATE banks SET {assignments} WHERE id = ?", (*fields.values(), bank_id))
+        if s.shared_with is not None:
+            db.execute("DELETE FROM bank_shares WHERE bank_id = ?", (bank_id,))
+            db.executemany(
+                "INSERT INTO bank_shares (bank_id, tenant) VALUES (?, ?)",
+                [(bank_id, t) for t in sorted(s.shared_with)],
+            )
+
+    def get_bank(self, name: str) -> Bank:
+        with self._read() as db:
+            return self._bank(db, name)
+
+    def list_banks(self) -> list[Bank]:
+        with self._read() as db:
+            return self._bank_rows(db, "", ())
+
+    def banks_by_id(self) -> dict[int, Bank]:
+        return {b.id: b for b in self.list_banks()}
+
+    def update_bank(self, name: str, settings: BankSettings) -> Bank:
+        with self._write() as db:
+            bank = self._bank(db, name)
+            self._apply_settings(db, bank.id, settings, _now())
+            return self._bank(db, name)
+
+    def delete_bank(self, name: str) -> None:
+        """Tombstones the bank and every live entry in it (logged, so followers drop them)."""
+        now = _now()
+        with self._write() as db:
+            bank = self._bank(db, name)
+            db.execute(
+                "UPDATE entries SET removed_at = ? WHERE bank_id = ? AND removed_at IS NULL",
+                (now, bank.id),
+            )
+            db.execute(
+                "UPDATE banks SET deleted_at = ?, updated_at = ? WHERE id = ?", (now, now, bank.id)
+            )
+
+    # -- entries -------------------------------------------------------------------------
+    def write_entries(
+        self,
+        bank: str,
+        entries: Iterable[NewEntry],
+        remove_external_ids: Iterable[str] = (),
+    ) -> WriteReport:
+        report = WriteReport()
+        now = _now()
+        staged: dict[tuple[str, bytes], NewEntry] = {}
+        for e in entries:
+            staged.setdefault((e.signal_type.value, e.value), e)  # first of equal rows wins
+        removals = sorted(set(remove_external_ids))
+        with self._write() as db:
+            b = self._bank(db, bank)
+            db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS staging (signal_type TEXT NOT NULL,"
+                " value BLOB NOT NULL, label TEXT, external_id TEXT, source TEXT,"
+                " PRIMARY KEY (signal_type, value))"
+            )
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS staging_removals (external_id TEXT)")
+            db.execute("DELETE FROM staging")
+            db.execute("DELETE FROM staging_removals")
+            db.executemany(
+                "INSERT INTO staging VALUES (?, ?, ?, ?, ?)",
+                ((t, v, e.label, e.external_id, e.source) for (t, v), e in staged.items()),
+            )
+            key = "e.bank_id = ? AND e.signal_type = s.signal_type AND e.value = s.value"
+            differs = (
+                "(e.label IS NOT s.label OR e.external_id IS NOT s.external_id"
+                " OR e.source IS NOT s.source)"
+            )
+            report.revived, report.updated, existing = db.execute(
+                f"SELECT coalesce(sum(e.removed_at IS NOT NULL), 0),"
+                f" coalesce(sum(e.removed_at IS NULL AND {differs}), 0), count(*)"
+                f" FROM staging s JOIN entries e ON {key}",
+                (b.id,),
+            ).fetchone()
+            report.added = len(staged) - existing
+            report.unchanged = existing - report.revived - report.updated
+            db.execute(
+                f"UPDATE entries AS e SET label = s.label, external_id = s.external_id,"
+                f" source = s.source,"
+                f" added_at = CASE WHEN e.removed_at IS NULL THEN e.added_at ELSE ? END,"
+                f" removed_at = NULL"
+                f" FROM staging s WHERE {key} AND (e.removed_at IS NOT NULL OR {differs})",
+                (now, b.id),
+            )
+            db.execute(
+                "INSERT INTO entries (bank_id, signal_type, value, label, external_id, source,"
+                " added_at) SELECT ?, s.signal_type, s.value, s.label, s.external_id, s.source, ?"
+                " FROM staging s WHERE NOT EXISTS"
+                f" (SELECT 1 FROM entries e WHERE {key})",
+                (b.id, now, b.id),
+            )
+            if removals:
+                db.executemany("INSERT INTO staging_removals VALUES (?)", ((r,) for r in removals))
+                cur = db.execute(
+                    "UPDATE entries SET removed_at = ? WHERE bank_id = ? AND removed_at IS NULL"
+                    " AND external_id IN (SELECT external_id FROM staging_removals)",
+                    (now, b.id),
+                )
+                report.removed = cur.rowcount
+            db.execute("DELETE FROM staging")
+        return report
+
+    def remove_entries(self, bank: str, values: Iterable[tuple[SignalType, bytes]]) -> int:
+        now = _now()
+        keys = sorted({(t.value, v) for t, v in values})
+        removed = 0
+        with self._write() as db:
+            b = self._bank(db, bank)
+            for t, v in keys:
+                cur = db.execute(
+                    "UPDATE entries SET removed_at = ? WHERE bank_id = ? AND signal_type = ?"
+                    " AND value = ? AND removed_at IS NULL",
+                    (now, b.id, t, v),
+                )
+                removed += cur.rowcount
+        return removed
+
+    def list_entries(self, bank: str, after_id: int = 0, limit: int = 1000) -> list[Entry]:
+        with self._read() as db:
+            b = self._bank(db, bank)
+            rows = db.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE bank_id = ? AND id > ?"
+                " AND removed_at IS NULL ORDER BY id LIMIT ?",
+                (b.id, after_id, limit),
+            ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def count_entries(self, bank: str) -> dict[SignalType, int]:
+        with self._read() as db:
+            b = self._bank(db, bank)
+            rows = db.execute(
+                "SELECT signal_type, count(*) FROM entries WHERE bank_id = ?"
+                " AND removed_at IS NULL GROUP BY signal_type",
+                (b.id,),
+            ).fetchall()
+        counts = dict.fromkeys(SignalType, 0)
+        counts.update({SignalType(t): n for t, n in rows})
+        return counts
+
+    def entries_by_id(self, ids: Sequence[int]) -> dict[int, Entry]:
+        unique = sorted({int(i) for i in ids})
+        out: dict[int, Entry] = {}
+        with self._read() as db:
+            for i in range(0, len(unique), _IN_CHUNK):
+                part = unique[i : i + _IN_CHUNK]
+                marks = ",".join("?" * len(part))
+                for r in db.execute(
+                    f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE id IN ({marks})", part
+                ):
+                    out[r[0]] = _entry(r)
+        return out
+
+    def lookup(self, signal_type: SignalType, values: Sequence[bytes]) -> list[list[int]]:
+        with self._read() as db:
+            return [
+                [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT e.id FROM entries e JOIN banks b ON b.id = e.bank_id"
+                        " WHERE e.signal_type = ? AND e.value = ? AND e.removed_at IS NULL"
+                        " AND b.deleted_at IS NULL ORDER BY e.id",
+                        (signal_type.value, v),
+                    )
+                ]
+                for v in values
+            ]
+
+    # -- change log ----------------------------------------------------------------------
+    def current_sequence(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()
+        return int(row[0])
+
+    def changes_since(self, seq: int, limit: int = 100_000) -> list[Change]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT c.seq, c.kind, c.bank_id, c.entry_id, e.signal_type, e.value"
+                " FROM changes c LEFT JOIN entries e ON e.id = c.entry_id"
+                " WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+        return [
+            Change(
+                seq=r[0],
+                kind=ChangeKind(r[1]),
+                bank_id=r[2],
+                entry_id=r[3],
+                signal_type=SignalType(r[4]) if r[4] is not None else None,
+                value=bytes(r[5]) if r[5] is not None else None,
+            )
+            for r in rows
+        ]
+
+    def live_signals(self) -> tuple[int, dict[SignalType, tuple[np.ndarray, np.ndarray]]]:
+        out: dict[SignalType, tuple[np.ndarray, np.ndarray]] = {}
+        with self._read() as db:
+            seq = int(db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
+            for st in SignalType:
+                out[st] = self._live_of(db, st)
+        return seq, out
+
+    @staticmethod
+    def _live_of(db: sqlite3.Connection, st: SignalType) -> tuple[np.ndarray, np.ndarray]:
+        cur = db.execute(
+            "SELECT e.id, e.value FROM entries e JOIN banks b ON b.id = e.bank_id"
+            " WHERE e.signal_type = ? AND e.removed_at IS NULL AND b.deleted_at IS NULL"
+            " ORDER BY e.id",
+            (st.value,),
+        )
+        ids_parts: list[np.ndarray] = []
+        value_parts: list[np.ndarray] = []
+        while rows := cur.fetchmany(1 << 16):
+            ids_parts.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+            blob = b"".join(r[1] for r in rows)
+            value_parts.append(np.frombuffer(blob, dtype=np.uint8).reshape(-1, st.nbytes))
+        if not ids_parts:
+            return np.empty(0, np.int64), np.empty((0, st.nbytes), np.uint8)
+        return np.concatenate(ids_parts), np.concatenate(value_parts)

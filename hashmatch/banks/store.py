@@ -1,0 +1,70 @@
+"""The BankStore contract: banks, entries with tombstones, and a monotonic change log.
+
+Everything above the store (matcher, CLI, server) talks to this Protocol only, so the
+embedded SQLite store can be swapped for PostgreSQL without touching them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from hashmatch.banks.model import (
+    Bank,
+    BankSettings,
+    Change,
+    Entry,
+    NewEntry,
+    SignalType,
+    WriteReport,
+)
+
+
+class BankStore(Protocol):
+    @property
+    def store_id(self) -> str:
+        """A random id fixed when the database was created (snapshots are checked against it)."""
+        ...
+
+    # banks
+    def create_bank(self, name: str, settings: BankSettings) -> Bank: ...
+    def get_bank(self, name: str) -> Bank: ...
+    def list_banks(self) -> list[Bank]: ...
+    def banks_by_id(self) -> dict[int, Bank]: ...
+    def update_bank(self, name: str, settings: BankSettings) -> Bank: ...
+    def delete_bank(self, name: str) -> None: ...
+
+    # entries
+    def write_entries(
+        self,
+        bank: str,
+        entries: Iterable[NewEntry],
+        remove_external_ids: Iterable[str] = (),
+    ) -> WriteReport:
+        """Add (or revive, or update the metadata of) entries and tombstone the entries with
+        these external ids, all in one transaction: all of it lands or none of it.
+        Idempotent: writing the same entries again changes nothing."""
+        ...
+
+    def remove_entries(self, bank: str, values: Iterable[tuple[SignalType, bytes]]) -> int: ...
+    def list_entries(self, bank: str, after_id: int = 0, limit: int = 1000) -> list[Entry]:
+        """Live entries with id > after_id, by id (page with the last id seen)."""
+        ...
+
+    def count_entries(self, bank: str) -> dict[SignalType, int]: ...
+    def entries_by_id(self, ids: Sequence[int]) -> dict[int, Entry]: ...
+    def lookup(self, signal_type: SignalType, values: Sequence[bytes]) -> list[list[int]]:
+        """Ids of live entries equal to each value (exact signals)."""
+        ...
+
+    # change log
+    def current_sequence(self) -> int: ...
+    def changes_since(self, seq: int, limit: int = 100_000) -> list[Change]: ...
+    def live_signals(self) -> tuple[int, dict[SignalType, tuple[np.ndarray, np.ndarray]]]:
+        """The change-log sequence number and, consistent with it (one read transaction),
+        every live entry by signal type: ids int64[n] (increasing), values uint8[n, nbytes]."""
+        ...
+
+    def close(self) -> None: ...

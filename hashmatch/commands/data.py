@@ -1,0 +1,31 @@
+"""Where the bank commands keep their data: one folder, one SQLite file, one snapshot."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hashmatch.banks.sqlite_store import SqliteBankStore
+from hashmatch.matcher import MatcherConfig
+
+DEFAULT_DATA_DIR = "./hashmatch-data"
+STORE_FILE = "banks.sqlite3"
+SNAPSHOT_FILE = "index.snapshot"
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(DEFAULT_DATA_DIR),
+        metavar="DIR",
+        help=f"folder of the bank database and index snapshot (default {DEFAULT_DATA_DIR})",
+    )
+
+
+def open_store(data_dir: Path) -> SqliteBankStore:
+    return SqliteBankStore(data_dir / STORE_FILE)
+
+
+def matcher_config(data_dir: Path) -> MatcherConfig:
+    return MatcherConfig(snapshot_path=data_dir / SNAPSHOT_FILE)
