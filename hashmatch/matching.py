@@ -1,20 +1,25 @@
-"""Matching in domain terms: what a query is, what a match is, and the Matcher contract
-that the bank index fulfils. Transports (gRPC, CLI) convert to and from these."""
+"""Matching requests in domain terms, over the bank matcher (hashmatch.matcher).
+
+An image is three lookups (its PDQ, with the dihedral variants when asked; its MD5; its
+SHA-256); the transports deal in images and client hashes, this module in queries.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
+from hashmatch.banks.model import SignalType
 from hashmatch.errors import BadParameter
+from hashmatch.matcher import HashQuery, MatchResult
 from hashmatch.signatures import Signature
 
 
 @dataclass(frozen=True, slots=True)
 class MatchOptions:
     banks: tuple[str, ...] = ()  # empty: every bank the caller may see
-    max_distance: int | None = None  # only ever stricter than a bank's threshold
+    max_distance: int | None = None  # PDQ threshold override for this request
     dihedral: bool = False
 
     def __post_init__(self) -> None:
@@ -22,48 +27,30 @@ class MatchOptions:
             raise BadParameter(f"max_distance must be in 0..256, got {self.max_distance}")
 
 
-@dataclass(frozen=True, slots=True)
-class MatchQuery:
-    """One thing to look up: any of its signals may be absent."""
-
-    pdq: bytes | None = None
-    quality: int | None = None
-    md5: bytes | None = None
-    sha256: bytes | None = None
-    pdq_dihedral: tuple[bytes, ...] = ()
-
-    @classmethod
-    def of(cls, sig: Signature) -> MatchQuery:
-        variants = tuple(h.value for h in sig.dihedral) if sig.dihedral else ()
-        return cls(sig.pdq.value, sig.quality, sig.md5, sig.sha256, variants)
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    bank: str
-    entry_id: int
-    signal_type: str
-    distance: int
-    label: str = ""
-    source: str = ""
-    variant: str = "original"
-    # The stored value: only filled for the bank's owner (lists must not leak).
-    value: bytes = b""
-    suppressed_by: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MatchResult:
-    matches: tuple[Match, ...] = field(default_factory=tuple)
-
-    @property
-    def is_match(self) -> bool:
-        return any(m.suppressed_by is None for m in self.matches)
-
-
 class Matcher(Protocol):
     def match(
-        self, queries: Sequence[MatchQuery], options: MatchOptions, tenant: str = ""
-    ) -> list[MatchResult]:
-        """One result per query, in order; batch-first."""
-        ...
+        self,
+        queries: Sequence[HashQuery],
+        tenant: str | None = None,
+        banks: Sequence[str] = (),
+        threshold: int | None = None,
+    ) -> list[MatchResult]: ...
+
+
+def image_queries(sig: Signature, dihedral: bool) -> list[HashQuery]:
+    """The lookups of one hashed image: PDQ (all 8 variants if asked), MD5, SHA-256."""
+    variants: tuple[bytes, ...] = (sig.pdq.value,)
+    if dihedral and sig.dihedral:
+        variants = tuple(h.value for h in sig.dihedral)
+    return [
+        HashQuery(SignalType.PDQ, variants, sig.quality),
+        HashQuery(SignalType.MD5, (sig.md5,)),
+        HashQuery(SignalType.SHA256, (sig.sha256,)),
+    ]
+
+
+def merge_results(results: Sequence[MatchResult]) -> MatchResult:
+    """One image's results (one per lookup) as one, closest first."""
+    matches = [m for r in results for m in r.matches]
+    matches.sort(key=lambda m: (m.distance, m.bank, m.entry_id))
+    return MatchResult(tuple(matches))

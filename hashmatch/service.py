@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from hashmatch.engine import Result
 from hashmatch.errors import BadParameter
-from hashmatch.matching import Matcher, MatchOptions, MatchQuery, MatchResult
+from hashmatch.matcher import HashQuery, MatchResult
+from hashmatch.matching import Matcher, MatchOptions, image_queries, merge_results
 from hashmatch.server.batcher import Batcher
 from hashmatch.signatures import Signature
 
@@ -50,7 +51,7 @@ class HashmatchService:
         self,
         images: Sequence[bytes],
         options: MatchOptions,
-        tenant: str = "",
+        tenant: str | None = None,
         deadline: float | None = None,
         wait: bool = False,
     ) -> list[ImageOutcome]:
@@ -58,18 +59,29 @@ class HashmatchService:
         return await self.match_results(results, options, tenant)
 
     async def match_results(
-        self, results: Sequence[Result], options: MatchOptions, tenant: str = ""
+        self, results: Sequence[Result], options: MatchOptions, tenant: str | None = None
     ) -> list[ImageOutcome]:
         hashed = [(k, r) for k, r in enumerate(results) if isinstance(r, Signature)]
-        queries = [MatchQuery.of(sig) for _, sig in hashed]
-        if not options.dihedral:
-            queries = [MatchQuery(q.pdq, q.quality, q.md5, q.sha256) for q in queries]
-        found = await self.match_queries(queries, options, tenant) if queries else []
-        by_item = {k: m for (k, _), m in zip(hashed, found, strict=True)}
+        per_image = [image_queries(sig, options.dihedral) for _, sig in hashed]
+        flat = [q for qs in per_image for q in qs]
+        found = await self._match(flat, options, tenant) if flat else []
+        by_item: dict[int, MatchResult] = {}
+        pos = 0
+        for (k, _), qs in zip(hashed, per_image, strict=True):
+            by_item[k] = merge_results(found[pos : pos + len(qs)])
+            pos += len(qs)
         return [ImageOutcome(r, by_item.get(k)) for k, r in enumerate(results)]
 
     async def match_queries(
-        self, queries: Sequence[MatchQuery], options: MatchOptions, tenant: str = ""
+        self, queries: Sequence[HashQuery], options: MatchOptions, tenant: str | None = None
     ) -> list[MatchResult]:
         self.check_batch(len(queries))
-        return await asyncio.to_thread(self.matcher.match, queries, options, tenant)
+        return await self._match(queries, options, tenant)
+
+    async def _match(
+        self, queries: Sequence[HashQuery], options: MatchOptions, tenant: str | None
+    ) -> list[MatchResult]:
+        # The index search is CPU work: off the event loop.
+        return await asyncio.to_thread(
+            self.matcher.match, queries, tenant, options.banks, options.max_distance
+        )

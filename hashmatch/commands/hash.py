@@ -30,7 +30,8 @@ def register(sub: Any) -> None:
     h.set_defaults(run=run)
 
 
-def _paths(files: Sequence[str], stdin: TextIO) -> Iterator[str]:
+def iter_paths(files: Sequence[str], stdin: TextIO) -> Iterator[str]:
+    """FILE arguments in order, '-' standing for the paths on stdin, one a line."""
     for f in files:
         if f == "-":
             yield from (line.rstrip("\n") for line in stdin if line.strip())
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace, io: Streams) -> ExitCode:
         backend=BackendChoice(args.backend),
         max_pixels=args.max_pixels,
     )
-    paths = _paths(args.files, io.stdin)
+    paths = iter_paths(args.files, io.stdin)
     with Engine(config) as engine:
         while batch := list(islice(paths, BATCH)):
             for path, result in zip(batch, engine.hash_many(batch), strict=True):

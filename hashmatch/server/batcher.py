@@ -85,6 +85,10 @@ class Batcher:
         return ThreadPoolExecutor(n, "hashmatch-batch")
 
     @property
+    def backend_name(self) -> str:
+        return self._engine.backend.name
+
+    @property
     def depth(self) -> int:
         return self._queue.qsize()
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from hashmatch.banks.model import SignalType
 from hashmatch.engine import Result
 from hashmatch.errors import BadParameter, ItemError
-from hashmatch.matching import Match, MatchOptions, MatchQuery, MatchResult
+from hashmatch.kernels.pdq import DIHEDRAL_NAMES
+from hashmatch.matcher import HashQuery, Match, MatchResult
+from hashmatch.matching import MatchOptions
 from hashmatch.proto import pb
 from hashmatch.server.status import ITEM_CODE
 from hashmatch.signatures import Signature
 
-SIGNAL_BYTES = {pb.PDQ: 32, pb.MD5: 16, pb.SHA256: 32}
-SIGNAL_TYPE = {"pdq": pb.PDQ, "md5": pb.MD5, "sha256": pb.SHA256}
+SIGNAL_FROM_PROTO = {pb.PDQ: SignalType.PDQ, pb.MD5: SignalType.MD5, pb.SHA256: SignalType.SHA256}
+SIGNAL_TO_PROTO = {v: k for k, v in SIGNAL_FROM_PROTO.items()}
 
 
 def options_from(msg: pb.MatchOptions) -> MatchOptions:
@@ -36,16 +39,22 @@ def signatures_to(sig: Signature, dihedral: bool) -> pb.Signatures:
 
 
 def match_to(m: Match) -> pb.Match:
-    return pb.Match(
+    # The stored value is left out: a tenant must not learn a list's contents by matching
+    # (owners read their own banks through BankService).
+    out = pb.Match(
         bank=m.bank,
         entry_id=m.entry_id,
-        label=m.label,
+        label=m.label or "",
         distance=m.distance,
-        signal_type=SIGNAL_TYPE.get(m.signal_type, pb.SIGNAL_TYPE_UNSPECIFIED),
-        source=m.source,
-        variant=m.variant,
-        value=m.value,
+        signal_type=SIGNAL_TO_PROTO[m.signal_type],
+        variant=DIHEDRAL_NAMES[m.dihedral],
     )
+    if m.suppressed_by is not None:
+        s = m.suppressed_by
+        out.suppressed_by.CopyFrom(
+            pb.Suppressor(bank=s.bank, entry_id=s.entry_id, distance=s.distance)
+        )
+    return out
 
 
 def error_status(err: ItemError) -> pb.ItemStatus:
@@ -78,21 +87,15 @@ def item_result(
     return out
 
 
-def query_from(msg: pb.HashQuery) -> MatchQuery:
+def query_from(msg: pb.HashQuery) -> HashQuery:
     """A client's hash as a query, or BadParameter saying what is wrong with it."""
-    want = SIGNAL_BYTES.get(msg.signal_type)
-    if want is None:
+    signal = SIGNAL_FROM_PROTO.get(msg.signal_type)
+    if signal is None:
         raise BadParameter("signal_type must be PDQ, MD5 or SHA256")
-    if len(msg.value) != want:
-        raise BadParameter(
-            f"a {pb.SignalType.Name(msg.signal_type)} value is {want} bytes, got {len(msg.value)}"
-        )
-    if msg.signal_type == pb.MD5:
-        return MatchQuery(md5=msg.value)
-    if msg.signal_type == pb.SHA256:
-        return MatchQuery(sha256=msg.value)
-    dihedral = tuple(msg.pdq_dihedral)
-    if dihedral and (len(dihedral) != 8 or any(len(v) != 32 for v in dihedral)):
-        raise BadParameter("pdq_dihedral must hold 8 values of 32 bytes")
+    values: tuple[bytes, ...] = (msg.value,)
+    if signal is SignalType.PDQ and msg.pdq_dihedral:
+        if len(msg.pdq_dihedral) != len(DIHEDRAL_NAMES):
+            raise BadParameter("pdq_dihedral holds the 8 variants, original first")
+        values = tuple(msg.pdq_dihedral)
     quality = msg.quality if msg.HasField("quality") else None
-    return MatchQuery(pdq=msg.value, quality=quality, pdq_dihedral=dihedral)
+    return HashQuery(signal, values, quality)

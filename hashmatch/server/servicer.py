@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import grpc
 
 from hashmatch.errors import BadParameter, ItemError
-from hashmatch.matching import MatchOptions, MatchQuery
+from hashmatch.matcher import HashQuery
+from hashmatch.matching import MatchOptions
 from hashmatch.proto import pb, rpc
 from hashmatch.server import convert
 from hashmatch.server.metrics import Metrics
@@ -81,13 +82,13 @@ class MatchServicer(rpc.MatchServiceServicer):
         options = convert.options_from(request.options)
         tracking = new_tracking_id()
         self.core.check_batch(len(request.hashes))
-        parsed: list[MatchQuery | ItemError] = []
+        parsed: list[HashQuery | ItemError] = []
         for h in request.hashes:
             try:
                 parsed.append(convert.query_from(h))
             except BadParameter as exc:
                 parsed.append(ItemError.from_exception(exc))
-        queries = [q for q in parsed if isinstance(q, MatchQuery)]
+        queries = [q for q in parsed if isinstance(q, HashQuery)]
         with self.metrics.rpc("MatchHashes", len(request.hashes)):
             found = iter(await self.core.match_queries(queries, options) if queries else [])
         resp = pb.MatchHashesResponse(tracking_id=tracking)

@@ -90,7 +90,7 @@ class Signatures(_message.Message):
     def __init__(self, pdq: _Optional[bytes] = ..., quality: _Optional[int] = ..., md5: _Optional[bytes] = ..., sha256: _Optional[bytes] = ..., pdq_dihedral: _Optional[_Iterable[bytes]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class Match(_message.Message):
-    __slots__ = ("bank", "entry_id", "label", "distance", "signal_type", "source", "variant", "value")
+    __slots__ = ("bank", "entry_id", "label", "distance", "signal_type", "source", "variant", "value", "suppressed_by")
     BANK_FIELD_NUMBER: _ClassVar[int]
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,7 @@ class Match(_message.Message):
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_BY_FIELD_NUMBER: _ClassVar[int]
     bank: str
     entry_id: int
     label: str
@@ -107,7 +108,18 @@ class Match(_message.Message):
     source: str
     variant: str
     value: bytes
-    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., label: _Optional[str] = ..., distance: _Optional[int] = ..., signal_type: _Optional[_Union[SignalType, str]] = ..., source: _Optional[str] = ..., variant: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+    suppressed_by: Suppressor
+    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., label: _Optional[str] = ..., distance: _Optional[int] = ..., signal_type: _Optional[_Union[SignalType, str]] = ..., source: _Optional[str] = ..., variant: _Optional[str] = ..., value: _Optional[bytes] = ..., suppressed_by: _Optional[_Union[Suppressor, _Mapping]] = ...) -> None: ...
+
+class Suppressor(_message.Message):
+    __slots__ = ("bank", "entry_id", "distance")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    entry_id: int
+    distance: int
+    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., distance: _Optional[int] = ...) -> None: ...
 
 class ItemResult(_message.Message):
     __slots__ = ("content_id", "status", "signatures", "is_match", "matches", "tracking_id")

@@ -1,0 +1,58 @@
+"""`hashmatch match FILE...`: images matched by a running server; JSON lines, in order."""
+
+from __future__ import annotations
+
+import argparse
+from itertools import islice
+from typing import Any
+
+import grpc
+
+from hashmatch.client import DEFAULT_TARGET, Client
+from hashmatch.commands.common import ExitCode, Streams
+from hashmatch.commands.hash import iter_paths
+from hashmatch.engine import read_item
+from hashmatch.errors import HashmatchError
+
+BATCH = 64
+MAX_BYTES = 64 * 1024 * 1024
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("match", help="match image files against a running server's banks")
+    p.add_argument("files", nargs="+", metavar="FILE", help="image paths; '-': paths on stdin")
+    p.add_argument("--server", default=DEFAULT_TARGET, metavar="HOST:PORT")
+    p.add_argument("--bank", action="append", default=[], help="only these banks (repeatable)")
+    p.add_argument("--max-distance", type=int, default=0, help="stricter PDQ threshold")
+    p.add_argument("--dihedral", action="store_true", help="also match rotations and flips")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, io: Streams) -> ExitCode:
+    paths = iter_paths(args.files, io.stdin)
+    with Client(args.server) as client:
+        while batch := list(islice(paths, BATCH)):
+            readable: list[tuple[str, bytes]] = []
+            lines: dict[str, dict[str, Any]] = {}
+            for k, path in enumerate(batch):
+                try:
+                    readable.append((str(k), read_item(path, MAX_BYTES)))
+                except HashmatchError as exc:  # reported locally, nothing sent
+                    lines[str(k)] = {"error": {"code": exc.code.value, "message": exc.message}}
+            try:
+                outcomes = client.match_images(
+                    [d for _, d in readable],
+                    content_ids=[c for c, _ in readable],
+                    banks=args.bank,
+                    max_distance=args.max_distance,
+                    dihedral=args.dihedral,
+                )
+            except grpc.RpcError as exc:
+                io.stderr.write(f"hashmatch: {args.server}: {exc.code().name}: {exc.details()}\n")
+                return ExitCode.DEPENDENCY
+            for o in outcomes:
+                lines[o.content_id] = {k: v for k, v in o.to_json().items() if k != "content_id"}
+            for k, path in enumerate(batch):
+                io.json_line({"path": path, **lines[str(k)]})
+            io.stdout.flush()
+    return ExitCode.OK

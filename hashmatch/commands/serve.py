@@ -1,0 +1,82 @@
+"""`hashmatch serve`: the gRPC server on the embedded default (SQLite in ./hashmatch-data)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from hashmatch.commands.common import ExitCode, Streams
+from hashmatch.commands.data import matcher_config, open_store
+from hashmatch.config import Config, load_config
+from hashmatch.matcher import Matcher
+from hashmatch.server.app import serve_forever, start_server
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the gRPC matching server")
+    p.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML config (see hashmatch.example.toml)"
+    )
+    p.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="bank database folder (./hashmatch-data)"
+    )
+    p.add_argument("--listen", metavar="HOST:PORT", help="gRPC address (127.0.0.1:50051)")
+    p.add_argument(
+        "--metrics-listen", metavar="HOST:PORT", help="Prometheus /metrics ('' disables)"
+    )
+    p.add_argument("--backend", choices=["auto", "cpu", "gpu"])
+    p.add_argument("--workers", type=int, help="batches hashed at once (default: one per core)")
+    p.set_defaults(run=run)
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    overrides: dict[str, dict[str, Any]] = {"": {}, "server": {}, "engine": {}, "batch": {}}
+    if args.data_dir is not None:
+        overrides[""]["data_dir"] = str(args.data_dir)
+    if args.listen is not None:
+        overrides["server"]["listen"] = args.listen
+    if args.metrics_listen is not None:
+        overrides["server"]["metrics_listen"] = args.metrics_listen
+    if args.backend is not None:
+        overrides["engine"]["backend"] = args.backend
+    if args.workers is not None:
+        overrides["batch"]["workers"] = args.workers
+    return load_config(args.config, overrides)
+
+
+async def _serve(config: Config, io: Streams) -> None:
+    store = open_store(config.data_dir)
+    matcher = Matcher.open(store, matcher_config(config.data_dir))
+    matcher.start()  # follows the bank change log: updates apply within a second
+    try:
+
+        def index_size() -> float:
+            stats = matcher.stats()
+            return float(stats["pdq"] + stats["md5"] + stats["sha256"])
+
+        running = await start_server(config, matcher, index_size=index_size)
+
+        def ready() -> None:
+            metrics = f", metrics on port {running.metrics_port}" if running.metrics_port else ""
+            io.stderr.write(
+                f"hashmatch serving on port {running.port} (data {config.data_dir}, "
+                f"backend {running.batcher.backend_name}{metrics})\n"
+            )
+            io.stderr.flush()
+
+        await serve_forever(running, config.server.grace_seconds, ready)
+    finally:
+        matcher.close()
+        store.close()
+
+
+def run(args: argparse.Namespace, io: Streams) -> ExitCode:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = config_from(args)
+    asyncio.run(_serve(config, io))
+    return ExitCode.OK
