@@ -57,7 +57,7 @@ async def _serve(config: Config, io: Streams) -> None:
             stats = matcher.stats()
             return float(stats["pdq"] + stats["md5"] + stats["sha256"])
 
-        running = await start_server(config, matcher, index_size=index_size)
+        running = await start_server(config, matcher, store, index_size=index_size)
 
         def ready() -> None:
             metrics = f", metrics on port {running.metrics_port}" if running.metrics_port else ""

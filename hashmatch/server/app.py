@@ -15,10 +15,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from hashmatch.banks.store import BankStore
 from hashmatch.config import Config, ServerConfig
 from hashmatch.errors import ConfigError
 from hashmatch.matching import Matcher
-from hashmatch.proto import pb, rpc
+from hashmatch.proto import bank_pb, bank_rpc, pb, rpc
+from hashmatch.server.bank_servicer import BankServicer
 from hashmatch.server.batcher import Batcher
 from hashmatch.server.metrics import Metrics
 from hashmatch.server.servicer import MatchServicer
@@ -27,6 +29,7 @@ from hashmatch.service import HashmatchService
 log = logging.getLogger(__name__)
 
 MATCH_SERVICE = pb.DESCRIPTOR.services_by_name["MatchService"].full_name
+BANK_SERVICE = bank_pb.DESCRIPTOR.services_by_name["BankService"].full_name
 
 
 @dataclass
@@ -62,8 +65,8 @@ def _credentials(cfg: ServerConfig) -> grpc.ServerCredentials | None:
 async def start_server(
     config: Config,
     matcher: Matcher,
+    store: BankStore,
     index_size: Callable[[], float] = lambda: 0.0,
-    extra_services: Callable[[grpc.aio.Server], list[str]] | None = None,
 ) -> RunningServer:
     metrics = Metrics()
     # The server always computes the dihedral hashes (one DCT, 8 cheap sign flips), so a
@@ -84,9 +87,8 @@ async def start_server(
     rpc.add_MatchServiceServicer_to_server(  # type: ignore[no-untyped-call]
         MatchServicer(core, metrics, config.server.stream_window), server
     )
-    names = [MATCH_SERVICE]
-    if extra_services is not None:
-        names += extra_services(server)
+    bank_rpc.add_BankServiceServicer_to_server(BankServicer(store), server)  # type: ignore[no-untyped-call]
+    names = [MATCH_SERVICE, BANK_SERVICE]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ["", *names]:

@@ -99,8 +99,11 @@ class Batcher:
     async def submit_many(
         self, items: Sequence[bytes], deadline: float | None = None, wait: bool = False
     ) -> list[Result]:
-        """Hash items (in one or more batches); one result per item, in order."""
-        futures = [await self._enqueue(data, deadline, wait) for data in items]
+        """Hash items (in one or more batches); one result per item, in order.
+
+        wait=False (unary calls): the request is admitted whole or refused whole.
+        """
+        futures = await self._enqueue(items, deadline, wait)
         try:
             return list(await asyncio.gather(*futures))
         except asyncio.CancelledError:
@@ -109,32 +112,36 @@ class Batcher:
             raise
 
     async def submit(self, data: bytes, deadline: float | None = None, wait: bool = True) -> Result:
-        future = await self._enqueue(data, deadline, wait)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
+        return (await self.submit_many([data], deadline, wait))[0]
 
-    def _has_room(self, size: int) -> bool:
+    def _has_room(self, count: int, size: int) -> bool:
         return (
-            self._queue.qsize() < self.config.max_queue_items
+            self._queue.qsize() + count <= self.config.max_queue_items
             and self._queued_bytes + size <= self.config.max_queue_bytes
         )
 
     async def _enqueue(
-        self, data: bytes, deadline: float | None, wait: bool
-    ) -> asyncio.Future[Result]:
-        if not self._has_room(len(data)):
-            if not wait:
+        self, items: Sequence[bytes], deadline: float | None, wait: bool
+    ) -> list[asyncio.Future[Result]]:
+        count, size = len(items), sum(len(d) for d in items)
+        if not self._has_room(count, size):
+            # A request larger than the whole queue could never be admitted: refuse it.
+            fits_at_all = (
+                count <= self.config.max_queue_items and size <= self.config.max_queue_bytes
+            )
+            if not wait or not fits_at_all:
                 self.stats.rejected += 1
                 raise Overloaded("server busy: the hashing queue is full, retry with backoff")
             async with self._room:
-                await self._room.wait_for(lambda: self._has_room(len(data)))
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queued_bytes += len(data)
-        self._queue.put_nowait(_Job(data, future, deadline))
-        return future
+                await self._room.wait_for(lambda: self._has_room(count, size))
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Result]] = []
+        for data in items:
+            future: asyncio.Future[Result] = loop.create_future()
+            self._queue.put_nowait(_Job(data, future, deadline))
+            futures.append(future)
+        self._queued_bytes += size
+        return futures
 
     async def _collect(self) -> None:
         loop = asyncio.get_running_loop()

@@ -12,8 +12,16 @@ from hashmatch.proto import pb
 from hashmatch.server.status import ITEM_CODE
 from hashmatch.signatures import Signature
 
-SIGNAL_FROM_PROTO = {pb.PDQ: SignalType.PDQ, pb.MD5: SignalType.MD5, pb.SHA256: SignalType.SHA256}
-SIGNAL_TO_PROTO = {v: k for k, v in SIGNAL_FROM_PROTO.items()}
+SIGNAL_FROM_PROTO: dict[int, SignalType] = {
+    pb.PDQ: SignalType.PDQ,
+    pb.MD5: SignalType.MD5,
+    pb.SHA256: SignalType.SHA256,
+}
+SIGNAL_TO_PROTO: dict[SignalType, pb.SignalType] = {
+    SignalType.PDQ: pb.PDQ,
+    SignalType.MD5: pb.MD5,
+    SignalType.SHA256: pb.SHA256,
+}
 
 
 def options_from(msg: pb.MatchOptions) -> MatchOptions:

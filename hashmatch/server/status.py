@@ -24,6 +24,8 @@ GRPC_STATUS = {
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
     ErrorCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
 }
 
 ITEM_CODE = {
@@ -36,6 +38,8 @@ ITEM_CODE = {
     ErrorCode.INTERNAL: pb.INTERNAL,
     ErrorCode.RESOURCE_EXHAUSTED: pb.RESOURCE_EXHAUSTED,
     ErrorCode.DEADLINE_EXCEEDED: pb.DEADLINE_EXCEEDED,
+    ErrorCode.NOT_FOUND: pb.NOT_FOUND,
+    ErrorCode.ALREADY_EXISTS: pb.ALREADY_EXISTS,
 }
 
 # Seconds a client should wait before retrying an overloaded call (sent as metadata).

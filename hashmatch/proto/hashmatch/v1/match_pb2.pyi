@@ -19,6 +19,8 @@ class ItemCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESOURCE_EXHAUSTED: _ClassVar[ItemCode]
     DEADLINE_EXCEEDED: _ClassVar[ItemCode]
     UNREADABLE: _ClassVar[ItemCode]
+    NOT_FOUND: _ClassVar[ItemCode]
+    ALREADY_EXISTS: _ClassVar[ItemCode]
 
 class SignalType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -36,6 +38,8 @@ INTERNAL: ItemCode
 RESOURCE_EXHAUSTED: ItemCode
 DEADLINE_EXCEEDED: ItemCode
 UNREADABLE: ItemCode
+NOT_FOUND: ItemCode
+ALREADY_EXISTS: ItemCode
 SIGNAL_TYPE_UNSPECIFIED: SignalType
 PDQ: SignalType
 MD5: SignalType

@@ -1,0 +1,233 @@
+"""BankService over gRPC: proto in, the bank store and importer, proto out."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO
+
+import grpc
+
+from hashmatch.banks.formats import Format
+from hashmatch.banks.importer import export_bank, import_file
+from hashmatch.banks.model import (
+    Bank,
+    BankKind,
+    BankSettings,
+    Entry,
+    NewEntry,
+    SignalType,
+    Visibility,
+    WriteReport,
+)
+from hashmatch.banks.store import BankStore
+from hashmatch.errors import BadParameter, TooLarge
+from hashmatch.proto import bank_pb, bank_rpc
+from hashmatch.server.convert import SIGNAL_FROM_PROTO, SIGNAL_TO_PROTO
+from hashmatch.server.status import streaming, unary
+
+VISIBILITY = {
+    bank_pb.PRIVATE: Visibility.PRIVATE,
+    bank_pb.SHARED: Visibility.SHARED,
+    bank_pb.PUBLIC: Visibility.PUBLIC,
+}
+KIND = {bank_pb.BLOCK: BankKind.BLOCK, bank_pb.ALLOW: BankKind.ALLOW}
+MAX_IMPORT_BYTES = 4 * 1024 * 1024 * 1024
+EXPORT_CHUNK = 1 << 20
+
+
+def _signal(code: int) -> SignalType:
+    try:
+        return SIGNAL_FROM_PROTO[code]
+    except KeyError:
+        raise BadParameter("signal_type must be PDQ, MD5 or SHA256") from None
+
+
+def settings_from(msg: bank_pb.BankSettings) -> BankSettings:
+    return BankSettings(
+        owner=msg.owner if msg.HasField("owner") else None,
+        visibility=VISIBILITY.get(msg.visibility),
+        shared_with=frozenset(msg.shared_with) if msg.set_shared_with else None,
+        kind=KIND.get(msg.kind),
+        signal_types=frozenset(_signal(s) for s in msg.signal_types) or None,
+        pdq_threshold=msg.pdq_threshold if msg.HasField("pdq_threshold") else None,
+        min_quality=msg.min_quality if msg.HasField("min_quality") else None,
+        enabled=msg.enabled if msg.HasField("enabled") else None,
+    )
+
+
+def bank_to(b: Bank, counts: dict[SignalType, int] | None = None) -> bank_pb.Bank:
+    return bank_pb.Bank(
+        name=b.name,
+        owner=b.owner,
+        visibility={v: k for k, v in VISIBILITY.items()}[b.visibility],
+        shared_with=sorted(b.shared_with),
+        kind={v: k for k, v in KIND.items()}[b.kind],
+        signal_types=sorted(SIGNAL_TO_PROTO[s] for s in b.signal_types),
+        pdq_threshold=b.pdq_threshold,
+        min_quality=b.min_quality,
+        enabled=b.enabled,
+        created_at=b.created_at,
+        updated_at=b.updated_at,
+        counts={s.value: n for s, n in (counts or {}).items()},
+    )
+
+
+def entry_to(e: Entry) -> bank_pb.Entry:
+    return bank_pb.Entry(
+        id=e.id,
+        signal_type=SIGNAL_TO_PROTO[e.signal_type],
+        value=e.value,
+        label=e.label or "",
+        external_id=e.external_id or "",
+        source=e.source or "",
+        added_at=e.added_at,
+    )
+
+
+def report_to(r: WriteReport) -> bank_pb.WriteReport:
+    return bank_pb.WriteReport(
+        added=r.added,
+        revived=r.revived,
+        updated=r.updated,
+        unchanged=r.unchanged,
+        removed=r.removed,
+        errors=[bank_pb.RowError(row=e.row, code=e.code, message=e.message) for e in r.errors],
+    )
+
+
+def _format(name: str) -> Format:
+    try:
+        return Format(name or Format.CSV.value)
+    except ValueError:
+        choices = ", ".join(f.value for f in Format)
+        raise BadParameter(f"format {name!r} is not one of {choices}") from None
+
+
+class BankServicer(bank_rpc.BankServiceServicer):
+    """Store calls run in threads: SQLite work stays off the event loop."""
+
+    def __init__(self, store: BankStore) -> None:
+        self.store = store
+
+    @unary
+    async def CreateBank(
+        self, request: bank_pb.CreateBankRequest, context: grpc.aio.ServicerContext
+    ) -> bank_pb.Bank:
+        bank = await asyncio.to_thread(
+            self.store.create_bank, request.name, settings_from(request.settings)
+        )
+        return bank_to(bank)
+
+    @unary
+    async def GetBank(
+        self, request: bank_pb.GetBankRequest, context: grpc.aio.ServicerContext
+    ) -> bank_pb.Bank:
+        bank = await asyncio.to_thread(self.store.get_bank, request.name)
+        counts = await asyncio.to_thread(self.store.count_entries, request.name)
+        return bank_to(bank, counts)
+
+    @unary
+    async def ListBanks(
+        self, request: bank_pb.ListBanksRequest, context: grpc.aio.ServicerContext
+    ) -> bank_pb.ListBanksResponse:
+        banks = await asyncio.to_thread(self.store.list_banks)
+        return bank_pb.ListBanksResponse(banks=[bank_to(b) for b in banks])
+
+    @unary
+    async def UpdateBank(
+        self, request: bank_pb.UpdateBankRequest, context: grpc.aio.ServicerContext
+    ) -> bank_pb.Bank:
+        bank = await asyncio.to_thread(
+            self.store.update_bank, request.name, settings_from(request.settings)
+        )
+        return bank_to(bank)
+
+    @unary
+    async def DeleteBank(
+        self, request: bank_pb.DeleteBankRequest, context: grpc.aio.ServicerContext
+    ) -> bank_pb.DeleteBankResponse:
+        await asyncio.to_thread(self.store.delete_bank, request.name)
+        return bank_pb.DeleteBankResponse()
+
+    @unary
+    async def AddEntries(
+        self, request: bank_pb.AddEntriesRequest, context: grpc.aio.ServicerContext
+    ) -> bank_pb.WriteReport:
+        entries = [
+            NewEntry(
+                _signal(e.signal_type),
+                e.value,
+                e.label or None,
+                e.external_id or None,
+                e.source or None,
+            )
+            for e in request.entries
+        ]
+        report = await asyncio.to_thread(self.store.write_entries, request.bank, entries)
+        return report_to(report)
+
+    @unary
+    async def RemoveEntries(
+        self, request: bank_pb.RemoveEntriesRequest, context: grpc.aio.ServicerContext
+    ) -> bank_pb.RemoveEntriesResponse:
+        values = [(_signal(v.signal_type), v.value) for v in request.values]
+        removed = await asyncio.to_thread(self.store.remove_entries, request.bank, values)
+        return bank_pb.RemoveEntriesResponse(removed=removed)
+
+    @unary
+    async def ListEntries(
+        self, request: bank_pb.ListEntriesRequest, context: grpc.aio.ServicerContext
+    ) -> bank_pb.ListEntriesResponse:
+        limit = request.limit or 1000
+        if not 1 <= limit <= 10_000:
+            raise BadParameter("limit must be in 1..10000")
+        rows = await asyncio.to_thread(
+            self.store.list_entries, request.bank, request.after_id, limit
+        )
+        nxt = rows[-1].id if len(rows) == limit else 0
+        return bank_pb.ListEntriesResponse(entries=[entry_to(e) for e in rows], next_after_id=nxt)
+
+    @unary
+    async def ImportEntries(
+        self,
+        request_iterator: AsyncIterator[bank_pb.ImportChunk],
+        context: grpc.aio.ServicerContext,
+    ) -> bank_pb.WriteReport:
+        # Hash lists (never images) are spooled to a private temp file, then imported in
+        # one transaction: a stream cut short imports nothing.
+        bank, fmt, size = "", Format.CSV, 0
+        with tempfile.NamedTemporaryFile(prefix="hashmatch-import-") as spool:
+            async for chunk in request_iterator:
+                if not bank:
+                    bank, fmt = chunk.bank, _format(chunk.format)
+                size += len(chunk.data)
+                if size > MAX_IMPORT_BYTES:
+                    raise TooLarge(f"an import is at most {MAX_IMPORT_BYTES} bytes")
+                spool.write(chunk.data)
+            spool.flush()
+            if not bank:
+                raise BadParameter("the first ImportChunk must name the bank")
+            report = await asyncio.to_thread(import_file, self.store, bank, Path(spool.name), fmt)
+        return report_to(report)
+
+    @streaming
+    async def ExportEntries(
+        self, request: bank_pb.ExportRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bank_pb.ExportChunk]:
+        fmt = _format(request.format)
+        with tempfile.TemporaryFile(mode="w+b", prefix="hashmatch-export-") as spool:
+            # Written whole first (NCMEC XML is one document), then streamed in chunks.
+            await asyncio.to_thread(self._export, request.bank, fmt, spool)
+            spool.seek(0)
+            while data := spool.read(EXPORT_CHUNK):
+                yield bank_pb.ExportChunk(data=data)
+
+    def _export(self, bank: str, fmt: Format, spool: IO[bytes]) -> None:
+        text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
+        export_bank(self.store, bank, fmt, text)
+        text.flush()
+        text.detach()  # leave the spool open for streaming

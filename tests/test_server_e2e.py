@@ -1,0 +1,311 @@
+"""End to end against `hashmatch serve` in a subprocess, on a real port."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+from PIL import Image
+
+from hashmatch.client import Client
+from hashmatch.config import EngineConfig
+from hashmatch.engine import Engine
+from hashmatch.proto import bank_pb, bank_rpc, pb, rpc
+from hashmatch.signatures import Signature
+from tests import server_harness
+from tests.helpers import encode, synthetic_rgb
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server_harness.ServerProcess]:
+    srv = server_harness.start(tmp_path_factory.mktemp("data"), "--workers", "2")
+    yield srv
+    assert srv.stop() == 0, "".join(srv.log)
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[bytes]:
+    return [
+        encode(synthetic_rgb(240 + 8 * k, 320, seed=100 + k), "JPEG", quality=92) for k in range(6)
+    ]
+
+
+@pytest.fixture(scope="module")
+def banks(server: server_harness.ServerProcess) -> bank_rpc.BankServiceStub:
+    return bank_rpc.BankServiceStub(server.channel())  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="module")
+def match(server: server_harness.ServerProcess) -> rpc.MatchServiceStub:
+    return rpc.MatchServiceStub(server.channel())  # type: ignore[no-untyped-call]
+
+
+def _variant(data: bytes, scale: float, quality: int) -> bytes:
+    with Image.open(io.BytesIO(data)) as img:
+        small = img.resize((int(img.width * scale), int(img.height * scale)))
+        buf = io.BytesIO()
+        small.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_health_and_reflection(server: server_harness.ServerProcess) -> None:
+    health = health_pb2_grpc.HealthStub(server.channel())
+    for service in ("", "hashmatch.v1.MatchService", "hashmatch.v1.BankService"):
+        resp = health.Check(health_pb2.HealthCheckRequest(service=service))
+        assert resp.status == health_pb2.HealthCheckResponse.SERVING
+    # What grpcurl does with no proto files: list services, fetch their descriptors.
+    db = ProtoReflectionDescriptorDatabase(server.channel())
+    services = set(db.get_services())
+    assert {
+        "hashmatch.v1.MatchService",
+        "hashmatch.v1.BankService",
+        "grpc.health.v1.Health",
+    } <= services
+    desc = db.FindFileContainingSymbol("hashmatch.v1.MatchService")
+    methods = {m.name for m in desc.service[0].method}
+    assert methods == {"MatchImages", "MatchStream", "MatchHashes", "HashImages"}
+
+
+def test_hash_images_equals_local_engine(match: rpc.MatchServiceStub, photos: list[bytes]) -> None:
+    req = pb.HashImagesRequest(
+        images=[pb.Image(content_id=f"c{k}", data=d) for k, d in enumerate(photos)], dihedral=True
+    )
+    resp = match.HashImages(req)
+    local = Engine(EngineConfig(backend="cpu", dihedral=True)).hash_many(photos)  # type: ignore[arg-type]
+    assert [r.content_id for r in resp.results] == [f"c{k}" for k in range(len(photos))]
+    for r, want in zip(resp.results, local, strict=True):
+        assert isinstance(want, Signature)
+        assert r.status.code == pb.OK and r.status.photodna_code == 3000
+        assert r.signatures.pdq == want.pdq.value and r.signatures.quality == want.quality
+        assert r.signatures.md5 == want.md5 and r.signatures.sha256 == want.sha256
+        assert [bytes(h) for h in r.signatures.pdq_dihedral] == [
+            h.value for h in want.dihedral or ()
+        ]
+    assert len({r.tracking_id for r in resp.results}) == len(photos)
+
+
+def test_bank_lifecycle_and_matching(
+    server: server_harness.ServerProcess,
+    banks: bank_rpc.BankServiceStub,
+    match: rpc.MatchServiceStub,
+    photos: list[bytes],
+) -> None:
+    listed = photos[:3]
+    hashes = match.HashImages(pb.HashImagesRequest(images=[pb.Image(data=d) for d in listed]))
+    banks.CreateBank(bank_pb.CreateBankRequest(name="csam-test", settings=bank_pb.BankSettings()))
+    entries = [
+        bank_pb.Entry(signal_type=pb.PDQ, value=r.signatures.pdq, label="A1", external_id=f"x{k}")
+        for k, r in enumerate(hashes.results)
+    ]
+    report = banks.AddEntries(bank_pb.AddEntriesRequest(bank="csam-test", entries=entries))
+    assert report.added == 3
+    again = banks.AddEntries(bank_pb.AddEntriesRequest(bank="csam-test", entries=entries))
+    assert again.added == 0 and again.unchanged == 3
+    got = banks.GetBank(bank_pb.GetBankRequest(name="csam-test"))
+    assert got.counts["pdq"] == 3 and got.pdq_threshold == 31
+
+    # Re-encoded and resized copies of the listed images, and unrelated images.
+    queries = [_variant(d, 0.7, 60) for d in listed] + photos[3:]
+    client = Client(server.target)
+
+    def listed_match() -> bool:
+        return client.match_images(queries[:1])[0].is_match
+
+    _wait_for(listed_match)  # the server follows the bank's change log
+    outcomes = client.match_images(queries, content_ids=[f"q{k}" for k in range(len(queries))])
+    assert [o.is_match for o in outcomes] == [True] * 3 + [False] * 3
+    for o in outcomes[:3]:
+        (m,) = o.matches
+        assert m["bank"] == "csam-test" and m["label"] == "A1" and 0 <= m["distance"] <= 31
+        assert "value" not in m  # lists do not leak through matching
+    # A stricter threshold than the distance found removes the match.
+    tight = client.match_images(
+        queries[:1], max_distance=max(outcomes[0].matches[0]["distance"] - 1, 0)
+    )
+    assert outcomes[0].matches[0]["distance"] == 0 or not tight[0].is_match
+    # Banks filter: an unknown bank is NOT_FOUND.
+    with pytest.raises(grpc.RpcError) as exc:
+        client.match_images(queries[:1], banks=["no-such-bank"])
+    assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+    # MatchHashes: PDQ, MD5, SHA-256 and a malformed value, per item.
+    sig = hashes.results[0].signatures
+    resp = match.MatchHashes(
+        pb.MatchHashesRequest(
+            hashes=[
+                pb.HashQuery(content_id="p", signal_type=pb.PDQ, value=sig.pdq),
+                pb.HashQuery(content_id="m", signal_type=pb.MD5, value=sig.md5),
+                pb.HashQuery(content_id="bad", signal_type=pb.PDQ, value=b"short"),
+            ]
+        )
+    )
+    assert [r.content_id for r in resp.results] == ["p", "m", "bad"]
+    assert resp.results[0].is_match and resp.results[0].matches[0].distance == 0
+    assert not resp.results[1].is_match  # only the PDQ was listed
+    assert resp.results[2].status.code == pb.BAD_PARAMETER
+
+    # Listing (owner view) pages by id; export and import round trip.
+    page = banks.ListEntries(bank_pb.ListEntriesRequest(bank="csam-test", limit=2))
+    assert len(page.entries) == 2 and page.next_after_id == page.entries[-1].id
+    rest = banks.ListEntries(
+        bank_pb.ListEntriesRequest(bank="csam-test", after_id=page.next_after_id)
+    )
+    assert len(rest.entries) == 1 and rest.next_after_id == 0
+    exported = b"".join(
+        c.data for c in banks.ExportEntries(bank_pb.ExportRequest(bank="csam-test", format="csv"))
+    )
+    assert exported.count(b"\n") == 3
+    banks.CreateBank(bank_pb.CreateBankRequest(name="copy"))
+    chunks = [
+        bank_pb.ImportChunk(bank="copy", format="csv", data=exported[:50]),
+        bank_pb.ImportChunk(data=exported[50:]),
+    ]
+    assert banks.ImportEntries(iter(chunks)).added == 3
+    assert banks.ImportEntries(iter(chunks)).unchanged == 3  # idempotent
+
+    # Removal is seen by the matcher within a second or so.
+    banks.DeleteBank(bank_pb.DeleteBankRequest(name="copy"))
+    banks.RemoveEntries(
+        bank_pb.RemoveEntriesRequest(
+            bank="csam-test",
+            values=[bank_pb.HashValue(signal_type=pb.PDQ, value=e.value) for e in entries],
+        )
+    )
+    _wait_for(lambda: not listed_match())
+    client.close()
+
+
+def test_match_stream_answers_every_item_once(
+    server: server_harness.ServerProcess, photos: list[bytes]
+) -> None:
+    items = [(f"s{k}", photos[k % len(photos)] if k % 7 else b"not an image") for k in range(120)]
+    with Client(server.target) as client:
+        outcomes = list(client.match_stream(iter(items)))
+    assert sorted(o.content_id for o in outcomes) == sorted(c for c, _ in items)
+    by_id = {o.content_id: o for o in outcomes}
+    assert all(by_id[c].code == ("NOT_AN_IMAGE" if int(c[1:]) % 7 == 0 else "OK") for c, _ in items)
+
+
+def test_bad_requests_get_clear_statuses(
+    server: server_harness.ServerProcess, match: rpc.MatchServiceStub
+) -> None:
+    assert list(match.MatchImages(pb.MatchImagesRequest()).results) == []  # empty batch: fine
+    too_many = pb.MatchHashesRequest(
+        hashes=[pb.HashQuery(signal_type=pb.MD5, value=b"\0" * 16)] * 10_000
+    )
+    with pytest.raises(grpc.RpcError) as exc:
+        match.MatchHashes(too_many)
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    huge = pb.HashImagesRequest(images=[pb.Image(data=b"\xff" * (81 * 1024 * 1024))])
+    with pytest.raises(grpc.RpcError) as exc:
+        match.HashImages(huge)
+    assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # Bytes that are not the request message at all.
+    raw = server.channel().unary_unary("/hashmatch.v1.MatchService/MatchImages")
+    with pytest.raises(grpc.RpcError) as exc:
+        raw(b"\xff\xff\xff\xff garbage")
+    # gRPC itself rejects it before any handler runs (UNKNOWN, saying what failed).
+    assert exc.value.code() == grpc.StatusCode.UNKNOWN
+    assert "Error parsing message" in (exc.value.details() or "")
+    # Garbage on the port itself.
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + bytes(range(256)) * 8)
+        sock.settimeout(5)
+        with contextlib.suppress(TimeoutError):
+            sock.recv(1024)
+    health = health_pb2_grpc.HealthStub(server.channel())
+    assert (
+        health.Check(health_pb2.HealthCheckRequest()).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
+
+
+def test_deadline_exceeded(match: rpc.MatchServiceStub, photos: list[bytes]) -> None:
+    req = pb.MatchImagesRequest(images=[pb.Image(data=photos[0])] * 200)
+    with pytest.raises(grpc.RpcError) as exc:
+        match.MatchImages(req, timeout=0.001)
+    assert exc.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_vanishing_and_stalled_stream_clients(
+    server: server_harness.ServerProcess, photos: list[bytes]
+) -> None:
+    stub = rpc.MatchServiceStub(server.channel())  # type: ignore[no-untyped-call]
+
+    def endless() -> Iterator[pb.MatchStreamRequest]:
+        k = 0
+        while True:
+            yield pb.MatchStreamRequest(
+                image=pb.Image(content_id=str(k), data=photos[k % len(photos)])
+            )
+            k += 1
+
+    call = stub.MatchStream(endless())
+    got = [next(call) for _ in range(20)]  # read a little, then vanish
+    assert len(got) == 20
+    call.cancel()
+    stalled = stub.MatchStream(endless())  # sends forever, never reads
+    threading.Timer(2.0, stalled.cancel).start()
+    with pytest.raises(grpc.RpcError):
+        for _ in stalled:
+            time.sleep(10)
+    health = health_pb2_grpc.HealthStub(server.channel())
+    assert (
+        health.Check(health_pb2.HealthCheckRequest()).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
+    with Client(server.target) as client:
+        assert client.match_images(photos[:2])[0].ok
+
+
+def test_metrics_scrape(
+    server: server_harness.ServerProcess, match: rpc.MatchServiceStub, photos: list[bytes]
+) -> None:
+    match.MatchImages(pb.MatchImagesRequest(images=[pb.Image(data=photos[0])]))
+    assert server.metrics_port is not None
+    body = (
+        urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10)
+        .read()
+        .decode()
+    )
+    assert 'hashmatch_requests_total{rpc="MatchImages"}' in body
+    assert "hashmatch_batch_size_bucket" in body
+    assert 'hashmatch_item_results_total{code="OK"}' in body
+    assert "hashmatch_queue_depth" in body and "hashmatch_index_entries" in body
+
+
+def test_match_cli_against_server(
+    server: server_harness.ServerProcess, tmp_path: Path, photos: list[bytes]
+) -> None:
+    from hashmatch.cli import main
+    from hashmatch.commands.common import Streams
+
+    f = tmp_path / "a.jpg"
+    f.write_bytes(photos[0])
+    out = io.StringIO()
+    code = main(
+        ["match", "--server", server.target, str(f), str(tmp_path / "nope.jpg")],
+        Streams(stdout=out),
+    )
+    assert code == 0
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and '"pdq"' in lines[0] and "UNREADABLE" in lines[1]

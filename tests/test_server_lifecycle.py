@@ -1,0 +1,77 @@
+"""Server behaviour under SIGTERM and overload, each on a server of its own."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import pytest
+
+from hashmatch.proto import pb, rpc
+from tests import server_harness
+from tests.helpers import encode, synthetic_rgb
+
+PHOTO = encode(synthetic_rgb(480, 640, seed=7), "JPEG", quality=90)
+
+
+def test_sigterm_drains_in_flight_work(tmp_path: Path) -> None:
+    srv = server_harness.start(tmp_path, "--workers", "1")
+    stub = rpc.MatchServiceStub(srv.channel())  # type: ignore[no-untyped-call]
+    req = pb.MatchImagesRequest(
+        images=[pb.Image(content_id=str(k), data=PHOTO) for k in range(150)]
+    )
+    result: dict[str, object] = {}
+
+    def call() -> None:
+        try:
+            result["resp"] = stub.MatchImages(req, timeout=60)
+        except grpc.RpcError as exc:
+            result["error"] = exc
+
+    t = threading.Thread(target=call)
+    t.start()
+    time.sleep(0.5)  # the call is admitted and hashing
+    srv.proc.send_signal(signal.SIGTERM)
+    t.join(60)
+    assert "error" not in result, result.get("error")
+    resp = result["resp"]
+    assert isinstance(resp, pb.MatchImagesResponse)
+    assert len(resp.results) == 150 and all(r.status.code == pb.OK for r in resp.results)
+    assert srv.stop() == 0
+    # After shutdown nothing answers: a new call is UNAVAILABLE, not hung.
+    with pytest.raises(grpc.RpcError) as exc:
+        stub.MatchImages(pb.MatchImagesRequest(images=[pb.Image(data=PHOTO)]), timeout=5)
+    assert exc.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def test_overload_gets_resource_exhausted_and_every_call_one_answer(tmp_path: Path) -> None:
+    config = tmp_path / "small-queue.toml"
+    config.write_text("[batch]\nmax_queue_items = 8\nmax_batch = 4\nworkers = 1\n")
+    srv = server_harness.start(tmp_path / "data", "--config", str(config))
+    stub = rpc.MatchServiceStub(srv.channel())  # type: ignore[no-untyped-call]
+    req = pb.MatchImagesRequest(images=[pb.Image(data=PHOTO)] * 4)
+
+    def call(_: int) -> str:
+        try:
+            resp = stub.MatchImages(req, timeout=60)
+            assert len(resp.results) == 4
+            return "OK"
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                assert dict(exc.trailing_metadata() or ()).get("retry-after") == "1"
+            return exc.code().name
+
+    with ThreadPoolExecutor(24) as pool:
+        answers = list(pool.map(call, range(48)))
+    assert len(answers) == 48
+    assert set(answers) <= {"OK", "RESOURCE_EXHAUSTED"}
+    assert "OK" in answers and "RESOURCE_EXHAUSTED" in answers
+    # A request bigger than the whole queue is refused, not left waiting forever.
+    with pytest.raises(grpc.RpcError) as exc:
+        stub.MatchImages(pb.MatchImagesRequest(images=[pb.Image(data=PHOTO)] * 9), timeout=30)
+    assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert srv.stop() == 0
