@@ -1,30 +1,50 @@
-"""The README's Python example runs as written."""
+"""The README's Python examples run as written (the client one against a real server)."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
+from tests import server_harness
 from tests.helpers import encode, synthetic_rgb
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_python_example(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _blocks() -> list[str]:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks, "README has no python example"
+    assert len(blocks) == 2, "README should have the client and the engine examples"
+    return blocks
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "photo.jpg").write_bytes(encode(synthetic_rgb(200, 300, seed=5), "JPEG"))
     (tmp_path / "other.png").write_bytes(encode(synthetic_rgb(210, 310, seed=6), "PNG"))
     monkeypatch.chdir(tmp_path)
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), {})
+    return tmp_path
+
+
+def test_readme_engine_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (engine_example,) = [b for b in _blocks() if "Engine(" in b]
+    exec(compile(engine_example, str(README), "exec"), {})
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
     assert re.fullmatch(r"[0-9a-f]{64} \d+ 8", lines[0])
     assert lines[2].startswith("NOT_AN_IMAGE")
-    assert os.getcwd() == str(tmp_path)
+
+
+def test_readme_client_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (client_example,) = [b for b in _blocks() if "Client(" in b]
+    srv = server_harness.start(workdir / "data")
+    try:
+        code = client_example.replace("127.0.0.1:50051", srv.target)
+        exec(compile(code, str(README), "exec"), {})
+    finally:
+        assert srv.stop() == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "upload-1 OK False []"
+    assert "is_match=False" in lines[1] and "code='OK'" in lines[1]
+    assert lines[2] == "upload-2 False"

@@ -20,16 +20,24 @@ def generate(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     sources = sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
     include = Path(protoc.__file__).parent / "_proto"
-    args = ["protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={out}",
-            f"--pyi_out={out}", f"--grpc_python_out={out}", *sources]
+    args = [
+        "protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{include}",
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--grpc_python_out={out}",
+        *sources,
+    ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     written = sorted(p for p in out.rglob("*.py*") if p.is_file())
     for path in written:
         # protoc writes absolute imports (`from hashmatch.v1 import x_pb2`) that would
         # resolve against our own `hashmatch` package: make them relative.
-        text = re.sub(r"^from hashmatch\.v1 import (\w+)", r"from . import \1",
-                      path.read_text(), flags=re.M)
+        text = re.sub(
+            r"^from hashmatch\.v1 import (\w+)", r"from . import \1", path.read_text(), flags=re.M
+        )
         path.write_text(text)
     for pkg in {p.parent for p in written} | {out / "hashmatch"}:
         (pkg / "__init__.py").touch()

@@ -15,7 +15,11 @@ from hashmatch.proto import pb, rpc
 from hashmatch.server import convert
 from hashmatch.server.metrics import Metrics
 from hashmatch.server.status import streaming, unary
-from hashmatch.service import HashmatchService, new_tracking_id
+from hashmatch.service import HashmatchService, ImageOutcome, new_tracking_id
+
+# A stream's items are hashed and matched in groups of up to this many, by a few workers.
+STREAM_GROUP = 32
+STREAM_WORKERS = 4
 
 
 def _deadline(context: grpc.aio.ServicerContext) -> float | None:
@@ -112,52 +116,54 @@ class MatchServicer(rpc.MatchServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.MatchStreamResponse]:
         tracking = new_tracking_id()
-        out: asyncio.Queue[pb.MatchStreamResponse | BaseException | None] = asyncio.Queue()
         # At most stream_window items of this stream in flight: past that, reading pauses
         # and HTTP/2 flow control pushes back on the client.
         window = asyncio.Semaphore(self.stream_window)
-        pending: set[asyncio.Task[None]] = set()
-
-        async def one(k: int, req: pb.MatchStreamRequest, options: MatchOptions) -> None:
-            try:
-                outcome = (await self.core.match_images([req.image.data], options, wait=True))[0]
-                result = convert.item_result(
-                    req.image.content_id,
-                    f"{tracking}-{k}",
-                    outcome.result,
-                    outcome.matches,
-                    not req.options.omit_signatures,
-                    options.dihedral,
-                )
-            except Exception as exc:  # an item's failure is that item's answer
-                result = pb.ItemResult(
-                    content_id=req.image.content_id, tracking_id=f"{tracking}-{k}"
-                )
-                result.status.CopyFrom(convert.error_status(ItemError.from_exception(exc)))
-            finally:
-                window.release()
-            self.metrics.count_results([result])
-            await out.put(pb.MatchStreamResponse(result=result))
+        inbox: asyncio.Queue[tuple[int, pb.MatchStreamRequest, MatchOptions] | None] = (
+            asyncio.Queue()
+        )
+        out: asyncio.Queue[pb.MatchStreamResponse | BaseException | None] = asyncio.Queue()
 
         async def reader() -> None:
             options = MatchOptions()
             k = 0
+            async for req in request_iterator:
+                if req.HasField("options"):
+                    options = convert.options_from(req.options)
+                await window.acquire()
+                inbox.put_nowait((k, req, options))
+                k += 1
+
+        async def worker() -> None:
+            # Takes whatever has arrived (up to a batch) and hashes + matches it as one
+            # group: per-item work on the event loop stays small.
+            while (first := await inbox.get()) is not None:
+                group = [first]
+                while len(group) < STREAM_GROUP and not inbox.empty():
+                    nxt = inbox.get_nowait()
+                    if nxt is None:
+                        inbox.put_nowait(None)  # let the other workers see the end too
+                        break
+                    group.append(nxt)
+                for result in await self._stream_group(tracking, group):
+                    window.release()
+                    await out.put(pb.MatchStreamResponse(result=result))
+            inbox.put_nowait(None)
+
+        async def run() -> None:
             try:
-                async for req in request_iterator:
-                    if req.HasField("options"):
-                        options = convert.options_from(req.options)
-                    await window.acquire()
-                    task = asyncio.get_running_loop().create_task(one(k, req, options))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-                    k += 1
-                await asyncio.gather(*pending)
+                workers = [asyncio.create_task(worker()) for _ in range(STREAM_WORKERS)]
+                try:
+                    await reader()
+                finally:
+                    inbox.put_nowait(None)
+                await asyncio.gather(*workers)
                 await out.put(None)
             except Exception as exc:
                 await out.put(exc)
 
         self.metrics.stream_opened()
-        read_task = asyncio.get_running_loop().create_task(reader())
+        task = asyncio.get_running_loop().create_task(run())
         try:
             while (item := await out.get()) is not None:
                 if isinstance(item, BaseException):
@@ -165,8 +171,36 @@ class MatchServicer(rpc.MatchServiceServicer):
                 yield item
         finally:
             self.metrics.stream_closed()
-            read_task.cancel()
-            for task in list(pending):
-                task.cancel()
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await read_task
+                await task
+
+    async def _stream_group(
+        self, tracking: str, group: list[tuple[int, pb.MatchStreamRequest, MatchOptions]]
+    ) -> list[pb.ItemResult]:
+        results = []
+        # Items of one group share options when the client did not change them midway.
+        by_options: dict[MatchOptions, list[tuple[int, pb.MatchStreamRequest]]] = {}
+        for k, req, options in group:
+            by_options.setdefault(options, []).append((k, req))
+        for options, items in by_options.items():
+            try:
+                outcomes = await self.core.match_images(
+                    [req.image.data for _, req in items], options, wait=True
+                )
+            except Exception as exc:  # the group's failure is each item's answer
+                err = ItemError.from_exception(exc)
+                outcomes = [ImageOutcome(err) for _ in items]
+            for (k, req), outcome in zip(items, outcomes, strict=True):
+                results.append(
+                    convert.item_result(
+                        req.image.content_id,
+                        f"{tracking}-{k}",
+                        outcome.result,
+                        outcome.matches,
+                        not req.options.omit_signatures,
+                        options.dihedral,
+                    )
+                )
+        self.metrics.count_results(results)
+        return results

@@ -1,0 +1,198 @@
+"""The gRPC server against the engine in-process, same machine, same run.
+
+    python -m bench.server_bench            # full run, figures for bench/RESULTS.md
+    python -m bench.server_bench --quick
+
+1. images/s of Engine.hash_many in-process (workers = cores, threads), 640x480 JPEGs;
+2. the same images through `hashmatch serve` (a subprocess) from this separate client
+   process: MatchImages (batches of 32, 4 concurrent calls) and one MatchStream;
+3. PhotoDNA-style, one image per call (unary, batch 1): sequential and 8 concurrent;
+4. latency p50/p99 of single-image calls at half of the measured peak rate (open loop);
+5. MatchHashes hashes/s against a 1M-entry PDQ bank (1,000 hashes per call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from bench.hash_bench import make_jpegs
+from hashmatch.banks.model import BankSettings, NewEntry, SignalType
+from hashmatch.banks.sqlite_store import SqliteBankStore
+from hashmatch.client import Client
+from hashmatch.commands.data import STORE_FILE
+from hashmatch.config import BackendChoice, EngineConfig
+from hashmatch.engine import Engine
+from hashmatch.proto import pb, rpc
+from tests import server_harness
+
+
+def rate(n_items: int, fn: Callable[[], object], runs: int) -> float:
+    fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return n_items / statistics.median(times)
+
+
+def build_bank(data_dir: Path, n: int, planted: np.ndarray) -> None:
+    store = SqliteBankStore(data_dir / STORE_FILE)
+    store.create_bank("bench", BankSettings())
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    codes[: len(planted)] = planted
+    step = 200_000
+    for lo in range(0, n, step):
+        store.write_entries(
+            "bench", (NewEntry(SignalType.PDQ, c.tobytes()) for c in codes[lo : lo + step])
+        )
+    store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--bank-size", type=int, default=1_000_000)
+    args = parser.parse_args()
+    runs, n_img, bank_size = (
+        (2, 64, 50_000) if args.quick else (args.runs, args.images, args.bank_size)
+    )
+    cores = len(os.sched_getaffinity(0))
+    print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}")
+    files = make_jpegs(640, 480, 16)
+    images = [files[k % len(files)] for k in range(n_img)]
+
+    with Engine(EngineConfig(workers=cores, backend=BackendChoice.CPU)) as eng:
+        in_process = rate(n_img, lambda: eng.hash_many(images), runs)
+
+    rng = np.random.default_rng(1)
+    queries = rng.integers(0, 256, (1000, 32), dtype=np.uint8)
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        build_bank(Path(tmp), bank_size, queries[:333])
+        build_s = time.perf_counter() - t0
+        srv = server_harness.start(Path(tmp), "--workers", str(cores), timeout=300)
+        try:
+            rows += measure(srv, images, queries, runs, in_process)
+        finally:
+            srv.stop()
+    print(f"\nbank: {bank_size:,} PDQ entries (SQLite write {build_s:.1f} s)")
+    print("\n| path | throughput | vs in-process engine |\n|---|---|---|")
+    print(f"| engine in-process, hash_many, {cores} threads | {in_process:.0f} img/s | 1.00 |")
+    for name, value, ratio in rows:
+        print(f"| {name} | {value} | {ratio} |")
+
+
+def measure(
+    srv: server_harness.ServerProcess,
+    images: list[bytes],
+    queries: np.ndarray,
+    runs: int,
+    in_process: float,
+) -> list[tuple[str, str, str]]:
+    n = len(images)
+    out: list[tuple[str, str, str]] = []
+    client = Client(srv.target)
+    stub = rpc.MatchServiceStub(srv.channel())  # type: ignore[no-untyped-call]
+    batches = [
+        pb.MatchImagesRequest(
+            images=[
+                pb.Image(content_id=str(k), data=d) for k, d in enumerate(images[lo : lo + 32])
+            ],
+            options=pb.MatchOptions(omit_signatures=True),
+        )
+        for lo in range(0, n, 32)
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        r = rate(n, lambda: list(pool.map(stub.MatchImages, batches)), runs)
+    out.append(
+        ("MatchImages, batches of 32, 4 calls in flight", f"{r:.0f} img/s", f"{r / in_process:.2f}")
+    )
+
+    def stream() -> None:
+        got = sum(1 for _ in client.match_stream((str(k), d) for k, d in enumerate(images)))
+        assert got == n
+
+    r = rate(n, stream, runs)
+    out.append(("MatchStream, one stream", f"{r:.0f} img/s", f"{r / in_process:.2f}"))
+
+    singles = [pb.MatchImagesRequest(images=[pb.Image(data=d)]) for d in images[: max(n // 4, 16)]]
+    r1 = rate(len(singles), lambda: [stub.MatchImages(s) for s in singles], runs)
+    out.append(
+        (
+            "one image per call, sequential (PhotoDNA style)",
+            f"{r1:.0f} img/s",
+            f"{r1 / in_process:.2f}",
+        )
+    )
+    with ThreadPoolExecutor(8) as pool:
+        r8 = rate(len(singles), lambda: list(pool.map(stub.MatchImages, singles)), runs)
+    out.append(("one image per call, 8 in flight", f"{r8:.0f} img/s", f"{r8 / in_process:.2f}"))
+
+    p50, p99 = open_loop_latency(stub, images[0], max(r8, 1.0) / 2, seconds=10 if runs > 2 else 4)
+    out.append(
+        (
+            f"latency at half load ({max(r8, 1.0) / 2:.0f} calls/s, 1 image each)",
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+            "-",
+        )
+    )
+
+    hashes = [q.tobytes() for q in queries]
+    found = client.match_hashes(hashes, batch_size=1000)
+    planted = sum(o.is_match for o in found)
+    rh = rate(len(hashes), lambda: client.match_hashes(hashes, batch_size=1000), runs)
+    out.append(
+        (
+            f"MatchHashes, 1,000 per call ({planted} of 1,000 planted hits found)",
+            f"{rh:.0f} hashes/s",
+            "-",
+        )
+    )
+    client.close()
+    return out
+
+
+def open_loop_latency(
+    stub: rpc.MatchServiceStub, image: bytes, per_s: float, seconds: float
+) -> tuple[float, float]:
+    req = pb.MatchImagesRequest(images=[pb.Image(data=image)])
+    lat: list[float] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        t0 = time.perf_counter()
+        stub.MatchImages(req)
+        with lock:
+            lat.append((time.perf_counter() - t0) * 1000)
+
+    with ThreadPoolExecutor(64) as pool:
+        start = time.perf_counter()
+        k = 0
+        while (now := time.perf_counter() - start) < seconds:
+            due = k / per_s
+            if now < due:
+                time.sleep(due - now)
+            pool.submit(one)
+            k += 1
+    lat.sort()
+    return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+
+
+if __name__ == "__main__":
+    main()
