@@ -239,11 +239,25 @@ def test_bad_requests_get_clear_statuses(
     )
 
 
-def test_deadline_exceeded(match: rpc.MatchServiceStub, photos: list[bytes]) -> None:
-    req = pb.MatchImagesRequest(images=[pb.Image(data=photos[0])] * 200)
+def test_deadline_exceeded_costs_no_hashing(
+    server: server_harness.ServerProcess, match: rpc.MatchServiceStub, photos: list[bytes]
+) -> None:
+    def dropped() -> float:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics").read()
+        lines = [
+            ln
+            for ln in body.decode().splitlines()
+            if ln.startswith("hashmatch_dropped_items_total")
+        ]
+        return sum(float(ln.split()[-1]) for ln in lines if 'reason="queue_full"' not in ln)
+
+    before = dropped()
+    req = pb.MatchImagesRequest(images=[pb.Image(data=photos[0])] * 1000)
     with pytest.raises(grpc.RpcError) as exc:
-        match.MatchImages(req, timeout=0.001)
+        match.MatchImages(req, timeout=0.3)
     assert exc.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # Items still queued when the caller's deadline passed were dropped, not hashed.
+    _wait_for(lambda: dropped() > before)
 
 
 def test_vanishing_and_stalled_stream_clients(

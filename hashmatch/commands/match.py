@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -25,12 +26,16 @@ def register(sub: Any) -> None:
     p.add_argument("--bank", action="append", default=[], help="only these banks (repeatable)")
     p.add_argument("--max-distance", type=int, default=0, help="stricter PDQ threshold")
     p.add_argument("--dihedral", action="store_true", help="also match rotations and flips")
+    p.add_argument("--tls-ca", type=Path, metavar="PEM", help="use TLS, trusting this CA")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, io: Streams) -> ExitCode:
     paths = iter_paths(args.files, io.stdin)
-    with Client(args.server) as client:
+    creds = None
+    if args.tls_ca is not None:
+        creds = grpc.ssl_channel_credentials(root_certificates=args.tls_ca.read_bytes())
+    with Client(args.server, credentials=creds) as client:
         while batch := list(islice(paths, BATCH)):
             readable: list[tuple[str, bytes]] = []
             lines: dict[str, dict[str, Any]] = {}

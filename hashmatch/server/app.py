@@ -72,7 +72,7 @@ async def start_server(
     # The server always computes the dihedral hashes (one DCT, 8 cheap sign flips), so a
     # request can ask for dihedral matching without a second pass.
     engine_cfg = dataclasses.replace(config.engine, dihedral=True)
-    batcher = Batcher(engine_cfg, config.batch, metrics.on_batch)
+    batcher = Batcher(engine_cfg, config.batch, metrics.on_batch, metrics.on_drop)
     batcher.start()
     metrics.watch(lambda: batcher.depth, index_size)
     core = HashmatchService(batcher, matcher, config.server.max_items_per_request)

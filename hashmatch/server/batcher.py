@@ -60,10 +60,12 @@ class Batcher:
         engine_config: EngineConfig,
         config: BatchConfig,
         on_batch: Callable[[int, float], None] | None = None,
+        on_drop: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.stats = BatchStats()
         self._on_batch = on_batch or (lambda size, seconds: None)
+        self._on_drop = on_drop or (lambda reason: None)
         # Each batch runs on one worker; the engine inside it is single-threaded.
         self._engine_config = EngineConfig(**{**engine_config.__dict__, "workers": 1})
         self._engine = Engine(self._engine_config)
@@ -131,6 +133,7 @@ class Batcher:
             )
             if not wait or not fits_at_all:
                 self.stats.rejected += 1
+                self._on_drop("queue_full")
                 raise Overloaded("server busy: the hashing queue is full, retry with backoff")
             async with self._room:
                 await self._room.wait_for(lambda: self._has_room(count, size))
@@ -181,8 +184,10 @@ class Batcher:
         for job in batch:
             if job.future.done():
                 self.stats.dropped_cancelled += 1
+                self._on_drop("cancelled")
             elif job.deadline is not None and now >= job.deadline:
                 self.stats.dropped_deadline += 1
+                self._on_drop("deadline")
                 job.future.set_result(
                     ItemError(ErrorCode.DEADLINE_EXCEEDED, "deadline passed before hashing started")
                 )

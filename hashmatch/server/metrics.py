@@ -37,6 +37,12 @@ class Metrics:
         )
         self.queue_depth = Gauge("hashmatch_queue_depth", "Items waiting to be hashed", registry=r)
         self.index_size = Gauge("hashmatch_index_entries", "Live entries in the index", registry=r)
+        self.dropped = Counter(
+            "hashmatch_dropped_items",
+            "Items never hashed: caller gone, deadline passed, or queue full",
+            ["reason"],
+            registry=r,
+        )
         self.streams = Gauge("hashmatch_open_streams", "Open MatchStream calls", registry=r)
 
     def watch(self, queue_depth: Callable[[], float], index_size: Callable[[], float]) -> None:
@@ -56,6 +62,9 @@ class Metrics:
     def on_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.stage.labels("hash_batch").observe(seconds)
+
+    def on_drop(self, reason: str) -> None:
+        self.dropped.labels(reason).inc()
 
     def count_results(self, results: Iterable[pb.ItemResult]) -> None:
         for r in results:
