@@ -134,6 +134,57 @@ def _hash_query(value: str | bytes, content_id: str) -> pb.HashQuery:
     return pb.HashQuery(content_id=content_id, signal_type=signal, value=raw)
 
 
+def _ids(n: int, content_ids: Sequence[str] | None) -> list[str]:
+    return list(content_ids) if content_ids is not None else [str(k) for k in range(n)]
+
+
+def match_requests(
+    images: Sequence[bytes],
+    content_ids: Sequence[str] | None,
+    options: pb.MatchOptions,
+    batch_size: int,
+) -> Iterator[pb.MatchImagesRequest]:
+    ids = _ids(len(images), content_ids)
+    for lo in range(0, len(images), batch_size):
+        part = range(lo, min(lo + batch_size, len(images)))
+        yield pb.MatchImagesRequest(
+            images=[pb.Image(content_id=ids[k], data=images[k]) for k in part], options=options
+        )
+
+
+def hash_requests(
+    images: Sequence[bytes], dihedral: bool, batch_size: int
+) -> Iterator[pb.HashImagesRequest]:
+    for lo in range(0, len(images), batch_size):
+        part = range(lo, min(lo + batch_size, len(images)))
+        yield pb.HashImagesRequest(
+            images=[pb.Image(content_id=str(k), data=images[k]) for k in part], dihedral=dihedral
+        )
+
+
+def hashes_requests(
+    hashes: Sequence[str | bytes], options: pb.MatchOptions, batch_size: int
+) -> Iterator[pb.MatchHashesRequest]:
+    for lo in range(0, len(hashes), batch_size):
+        part = range(lo, min(lo + batch_size, len(hashes)))
+        yield pb.MatchHashesRequest(
+            hashes=[_hash_query(hashes[k], str(k)) for k in part], options=options
+        )
+
+
+def stream_request(
+    content_id: str, data: bytes, options: pb.MatchOptions | None
+) -> pb.MatchStreamRequest:
+    req = pb.MatchStreamRequest(image=pb.Image(content_id=content_id, data=data))
+    if options is not None:  # the first message's options hold for the stream
+        req.options.CopyFrom(options)
+    return req
+
+
+def _outcomes(results: Iterable[pb.ItemResult]) -> list[ItemOutcome]:
+    return [ItemOutcome.from_proto(r) for r in results]
+
+
 class Client:
     """Blocking client. `with Client("host:port") as c: c.match_images([...])`."""
 
@@ -164,6 +215,9 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _call(self, method: Any, req: Any) -> Any:
+        return method(req, timeout=self.timeout, metadata=self._metadata)
+
     def match_images(
         self,
         images: Sequence[bytes],
@@ -173,34 +227,18 @@ class Client:
         dihedral: bool = False,
         batch_size: int = 64,
     ) -> list[ItemOutcome]:
-        ids = list(content_ids) if content_ids is not None else [str(k) for k in range(len(images))]
+        options = _options(banks, max_distance, dihedral)
         out: list[ItemOutcome] = []
-        for lo in range(0, len(images), batch_size):
-            req = pb.MatchImagesRequest(
-                images=[
-                    pb.Image(content_id=ids[k], data=images[k])
-                    for k in range(lo, min(lo + batch_size, len(images)))
-                ],
-                options=_options(banks, max_distance, dihedral),
-            )
-            resp = self._stub.MatchImages(req, timeout=self.timeout, metadata=self._metadata)
-            out += [ItemOutcome.from_proto(r) for r in resp.results]
+        for req in match_requests(images, content_ids, options, batch_size):
+            out += _outcomes(self._call(self._stub.MatchImages, req).results)
         return out
 
     def hash_images(
         self, images: Sequence[bytes], dihedral: bool = False, batch_size: int = 64
     ) -> list[ItemOutcome]:
         out: list[ItemOutcome] = []
-        for lo in range(0, len(images), batch_size):
-            req = pb.HashImagesRequest(
-                images=[
-                    pb.Image(content_id=str(k), data=images[k])
-                    for k in range(lo, min(lo + batch_size, len(images)))
-                ],
-                dihedral=dihedral,
-            )
-            resp = self._stub.HashImages(req, timeout=self.timeout, metadata=self._metadata)
-            out += [ItemOutcome.from_proto(r) for r in resp.results]
+        for req in hash_requests(images, dihedral, batch_size):
+            out += _outcomes(self._call(self._stub.HashImages, req).results)
         return out
 
     def match_hashes(
@@ -211,16 +249,8 @@ class Client:
         batch_size: int = 1000,
     ) -> list[ItemOutcome]:
         out: list[ItemOutcome] = []
-        for lo in range(0, len(hashes), batch_size):
-            req = pb.MatchHashesRequest(
-                hashes=[
-                    _hash_query(hashes[k], str(k))
-                    for k in range(lo, min(lo + batch_size, len(hashes)))
-                ],
-                options=_options(banks, max_distance, False),
-            )
-            resp = self._stub.MatchHashes(req, timeout=self.timeout, metadata=self._metadata)
-            out += [ItemOutcome.from_proto(r) for r in resp.results]
+        for req in hashes_requests(hashes, _options(banks, max_distance, False), batch_size):
+            out += _outcomes(self._call(self._stub.MatchHashes, req).results)
         return out
 
     def match_stream(
@@ -231,17 +261,12 @@ class Client:
         dihedral: bool = False,
     ) -> Iterator[ItemOutcome]:
         """(content_id, bytes) pairs in, outcomes out as they finish (any order)."""
-
-        def requests() -> Iterator[pb.MatchStreamRequest]:
-            first = True
-            for content_id, data in images:
-                req = pb.MatchStreamRequest(image=pb.Image(content_id=content_id, data=data))
-                if first:
-                    req.options.CopyFrom(_options(banks, max_distance, dihedral))
-                    first = False
-                yield req
-
-        for resp in self._stub.MatchStream(requests(), metadata=self._metadata):
+        options = _options(banks, max_distance, dihedral)
+        requests = (
+            stream_request(cid, data, options if k == 0 else None)
+            for k, (cid, data) in enumerate(images)
+        )
+        for resp in self._stub.MatchStream(requests, metadata=self._metadata):
             yield ItemOutcome.from_proto(resp.result)
 
 
@@ -275,49 +300,58 @@ class AsyncClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def _call(self, method: Any, req: Any) -> Any:
+        return await method(req, timeout=self.timeout, metadata=self._metadata)
+
     async def match_images(
         self,
         images: Sequence[bytes],
+        content_ids: Sequence[str] | None = None,
         banks: Sequence[str] = (),
         max_distance: int = 0,
         dihedral: bool = False,
         batch_size: int = 64,
     ) -> list[ItemOutcome]:
+        options = _options(banks, max_distance, dihedral)
         out: list[ItemOutcome] = []
-        for lo in range(0, len(images), batch_size):
-            req = pb.MatchImagesRequest(
-                images=[
-                    pb.Image(content_id=str(k), data=images[k])
-                    for k in range(lo, min(lo + batch_size, len(images)))
-                ],
-                options=_options(banks, max_distance, dihedral),
-            )
-            resp = await self._stub.MatchImages(req, timeout=self.timeout, metadata=self._metadata)
-            out += [ItemOutcome.from_proto(r) for r in resp.results]
+        for req in match_requests(images, content_ids, options, batch_size):
+            out += _outcomes((await self._call(self._stub.MatchImages, req)).results)
+        return out
+
+    async def hash_images(
+        self, images: Sequence[bytes], dihedral: bool = False, batch_size: int = 64
+    ) -> list[ItemOutcome]:
+        out: list[ItemOutcome] = []
+        for req in hash_requests(images, dihedral, batch_size):
+            out += _outcomes((await self._call(self._stub.HashImages, req)).results)
         return out
 
     async def match_hashes(
-        self, hashes: Sequence[str | bytes], banks: Sequence[str] = (), max_distance: int = 0
+        self,
+        hashes: Sequence[str | bytes],
+        banks: Sequence[str] = (),
+        max_distance: int = 0,
+        batch_size: int = 1000,
     ) -> list[ItemOutcome]:
-        req = pb.MatchHashesRequest(
-            hashes=[_hash_query(h, str(k)) for k, h in enumerate(hashes)],
-            options=_options(banks, max_distance, False),
-        )
-        resp = await self._stub.MatchHashes(req, timeout=self.timeout, metadata=self._metadata)
-        return [ItemOutcome.from_proto(r) for r in resp.results]
+        out: list[ItemOutcome] = []
+        for req in hashes_requests(hashes, _options(banks, max_distance, False), batch_size):
+            out += _outcomes((await self._call(self._stub.MatchHashes, req)).results)
+        return out
 
     async def match_stream(
-        self, images: AsyncIterator[tuple[str, bytes]], banks: Sequence[str] = ()
+        self,
+        images: AsyncIterator[tuple[str, bytes]],
+        banks: Sequence[str] = (),
+        max_distance: int = 0,
+        dihedral: bool = False,
     ) -> AsyncIterator[ItemOutcome]:
-        async def requests() -> AsyncIterator[pb.MatchStreamRequest]:
-            first = True
-            async for content_id, data in images:
-                req = pb.MatchStreamRequest(image=pb.Image(content_id=content_id, data=data))
-                if first:
-                    req.options.CopyFrom(_options(banks, 0, False))
-                    first = False
-                yield req
+        options = _options(banks, max_distance, dihedral)
 
-        call = self._stub.MatchStream(requests(), metadata=self._metadata)
-        async for resp in call:
+        async def requests() -> AsyncIterator[pb.MatchStreamRequest]:
+            k = 0
+            async for cid, data in images:
+                yield stream_request(cid, data, options if k == 0 else None)
+                k += 1
+
+        async for resp in self._stub.MatchStream(requests(), metadata=self._metadata):
             yield ItemOutcome.from_proto(resp.result)

@@ -323,3 +323,33 @@ def test_match_cli_against_server(
     assert code == 0
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and '"pdq"' in lines[0] and "UNREADABLE" in lines[1]
+
+
+def test_async_client(server: server_harness.ServerProcess, photos: list[bytes]) -> None:
+    import asyncio
+
+    from hashmatch.client import AsyncClient
+
+    async def go() -> tuple[list[str], list[str], list[str], list[str]]:
+        async with AsyncClient(server.target) as client:
+            matched = await client.match_images(photos[:3], content_ids=["a", "b", "c"])
+            hashed = await client.hash_images(photos[:2])
+            by_hash = await client.match_hashes([matched[0].pdq, "00" * 16, "zz"])
+
+            async def items():  # type: ignore[no-untyped-def]
+                for k, d in enumerate(photos[:5]):
+                    yield f"s{k}", d
+
+            streamed = [o.content_id async for o in client.match_stream(items())]
+        return (
+            [o.content_id for o in matched],
+            [o.pdq for o in hashed],
+            [o.code for o in by_hash],
+            sorted(streamed),
+        )
+
+    ids, pdqs, codes, streamed = asyncio.run(go())
+    assert ids == ["a", "b", "c"]
+    assert all(len(p) == 64 for p in pdqs)
+    assert codes == ["OK", "OK", "BAD_PARAMETER"]
+    assert streamed == [f"s{k}" for k in range(5)]
