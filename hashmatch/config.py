@@ -115,6 +115,38 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    """API keys, tenants' limits. Auth is on as soon as the first API key exists (in
+    tenants.sqlite3 in the data dir) or when `required` is set; before that, a fresh
+    install answers every caller as the operator (the two-command quick start), and the
+    server says so loudly at start-up."""
+
+    required: bool = False
+    # Per-tenant token bucket (requests per second, and the burst it may save up), and
+    # items (images or hashes) per calendar month (UTC); a tenant's own values win.
+    rate_per_second: float = 20.0
+    burst: float = 40.0
+    monthly_items: int = 10_000_000
+    # A rotated key keeps working this long beside its replacement.
+    rotation_overlap_s: float = 86_400.0
+    # last-used times are written at most this often per key.
+    last_used_interval_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.rate_per_second <= 0 or self.burst < 1 or self.monthly_items < 1:
+            raise ConfigError("rate_per_second > 0, burst >= 1 and monthly_items >= 1")
+        if self.rotation_overlap_s < 0 or self.last_used_interval_s < 0:
+            raise ConfigError("rotation_overlap_s and last_used_interval_s must be >= 0")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """The integration sandbox: a public "Test" bank of benign synthetic images."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a hashmatch process needs, built once from a TOML file and flags."""
 
@@ -122,9 +154,17 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
 
-_SECTIONS = {"engine": EngineConfig, "batch": BatchConfig, "server": ServerConfig}
+_SECTIONS = {
+    "engine": EngineConfig,
+    "batch": BatchConfig,
+    "server": ServerConfig,
+    "auth": AuthConfig,
+    "sandbox": SandboxConfig,
+}
 
 
 def _build(cls: type[Any], values: dict[str, Any], where: str) -> Any:
@@ -151,7 +191,8 @@ def load_config(
 ) -> Config:
     """A Config from an optional TOML file, then flag overrides ({"server": {"listen": ...}}).
 
-    Top-level keys: data_dir; sections [engine], [batch], [server]: see hashmatch.example.toml.
+    Top-level keys: data_dir; sections [engine], [batch], [server], [auth], [sandbox]:
+    see hashmatch.example.toml.
     """
     raw: dict[str, Any] = {}
     if path is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,14 @@ def register(sub: Any) -> None:
     p.add_argument("--max-distance", type=int, default=0, help="stricter PDQ threshold")
     p.add_argument("--dihedral", action="store_true", help="also match rotations and flips")
     p.add_argument("--tls-ca", type=Path, metavar="PEM", help="use TLS, trusting this CA")
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("HASHMATCH_API_KEY"),
+        help="API key (default: $HASHMATCH_API_KEY); needed once the server has keys",
+    )
+    p.add_argument(
+        "--test", action="store_true", help="match the integration sandbox's Test bank only"
+    )
     p.set_defaults(run=run)
 
 
@@ -35,7 +44,7 @@ def run(args: argparse.Namespace, io: Streams) -> ExitCode:
     creds = None
     if args.tls_ca is not None:
         creds = grpc.ssl_channel_credentials(root_certificates=args.tls_ca.read_bytes())
-    with Client(args.server, credentials=creds) as client:
+    with Client(args.server, credentials=creds, api_key=args.api_key) as client:
         while batch := list(islice(paths, BATCH)):
             readable: list[tuple[str, bytes]] = []
             lines: dict[str, dict[str, Any]] = {}
@@ -51,6 +60,7 @@ def run(args: argparse.Namespace, io: Streams) -> ExitCode:
                     banks=args.bank,
                     max_distance=args.max_distance,
                     dihedral=args.dihedral,
+                    test=args.test,
                 )
             except grpc.RpcError as exc:
                 io.stderr.write(f"hashmatch: {args.server}: {exc.code().name}: {exc.details()}\n")

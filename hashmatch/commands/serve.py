@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.commands.data import matcher_config, open_store
+from hashmatch.commands.data import matcher_config, open_store, open_tenants
 from hashmatch.config import Config, load_config
 from hashmatch.matcher import Matcher
+from hashmatch.sandbox import ensure_sandbox
 from hashmatch.server.app import serve_forever, start_server
 
 
@@ -49,6 +50,10 @@ def config_from(args: argparse.Namespace) -> Config:
 
 async def _serve(config: Config, io: Streams) -> None:
     store = open_store(config.data_dir)
+    tenants = open_tenants(config.data_dir)
+    if config.sandbox.enabled:
+        # First start: the public "Test" bank of benign synthetic images (hashmatch.sandbox).
+        await asyncio.to_thread(ensure_sandbox, store, config.engine)
     matcher = Matcher.open(store, matcher_config(config.data_dir))
     matcher.start()  # follows the bank change log: updates apply within a second
     try:
@@ -57,7 +62,7 @@ async def _serve(config: Config, io: Streams) -> None:
             stats = matcher.stats()
             return float(stats["pdq"] + stats["md5"] + stats["sha256"])
 
-        running = await start_server(config, matcher, store, index_size=index_size)
+        running = await start_server(config, matcher, store, tenants, index_size=index_size)
 
         def ready() -> None:
             metrics = f", metrics on port {running.metrics_port}" if running.metrics_port else ""
@@ -71,6 +76,7 @@ async def _serve(config: Config, io: Streams) -> None:
     finally:
         matcher.close()
         store.close()
+        tenants.close()
 
 
 def run(args: argparse.Namespace, io: Streams) -> ExitCode:

@@ -1,8 +1,10 @@
 """Generated protobuf/gRPC modules for hashmatch.v1 (tools/gen_proto.py writes them)."""
 
+from hashmatch.proto.hashmatch.v1 import admin_pb2 as admin_pb
+from hashmatch.proto.hashmatch.v1 import admin_pb2_grpc as admin_rpc
 from hashmatch.proto.hashmatch.v1 import bank_pb2 as bank_pb
 from hashmatch.proto.hashmatch.v1 import bank_pb2_grpc as bank_rpc
 from hashmatch.proto.hashmatch.v1 import match_pb2 as pb
 from hashmatch.proto.hashmatch.v1 import match_pb2_grpc as rpc
 
-__all__ = ["bank_pb", "bank_rpc", "pb", "rpc"]
+__all__ = ["admin_pb", "admin_rpc", "bank_pb", "bank_rpc", "pb", "rpc"]

@@ -19,17 +19,23 @@ from hashmatch.banks.store import BankStore
 from hashmatch.config import Config, ServerConfig
 from hashmatch.errors import ConfigError
 from hashmatch.matching import Matcher
-from hashmatch.proto import bank_pb, bank_rpc, pb, rpc
+from hashmatch.proto import admin_pb, admin_rpc, bank_pb, bank_rpc, pb, rpc
+from hashmatch.server.admin_servicer import AdminServicer
+from hashmatch.server.auth import AuthInterceptor
 from hashmatch.server.bank_servicer import BankServicer
 from hashmatch.server.batcher import Batcher
 from hashmatch.server.metrics import Metrics
 from hashmatch.server.servicer import MatchServicer
 from hashmatch.service import HashmatchService
+from hashmatch.tenancy.limits import TenantLimits
+from hashmatch.tenancy.service import Tenancy
+from hashmatch.tenancy.store import TenantStore
 
 log = logging.getLogger(__name__)
 
 MATCH_SERVICE = pb.DESCRIPTOR.services_by_name["MatchService"].full_name
 BANK_SERVICE = bank_pb.DESCRIPTOR.services_by_name["BankService"].full_name
+ADMIN_SERVICE = admin_pb.DESCRIPTOR.services_by_name["AdminService"].full_name
 
 
 @dataclass
@@ -40,6 +46,7 @@ class RunningServer:
     batcher: Batcher
     health: health.aio.HealthServicer
     metrics: Metrics
+    tenancy: Tenancy
     _metrics_http: Any = None
 
     async def stop(self, grace: float) -> None:
@@ -47,6 +54,7 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.batcher.close()
+        self.tenancy.flush()  # last-used times not yet written
         if self._metrics_http is not None:
             self._metrics_http.shutdown()
 
@@ -66,9 +74,18 @@ async def start_server(
     config: Config,
     matcher: Matcher,
     store: BankStore,
+    tenants: TenantStore,
     index_size: Callable[[], float] = lambda: 0.0,
 ) -> RunningServer:
     metrics = Metrics()
+    tenancy = Tenancy(tenants, config.auth)
+    limits = TenantLimits(tenants, config.auth, on_throttle=metrics.throttled)
+    if not tenancy.auth_enabled():
+        log.warning(
+            "auth is OFF: no API key exists and [auth] required is false, so every caller"
+            " acts as the operator and sees every bank. Create the first key with"
+            " `hashmatch admin bootstrap` (auth then stays on), or set [auth] required = true."
+        )
     # The server always computes the dihedral hashes (one DCT, 8 cheap sign flips), so a
     # request can ask for dihedral matching without a second pass.
     engine_cfg = dataclasses.replace(config.engine, dihedral=True)
@@ -79,16 +96,18 @@ async def start_server(
 
     limit = config.server.max_message_bytes
     server = grpc.aio.server(
+        interceptors=[AuthInterceptor(tenancy, limits, metrics)],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
-        ]
+        ],
     )
     rpc.add_MatchServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        MatchServicer(core, metrics, config.server.stream_window), server
+        MatchServicer(core, metrics, config.server.stream_window, limits), server
     )
     bank_rpc.add_BankServiceServicer_to_server(BankServicer(store), server)  # type: ignore[no-untyped-call]
-    names = [MATCH_SERVICE, BANK_SERVICE]
+    admin_rpc.add_AdminServiceServicer_to_server(AdminServicer(tenancy), server)  # type: ignore[no-untyped-call]
+    names = [MATCH_SERVICE, BANK_SERVICE, ADMIN_SERVICE]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ["", *names]:
@@ -113,7 +132,9 @@ async def start_server(
     http, metrics_port = None, None
     if config.server.metrics_listen:
         http, metrics_port = metrics.serve(config.server.metrics_listen)
-    return RunningServer(server, port, metrics_port, batcher, health_servicer, metrics, http)
+    return RunningServer(
+        server, port, metrics_port, batcher, health_servicer, metrics, tenancy, http
+    )
 
 
 async def serve_forever(running: RunningServer, grace: float, ready: Callable[[], None]) -> None:

@@ -13,9 +13,12 @@ from hashmatch.matcher import HashQuery
 from hashmatch.matching import MatchOptions
 from hashmatch.proto import pb, rpc
 from hashmatch.server import convert
+from hashmatch.server.auth import caller
 from hashmatch.server.metrics import Metrics
 from hashmatch.server.status import streaming, unary
 from hashmatch.service import HashmatchService, ImageOutcome, new_tracking_id
+from hashmatch.tenancy.limits import TenantLimits
+from hashmatch.tenancy.model import Principal
 
 # A stream's items are hashed and matched in groups of up to this many, by a few workers.
 STREAM_GROUP = 32
@@ -30,20 +33,43 @@ def _deadline(context: grpc.aio.ServicerContext) -> float | None:
 
 
 class MatchServicer(rpc.MatchServiceServicer):
-    def __init__(self, core: HashmatchService, metrics: Metrics, stream_window: int) -> None:
+    def __init__(
+        self,
+        core: HashmatchService,
+        metrics: Metrics,
+        stream_window: int,
+        limits: TenantLimits,
+    ) -> None:
         self.core = core
         self.metrics = metrics
         self.stream_window = stream_window
+        self.limits = limits
+
+    async def _charge(self, who: Principal, n: int) -> None:
+        """The tenant's monthly item quota (checked before any work)."""
+        if who.limited:
+            await asyncio.to_thread(self.limits.charge_items, who, n)
+
+    def _count(self, who: Principal, results: list[pb.ItemResult]) -> None:
+        self.metrics.count_results(results)
+        if not who.open:
+            self.metrics.tenant_results(who.tenant_id, results)
 
     @unary
     async def MatchImages(
         self, request: pb.MatchImagesRequest, context: grpc.aio.ServicerContext
     ) -> pb.MatchImagesResponse:
+        who = caller()
         options = convert.options_from(request.options)
         tracking = new_tracking_id()
+        self.core.check_batch(len(request.images))
+        await self._charge(who, len(request.images))
         with self.metrics.rpc("MatchImages", len(request.images)):
             outcomes = await self.core.match_images(
-                [im.data for im in request.images], options, deadline=_deadline(context)
+                [im.data for im in request.images],
+                options,
+                tenant=who.match_tenant,
+                deadline=_deadline(context),
             )
         resp = pb.MatchImagesResponse(tracking_id=tracking)
         for k, (image, outcome) in enumerate(zip(request.images, outcomes, strict=True)):
@@ -57,14 +83,17 @@ class MatchServicer(rpc.MatchServiceServicer):
                     options.dihedral,
                 )
             )
-        self.metrics.count_results(resp.results)
+        self._count(who, list(resp.results))
         return resp
 
     @unary
     async def HashImages(
         self, request: pb.HashImagesRequest, context: grpc.aio.ServicerContext
     ) -> pb.HashImagesResponse:
+        who = caller()
         tracking = new_tracking_id()
+        self.core.check_batch(len(request.images))
+        await self._charge(who, len(request.images))
         with self.metrics.rpc("HashImages", len(request.images)):
             results = await self.core.hash_images(
                 [im.data for im in request.images], deadline=_deadline(context)
@@ -76,16 +105,18 @@ class MatchServicer(rpc.MatchServiceServicer):
                     image.content_id, f"{tracking}-{k}", result, None, True, request.dihedral
                 )
             )
-        self.metrics.count_results(resp.results)
+        self._count(who, list(resp.results))
         return resp
 
     @unary
     async def MatchHashes(
         self, request: pb.MatchHashesRequest, context: grpc.aio.ServicerContext
     ) -> pb.MatchHashesResponse:
+        who = caller()
         options = convert.options_from(request.options)
         tracking = new_tracking_id()
         self.core.check_batch(len(request.hashes))
+        await self._charge(who, len(request.hashes))
         parsed: list[HashQuery | ItemError] = []
         for h in request.hashes:
             try:
@@ -94,7 +125,9 @@ class MatchServicer(rpc.MatchServiceServicer):
                 parsed.append(ItemError.from_exception(exc))
         queries = [q for q in parsed if isinstance(q, HashQuery)]
         with self.metrics.rpc("MatchHashes", len(request.hashes)):
-            found = iter(await self.core.match_queries(queries, options) if queries else [])
+            found = iter(
+                await self.core.match_queries(queries, options, who.match_tenant) if queries else []
+            )
         resp = pb.MatchHashesResponse(tracking_id=tracking)
         for k, (h, q) in enumerate(zip(request.hashes, parsed, strict=True)):
             item = pb.ItemResult(content_id=h.content_id, tracking_id=f"{tracking}-{k}")
@@ -106,7 +139,7 @@ class MatchServicer(rpc.MatchServiceServicer):
                 item.matches.extend(convert.match_to(m) for m in result.matches)
                 item.is_match = result.is_match
             resp.results.append(item)
-        self.metrics.count_results(resp.results)
+        self._count(who, list(resp.results))
         return resp
 
     @streaming
@@ -115,6 +148,7 @@ class MatchServicer(rpc.MatchServiceServicer):
         request_iterator: AsyncIterator[pb.MatchStreamRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.MatchStreamResponse]:
+        who = caller()
         tracking = new_tracking_id()
         # At most stream_window items of this stream in flight: past that, reading pauses
         # and HTTP/2 flow control pushes back on the client.
@@ -130,6 +164,7 @@ class MatchServicer(rpc.MatchServiceServicer):
             async for req in request_iterator:
                 if req.HasField("options"):
                     options = convert.options_from(req.options)
+                await self._charge(who, 1)
                 await window.acquire()
                 inbox.put_nowait((k, req, options))
                 k += 1
@@ -145,7 +180,7 @@ class MatchServicer(rpc.MatchServiceServicer):
                         inbox.put_nowait(None)  # let the other workers see the end too
                         break
                     group.append(nxt)
-                for result in await self._stream_group(tracking, group):
+                for result in await self._stream_group(who, tracking, group):
                     window.release()
                     await out.put(pb.MatchStreamResponse(result=result))
             inbox.put_nowait(None)
@@ -176,7 +211,10 @@ class MatchServicer(rpc.MatchServiceServicer):
                 await task
 
     async def _stream_group(
-        self, tracking: str, group: list[tuple[int, pb.MatchStreamRequest, MatchOptions]]
+        self,
+        who: Principal,
+        tracking: str,
+        group: list[tuple[int, pb.MatchStreamRequest, MatchOptions]],
     ) -> list[pb.ItemResult]:
         results = []
         # Items of one group share options when the client did not change them midway.
@@ -186,7 +224,10 @@ class MatchServicer(rpc.MatchServiceServicer):
         for options, items in by_options.items():
             try:
                 outcomes = await self.core.match_images(
-                    [req.image.data for _, req in items], options, wait=True
+                    [req.image.data for _, req in items],
+                    options,
+                    tenant=who.match_tenant,
+                    wait=True,
                 )
             except Exception as exc:  # the group's failure is each item's answer
                 err = ItemError.from_exception(exc)
@@ -202,5 +243,5 @@ class MatchServicer(rpc.MatchServiceServicer):
                         options.dihedral,
                     )
                 )
-        self.metrics.count_results(results)
+        self._count(who, results)
         return results
