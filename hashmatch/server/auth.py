@@ -21,7 +21,7 @@ from hashmatch.proto import admin_pb, bank_pb, pb
 from hashmatch.server.metrics import Metrics
 from hashmatch.server.status import abort_for
 from hashmatch.tenancy.limits import TenantLimits
-from hashmatch.tenancy.model import OPEN_PRINCIPAL, Principal, Role
+from hashmatch.tenancy.model import ANONYMOUS, Principal, Role
 from hashmatch.tenancy.service import Tenancy
 
 
@@ -94,9 +94,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         policy = POLICY.get(method)
         if policy is None:
             raise PermissionDenied("unknown method")
-        if policy is Open.PUBLIC:
+        if policy is Open.PUBLIC:  # any key sent is ignored: the call acts as no one
             self.limits.check_public()
-            return await asyncio.to_thread(self._public_caller, context)
+            return ANONYMOUS
         key = api_key(context.invocation_metadata())
         principal = await asyncio.to_thread(self.tenancy.authenticate, key)
         if isinstance(policy, Role):
@@ -104,10 +104,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self.limits.check_rate(principal)
         self.metrics.tenant_request(principal.tenant_id, method.rsplit("/", 1)[-1])
         return principal
-
-    def _public_caller(self, context: grpc.aio.ServicerContext) -> Principal:
-        key = api_key(context.invocation_metadata())
-        return OPEN_PRINCIPAL if key is None else self.tenancy.authenticate(key)
 
     async def _refuse(self, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
         if isinstance(exc, HashmatchError):

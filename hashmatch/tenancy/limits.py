@@ -50,8 +50,8 @@ class TenantLimits:
         self.on_throttle = on_throttle
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
-        # Unauthenticated calls (ApplyTenant) share one small bucket.
-        self._public = TokenBucket(1.0, 5.0, 5.0, clock())
+        # Calls without a key (ApplyTenant) share one tenant's worth.
+        self._public = TokenBucket(config.rate_per_second, config.burst, config.burst, clock())
 
     def check_rate(self, caller: Principal) -> None:
         if not caller.limited:

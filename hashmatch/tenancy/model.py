@@ -187,6 +187,8 @@ class Principal:
 
 
 OPEN_PRINCIPAL = Principal(OPERATOR_TENANT, frozenset(Role), open=True)
+# The caller of a call that needs no key (ApplyTenant): no tenant, no role.
+ANONYMOUS = Principal("", frozenset())
 
 
 def new_key_id() -> str:
