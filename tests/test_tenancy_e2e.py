@@ -347,3 +347,33 @@ def test_rate_limit_and_monthly_quota(world: tuple[Any, Keys]) -> None:
     assert 'hashmatch_tenant_throttled_total{limit="monthly_items",tenant="small"}' in body
     assert 'hashmatch_tenant_items_total{tenant="small"} 4.0' in body
     assert 'hashmatch_auth_refusals_total{code="UNAUTHENTICATED"}' in body
+    # test_auth_matrix asked for acme's banks with globex's key: counted as probing.
+    assert 'hashmatch_tenant_bank_not_found_total{tenant="globex"}' in body
+
+
+def test_readme_tenant_path_with_the_cli(world: tuple[Any, Keys], tmp_path: Path) -> None:
+    """README's path: apply, approve, a key, the sandbox via `hashmatch match --test`."""
+    srv, _ = world
+    data = srv.data_dir
+    admin(
+        data, "tenant", "apply", "initech", "--organisation", "Initech",
+        "--contact", "trust@initech.example", "--intended-use", "scanning user uploads",
+    )  # fmt: skip
+    out = io.StringIO()
+    argv = ["admin", "tenant", "list", "--state", "applied", "--data-dir", str(data)]
+    assert main(argv, Streams(stdout=out)) == 0
+    assert "initech" in {json.loads(line)["id"] for line in out.getvalue().splitlines()}
+    admin(data, "tenant", "approve", "initech", "--reason", "vetted")
+    made = admin(data, "key", "create", "initech", "--role", "match", "--role", "tenant-admin")
+    secret = str(made["secret"])
+    assert main(["sandbox", "export", str(tmp_path)], Streams(stdout=io.StringIO())) == 0
+    files = [str(tmp_path / "test-hit-00.png"), str(tmp_path / "test-miss-00.png")]
+    out = io.StringIO()
+    argv = ["match", "--server", srv.target, "--api-key", secret, "--test", *files]
+    assert main(argv, Streams(stdout=out)) == 0
+    hit, miss = (json.loads(line) for line in out.getvalue().splitlines())
+    assert hit["is_match"] and hit["matches"][0]["source"] == "Test"
+    assert not miss["is_match"] and miss["matches"] == []
+    err = io.StringIO()
+    assert main(["match", "--server", srv.target, *files], Streams(stderr=err)) == 3
+    assert "UNAUTHENTICATED" in err.getvalue()

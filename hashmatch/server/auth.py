@@ -110,6 +110,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             self.metrics.auth_refused(exc.code.value)
         await abort_for(exc, context)
 
+    def _note(self, principal: Principal, context: grpc.aio.ServicerContext) -> None:
+        """Counts a tenant's NOT_FOUND answers: asking for banks it cannot see is how a
+        list of another tenant's names would be probed."""
+        if principal.limited and context.code() == grpc.StatusCode.NOT_FOUND:
+            self.metrics.bank_not_found(principal.tenant_id)
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -119,7 +125,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method: str = details.method
         if handler is None or not method.startswith(PROTECTED_PREFIX):
             return handler
-        admit, refuse = self._admit, self._refuse
+        admit, refuse, note = self._admit, self._refuse, self._note
 
         if handler.unary_unary or handler.stream_unary:
             inner = handler.unary_unary or handler.stream_unary
@@ -131,7 +137,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     await refuse(exc, context)
                     raise
                 _CALLER.set(principal)
-                return await inner(request, context)
+                try:
+                    return await inner(request, context)
+                finally:
+                    note(principal, context)
 
             make = (
                 grpc.unary_unary_rpc_method_handler
@@ -153,8 +162,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 await refuse(exc, context)
                 raise
             _CALLER.set(principal)
-            async for item in inner_stream(request, context):
-                yield item
+            try:
+                async for item in inner_stream(request, context):
+                    yield item
+            finally:
+                note(principal, context)
 
         make_stream = (
             grpc.unary_stream_rpc_method_handler
