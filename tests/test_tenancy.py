@@ -195,3 +195,19 @@ def test_bank_access(tmp_path: Path) -> None:
     assert access.settings_for(op, "x", BankSettings(), creating=True).owner == ""
     names = {b.name for b in access.visible(globex, store.list_banks())}
     assert names == {"acme:shared", "pub"}
+
+
+def test_key_metadata() -> None:
+    from hashmatch.proto import admin_pb, bank_pb, pb
+    from hashmatch.server.auth import POLICY, api_key
+
+    assert api_key([("authorization", "Bearer hmk_x")]) == "hmk_x"
+    assert api_key([("authorization", "bearer  hmk_x ")]) == "hmk_x"
+    assert api_key([("ocp-apim-subscription-key", "hmk_y")]) == "hmk_y"
+    assert api_key([("authorization", "Basic abc"), ("x-other", "1")]) is None
+    assert api_key(None) is None
+    # Every RPC of every hashmatch service has a policy (a new RPC cannot slip through).
+    for mod in (pb, bank_pb, admin_pb):
+        for service in mod.DESCRIPTOR.services_by_name.values():
+            for m in service.methods:
+                assert f"/{service.full_name}/{m.name}" in POLICY

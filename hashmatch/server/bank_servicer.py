@@ -30,6 +30,7 @@ from hashmatch.server.auth import caller
 from hashmatch.server.convert import SIGNAL_FROM_PROTO, SIGNAL_TO_PROTO
 from hashmatch.server.status import streaming, unary
 from hashmatch.tenancy.access import BankAccess
+from hashmatch.tenancy.model import Principal
 
 VISIBILITY = {
     bank_pb.PRIVATE: Visibility.PRIVATE,
@@ -109,6 +110,13 @@ def _format(name: str) -> Format:
         raise BadParameter(f"format {name!r} is not one of {choices}") from None
 
 
+def _seen_by(who: Principal, bank: Bank, msg: bank_pb.Bank) -> bank_pb.Bank:
+    """Who else a bank is shared with is its owner's business only."""
+    if not who.open and bank.owner != who.bank_owner:
+        del msg.shared_with[:]
+    return msg
+
+
 class BankServicer(bank_rpc.BankServiceServicer):
     """Store calls run in threads: SQLite work stays off the event loop. Every call goes
     through BankAccess first: other tenants' banks look exactly like missing ones."""
@@ -131,16 +139,18 @@ class BankServicer(bank_rpc.BankServiceServicer):
     async def GetBank(
         self, request: bank_pb.GetBankRequest, context: grpc.aio.ServicerContext
     ) -> bank_pb.Bank:
-        bank = await asyncio.to_thread(self.access.readable, caller(), request.name)
+        who = caller()
+        bank = await asyncio.to_thread(self.access.readable, who, request.name)
         counts = await asyncio.to_thread(self.store.count_entries, request.name)
-        return bank_to(bank, counts)
+        return _seen_by(who, bank, bank_to(bank, counts))
 
     @unary
     async def ListBanks(
         self, request: bank_pb.ListBanksRequest, context: grpc.aio.ServicerContext
     ) -> bank_pb.ListBanksResponse:
-        banks = self.access.visible(caller(), await asyncio.to_thread(self.store.list_banks))
-        return bank_pb.ListBanksResponse(banks=[bank_to(b) for b in banks])
+        who = caller()
+        banks = self.access.visible(who, await asyncio.to_thread(self.store.list_banks))
+        return bank_pb.ListBanksResponse(banks=[_seen_by(who, b, bank_to(b)) for b in banks])
 
     @unary
     async def UpdateBank(
