@@ -211,3 +211,18 @@ def test_key_metadata() -> None:
         for service in mod.DESCRIPTOR.services_by_name.values():
             for m in service.methods:
                 assert f"/{service.full_name}/{m.name}" in POLICY
+
+
+def test_guessing_a_keys_secret_is_throttled(tenancy: Tenancy) -> None:
+    _approved(tenancy, "acme")
+    k, secret = tenancy.create_key(LOCAL_OPERATOR, "acme", {Role.MATCH})
+    wrong = f"hmk_{k.id}_" + "B" * 43
+    for _ in range(8):  # a burst of 5 verified failures, then refused unverified
+        with pytest.raises(Unauthenticated):
+            tenancy.authenticate(wrong)
+    # Past the burst, even the right secret waits (no scrypt runs for this id) ...
+    with pytest.raises(Unauthenticated):
+        tenancy.authenticate(secret)
+    # ... until the bucket refills.
+    tenancy._failures[k.id].at -= 2.0
+    assert tenancy.authenticate(secret).key_id == k.id

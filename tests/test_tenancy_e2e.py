@@ -340,6 +340,8 @@ def test_rate_limit_and_monthly_quota(world: tuple[Any, Keys]) -> None:
         with pytest.raises(grpc.RpcError) as exc:
             c.match_hashes(["00" * 16] * 2)
     assert exc.value.code() == EXHAUSTED and "monthly quota" in (exc.value.details() or "")
+    with Client(srv.target, api_key=k) as c:  # a stream's items say so one by one
+        assert [o.code for o in c.match_stream([("a", IMAGE)])] == ["RESOURCE_EXHAUSTED"]
     retry = dict(exc.value.trailing_metadata() or ()).get("retry-after", "0")
     assert int(retry) >= 1
     body = urllib.request.urlopen(f"http://127.0.0.1:{srv.metrics_port}/metrics").read().decode()

@@ -164,7 +164,6 @@ class MatchServicer(rpc.MatchServiceServicer):
             async for req in request_iterator:
                 if req.HasField("options"):
                     options = convert.options_from(req.options)
-                await self._charge(who, 1)
                 await window.acquire()
                 inbox.put_nowait((k, req, options))
                 k += 1
@@ -223,6 +222,9 @@ class MatchServicer(rpc.MatchServiceServicer):
             by_options.setdefault(options, []).append((k, req))
         for options, items in by_options.items():
             try:
+                # Quota per group (one store write per group); past it, each item of the
+                # group says RESOURCE_EXHAUSTED and the stream stays open.
+                await self._charge(who, len(items))
                 outcomes = await self.core.match_images(
                     [req.image.data for _, req in items],
                     options,

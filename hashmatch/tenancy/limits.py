@@ -26,10 +26,15 @@ class TokenBucket:
     tokens: float
     at: float
 
-    def take(self, now: float, n: float = 1.0) -> float:
-        """0 when taken; else the seconds until n tokens will be there (nothing taken)."""
+    def refill(self, now: float) -> float:
+        """The tokens there now."""
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
+        return self.tokens
+
+    def take(self, now: float, n: float = 1.0) -> float:
+        """0 when taken; else the seconds until n tokens will be there (nothing taken)."""
+        self.refill(now)
         if self.tokens >= n:
             self.tokens -= n
             return 0.0

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from hashmatch.config import AuthConfig
 from hashmatch.errors import BadParameter, NotFound, PermissionDenied, Unauthenticated
 from hashmatch.tenancy.clock import now_iso
+from hashmatch.tenancy.limits import TokenBucket
 from hashmatch.tenancy.model import (
     OPEN_PRINCIPAL,
     OPERATOR_TENANT,
@@ -62,6 +63,7 @@ class Tenancy:
         # per key and process; the record's state is still read on every call).
         self._verified: dict[bytes, str] = {}
         self._used: dict[str, str] = {}
+        self._failures: dict[str, TokenBucket] = {}  # failed verifications per key id
         self._flushed_at = time.monotonic()
         self._lock = threading.Lock()
         self._auth_on = config.required
@@ -87,7 +89,17 @@ class Tenancy:
         with self._lock:
             known = self._verified.get(fingerprint) == key_id
         if not known:
+            # scrypt costs ~50 ms and 16 MiB: wrong secrets for one key id are throttled
+            # (answered at once, unverified) so guessing cannot tie the server up.
+            now_s = time.monotonic()
+            with self._lock:
+                bucket = self._failures.setdefault(key_id, TokenBucket(1.0, 5.0, 5.0, now_s))
+                throttled = bucket.refill(now_s) < 1.0
+            if throttled:
+                raise Unauthenticated(INVALID_KEY)
             if not secret_matches(secret, record.salt, record.digest):
+                with self._lock:
+                    bucket.take(now_s)
                 raise Unauthenticated(INVALID_KEY)
             with self._lock:
                 self._verified[fingerprint] = key_id
