@@ -341,13 +341,14 @@ def test_rate_limit_and_monthly_quota(world: tuple[Any, Keys]) -> None:
             c.match_hashes(["00" * 16] * 2)
     assert exc.value.code() == EXHAUSTED and "monthly quota" in (exc.value.details() or "")
     with Client(srv.target, api_key=k) as c:  # a stream's items say so one by one
+        assert c.match_hashes(["00" * 16])[0].ok  # the 5th item of 5
         assert [o.code for o in c.match_stream([("a", IMAGE)])] == ["RESOURCE_EXHAUSTED"]
     retry = dict(exc.value.trailing_metadata() or ()).get("retry-after", "0")
     assert int(retry) >= 1
     body = urllib.request.urlopen(f"http://127.0.0.1:{srv.metrics_port}/metrics").read().decode()
     assert 'hashmatch_tenant_throttled_total{limit="rate",tenant="slow"}' in body
     assert 'hashmatch_tenant_throttled_total{limit="monthly_items",tenant="small"}' in body
-    assert 'hashmatch_tenant_items_total{tenant="small"} 4.0' in body
+    assert 'hashmatch_tenant_items_total{tenant="small"} 6.0' in body
     assert 'hashmatch_auth_refusals_total{code="UNAUTHENTICATED"}' in body
     # test_auth_matrix asked for acme's banks with globex's key: counted as probing.
     assert 'hashmatch_tenant_bank_not_found_total{tenant="globex"}' in body
