@@ -79,10 +79,20 @@ async def _serve(config: Config, io: Streams) -> None:
         tenants.close()
 
 
+def no_core_dumps() -> None:
+    """Images live in this process's memory: a crash must not write them to a core file."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def run(args: argparse.Namespace, io: Streams) -> ExitCode:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     config = config_from(args)
+    no_core_dumps()
     asyncio.run(_serve(config, io))
     return ExitCode.OK
