@@ -11,11 +11,12 @@ from hashmatch.commands import bank as bank_cmd
 from hashmatch.commands import hash as hash_cmd
 from hashmatch.commands import match as match_cmd
 from hashmatch.commands import match_hashes as match_hashes_cmd
+from hashmatch.commands import scan as scan_cmd
 from hashmatch.commands import serve as serve_cmd
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.errors import ErrorCode, HashmatchError
 
-COMMANDS = (serve_cmd, hash_cmd, match_cmd, bank_cmd, match_hashes_cmd)
+COMMANDS = (serve_cmd, hash_cmd, match_cmd, bank_cmd, match_hashes_cmd, scan_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
