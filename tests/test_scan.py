@@ -217,3 +217,32 @@ def test_resume_refuses_other_parameters(tree: Path, tmp_path: Path) -> None:
         Streams(stderr=err),
     )
     assert code == 2 and "other parameters" in err.getvalue()
+
+
+def test_ray_scan_equals_local_scan(tree: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="ray is in the test extras; installed by CI")
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        _scan(
+            str(tree / "d1"), "--out", str(tmp_path / "local"), "--hash-only", "--shard-size", "20"
+        )
+        _scan(
+            str(tree / "d1"),
+            "--out",
+            str(tmp_path / "ray"),
+            "--hash-only",
+            "--shard-size",
+            "20",
+            "--ray",
+        )
+    finally:
+        ray.shutdown()
+    local = pd.read_parquet(tmp_path / "local").sort_values("path").reset_index(drop=True)
+    remote = pd.read_parquet(tmp_path / "ray").sort_values("path").reset_index(drop=True)
+    assert len(local) > 100
+    pd.testing.assert_frame_equal(remote, local)
+    assert sorted(p.name for p in (tmp_path / "ray").glob("part-*")) == sorted(
+        p.name for p in (tmp_path / "local").glob("part-*")
+    )

@@ -38,6 +38,7 @@ def register(sub: Any) -> None:
     p.add_argument("--backend", choices=[b.value for b in BackendChoice], default="auto")
     p.add_argument("--shard-size", type=int, default=256)
     p.add_argument("--restart", action="store_true", help="discard an earlier run in --out")
+    p.add_argument("--ray", action="store_true", help="hash shards as Ray tasks (ray.init())")
     p.set_defaults(run=_scan)
 
     p = sub.add_parser("scan-rematch", help="re-match a scan's stored hashes (no re-hashing)")
@@ -83,10 +84,10 @@ def _scan(args: argparse.Namespace, io: Streams) -> ExitCode:
     )
     progress = Progress(io.stderr)
     if args.hash_only:
-        summary = run_scan(config, None, progress, restart=args.restart)
+        summary = run_scan(config, None, progress, args.restart, args.ray)
     else:
         with _matcher(args) as matcher:
-            summary = run_scan(config, matcher, progress, restart=args.restart)
+            summary = run_scan(config, matcher, progress, args.restart, args.ray)
     io.json_line({"summary": summary.to_json(), "out": str(args.out)})
     return ExitCode.OK
 

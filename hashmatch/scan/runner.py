@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
@@ -203,11 +203,58 @@ def match_rows(rows: list[ScanRow], matcher: Matcher, options: MatchOptions) -> 
         ]
 
 
+def local_hashed(
+    pending: Iterator[tuple[int, list[SourceItem]]], config: EngineConfig
+) -> Iterator[tuple[int, list[ScanRow]]]:
+    with Engine(config) as engine:
+        for index, items in pending:
+            yield index, hash_shard(engine, items)
+
+
+def ray_hashed(
+    pending: Iterator[tuple[int, list[SourceItem]]], config: EngineConfig
+) -> Iterator[tuple[int, list[ScanRow]]]:
+    """Shards hashed as Ray tasks (a local Ray, or the cluster `ray.init` finds), at most
+    two per CPU in flight; yielded as they finish. Paths must be readable by the workers
+    (a shared file system) or be URIs."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(_hash_shard_task)
+    window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
+    in_flight: dict[Any, int] = {}
+    worker_config = replace(config, workers=1)  # Ray spreads shards; one thread each
+    for index, items in pending:
+        in_flight[task.remote(worker_config, items)] = index
+        while len(in_flight) >= window:
+            yield from _ray_collect(ray, in_flight)
+    while in_flight:
+        yield from _ray_collect(ray, in_flight)
+
+
+def _ray_collect(ray: Any, in_flight: dict[Any, int]) -> Iterator[tuple[int, list[ScanRow]]]:
+    ready, _ = ray.wait(list(in_flight), num_returns=1)
+    for ref in ready:
+        yield in_flight.pop(ref), ray.get(ref)
+
+
+_WORKER_ENGINE: dict[EngineConfig, Engine] = {}
+
+
+def _hash_shard_task(config: EngineConfig, items: list[SourceItem]) -> list[ScanRow]:
+    engine = _WORKER_ENGINE.get(config)
+    if engine is None:
+        engine = _WORKER_ENGINE[config] = Engine(config)
+    return hash_shard(engine, items)
+
+
 def run_scan(
     config: ScanConfig,
     matcher: Matcher | None,
     progress: Progress | None = None,
     restart: bool = False,
+    use_ray: bool = False,
 ) -> ScanSummary:
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
@@ -239,17 +286,25 @@ def run_scan(
             while done.get() is not None:
                 pass
 
+    def pending() -> Iterator[tuple[int, list[SourceItem]]]:
+        for index, items in shards(iter_source(config.source), config.shard_size):
+            if failure:
+                return
+            if manifest.check_shard(index, items[0].path, items[-1].path, len(items)):
+                summary.skipped += len(items)
+                continue
+            yield index, items
+
     thread = threading.Thread(target=writer, name="hashmatch-scan-writer")
     thread.start()
     try:
-        with Engine(config.engine) as engine:
-            for index, items in shards(iter_source(config.source), config.shard_size):
-                if failure:
-                    break
-                if manifest.check_shard(index, items[0].path, items[-1].path, len(items)):
-                    summary.skipped += len(items)
-                    continue
-                done.put((index, hash_shard(engine, items)))
+        hashed = (
+            ray_hashed(pending(), config.engine)
+            if use_ray
+            else local_hashed(pending(), config.engine)
+        )
+        for job in hashed:
+            done.put(job)
     finally:
         done.put(None)
         thread.join()
