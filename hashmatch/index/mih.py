@@ -226,7 +226,7 @@ class MultiIndexHashIndex:
     def remove(self, ids: np.ndarray) -> int:
         ids64 = check_ids(ids, np.asarray(ids).shape[0] if np.ndim(ids) == 1 else -1)
         with self._lock:
-            slots = self._slots_of(ids64)
+            slots = np.unique(self._slots_of(ids64))
             slots = slots[self._alive[slots] != 0]
             self._alive[slots] = 0
             self._live -= int(slots.size)
