@@ -7,7 +7,9 @@ import numpy as np
 _POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.int16)
 
 
-def brute_force(codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, radius: int) -> list[set[int]]:
+def brute_force(
+    codes: np.ndarray, ids: np.ndarray, queries: np.ndarray, radius: int
+) -> list[set[int]]:
     """The oracle: per query, the ids within `radius`, by a popcount table over all bytes."""
     out = []
     for q in queries:

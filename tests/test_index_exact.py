@@ -21,7 +21,9 @@ from hashmatch.index.mih import MihConfig, MultiIndexHashIndex
 from hashmatch.index.snapshot import SnapshotError
 
 
-def _check(index: MultiIndexHashIndex, codes: np.ndarray, ids: np.ndarray, q: np.ndarray, r: int) -> None:
+def _check(
+    index: MultiIndexHashIndex, codes: np.ndarray, ids: np.ndarray, q: np.ndarray, r: int
+) -> None:
     got = index.range_search(q, r)
     want = brute_force(codes, ids, q, r)
     assert as_sets(got, q.shape[0]) == want

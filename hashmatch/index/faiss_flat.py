@@ -81,7 +81,9 @@ class FaissFlatIndex:
             raise BadParameter(f"radius must be >= 0, got {radius}")
         if queries.shape[0] == 0 or self._ids.shape[0] == 0:
             empty = np.empty(0, dtype=np.int64)
-            return RangeHits(np.zeros(queries.shape[0] + 1, np.int64), empty, empty.astype(np.int16))
+            return RangeHits(
+                np.zeros(queries.shape[0] + 1, np.int64), empty, empty.astype(np.int16)
+            )
         lims, dist, labels = self._index.range_search(queries, radius + 1)  # strict: < radius + 1
         q = np.repeat(np.arange(queries.shape[0]), np.diff(lims.astype(np.int64)))
         live = self._alive[labels]
