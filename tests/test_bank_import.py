@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ NCMEC_XML = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteBankStore:
+def store(tmp_path: Path) -> Iterator[SqliteBankStore]:
     s = SqliteBankStore(tmp_path / "banks.sqlite3")
     s.create_bank("b", BankSettings())
     yield s

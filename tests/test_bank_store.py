@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def pdq(i: int) -> bytes:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteBankStore:
+def store(tmp_path: Path) -> Iterator[SqliteBankStore]:
     s = SqliteBankStore(tmp_path / "banks.sqlite3")
     yield s
     s.close()
@@ -37,11 +38,11 @@ def test_file_settings_wal_foreign_keys_version(store: SqliteBankStore) -> None:
     db.close()
     assert store.schema_version() == SCHEMA_VERSION
     # foreign keys are enforced on the store's connection
-    with pytest.raises(sqlite3.IntegrityError):
-        with store._write() as w:
-            w.execute(
-                "INSERT INTO entries (bank_id, signal_type, value, added_at) VALUES (999, 'md5', x'00', 'now')"
-            )
+    with pytest.raises(sqlite3.IntegrityError), store._write() as w:
+        w.execute(
+            "INSERT INTO entries (bank_id, signal_type, value, added_at)"
+            " VALUES (999, 'md5', x'00', 'now')"
+        )
 
 
 def test_reopen_keeps_data_and_store_id(tmp_path: Path) -> None:
@@ -169,7 +170,7 @@ def test_lookup_and_entries_by_id(store: SqliteBankStore) -> None:
     store.write_entries("b", [NewEntry(SignalType.MD5, v, "B1")])
     [ids] = store.lookup(SignalType.MD5, [v])
     assert len(ids) == 2
-    got = store.entries_by_id(ids + [12345])
+    got = store.entries_by_id([*ids, 12345])
     assert {e.label for e in got.values()} == {"A1", "B1"}
 
 

@@ -93,5 +93,5 @@ class FaissFlatIndex:
 
     def save(self, path: Path, meta: Mapping[str, int | str]) -> None:
         keep = self._alive
-        arrays = {"codes": self._codes[keep], "ids": self._ids[keep]}
+        arrays: dict[str, np.ndarray] = {"codes": self._codes[keep], "ids": self._ids[keep]}
         write_snapshot(path, {"format": FORMAT, "meta": dict(meta)}, arrays)
