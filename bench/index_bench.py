@@ -115,7 +115,7 @@ def run_size(n: int, args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
     truth = sets_of(lims.astype(np.int64), labels)
     res["faiss_query_s"] = times
     res["faiss_qps"] = args.queries / med
-    del flat
+    flat.reset()  # frees its codes
     if args.oracle_queries:
         k = min(args.oracle_queries, args.queries)
         oracle = numpy_oracle(codes, queries[:k])
@@ -157,7 +157,6 @@ def run_size(n: int, args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
     index.save(snap, {"n": n})
     res["hashmatch_snapshot_save_s"] = time.perf_counter() - t0
     index.close()
-    del index, hits
     loads = []
     for _ in range(args.repeats):
         probe = subprocess.run(
@@ -223,7 +222,8 @@ def report(results: list[dict[str, Any]]) -> str:
         if "te_qps" in r:
             rows.append(
                 f"| {n} | python-threatexchange PDQIndex | {r['te_build_s']:.1f} | |"
-                f" {r['te_qps']:,.0f} | {r['te_recall']:.2%} | {r['te_rss_bytes'] / 2**20:,.0f} MiB |"
+                f" {r['te_qps']:,.0f} | {r['te_recall']:.2%} |"
+                f" {r['te_rss_bytes'] / 2**20:,.0f} MiB |"
             )
         elif "te_error" in r:
             rows.append(f"| {n} | python-threatexchange | failed: see JSON | | | | |")
