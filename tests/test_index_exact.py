@@ -174,3 +174,37 @@ def test_bad_input_raises() -> None:
         index.range_search(np.zeros((1, 32), np.uint8), -1)
     empty = index.range_search(np.zeros((3, 32), np.uint8), 31)
     assert empty.lims.tolist() == [0, 0, 0, 0]
+
+
+def test_searches_during_writes_always_see_stable_entries() -> None:
+    import threading
+
+    rng = np.random.default_rng(6)
+    stable = random_codes(rng, 200)
+    index = MultiIndexHashIndex(MihConfig(tail_max=300, merge_fraction=0.3))
+    index.add(np.arange(200), stable)
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            hits = index.range_search(stable, 0)
+            for i in range(200):
+                if i not in set(hits.of(i)[0].tolist()):
+                    failures.append(f"stable entry {i} missed")
+                    return
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        next_id = 1000
+        for _ in range(30):
+            batch = random_codes(rng, int(rng.integers(50, 2000)))
+            ids = np.arange(next_id, next_id + batch.shape[0])
+            next_id += batch.shape[0]
+            index.add(ids, batch)
+            index.remove(ids[::2])
+    finally:
+        stop.set()
+        t.join()
+    assert failures == []
