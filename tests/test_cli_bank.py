@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from banks_helpers import flip_bits, random_codes
 
 from hashmatch.cli import main
 from hashmatch.commands.common import ExitCode, Streams
+from tests.banks_helpers import flip_bits, random_codes
 
 RNG = np.random.default_rng(31)
 

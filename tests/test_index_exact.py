@@ -6,7 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from banks_helpers import (
+
+from hashmatch.errors import BadParameter
+from hashmatch.index.faiss_flat import FaissFlatIndex
+from hashmatch.index.mih import MihConfig, MultiIndexHashIndex
+from hashmatch.index.snapshot import SnapshotError
+from tests.banks_helpers import (
     as_sets,
     brute_force,
     clustered_codes,
@@ -14,11 +19,6 @@ from banks_helpers import (
     planted_queries,
     random_codes,
 )
-
-from hashmatch.errors import BadParameter
-from hashmatch.index.faiss_flat import FaissFlatIndex
-from hashmatch.index.mih import MihConfig, MultiIndexHashIndex
-from hashmatch.index.snapshot import SnapshotError
 
 
 def _check(

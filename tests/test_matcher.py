@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from banks_helpers import brute_force, flip_bits, planted_queries, random_codes
 
 from hashmatch.banks.model import BankKind, BankSettings, NewEntry, SignalType, Visibility
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.errors import BadParameter, NotFound
 from hashmatch.index.mih import MihConfig
 from hashmatch.matcher import HashQuery, Matcher, MatcherConfig
+from tests.banks_helpers import brute_force, flip_bits, planted_queries, random_codes
 
 RNG = np.random.default_rng(21)
 
