@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from hashmatch import __version__
+from hashmatch.commands import audit as audit_cmd
 from hashmatch.commands import bank as bank_cmd
 from hashmatch.commands import hash as hash_cmd
 from hashmatch.commands import match as match_cmd
@@ -16,7 +17,15 @@ from hashmatch.commands import serve as serve_cmd
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.errors import ErrorCode, HashmatchError
 
-COMMANDS = (serve_cmd, hash_cmd, match_cmd, bank_cmd, match_hashes_cmd, scan_cmd)
+COMMANDS = (
+    serve_cmd,
+    hash_cmd,
+    match_cmd,
+    bank_cmd,
+    match_hashes_cmd,
+    scan_cmd,
+    audit_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
