@@ -67,7 +67,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--bank-size", type=int, default=1_000_000)
+    parser.add_argument("--tune", action="store_true", help="only compare batcher settings")
     args = parser.parse_args()
+    if args.tune:
+        tune(args.runs)
+        return
     runs, n_img, bank_size = (
         (2, 64, 50_000) if args.quick else (args.runs, args.images, args.bank_size)
     )
@@ -166,6 +170,43 @@ def measure(
     )
     client.close()
     return out
+
+
+def tune(runs: int) -> None:
+    """Throughput and single-image latency for a few batcher settings (the defaults' basis)."""
+    cores = len(os.sched_getaffinity(0))
+    files = make_jpegs(640, 480, 16)
+    images = [files[k % len(files)] for k in range(256)]
+    print(
+        "| max_batch | max_wait_ms | MatchImages img/s (32 per call, 4 in flight) |"
+        " one image per call, p50 ms |"
+    )
+    print("|---|---|---|---|")
+    for max_batch, max_wait in [(8, 1.0), (32, 2.0), (64, 5.0), (128, 10.0)]:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = Path(tmp) / "c.toml"
+            cfg.write_text(f"[batch]\nmax_batch = {max_batch}\nmax_wait_ms = {max_wait}\n")
+            srv = server_harness.start(
+                Path(tmp) / "d", "--config", str(cfg), "--workers", str(cores)
+            )
+            try:
+                stub = rpc.MatchServiceStub(srv.channel())  # type: ignore[no-untyped-call]
+                batches = [
+                    pb.MatchImagesRequest(images=[pb.Image(data=d) for d in images[lo : lo + 32]])
+                    for lo in range(0, len(images), 32)
+                ]
+                with ThreadPoolExecutor(4) as pool:
+                    call = stub.MatchImages
+                    r = rate(len(images), lambda c=call, b=batches: list(pool.map(c, b)), runs)
+                one = pb.MatchImagesRequest(images=[pb.Image(data=images[0])])
+                lat = []
+                for _ in range(50):
+                    t0 = time.perf_counter()
+                    stub.MatchImages(one)
+                    lat.append((time.perf_counter() - t0) * 1000)
+                print(f"| {max_batch} | {max_wait} | {r:.0f} | {statistics.median(lat):.1f} |")
+            finally:
+                srv.stop()
 
 
 def open_loop_latency(

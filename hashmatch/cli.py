@@ -8,16 +8,28 @@ from collections.abc import Sequence
 
 from hashmatch import __version__
 from hashmatch.commands import admin as admin_cmd
+from hashmatch.commands import audit as audit_cmd
 from hashmatch.commands import bank as bank_cmd
 from hashmatch.commands import hash as hash_cmd
 from hashmatch.commands import match as match_cmd
 from hashmatch.commands import match_hashes as match_hashes_cmd
 from hashmatch.commands import sandbox as sandbox_cmd
+from hashmatch.commands import scan as scan_cmd
 from hashmatch.commands import serve as serve_cmd
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.errors import ErrorCode, HashmatchError
 
-COMMANDS = (serve_cmd, hash_cmd, match_cmd, bank_cmd, match_hashes_cmd, admin_cmd, sandbox_cmd)
+COMMANDS = (
+    serve_cmd,
+    hash_cmd,
+    match_cmd,
+    bank_cmd,
+    match_hashes_cmd,
+    scan_cmd,
+    audit_cmd,
+    admin_cmd,
+    sandbox_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -75,3 +75,20 @@ def test_overload_gets_resource_exhausted_and_every_call_one_answer(tmp_path: Pa
         stub.MatchImages(pb.MatchImagesRequest(images=[pb.Image(data=PHOTO)] * 9), timeout=30)
     assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert srv.stop() == 0
+
+
+def test_port_in_use_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    srv = server_harness.start(tmp_path / "a")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "hashmatch", "serve", "--data-dir", str(tmp_path / "b"),
+             "--listen", srv.target, "--metrics-listen", ""],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 2
+        assert f"cannot listen on {srv.target}" in proc.stderr
+    finally:
+        assert srv.stop() == 0

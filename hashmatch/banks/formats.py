@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import BinaryIO, TextIO
 from xml.etree import ElementTree
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from hashmatch.banks.model import Entry, NewEntry, RowError, SignalType
 from hashmatch.errors import BadParameter
@@ -294,6 +294,9 @@ def _write_ncmec(out: TextIO, entries: Iterable[Entry]) -> int:
     n = 0
     for ext, group in images.items():
         buf.write("    <image>\n")
+        member = next((e.source for e in group if e.source and e.source.startswith("ncmec:")), None)
+        if member:
+            buf.write(f"      <member id={quoteattr(member[6:])}/>\n")
         buf.write(f"      <id>{escape(ext)}</id>\n")
         label = next((e.label for e in group if e.label), None)
         if label:

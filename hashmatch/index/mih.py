@@ -112,13 +112,17 @@ def _build_segment(codes64: np.ndarray, start: int, stop: int, cfg: MihConfig) -
 class MultiIndexHashIndex:
     """SignatureIndex: exact Hamming range search over PDQ codes, sub-linear for r < 48.
 
-    Thread-safe: searches share a read lock-free view; mutations take a lock and swap in
-    new segments atomically.
+    Thread-safe: a search takes a consistent view (arrays, segments, size) and runs without
+    a lock; writers append past the published size, flip tombstones in place, and swap in
+    new segments atomically, so searches never wait for a table build.
     """
 
     def __init__(self, config: MihConfig | None = None) -> None:
         self.config = config or MihConfig()
-        self._lock = threading.RLock()
+        # Writers are serialized by _write_lock; _lock only guards swapping the arrays and
+        # segments that searches take a consistent view of.
+        self._write_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._codes = np.empty((0, PDQ_BYTES), dtype=np.uint8)
         self._ids = np.empty(0, dtype=np.uint32)
         self._alive = np.empty(0, dtype=np.uint8)
@@ -162,9 +166,11 @@ class MultiIndexHashIndex:
         ids64 = check_ids(ids, codes.shape[0])
         if not codes.shape[0]:
             return
-        with self._lock:
+        with self._write_lock:
             n0, n1 = self._n, self._n + codes.shape[0]
-            self._reserve(n1)
+            with self._lock:
+                self._reserve(n1)
+            # Slots past n are invisible to searches: fill them, then publish the new n.
             self._codes[n0:n1] = codes
             self._ids[n0:n1] = ids64
             self._alive[n0:n1] = 1
@@ -172,38 +178,44 @@ class MultiIndexHashIndex:
                 np.any(np.diff(ids64) < 0) or (n0 and ids64[0] < self._ids[n0 - 1])
             ):
                 self._ids_sorted = False
-            self._order = None
-            self._n = n1
-            self._live += codes.shape[0]
+            with self._lock:
+                self._order = None
+                self._n = n1
+                self._live += codes.shape[0]
             self._maintain()
 
     def _maintain(self) -> None:
-        """Give the tail tables once it is large; fold delta into main once that is."""
+        """Give the tail tables once it is large; fold delta into main once that is.
+        Tables are built outside `_lock`: searches go on over the old ones meanwhile."""
         cfg = self.config
         main_stop = self._main.stop if self._main else 0
         delta_stop = self._delta.stop if self._delta else main_stop
-        if self._n - delta_stop <= cfg.tail_max:
+        n = self._n
+        if n - delta_stop <= cfg.tail_max:
             return
-        codes64 = self._codes.view(np.uint64)
-        if self._n - main_stop > cfg.merge_fraction * main_stop:
+        if n - main_stop > cfg.merge_fraction * main_stop:
             self._compact()
             return
-        self._delta = _build_segment(codes64, main_stop, self._n, cfg)
+        delta = _build_segment(self._codes.view(np.uint64), main_stop, n, cfg)
+        with self._lock:
+            self._delta = delta
 
     def _compact(self) -> None:
         """One main segment over every live code (drops tombstoned slots)."""
         n = self._n
+        codes, ids, alive = self._codes, self._ids, self._alive
         if self._live < n:
-            keep = np.flatnonzero(self._alive[:n])
-            codes = np.ascontiguousarray(self._codes[keep])
-            ids = self._ids[keep]
-            self._codes, self._ids = codes, ids
-            self._alive = np.ones(keep.size, dtype=np.uint8)
-            self._n = n = keep.size
+            keep = np.flatnonzero(alive[:n])
+            codes = np.ascontiguousarray(codes[keep])
+            ids = ids[keep]
+            alive = np.ones(keep.size, dtype=np.uint8)
+            n = keep.size
+        main = _build_segment(codes.view(np.uint64), 0, n, self.config)
+        with self._lock:
+            self._codes, self._ids, self._alive = codes, ids, alive
+            self._n = n
             self._order = None
-        self._delta = None
-        self._main = None  # free the old tables before building the new ones
-        self._main = _build_segment(self._codes.view(np.uint64), 0, n, self.config)
+            self._main, self._delta = main, None
 
     def _slots_of(self, ids: np.ndarray) -> np.ndarray:
         n = self._n
@@ -225,11 +237,12 @@ class MultiIndexHashIndex:
 
     def remove(self, ids: np.ndarray) -> int:
         ids64 = check_ids(ids, np.asarray(ids).shape[0] if np.ndim(ids) == 1 else -1)
-        with self._lock:
-            slots = self._slots_of(ids64)
+        with self._write_lock:
+            slots = np.unique(self._slots_of(ids64))
             slots = slots[self._alive[slots] != 0]
-            self._alive[slots] = 0
-            self._live -= int(slots.size)
+            self._alive[slots] = 0  # in place: a search sees each flag before or after
+            with self._lock:
+                self._live -= int(slots.size)
             return int(slots.size)
 
     # -- search --------------------------------------------------------------------------
@@ -304,12 +317,12 @@ class MultiIndexHashIndex:
 
     def live_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids int64[n], codes uint8[n, 32]) of every live entry: what a snapshot holds."""
-        with self._lock:
+        with self._write_lock:
             keep = np.flatnonzero(self._alive[: self._n])
             return self._ids[keep].astype(np.int64), self._codes[keep]
 
     def save(self, path: Path, meta: Mapping[str, int | str]) -> None:
-        with self._lock:
+        with self._write_lock:
             n = self._n
             keep = np.flatnonzero(self._alive[:n])
             arrays: dict[str, np.ndarray] = {"codes": self._codes[keep], "ids": self._ids[keep]}
@@ -332,10 +345,12 @@ class MultiIndexHashIndex:
         return index, meta
 
     def _load_arrays(self, ids: np.ndarray, codes: np.ndarray) -> None:
-        with self._lock:
-            self._codes, self._ids = codes, ids
-            self._alive = np.ones(ids.shape[0], dtype=np.uint8)
-            self._n = self._live = int(ids.shape[0])
-            self._ids_sorted = bool(np.all(ids[1:] >= ids[:-1]))
-            self._order = None
+        with self._write_lock:
+            with self._lock:
+                self._codes, self._ids = codes, ids
+                self._alive = np.ones(ids.shape[0], dtype=np.uint8)
+                self._n = self._live = int(ids.shape[0])
+                self._ids_sorted = bool(np.all(ids[1:] >= ids[:-1]))
+                self._order = None
+                self._main = self._delta = None
             self._compact()

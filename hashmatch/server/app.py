@@ -86,6 +86,11 @@ async def start_server(
             " acts as the operator and sees every bank. Create the first key with"
             " `hashmatch admin bootstrap` (auth then stays on), or set [auth] required = true."
         )
+    creds = _credentials(config.server)
+    # Bound first: a port in use fails start-up before anything else is running.
+    http, metrics_port = None, None
+    if config.server.metrics_listen:
+        http, metrics_port = metrics.serve(config.server.metrics_listen)
     # The server always computes the dihedral hashes (one DCT, 8 cheap sign flips), so a
     # request can ask for dihedral matching without a second pass.
     engine_cfg = dataclasses.replace(config.engine, dihedral=True)
@@ -100,6 +105,8 @@ async def start_server(
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
+            # A second server on a port in use must fail, not share it silently.
+            ("grpc.so_reuseport", 0),
         ],
     )
     rpc.add_MatchServiceServicer_to_server(  # type: ignore[no-untyped-call]
@@ -120,18 +127,18 @@ async def start_server(
         ],
         server,
     )
-    creds = _credentials(config.server)
     try:
         if creds is None:
             port = server.add_insecure_port(config.server.listen)
         else:
             port = server.add_secure_port(config.server.listen, creds)
     except RuntimeError as exc:
+        if http is not None:
+            http.shutdown()
+        await batcher.close()
+        await server.stop(None)
         raise ConfigError(f"cannot listen on {config.server.listen}: {exc}") from None
     await server.start()
-    http, metrics_port = None, None
-    if config.server.metrics_listen:
-        http, metrics_port = metrics.serve(config.server.metrics_listen)
     return RunningServer(
         server, port, metrics_port, batcher, health_servicer, metrics, tenancy, http
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from hashmatch.errors import ConfigError
 from hashmatch.proto import pb
 
 _LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10)
@@ -125,7 +126,10 @@ class Metrics:
     def serve(self, listen: str) -> tuple[Any, int]:
         """Start the /metrics HTTP server; returns (server, bound port)."""
         host, _, port = listen.rpartition(":")
-        server, _thread = start_http_server(
-            int(port), addr=host or "127.0.0.1", registry=self.registry
-        )
+        try:
+            server, _thread = start_http_server(
+                int(port), addr=host or "127.0.0.1", registry=self.registry
+            )
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot serve metrics on {listen!r}: {exc}") from None
         return server, int(server.server_port)

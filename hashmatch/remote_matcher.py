@@ -1,0 +1,75 @@
+"""A Matcher that asks a running server (MatchHashes): bulk scans can match against a
+remote deployment's banks with the same code that matches locally."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from hashmatch.banks.model import SignalType
+from hashmatch.errors import BadParameter
+from hashmatch.kernels.pdq import DIHEDRAL_NAMES
+from hashmatch.matcher import HashQuery, Match, MatchResult, Suppressor
+from hashmatch.proto import pb, rpc
+from hashmatch.server.convert import SIGNAL_FROM_PROTO, SIGNAL_TO_PROTO
+
+BATCH = 1000
+
+
+class RemoteMatcher:
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        timeout: float = 120.0,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self._stub = rpc.MatchServiceStub(channel)  # type: ignore[no-untyped-call]
+        self.timeout = timeout
+        self._metadata = tuple(metadata)  # the API key, once the server has keys
+
+    def match(
+        self,
+        queries: Sequence[HashQuery],
+        tenant: str | None = None,
+        banks: Sequence[str] = (),
+        threshold: int | None = None,
+    ) -> list[MatchResult]:
+        out: list[MatchResult] = []
+        options = pb.MatchOptions(banks=list(banks), max_distance=threshold or 0)
+        for lo in range(0, len(queries), BATCH):
+            req = pb.MatchHashesRequest(options=options)
+            for q in queries[lo : lo + BATCH]:
+                msg = req.hashes.add(signal_type=SIGNAL_TO_PROTO[q.signal_type], value=q.values[0])
+                if len(q.values) > 1:
+                    msg.pdq_dihedral.extend(q.values)
+                if q.quality is not None:
+                    msg.quality = q.quality
+            resp = self._stub.MatchHashes(req, timeout=self.timeout, metadata=self._metadata)
+            out += [self._result(r) for r in resp.results]
+        return out
+
+    @staticmethod
+    def _result(r: pb.ItemResult) -> MatchResult:
+        if r.status.code != pb.OK:
+            raise BadParameter(f"server refused a hash: {r.status.message}")
+        return MatchResult(
+            tuple(
+                Match(
+                    bank=m.bank,
+                    entry_id=m.entry_id,
+                    signal_type=SIGNAL_FROM_PROTO.get(m.signal_type, SignalType.PDQ),
+                    value=b"",  # servers never return stored values
+                    distance=m.distance,
+                    label=m.label or None,
+                    source=m.source or None,
+                    dihedral=DIHEDRAL_NAMES.index(m.variant) if m.variant in DIHEDRAL_NAMES else 0,
+                    suppressed_by=Suppressor(
+                        m.suppressed_by.bank, m.suppressed_by.entry_id, m.suppressed_by.distance
+                    )
+                    if m.HasField("suppressed_by")
+                    else None,
+                )
+                for m in r.matches
+            )
+        )

@@ -1,0 +1,185 @@
+"""The SQLite bank store: banks, entries, tombstones, change log, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hashmatch.banks.model import (
+    BankKind,
+    BankSettings,
+    ChangeKind,
+    NewEntry,
+    SignalType,
+    Visibility,
+)
+from hashmatch.banks.sqlite_store import SCHEMA_VERSION, SqliteBankStore
+from hashmatch.errors import AlreadyExists, BadParameter, NotFound
+
+
+def pdq(i: int) -> bytes:
+    return i.to_bytes(32, "big")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteBankStore]:
+    s = SqliteBankStore(tmp_path / "banks.sqlite3")
+    yield s
+    s.close()
+
+
+def test_file_settings_wal_foreign_keys_version(store: SqliteBankStore) -> None:
+    db = sqlite3.connect(store.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+    assert store.schema_version() == SCHEMA_VERSION
+    # foreign keys are enforced on the store's connection
+    with pytest.raises(sqlite3.IntegrityError), store._write() as w:
+        w.execute(
+            "INSERT INTO entries (bank_id, signal_type, value, added_at)"
+            " VALUES (999, 'md5', x'00', 'now')"
+        )
+
+
+def test_reopen_keeps_data_and_store_id(tmp_path: Path) -> None:
+    path = tmp_path / "b.sqlite3"
+    a = SqliteBankStore(path)
+    a.create_bank("x", BankSettings())
+    sid = a.store_id
+    a.close()
+    b = SqliteBankStore(path)
+    assert b.store_id == sid and [k.name for k in b.list_banks()] == ["x"]
+    b.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "b.sqlite3"
+    SqliteBankStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    db.commit()
+    db.close()
+    with pytest.raises(BadParameter, match="newer"):
+        SqliteBankStore(path)
+
+
+def test_bank_crud(store: SqliteBankStore) -> None:
+    b = store.create_bank(
+        "ncmec",
+        BankSettings(
+            owner="t1",
+            visibility=Visibility.SHARED,
+            shared_with=frozenset({"t2"}),
+            pdq_threshold=28,
+            signal_types=frozenset({SignalType.PDQ, SignalType.MD5}),
+        ),
+    )
+    assert b.pdq_threshold == 28 and b.shared_with == {"t2"} and b.enabled
+    assert b.visible_to("t1") and b.visible_to("t2") and not b.visible_to("t3")
+    assert b.visible_to(None)
+    with pytest.raises(AlreadyExists):
+        store.create_bank("ncmec", BankSettings())
+    with pytest.raises(BadParameter):
+        store.create_bank("bad name!", BankSettings())
+    with pytest.raises(BadParameter):
+        BankSettings(pdq_threshold=-1)
+    u = store.update_bank("ncmec", BankSettings(enabled=False, kind=BankKind.ALLOW))
+    assert not u.enabled and u.kind is BankKind.ALLOW and u.pdq_threshold == 28
+    assert u.updated_at >= b.updated_at
+    store.delete_bank("ncmec")
+    with pytest.raises(NotFound):
+        store.get_bank("ncmec")
+    assert store.list_banks() == []
+    store.create_bank("ncmec", BankSettings())  # the name is free again
+
+
+def test_write_entries_is_idempotent_and_tombstones_revive(store: SqliteBankStore) -> None:
+    store.create_bank("b", BankSettings())
+    entries = [NewEntry(SignalType.PDQ, pdq(i), "A1", f"x{i}") for i in range(100)]
+    r1 = store.write_entries("b", entries)
+    assert (r1.added, r1.unchanged) == (100, 0)
+    r2 = store.write_entries("b", entries)
+    assert (r2.added, r2.unchanged, r2.updated) == (0, 100, 0)
+    r3 = store.write_entries("b", [NewEntry(SignalType.PDQ, pdq(1), "B2", "x1")])
+    assert r3.updated == 1
+    assert store.remove_entries("b", [(SignalType.PDQ, pdq(1)), (SignalType.PDQ, pdq(2))]) == 2
+    assert store.remove_entries("b", [(SignalType.PDQ, pdq(1))]) == 0
+    assert store.count_entries("b")[SignalType.PDQ] == 98
+    r4 = store.write_entries("b", entries[:3])
+    assert (r4.revived, r4.unchanged) == (2, 1)
+    r5 = store.write_entries("b", [], remove_external_ids=["x5", "x6", "nope"])
+    assert r5.removed == 2
+    assert store.count_entries("b")[SignalType.PDQ] == 98
+
+
+def test_list_entries_pages_by_id(store: SqliteBankStore) -> None:
+    store.create_bank("b", BankSettings())
+    store.write_entries("b", [NewEntry(SignalType.MD5, i.to_bytes(16, "big")) for i in range(25)])
+    seen, after = [], 0
+    while page := store.list_entries("b", after_id=after, limit=10):
+        seen.extend(e.id for e in page)
+        after = page[-1].id
+    assert len(seen) == 25 and seen == sorted(seen)
+
+
+def test_change_log_is_monotonic_and_complete(store: SqliteBankStore) -> None:
+    start = store.current_sequence()
+    store.create_bank("b", BankSettings())
+    store.write_entries("b", [NewEntry(SignalType.PDQ, pdq(i)) for i in range(5)])
+    store.remove_entries("b", [(SignalType.PDQ, pdq(0))])
+    store.write_entries("b", [NewEntry(SignalType.PDQ, pdq(0))])  # revive
+    store.delete_bank("b")
+    changes = store.changes_since(start)
+    seqs = [c.seq for c in changes]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    kinds = [c.kind for c in changes]
+    assert kinds.count(ChangeKind.ADD) == 6
+    assert kinds.count(ChangeKind.REMOVE) == 6  # one removal + five by the bank's deletion
+    assert kinds[0] is ChangeKind.BANK and kinds[-1] is ChangeKind.BANK
+    assert all(c.value is not None for c in changes if c.kind is not ChangeKind.BANK)
+    assert store.changes_since(seqs[-1]) == []
+    assert store.changes_since(start, limit=3) == changes[:3]
+
+
+def test_live_signals_is_one_consistent_read(store: SqliteBankStore) -> None:
+    store.create_bank("b", BankSettings())
+    store.write_entries(
+        "b",
+        [NewEntry(SignalType.PDQ, pdq(i)) for i in range(10)]
+        + [NewEntry(SignalType.SHA256, pdq(i)) for i in range(3)],
+    )
+    store.remove_entries("b", [(SignalType.PDQ, pdq(4))])
+    seq, live = store.live_signals()
+    assert seq == store.current_sequence()
+    ids, values = live[SignalType.PDQ]
+    assert ids.shape == (9,) and values.shape == (9, 32)
+    assert [bytes(v) for v in values] == [pdq(i) for i in range(10) if i != 4]
+    assert live[SignalType.SHA256][0].shape == (3,)
+    assert live[SignalType.MD5][1].shape == (0, 16)
+
+
+def test_lookup_and_entries_by_id(store: SqliteBankStore) -> None:
+    store.create_bank("a", BankSettings())
+    store.create_bank("b", BankSettings())
+    v = bytes(range(16))
+    store.write_entries("a", [NewEntry(SignalType.MD5, v, "A1")])
+    store.write_entries("b", [NewEntry(SignalType.MD5, v, "B1")])
+    [ids] = store.lookup(SignalType.MD5, [v])
+    assert len(ids) == 2
+    got = store.entries_by_id([*ids, 12345])
+    assert {e.label for e in got.values()} == {"A1", "B1"}
+
+
+def test_two_connections_see_each_others_commits(tmp_path: Path) -> None:
+    path = tmp_path / "b.sqlite3"
+    a, b = SqliteBankStore(path), SqliteBankStore(path)
+    a.create_bank("x", BankSettings())
+    a.write_entries("x", [NewEntry(SignalType.PDQ, pdq(1))])
+    assert b.count_entries("x")[SignalType.PDQ] == 1
+    assert b.current_sequence() == a.current_sequence()
+    a.close()
+    b.close()
