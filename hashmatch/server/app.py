@@ -20,6 +20,8 @@ from hashmatch.config import Config, ServerConfig
 from hashmatch.errors import ConfigError
 from hashmatch.matching import Matcher
 from hashmatch.proto import bank_pb, bank_rpc, pb, rpc
+from hashmatch.rest.app import create_app
+from hashmatch.rest.server import RestServer
 from hashmatch.server.bank_servicer import BankServicer
 from hashmatch.server.batcher import Batcher
 from hashmatch.server.metrics import Metrics
@@ -41,10 +43,14 @@ class RunningServer:
     health: health.aio.HealthServicer
     metrics: Metrics
     _metrics_http: Any = None
+    rest: RestServer | None = None
+    rest_port: int | None = None
 
     async def stop(self, grace: float) -> None:
         """Graceful: stop taking calls, let in-flight ones finish (up to grace), drain."""
         await self.health.enter_graceful_shutdown()
+        if self.rest is not None:
+            await self.rest.stop()
         await self.server.stop(grace)
         await self.batcher.close()
         if self._metrics_http is not None:
@@ -120,7 +126,11 @@ async def start_server(
         await server.stop(None)
         raise ConfigError(f"cannot listen on {config.server.listen}: {exc}") from None
     await server.start()
-    return RunningServer(server, port, metrics_port, batcher, health_servicer, metrics, http)
+    running = RunningServer(server, port, metrics_port, batcher, health_servicer, metrics, http)
+    if config.server.rest_listen:
+        running.rest = RestServer(create_app(core), config.server.rest_listen)
+        running.rest_port = await running.rest.start()
+    return running
 
 
 async def serve_forever(running: RunningServer, grace: float, ready: Callable[[], None]) -> None:
