@@ -98,6 +98,8 @@ class ServerConfig:
     listen: str = "127.0.0.1:50051"
     # Prometheus metrics over HTTP; empty disables.
     metrics_listen: str = "127.0.0.1:9464"
+    # The PhotoDNA-compatible REST face; empty (the default) disables it.
+    rest_listen: str = ""
     max_message_bytes: int = 80 * 1024 * 1024
     max_items_per_request: int = 1000
     # In-flight items one stream may have before its reads pause (back-pressure).

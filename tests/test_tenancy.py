@@ -48,6 +48,7 @@ def test_keys_are_stored_only_as_salted_hashes(tenancy: Tenancy, tmp_path: Path)
 
 def test_authentication(tenancy: Tenancy) -> None:
     assert tenancy.authenticate(None) is OPEN_PRINCIPAL  # no key exists yet: open
+    assert tenancy.authenticate("anything") is OPEN_PRINCIPAL  # keys sent are ignored
     _approved(tenancy, "acme")
     _, secret = tenancy.create_key(LOCAL_OPERATOR, "acme", {Role.MATCH, Role.BANK_ADMIN})
     who = tenancy.authenticate(secret)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,7 +39,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Keys]
     keys = populate(data)
     config = data.parent / "hm.toml"
     config.write_text("[auth]\nrate_per_second = 1000\nburst = 2000\n")
-    srv = server_harness.start(data, "--config", str(config))
+    srv = server_harness.start(data, "--config", str(config), "--rest-listen", "127.0.0.1:0")
     try:
         acme = _md(keys.by_name["bank-admin"])
         banks = bank_rpc.BankServiceStub(srv.channel())  # type: ignore[no-untyped-call]
@@ -380,3 +381,37 @@ def test_readme_tenant_path_with_the_cli(world: tuple[Any, Keys], tmp_path: Path
     err = io.StringIO()
     assert main(["match", "--server", srv.target, *files], Streams(stderr=err)) == 3
     assert "UNAUTHENTICATED" in err.getvalue()
+
+
+def _rest(srv: Any, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{srv.rest_port}/photodna/v1.0/MatchHash",
+        data=json.dumps([{"DataRepresentation": "MD5", "Value": "01" * 16}]).encode(),
+        headers={"Content-Type": "application/json", **headers},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_rest_face_takes_the_photodna_key_header(world: tuple[Any, Keys]) -> None:
+    srv, keys = world
+    assert srv.rest_port is not None
+    ok = keys.by_name["match"] or ""
+    cases = {
+        "none": ({}, 401),
+        "bad": ({"Ocp-Apim-Subscription-Key": "hmk_000000000000_" + "A" * 43}, 401),
+        "no match role": ({"Ocp-Apim-Subscription-Key": keys.by_name["report"] or ""}, 403),
+        "suspended": ({"Ocp-Apim-Subscription-Key": keys.by_name["suspended tenant"] or ""}, 403),
+        "match": ({"Ocp-Apim-Subscription-Key": ok}, 200),
+        "bearer": ({"Authorization": f"Bearer {ok}"}, 200),
+        "other tenant": ({"Ocp-Apim-Subscription-Key": keys.by_name["other tenant"] or ""}, 200),
+    }
+    answers = {name: _rest(srv, h) for name, (h, _) in cases.items()}
+    assert {n: a[0] for n, a in answers.items()} == {n: c for n, (_, c) in cases.items()}
+    # acme's list matches for acme's key, not for globex's (the tenant's view).
+    assert answers["match"][1]["MatchResults"][0]["IsMatch"] is True
+    assert answers["other tenant"][1]["MatchResults"][0]["IsMatch"] is False

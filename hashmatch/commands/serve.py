@@ -28,6 +28,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--metrics-listen", metavar="HOST:PORT", help="Prometheus /metrics ('' disables)"
     )
+    p.add_argument("--rest-listen", metavar="HOST:PORT", help="PhotoDNA-style REST face (off)")
     p.add_argument("--backend", choices=["auto", "cpu", "gpu"])
     p.add_argument("--workers", type=int, help="batches hashed at once (default: one per core)")
     p.set_defaults(run=run)
@@ -41,6 +42,8 @@ def config_from(args: argparse.Namespace) -> Config:
         overrides["server"]["listen"] = args.listen
     if args.metrics_listen is not None:
         overrides["server"]["metrics_listen"] = args.metrics_listen
+    if args.rest_listen is not None:
+        overrides["server"]["rest_listen"] = args.rest_listen
     if args.backend is not None:
         overrides["engine"]["backend"] = args.backend
     if args.workers is not None:
@@ -66,9 +69,10 @@ async def _serve(config: Config, io: Streams) -> None:
 
         def ready() -> None:
             metrics = f", metrics on port {running.metrics_port}" if running.metrics_port else ""
+            rest = f", REST on port {running.rest_port}" if running.rest_port else ""
             io.stderr.write(
                 f"hashmatch serving on port {running.port} (data {config.data_dir}, "
-                f"backend {running.batcher.backend_name}{metrics})\n"
+                f"backend {running.batcher.backend_name}{metrics}{rest})\n"
             )
             io.stderr.flush()
 

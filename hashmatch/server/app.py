@@ -20,6 +20,9 @@ from hashmatch.config import Config, ServerConfig
 from hashmatch.errors import ConfigError
 from hashmatch.matching import Matcher
 from hashmatch.proto import admin_pb, admin_rpc, bank_pb, bank_rpc, pb, rpc
+from hashmatch.rest.app import create_app
+from hashmatch.rest.auth import tenancy_auth
+from hashmatch.rest.server import RestServer
 from hashmatch.server.admin_servicer import AdminServicer
 from hashmatch.server.auth import AuthInterceptor
 from hashmatch.server.bank_servicer import BankServicer
@@ -48,10 +51,14 @@ class RunningServer:
     metrics: Metrics
     tenancy: Tenancy
     _metrics_http: Any = None
+    rest: RestServer | None = None
+    rest_port: int | None = None
 
     async def stop(self, grace: float) -> None:
         """Graceful: stop taking calls, let in-flight ones finish (up to grace), drain."""
         await self.health.enter_graceful_shutdown()
+        if self.rest is not None:
+            await self.rest.stop()
         await self.server.stop(grace)
         await self.batcher.close()
         self.tenancy.flush()  # last-used times not yet written
@@ -139,9 +146,15 @@ async def start_server(
         await server.stop(None)
         raise ConfigError(f"cannot listen on {config.server.listen}: {exc}") from None
     await server.start()
-    return RunningServer(
+    running = RunningServer(
         server, port, metrics_port, batcher, health_servicer, metrics, tenancy, http
     )
+    if config.server.rest_listen:
+        running.rest = RestServer(
+            create_app(core, tenancy_auth(tenancy, limits)), config.server.rest_listen
+        )
+        running.rest_port = await running.rest.start()
+    return running
 
 
 async def serve_forever(running: RunningServer, grace: float, ready: Callable[[], None]) -> None:

@@ -76,10 +76,12 @@ class Tenancy:
 
     def authenticate(self, key: str | None) -> Principal:
         """The caller behind a key (blocking: a store read, scrypt on first sight)."""
-        if key is None:
-            if self.auth_enabled():
-                raise Unauthenticated(MISSING_KEY)
+        if not self.auth_enabled():
+            # Open mode: no key exists, so none could be checked; any sent is ignored
+            # (PhotoDNA clients always send one).
             return OPEN_PRINCIPAL
+        if key is None:
+            raise Unauthenticated(MISSING_KEY)
         key_id, secret = split_key(key)
         found = self.store.key_and_tenant(key_id)
         if found is None:
