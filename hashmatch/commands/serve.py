@@ -13,6 +13,9 @@ from hashmatch.commands.data import matcher_config, open_store
 from hashmatch.config import Config, load_config
 from hashmatch.matcher import Matcher
 from hashmatch.server.app import serve_forever, start_server
+from hashmatch.server.report_servicer import open_outbox
+
+REPORTS_FILE = "reports.sqlite3"
 
 
 def register(sub: Any) -> None:
@@ -54,13 +57,16 @@ async def _serve(config: Config, io: Streams) -> None:
     store = open_store(config.data_dir)
     matcher = Matcher.open(store, matcher_config(config.data_dir))
     matcher.start()  # follows the bank change log: updates apply within a second
+    outbox = open_outbox(config.data_dir / REPORTS_FILE, config.reports)
+    # Reports interrupted by a restart: finish the filable ones, fail the rest (off the loop).
+    resuming = asyncio.get_running_loop().run_in_executor(None, outbox.resume)
     try:
 
         def index_size() -> float:
             stats = matcher.stats()
             return float(stats["pdq"] + stats["md5"] + stats["sha256"])
 
-        running = await start_server(config, matcher, store, index_size=index_size)
+        running = await start_server(config, matcher, store, index_size, outbox)
 
         def ready() -> None:
             metrics = f", metrics on port {running.metrics_port}" if running.metrics_port else ""
@@ -73,6 +79,8 @@ async def _serve(config: Config, io: Streams) -> None:
 
         await serve_forever(running, config.server.grace_seconds, ready)
     finally:
+        await resuming
+        outbox.close()
         matcher.close()
         store.close()
 

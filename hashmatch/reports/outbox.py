@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hashmatch.errors import NotFound
+from hashmatch.errors import BadParameter, HashmatchError, NotFound
 from hashmatch.reports.cybertip import CyberTipClient, DeliveryError
 from hashmatch.reports.model import Report, ReportFile, ReportStatus
 
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS reports (
     UNIQUE (tenant, idempotency_key)
 );
 """
+log = logging.getLogger(__name__)
 DONE = (ReportStatus.FINISHED, ReportStatus.RETRACTED, ReportStatus.FAILED)
 _FILE_FIELDS = [f for f in ReportFile.__dataclass_fields__ if f != "content"]
 
@@ -92,7 +94,7 @@ class ReportOutbox:
         self._db.execute("PRAGMA synchronous = FULL")  # a filed report must not be forgotten
         self._db.executescript(SCHEMA)
         self._lock = threading.RLock()
-        self._client_for = client_for
+        self.client_for = client_for
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
 
@@ -164,7 +166,7 @@ class ReportOutbox:
     def deliver(self, record: ReportRecord, report: Report | None) -> ReportRecord:
         """Run the remaining steps, with retries and backoff, while the content is in memory
         (report None: no content held, only the steps after the uploads can run)."""
-        client = self._client_for(record.test)
+        client = self.client_for(record.test)
         delay = self.retry.backoff_s
         while record.status not in DONE:
             try:
@@ -215,10 +217,12 @@ class ReportOutbox:
     def retract(self, report_id: int, tenant: str | None = None) -> ReportRecord:
         rec = self.get(report_id, tenant)
         if rec.status is ReportStatus.FINISHED:
-            raise NotFound(f"report {report_id} is filed: a finished report cannot be retracted")
+            raise BadParameter(
+                f"report {report_id} is filed: a finished report cannot be retracted"
+            )
         if rec.status not in DONE:
             if rec.endpoint_report_id:
-                self._client_for(rec.test).retract(rec.endpoint_report_id)
+                self.client_for(rec.test).retract(rec.endpoint_report_id)
             self._update(rec, status=ReportStatus.RETRACTED, reason="retracted by the reporter")
         return rec
 
@@ -228,7 +232,11 @@ class ReportOutbox:
         for rec in self.records():
             if rec.status in DONE:
                 continue
-            client = self._client_for(rec.test)
+            try:
+                client = self.client_for(rec.test)
+            except HashmatchError as exc:  # reporting switched off since: leave it queued
+                log.warning("report %d not resumed: %s", rec.id, exc.message)
+                continue
             uploaded = all(m["file_id"] for m in rec.files)
             if rec.status is ReportStatus.UPLOADED or (
                 rec.status is ReportStatus.SUBMITTED and uploaded

@@ -19,12 +19,14 @@ from hashmatch.banks.store import BankStore
 from hashmatch.config import Config, ServerConfig
 from hashmatch.errors import ConfigError
 from hashmatch.matching import Matcher
-from hashmatch.proto import bank_pb, bank_rpc, pb, rpc
+from hashmatch.proto import bank_pb, bank_rpc, pb, report_pb, report_rpc, rpc
+from hashmatch.reports.outbox import ReportOutbox
 from hashmatch.rest.app import create_app
 from hashmatch.rest.server import RestServer
 from hashmatch.server.bank_servicer import BankServicer
 from hashmatch.server.batcher import Batcher
 from hashmatch.server.metrics import Metrics
+from hashmatch.server.report_servicer import ReportServicer
 from hashmatch.server.servicer import MatchServicer
 from hashmatch.service import HashmatchService
 
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 MATCH_SERVICE = pb.DESCRIPTOR.services_by_name["MatchService"].full_name
 BANK_SERVICE = bank_pb.DESCRIPTOR.services_by_name["BankService"].full_name
+REPORT_SERVICE = report_pb.DESCRIPTOR.services_by_name["ReportService"].full_name
 
 
 @dataclass
@@ -73,6 +76,7 @@ async def start_server(
     matcher: Matcher,
     store: BankStore,
     index_size: Callable[[], float] = lambda: 0.0,
+    outbox: ReportOutbox | None = None,
 ) -> RunningServer:
     metrics = Metrics()
     creds = _credentials(config.server)
@@ -102,6 +106,9 @@ async def start_server(
     )
     bank_rpc.add_BankServiceServicer_to_server(BankServicer(store), server)  # type: ignore[no-untyped-call]
     names = [MATCH_SERVICE, BANK_SERVICE]
+    if outbox is not None:
+        report_rpc.add_ReportServiceServicer_to_server(ReportServicer(outbox), server)  # type: ignore[no-untyped-call]
+        names.append(REPORT_SERVICE)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ["", *names]:
