@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +25,9 @@ def fake() -> Iterator[FakeCyberTip]:
 
 
 @pytest.fixture(scope="module")
-def stub(
+def server(
     tmp_path_factory: pytest.TempPathFactory, fake: FakeCyberTip
-) -> Iterator[report_rpc.ReportServiceStub]:
+) -> Iterator[server_harness.ServerProcess]:
     tmp = tmp_path_factory.mktemp("reports")
     config = tmp / "c.toml"
     config.write_text(
@@ -33,16 +36,23 @@ def stub(
     )
     os.environ["HM_TEST_NCMEC_PW"] = PASSWORD
     try:
-        srv = server_harness.start(tmp / "data", "--config", str(config))
+        srv = server_harness.start(
+            tmp / "data", "--config", str(config), "--rest-listen", "127.0.0.1:0"
+        )
     finally:
         del os.environ["HM_TEST_NCMEC_PW"]
-    yield report_rpc.ReportServiceStub(srv.channel())  # type: ignore[no-untyped-call]
+    yield srv
     assert srv.stop() == 0
     # The password never reaches the data dir or the log.
     assert PASSWORD not in "".join(srv.log)
     for f in Path(tmp / "data").rglob("*"):
         if f.is_file():
             assert PASSWORD.encode() not in f.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def stub(server: server_harness.ServerProcess) -> report_rpc.ReportServiceStub:
+    return report_rpc.ReportServiceStub(server.channel())  # type: ignore[no-untyped-call]
 
 
 def request(key: str, test: bool = True, **overrides: object) -> report_pb.FileReportRequest:
@@ -87,3 +97,43 @@ def test_bad_reports_are_refused(stub: report_rpc.ReportServiceStub) -> None:
     with pytest.raises(grpc.RpcError) as exc:
         stub.GetReport(report_pb.GetReportRequest(id=999))
     assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_photodna_style_report_over_rest(
+    server: server_harness.ServerProcess, fake: FakeCyberTip
+) -> None:
+    body = {
+        "OrgName": "Example Platform",
+        "ReporterName": "Trust Safety",
+        "ReporterEmail": "trust@example.org",
+        "IncidentTime": "2026-11-25T10:00:00Z",
+        "ReporteeName": "user999",
+        "ReporteeIPAddress": "203.0.113.9",
+        "ViolationContentCollection": [
+            {"Name": "x.jpg", "Value": base64.b64encode(os.urandom(500)).decode(),
+             "AdditionalMetadata": [{"Key": "viewedByEsp", "Value": "true"}]}
+        ],
+        "AdditionalMetadata": [{"Key": "IsTest", "Value": "true"}],
+    }  # fmt: skip
+    before = len(fake.finished())
+
+    def post() -> dict[str, object]:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{server.rest_port}/photodna/v1.0/Report",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "x-usr": "u", "x-pwd": "p"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())  # type: ignore[no-any-return]
+
+    first = post()
+    assert first["Status"] == {"Code": 3000, "Description": "OK", "Exception": None}
+    assert first["ReportStatus"] == "finished" and first["CyberTipReportId"]
+    again = post()  # the same request re-sent: the same report, filed once
+    assert again["ReportId"] == first["ReportId"]
+    assert len(fake.finished()) == before + 1
+    (filed,) = [
+        r for r in fake.finished() if r.xml.findtext("personOrUserReported/screenName") == "user999"
+    ]
+    assert filed.xml.findtext("reporter/reportingPerson/email") == "trust@example.org"
