@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from hashmatch.audit.log import AuditLog
+from hashmatch.commands.audit import AUDIT_FILE
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.data import matcher_config, open_store
 from hashmatch.config import Config, load_config
@@ -58,6 +60,7 @@ async def _serve(config: Config, io: Streams) -> None:
     matcher = Matcher.open(store, matcher_config(config.data_dir))
     matcher.start()  # follows the bank change log: updates apply within a second
     outbox = open_outbox(config.data_dir / REPORTS_FILE, config.reports)
+    audit = AuditLog(config.data_dir / AUDIT_FILE)
     # Reports interrupted by a restart: finish the filable ones, fail the rest (off the loop).
     resuming = asyncio.get_running_loop().run_in_executor(None, outbox.resume)
     try:
@@ -66,7 +69,9 @@ async def _serve(config: Config, io: Streams) -> None:
             stats = matcher.stats()
             return float(stats["pdq"] + stats["md5"] + stats["sha256"])
 
-        running = await start_server(config, matcher, store, index_size, outbox)
+        running = await start_server(
+            config, matcher, store, index_size, outbox, audit, lambda: matcher.sequence
+        )
 
         def ready() -> None:
             metrics = f", metrics on port {running.metrics_port}" if running.metrics_port else ""
@@ -81,6 +86,7 @@ async def _serve(config: Config, io: Streams) -> None:
     finally:
         await resuming
         outbox.close()
+        audit.close()  # flushes what is queued
         matcher.close()
         store.close()
 

@@ -15,6 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from hashmatch.audit.log import AuditLog
 from hashmatch.banks.store import BankStore
 from hashmatch.config import Config, ServerConfig
 from hashmatch.errors import ConfigError
@@ -23,6 +24,7 @@ from hashmatch.proto import bank_pb, bank_rpc, pb, report_pb, report_rpc, rpc
 from hashmatch.reports.outbox import ReportOutbox
 from hashmatch.rest.app import create_app
 from hashmatch.rest.server import RestServer
+from hashmatch.server.auditing import Auditor
 from hashmatch.server.bank_servicer import BankServicer
 from hashmatch.server.batcher import Batcher
 from hashmatch.server.metrics import Metrics
@@ -77,6 +79,8 @@ async def start_server(
     store: BankStore,
     index_size: Callable[[], float] = lambda: 0.0,
     outbox: ReportOutbox | None = None,
+    audit: AuditLog | None = None,
+    bank_sequence: Callable[[], int] = lambda: -1,
 ) -> RunningServer:
     metrics = Metrics()
     creds = _credentials(config.server)
@@ -91,6 +95,7 @@ async def start_server(
     batcher.start()
     metrics.watch(lambda: batcher.depth, index_size)
     core = HashmatchService(batcher, matcher, config.server.max_items_per_request)
+    auditor = Auditor(audit, bank_sequence)
 
     limit = config.server.max_message_bytes
     server = grpc.aio.server(
@@ -102,12 +107,12 @@ async def start_server(
         ]
     )
     rpc.add_MatchServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        MatchServicer(core, metrics, config.server.stream_window), server
+        MatchServicer(core, metrics, config.server.stream_window, auditor), server
     )
-    bank_rpc.add_BankServiceServicer_to_server(BankServicer(store), server)  # type: ignore[no-untyped-call]
+    bank_rpc.add_BankServiceServicer_to_server(BankServicer(store, auditor), server)  # type: ignore[no-untyped-call]
     names = [MATCH_SERVICE, BANK_SERVICE]
     if outbox is not None:
-        report_rpc.add_ReportServiceServicer_to_server(ReportServicer(outbox), server)  # type: ignore[no-untyped-call]
+        report_rpc.add_ReportServiceServicer_to_server(ReportServicer(outbox, auditor), server)  # type: ignore[no-untyped-call]
         names.append(REPORT_SERVICE)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

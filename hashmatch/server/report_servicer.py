@@ -15,6 +15,7 @@ from hashmatch.proto import report_pb, report_rpc
 from hashmatch.reports.cybertip import CyberTipClient, Endpoint
 from hashmatch.reports.model import Report, ReportFile
 from hashmatch.reports.outbox import DONE, ReportOutbox, ReportRecord, RetryPolicy
+from hashmatch.server.auditing import Auditor
 from hashmatch.server.status import unary
 
 
@@ -83,8 +84,9 @@ def report_from(msg: report_pb.FileReportRequest) -> Report:
 
 
 class ReportServicer(report_rpc.ReportServiceServicer):
-    def __init__(self, outbox: ReportOutbox) -> None:
+    def __init__(self, outbox: ReportOutbox, auditor: Auditor) -> None:
         self.outbox = outbox
+        self.auditor = auditor
 
     @unary
     async def FileReport(
