@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import urllib.request
@@ -12,6 +13,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+from hashmatch.cli import main
+from hashmatch.commands.common import Streams
 from hashmatch.proto import report_pb, report_rpc
 from tests import server_harness
 from tests.fake_cybertip import PASSWORD, USER, FakeCyberTip
@@ -43,6 +46,11 @@ def server(
         del os.environ["HM_TEST_NCMEC_PW"]
     yield srv
     assert srv.stop() == 0
+    # Usage counts the filed reports (the outbox is the record of what was filed).
+    out = io.StringIO()
+    args = ["report", "usage", "--data-dir", str(tmp / "data"), "--from", "2000", "--to", "2100"]
+    assert main(args, Streams(stdout=out)) == 0
+    assert sum(json.loads(line)["reports_filed"] for line in out.getvalue().splitlines()) == 2
     # The password never reaches the data dir or the log.
     assert PASSWORD not in "".join(srv.log)
     for f in Path(tmp / "data").rglob("*"):

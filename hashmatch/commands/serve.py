@@ -9,15 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from hashmatch.audit.log import AuditLog
-from hashmatch.commands.audit import AUDIT_FILE
+from hashmatch.commands.audit import AUDIT_FILE, REPORTS_FILE
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.data import matcher_config, open_store
 from hashmatch.config import Config, load_config
 from hashmatch.matcher import Matcher
 from hashmatch.server.app import serve_forever, start_server
 from hashmatch.server.report_servicer import open_outbox
-
-REPORTS_FILE = "reports.sqlite3"
 
 
 def register(sub: Any) -> None:

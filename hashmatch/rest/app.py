@@ -22,6 +22,7 @@ from hashmatch.reports.model import ReportStatus
 from hashmatch.reports.outbox import DONE, ReportOutbox
 from hashmatch.rest import photodna
 from hashmatch.rest.openapi import OPENAPI
+from hashmatch.server.auditing import Auditor, CallTally
 from hashmatch.service import HashmatchService, new_tracking_id
 
 # Who is calling: the tenant for a key (None: the operator), or an HTTP error raised.
@@ -44,8 +45,16 @@ def create_app(
     core: HashmatchService,
     authenticate: Authenticate = no_auth,
     outbox: ReportOutbox | None = None,
+    auditor: Auditor | None = None,
     max_body: int = 64 << 20,
 ) -> Starlette:
+    def audit(rpc: str, tenant: str | None, results: list[dict[str, Any]]) -> None:
+        if auditor is not None:
+            tally = CallTally()
+            for r in results:
+                tally.add_photodna(r)
+            auditor.record(f"REST:{rpc}", (tenant or "", ""), tally, "OK")
+
     async def body_of(request: Request) -> bytes:
         length = int(request.headers.get("content-length") or 0)
         if length > max_body:
@@ -75,6 +84,7 @@ def create_app(
                 exc if isinstance(exc, HashmatchError) else BadParameter(str(exc))
             )
             answer = photodna.match_response(tracking, content_id, err, None)
+        audit("Match", tenant, [answer])
         return JSONResponse(answer)
 
     async def match_hash(request: Request) -> JSONResponse:
@@ -121,6 +131,7 @@ def create_app(
                         "MatchDetails": photodna.match_details(hit),
                     }
                 )
+        audit("MatchHash", tenant, [{**r, "TrackingId": tracking} for r in results])
         return JSONResponse(
             {"TrackingId": tracking, "Status": photodna.status(3000), "MatchResults": results}
         )

@@ -140,7 +140,9 @@ async def start_server(
     await server.start()
     running = RunningServer(server, port, metrics_port, batcher, health_servicer, metrics, http)
     if config.server.rest_listen:
-        running.rest = RestServer(create_app(core, outbox=outbox), config.server.rest_listen)
+        running.rest = RestServer(
+            create_app(core, outbox=outbox, auditor=auditor), config.server.rest_listen
+        )
         running.rest_port = await running.rest.start()
     return running
 

@@ -33,6 +33,15 @@ class CallTally:
                 self.by_bank.update({m.bank for m in r.matches if not m.HasField("suppressed_by")})
             self.tracking_id = self.tracking_id or r.tracking_id.rsplit("-", 1)[0]
 
+    def add_photodna(self, result: dict[str, Any]) -> None:
+        """One PhotoDNA-shaped result (the REST face)."""
+        self.items += 1
+        self.codes[str(result["Status"]["Code"])] += 1
+        if result.get("IsMatch"):
+            self.matched += 1
+            self.by_bank.update({f["Source"] for f in result["MatchDetails"]["MatchFlags"]})
+        self.tracking_id = self.tracking_id or str(result.get("TrackingId", ""))
+
     def add_response(self, response: Any) -> None:
         if hasattr(response, "results"):
             self.add_results(response.results)
@@ -55,12 +64,10 @@ class Auditor:
         self.log = log
         self._bank_sequence = bank_sequence or (lambda: -1)
 
-    def record(
-        self, rpc: str, context: grpc.aio.ServicerContext, tally: CallTally, status: str
-    ) -> None:
+    def record(self, rpc: str, caller: tuple[str, str], tally: CallTally, status: str) -> None:
         if self.log is None:
             return
-        tenant, key_id = caller_of(context)
+        tenant, key_id = caller
         self.log.append(
             AuditEvent(
                 rpc=rpc,

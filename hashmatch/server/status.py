@@ -12,7 +12,7 @@ import grpc
 
 from hashmatch.errors import ErrorCode, HashmatchError
 from hashmatch.proto import pb
-from hashmatch.server.auditing import CallTally
+from hashmatch.server.auditing import CallTally, caller_of
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _audit(
 ) -> None:
     auditor = getattr(self, "auditor", None)
     if auditor is not None:
-        auditor.record(name, context, tally, status)
+        auditor.record(name, caller_of(context), tally, status)
 
 
 def _status_name(exc: BaseException) -> str:
