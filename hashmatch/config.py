@@ -149,6 +149,26 @@ class SandboxConfig:
 
 
 @dataclass(frozen=True)
+class ReportsConfig:
+    """Where reports go. Passwords are read from the environment variables named here,
+    never from the file."""
+
+    endpoint: str = ""  # e.g. https://report.cybertip.org/ispws ; empty: reporting off
+    username: str = ""
+    password_env: str = "HASHMATCH_NCMEC_PASSWORD"
+    test_endpoint: str = ""  # e.g. https://exttest.cybertip.org/ispws
+    test_username: str = ""
+    test_password_env: str = "HASHMATCH_NCMEC_TEST_PASSWORD"
+    attempts: int = 5
+    backoff_s: float = 1.0
+    timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.backoff_s < 0 or self.timeout_s <= 0:
+            raise ConfigError("reports: attempts >= 1, backoff_s >= 0, timeout_s > 0")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a hashmatch process needs, built once from a TOML file and flags."""
 
@@ -158,6 +178,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
 
 _SECTIONS = {
@@ -166,6 +187,7 @@ _SECTIONS = {
     "server": ServerConfig,
     "auth": AuthConfig,
     "sandbox": SandboxConfig,
+    "reports": ReportsConfig,
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from hashmatch.audit.log import records
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.commands.data import open_store
 from hashmatch.config import BackendChoice, EngineConfig
@@ -36,6 +37,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server_harness.
     assert srv.rest_port is not None
     yield srv
     assert srv.stop() == 0
+    # The REST face's calls are in the audit trail too.
+    rpcs = {rec["rpc"] for _, rec in records(data / "audit.sqlite3")}
+    assert {"REST:Match", "REST:MatchHash"} <= rpcs
 
 
 def _post(srv: server_harness.ServerProcess, path: str, body: bytes, content_type: str) -> Any:

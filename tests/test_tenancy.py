@@ -199,7 +199,7 @@ def test_bank_access(tmp_path: Path) -> None:
 
 
 def test_key_metadata() -> None:
-    from hashmatch.proto import admin_pb, bank_pb, pb
+    from hashmatch.proto import admin_pb, bank_pb, pb, report_pb
     from hashmatch.server.auth import POLICY, api_key
 
     assert api_key([("authorization", "Bearer hmk_x")]) == "hmk_x"
@@ -208,7 +208,7 @@ def test_key_metadata() -> None:
     assert api_key([("authorization", "Basic abc"), ("x-other", "1")]) is None
     assert api_key(None) is None
     # Every RPC of every hashmatch service has a policy (a new RPC cannot slip through).
-    for mod in (pb, bank_pb, admin_pb):
+    for mod in (pb, bank_pb, admin_pb, report_pb):
         for service in mod.DESCRIPTOR.services_by_name.values():
             for m in service.methods:
                 assert f"/{service.full_name}/{m.name}" in POLICY

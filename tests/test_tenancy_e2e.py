@@ -18,7 +18,7 @@ import pytest
 from hashmatch.cli import main
 from hashmatch.client import Client
 from hashmatch.commands.common import Streams
-from hashmatch.proto import admin_pb, admin_rpc, bank_pb, bank_rpc, pb, rpc
+from hashmatch.proto import admin_pb, admin_rpc, bank_pb, bank_rpc, pb, report_pb, report_rpc, rpc
 from tests import server_harness
 from tests.helpers import encode, synthetic_rgb
 from tests.tenancy_setup import Keys, admin, key, populate, tenant
@@ -174,6 +174,32 @@ CALLS: dict[str, Call] = {
         admin_pb.RevokeKeyRequest(key_id=k.spare["revoke"]), metadata=md
     ),
     "WhoAmI": lambda ch, md, who, k: _stubs(ch)[2].WhoAmI(admin_pb.WhoAmIRequest(), metadata=md),
+    "FileReport": lambda ch, md, who, k: _reports(ch).FileReport(
+        report_pb.FileReportRequest(), metadata=md
+    ),
+    "GetReport": lambda ch, md, who, k: _reports(ch).GetReport(
+        report_pb.GetReportRequest(id=987654), metadata=md
+    ),
+    "ListReports": lambda ch, md, who, k: _reports(ch).ListReports(
+        report_pb.ListReportsRequest(), metadata=md
+    ),
+    "RetractReport": lambda ch, md, who, k: _reports(ch).RetractReport(
+        report_pb.RetractReportRequest(id=987654), metadata=md
+    ),
+}
+
+
+def _reports(ch: grpc.Channel) -> Any:
+    return report_rpc.ReportServiceStub(ch)  # type: ignore[no-untyped-call]
+
+
+# What the report role gets (no reporting endpoint is configured here): a request without
+# an idempotency key is refused, a report that does not exist is NOT_FOUND.
+REPORT_ANSWERS = {
+    "FileReport": INVALID,
+    "GetReport": NOT_FOUND,
+    "ListReports": OK,
+    "RetractReport": NOT_FOUND,
 }
 
 MATCH_RPCS = {"MatchImages", "MatchImages(acme bank)", "MatchStream", "HashImages"}
@@ -181,7 +207,12 @@ MATCH_RPCS |= {"MatchHashes(acme bank)"}
 BANK_RPCS = {n for n in CALLS if n.endswith(("Bank", "Banks", "Entries"))}
 ACME_OBJECTS = {"MatchImages(acme bank)", "MatchHashes(acme bank)"} | (BANK_RPCS - {"ListBanks"})
 KEY_ADMIN = {"GetTenant", "CreateKey", "ListKeys", "RotateKey", "RevokeKey"}
-ROLE_OF = {"match": MATCH_RPCS, "bank-admin": BANK_RPCS, "report": set(), "tenant-admin": KEY_ADMIN}
+ROLE_OF = {
+    "match": MATCH_RPCS,
+    "bank-admin": BANK_RPCS,
+    "report": set(REPORT_ANSWERS),
+    "tenant-admin": KEY_ADMIN,
+}
 
 
 def expected(who: str, call: str) -> grpc.StatusCode:
@@ -196,14 +227,16 @@ def expected(who: str, call: str) -> grpc.StatusCode:
     if who in ROLE_OF:  # acme's single-role keys
         if call not in ROLE_OF[who]:
             return DENIED
-        return OK
+        return REPORT_ANSWERS.get(call, OK)
     if who == "operator":  # every role, but no access to tenants' private banks
         if call == "CreateBank":
             return INVALID  # "acme:..." is acme's namespace
+        if call in REPORT_ANSWERS:
+            return REPORT_ANSWERS[call]
         return NOT_FOUND if call in ACME_OBJECTS else OK
     assert who == "other tenant"  # globex: match, bank-admin, tenant-admin
-    if call in {"ListTenants", "SetTenantState"}:
-        return DENIED
+    if call in {"ListTenants", "SetTenantState"} or call in REPORT_ANSWERS:
+        return DENIED  # globex's key has no operator or report role
     if call == "CreateBank":
         return INVALID
     if call in ACME_OBJECTS or call in KEY_ADMIN:
@@ -227,7 +260,7 @@ def test_auth_matrix(world: tuple[Any, Keys]) -> None:
     assert not wrong, f"(caller, rpc): (got, expected): {wrong}"
     # The matrix covers every RPC of the three services, and each outcome occurs.
     methods = {m.split("(")[0] for m in CALLS}
-    for svc in (pb, bank_pb, admin_pb):
+    for svc in (pb, bank_pb, admin_pb, report_pb):
         for service in svc.DESCRIPTOR.services_by_name.values():
             assert {m.name for m in service.methods} <= methods
     assert set(got.values()) == {OK, UNAUTH, DENIED, NOT_FOUND, INVALID}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,8 @@ class TenantUsage:
         }
 
 
-def usage(path: Path, start: str, end: str) -> list[TenantUsage]:
+def usage(path: Path, start: str, end: str, reports_db: Path | None = None) -> list[TenantUsage]:
+    """Calls from the audit trail; reports filed (finished) from the report outbox."""
     per: dict[str, TenantUsage] = defaultdict(lambda: TenantUsage(""))
     for _, rec in records(path, start, end):
         tenant = rec.get("tenant", "")
@@ -49,11 +51,21 @@ def usage(path: Path, start: str, end: str) -> list[TenantUsage]:
             u.images += rec["items"]
         elif rec["rpc"] == "MatchHashes":
             u.hashes += rec["items"]
-        elif rec["rpc"] == "FileReport" and rec.get("status") == "OK":
-            u.reports_filed += 1
         u.matched_items += rec.get("matched_items", 0)
         u.matches_by_bank.update(rec.get("matches_by_bank", {}))
         u.errors += sum(n for code, n in rec.get("codes", {}).items() if code != "OK")
+    if reports_db is not None and reports_db.exists():
+        db = sqlite3.connect(reports_db)
+        try:
+            for tenant, n in db.execute(
+                "SELECT tenant, COUNT(*) FROM reports WHERE status = 'finished'"
+                " AND updated_at >= ? AND updated_at < ? GROUP BY tenant",
+                (start, end),
+            ):
+                per[tenant].tenant = tenant
+                per[tenant].reports_filed = int(n)
+        finally:
+            db.close()
     return sorted(per.values(), key=lambda u: u.tenant)
 
 

@@ -12,6 +12,7 @@ from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.data import add_data_dir
 
 AUDIT_FILE = "audit.sqlite3"
+REPORTS_FILE = "reports.sqlite3"
 
 
 def register(sub: Any) -> None:
@@ -47,7 +48,7 @@ def _prune(args: argparse.Namespace, io: Streams) -> ExitCode:
 
 
 def _usage(args: argparse.Namespace, io: Streams) -> ExitCode:
-    rows = usage(args.data_dir / AUDIT_FILE, args.start, args.end)
+    rows = usage(args.data_dir / AUDIT_FILE, args.start, args.end, args.data_dir / REPORTS_FILE)
     if args.format == "csv":
         io.stdout.write(to_csv(rows))
     elif args.format == "ncmec-aggregate":

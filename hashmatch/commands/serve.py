@@ -8,12 +8,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from hashmatch.audit.log import AuditLog
+from hashmatch.commands.audit import AUDIT_FILE, REPORTS_FILE
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.data import matcher_config, open_store, open_tenants
 from hashmatch.config import Config, load_config
 from hashmatch.matcher import Matcher
 from hashmatch.sandbox import ensure_sandbox
 from hashmatch.server.app import serve_forever, start_server
+from hashmatch.server.report_servicer import open_outbox
 
 
 def register(sub: Any) -> None:
@@ -59,13 +62,19 @@ async def _serve(config: Config, io: Streams) -> None:
         await asyncio.to_thread(ensure_sandbox, store, config.engine)
     matcher = Matcher.open(store, matcher_config(config.data_dir))
     matcher.start()  # follows the bank change log: updates apply within a second
+    outbox = open_outbox(config.data_dir / REPORTS_FILE, config.reports)
+    audit = AuditLog(config.data_dir / AUDIT_FILE)
+    # Reports interrupted by a restart: finish the filable ones, fail the rest (off the loop).
+    resuming = asyncio.get_running_loop().run_in_executor(None, outbox.resume)
     try:
 
         def index_size() -> float:
             stats = matcher.stats()
             return float(stats["pdq"] + stats["md5"] + stats["sha256"])
 
-        running = await start_server(config, matcher, store, tenants, index_size=index_size)
+        running = await start_server(
+            config, matcher, store, tenants, index_size, outbox, audit, lambda: matcher.sequence
+        )
 
         def ready() -> None:
             metrics = f", metrics on port {running.metrics_port}" if running.metrics_port else ""
@@ -78,6 +87,9 @@ async def _serve(config: Config, io: Streams) -> None:
 
         await serve_forever(running, config.server.grace_seconds, ready)
     finally:
+        await resuming
+        outbox.close()
+        audit.close()  # flushes what is queued
         matcher.close()
         store.close()
         tenants.close()

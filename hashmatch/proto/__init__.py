@@ -6,5 +6,16 @@ from hashmatch.proto.hashmatch.v1 import bank_pb2 as bank_pb
 from hashmatch.proto.hashmatch.v1 import bank_pb2_grpc as bank_rpc
 from hashmatch.proto.hashmatch.v1 import match_pb2 as pb
 from hashmatch.proto.hashmatch.v1 import match_pb2_grpc as rpc
+from hashmatch.proto.hashmatch.v1 import report_pb2 as report_pb
+from hashmatch.proto.hashmatch.v1 import report_pb2_grpc as report_rpc
 
-__all__ = ["admin_pb", "admin_rpc", "bank_pb", "bank_rpc", "pb", "rpc"]
+__all__ = [
+    "admin_pb",
+    "admin_rpc",
+    "bank_pb",
+    "bank_rpc",
+    "pb",
+    "report_pb",
+    "report_rpc",
+    "rpc",
+]

@@ -6,6 +6,7 @@ batcher, same matcher), answers are shaped as PhotoDNA's.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,8 +18,11 @@ from starlette.routing import Route
 
 from hashmatch.errors import BadParameter, HashmatchError, ItemError, TooLarge
 from hashmatch.matching import MatchOptions
+from hashmatch.reports.model import ReportStatus
+from hashmatch.reports.outbox import DONE, ReportOutbox
 from hashmatch.rest import photodna
 from hashmatch.rest.openapi import OPENAPI
+from hashmatch.server.auditing import Auditor, CallTally
 from hashmatch.service import HashmatchService, new_tracking_id
 
 # Who is calling: the tenant for a key (None: the operator), or an HTTP error raised.
@@ -38,8 +42,19 @@ async def no_auth(request: Request) -> str | None:
 
 
 def create_app(
-    core: HashmatchService, authenticate: Authenticate = no_auth, max_body: int = 64 << 20
+    core: HashmatchService,
+    authenticate: Authenticate = no_auth,
+    outbox: ReportOutbox | None = None,
+    auditor: Auditor | None = None,
+    max_body: int = 64 << 20,
 ) -> Starlette:
+    def audit(rpc: str, tenant: str | None, results: list[dict[str, Any]]) -> None:
+        if auditor is not None:
+            tally = CallTally()
+            for r in results:
+                tally.add_photodna(r)
+            auditor.record(f"REST:{rpc}", (tenant or "", ""), tally, "OK")
+
     async def body_of(request: Request) -> bytes:
         length = int(request.headers.get("content-length") or 0)
         if length > max_body:
@@ -69,6 +84,7 @@ def create_app(
                 exc if isinstance(exc, HashmatchError) else BadParameter(str(exc))
             )
             answer = photodna.match_response(tracking, content_id, err, None)
+        audit("Match", tenant, [answer])
         return JSONResponse(answer)
 
     async def match_hash(request: Request) -> JSONResponse:
@@ -115,8 +131,39 @@ def create_app(
                         "MatchDetails": photodna.match_details(hit),
                     }
                 )
+        audit("MatchHash", tenant, [{**r, "TrackingId": tracking} for r in results])
         return JSONResponse(
             {"TrackingId": tracking, "Status": photodna.status(3000), "MatchResults": results}
+        )
+
+    async def report(request: Request) -> JSONResponse:
+        """PhotoDNA's Report Violation: filed through the same durable outbox as gRPC's."""
+        tenant = await authenticate(request)
+        tracking = new_tracking_id()
+        if outbox is None:
+            raise HttpError(503, "reporting is not enabled on this server")
+        try:
+            parsed, key = photodna.report_from(json.loads(await body_of(request) or b"null"))
+            outbox.client_for(parsed.test)
+            rec, created = await asyncio.to_thread(outbox.create, parsed, key, tenant or "")
+            if created or rec.status not in DONE:
+                rec = await asyncio.to_thread(outbox.deliver, rec, parsed)
+        except (HashmatchError, ValueError) as exc:
+            err = photodna.code_of(
+                exc if isinstance(exc, HashmatchError) else BadParameter(str(exc))
+            )
+            return JSONResponse({"Status": photodna.error_status(err), "TrackingId": tracking})
+        return JSONResponse(
+            {
+                "Status": photodna.status(
+                    3000 if rec.status is ReportStatus.FINISHED else 3004,
+                    None if rec.status is ReportStatus.FINISHED else rec.reason,
+                ),
+                "TrackingId": tracking,
+                "ReportId": rec.id,
+                "ReportStatus": rec.status.value,
+                "CyberTipReportId": rec.endpoint_report_id,
+            }
         )
 
     async def openapi(request: Request) -> JSONResponse:
@@ -135,6 +182,7 @@ def create_app(
         routes=[
             Route("/photodna/v1.0/Match", match, methods=["POST"]),
             Route("/photodna/v1.0/MatchHash", match_hash, methods=["POST"]),
+            Route("/photodna/v1.0/Report", report, methods=["POST"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
         ],

@@ -36,7 +36,7 @@ def tenancy_auth(tenancy: Tenancy, limits: TenantLimits) -> Authenticate:
     async def authenticate(request: Request) -> str | None:
         try:
             who = await asyncio.to_thread(tenancy.authenticate, request_key(request))
-            who.require(Role.MATCH)
+            who.require(Role.REPORT if request.url.path.endswith("/Report") else Role.MATCH)
             limits.check_rate(who)
             # One item per call: the REST face answers before it knows how many hashes a
             # MatchHash body holds (gRPC counts every item).

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
 from typing import Any
 
 from hashmatch.banks.model import SignalType
 from hashmatch.engine import Result
 from hashmatch.errors import BadParameter, ErrorCode, ItemError
 from hashmatch.matcher import HashQuery, MatchResult
+from hashmatch.reports.model import INCIDENT_TYPES, Report, ReportFile
 
 DESCRIPTIONS = {
     3000: "OK",
@@ -108,3 +111,47 @@ def code_of(exc: BaseException) -> ItemError:
     if err.code is ErrorCode.INTERNAL:
         return ItemError(ErrorCode.INTERNAL, "internal error")
     return err
+
+
+def report_from(body: Any) -> tuple[Report, str]:
+    """PhotoDNA's /Report body as a Report, and its idempotency key (the caller's
+    `IdempotencyKey` field, else a digest of the body: a re-sent request files once)."""
+    if not isinstance(body, dict):
+        raise BadParameter("expected a JSON object")
+    files = []
+    for k, item in enumerate(body.get("ViolationContentCollection") or []):
+        meta = {
+            str(m.get("Key")): str(m.get("Value")) for m in item.get("AdditionalMetadata") or []
+        }
+        try:
+            content = base64.b64decode(str(item.get("Value", "")), validate=True)
+        except (binascii.Error, ValueError):
+            raise BadParameter(f"ViolationContentCollection[{k}].Value is not base64") from None
+        files.append(
+            ReportFile(
+                name=str(item.get("Name") or f"file-{k}"),
+                content=content,
+                classification=meta.get("classification", ""),
+                viewed_by_esp=meta.get("viewedByEsp", "").lower() == "true",
+                publicly_available=meta.get("publiclyAvailable", "").lower() == "true",
+                upload_ip=str(item.get("UploadIpAddress") or ""),
+                upload_time=str(item.get("UploadDateTime") or ""),
+                match_details=meta.get("additionalInfo", ""),
+            )
+        )
+    extra = {str(m.get("Key")): str(m.get("Value")) for m in body.get("AdditionalMetadata") or []}
+    report = Report(
+        incident_type=str(body.get("IncidentType") or INCIDENT_TYPES[0]),
+        incident_time=str(body.get("IncidentTime") or ""),
+        reporter_email=str(body.get("ReporterEmail") or ""),
+        reporter_first_name=str(body.get("ReporterName") or ""),
+        org_name=str(body.get("OrgName") or ""),
+        reportee_name=str(body.get("ReporteeName") or ""),
+        reportee_ip=str(body.get("ReporteeIPAddress") or ""),
+        files=tuple(files),
+        test=extra.get("IsTest", "").lower() == "true",
+    )
+    key = str(body.get("IdempotencyKey") or "")
+    if not key:
+        key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return report, key

@@ -15,19 +15,23 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from hashmatch.audit.log import AuditLog
 from hashmatch.banks.store import BankStore
 from hashmatch.config import Config, ServerConfig
 from hashmatch.errors import ConfigError
 from hashmatch.matching import Matcher
-from hashmatch.proto import admin_pb, admin_rpc, bank_pb, bank_rpc, pb, rpc
+from hashmatch.proto import admin_pb, admin_rpc, bank_pb, bank_rpc, pb, report_pb, report_rpc, rpc
+from hashmatch.reports.outbox import ReportOutbox
 from hashmatch.rest.app import create_app
 from hashmatch.rest.auth import tenancy_auth
 from hashmatch.rest.server import RestServer
 from hashmatch.server.admin_servicer import AdminServicer
+from hashmatch.server.auditing import Auditor
 from hashmatch.server.auth import AuthInterceptor
 from hashmatch.server.bank_servicer import BankServicer
 from hashmatch.server.batcher import Batcher
 from hashmatch.server.metrics import Metrics
+from hashmatch.server.report_servicer import ReportServicer
 from hashmatch.server.servicer import MatchServicer
 from hashmatch.service import HashmatchService
 from hashmatch.tenancy.limits import TenantLimits
@@ -39,6 +43,7 @@ log = logging.getLogger(__name__)
 MATCH_SERVICE = pb.DESCRIPTOR.services_by_name["MatchService"].full_name
 BANK_SERVICE = bank_pb.DESCRIPTOR.services_by_name["BankService"].full_name
 ADMIN_SERVICE = admin_pb.DESCRIPTOR.services_by_name["AdminService"].full_name
+REPORT_SERVICE = report_pb.DESCRIPTOR.services_by_name["ReportService"].full_name
 
 
 @dataclass
@@ -83,6 +88,9 @@ async def start_server(
     store: BankStore,
     tenants: TenantStore,
     index_size: Callable[[], float] = lambda: 0.0,
+    outbox: ReportOutbox | None = None,
+    audit: AuditLog | None = None,
+    bank_sequence: Callable[[], int] = lambda: -1,
 ) -> RunningServer:
     metrics = Metrics()
     tenancy = Tenancy(tenants, config.auth)
@@ -105,6 +113,7 @@ async def start_server(
     batcher.start()
     metrics.watch(lambda: batcher.depth, index_size)
     core = HashmatchService(batcher, matcher, config.server.max_items_per_request)
+    auditor = Auditor(audit, bank_sequence)
 
     limit = config.server.max_message_bytes
     server = grpc.aio.server(
@@ -117,11 +126,14 @@ async def start_server(
         ],
     )
     rpc.add_MatchServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        MatchServicer(core, metrics, config.server.stream_window, limits), server
+        MatchServicer(core, metrics, config.server.stream_window, auditor, limits), server
     )
-    bank_rpc.add_BankServiceServicer_to_server(BankServicer(store), server)  # type: ignore[no-untyped-call]
+    bank_rpc.add_BankServiceServicer_to_server(BankServicer(store, auditor), server)  # type: ignore[no-untyped-call]
     admin_rpc.add_AdminServiceServicer_to_server(AdminServicer(tenancy), server)  # type: ignore[no-untyped-call]
     names = [MATCH_SERVICE, BANK_SERVICE, ADMIN_SERVICE]
+    if outbox is not None:
+        report_rpc.add_ReportServiceServicer_to_server(ReportServicer(outbox, auditor), server)  # type: ignore[no-untyped-call]
+        names.append(REPORT_SERVICE)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ["", *names]:
@@ -151,7 +163,8 @@ async def start_server(
     )
     if config.server.rest_listen:
         running.rest = RestServer(
-            create_app(core, tenancy_auth(tenancy, limits)), config.server.rest_listen
+            create_app(core, tenancy_auth(tenancy, limits), outbox=outbox, auditor=auditor),
+            config.server.rest_listen,
         )
         running.rest_port = await running.rest.start()
     return running

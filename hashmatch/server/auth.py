@@ -9,15 +9,15 @@ variable (`caller()`), set in the handler's own task. Health and reflection stay
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import Enum
 from typing import Any
 
 import grpc
 
-from hashmatch.errors import HashmatchError, InternalError, PermissionDenied
-from hashmatch.proto import admin_pb, bank_pb, pb
+from hashmatch.errors import HashmatchError, PermissionDenied
+from hashmatch.proto import admin_pb, bank_pb, pb, report_pb
+from hashmatch.server.context import CALLER, caller
 from hashmatch.server.metrics import Metrics
 from hashmatch.server.status import abort_for
 from hashmatch.tenancy.limits import TenantLimits
@@ -35,6 +35,7 @@ Policy = Role | Open
 _MATCH = pb.DESCRIPTOR.services_by_name["MatchService"]
 _BANK = bank_pb.DESCRIPTOR.services_by_name["BankService"]
 _ADMIN = admin_pb.DESCRIPTOR.services_by_name["AdminService"]
+_REPORT = report_pb.DESCRIPTOR.services_by_name["ReportService"]
 
 
 def _table() -> dict[str, Policy]:
@@ -43,6 +44,8 @@ def _table() -> dict[str, Policy]:
         table[f"/{_MATCH.full_name}/{m.name}"] = Role.MATCH
     for m in _BANK.methods:
         table[f"/{_BANK.full_name}/{m.name}"] = Role.BANK_ADMIN
+    for m in _REPORT.methods:
+        table[f"/{_REPORT.full_name}/{m.name}"] = Role.REPORT
     admin: dict[str, Policy] = {
         "ApplyTenant": Open.PUBLIC,
         "GetTenant": Open.ANY_KEY,
@@ -60,17 +63,8 @@ def _table() -> dict[str, Policy]:
 
 
 POLICY = _table()
+__all__ = ["POLICY", "AuthInterceptor", "api_key", "caller"]
 PROTECTED_PREFIX = "/hashmatch."
-
-_CALLER: contextvars.ContextVar[Principal] = contextvars.ContextVar("hashmatch_caller")
-
-
-def caller() -> Principal:
-    """The authenticated caller of the RPC being handled."""
-    try:
-        return _CALLER.get()
-    except LookupError:
-        raise InternalError("no authenticated caller (auth interceptor missing)") from None
 
 
 def api_key(metadata: Any) -> str | None:
@@ -136,7 +130,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 except Exception as exc:
                     await refuse(exc, context)
                     raise
-                _CALLER.set(principal)
+                CALLER.set(principal)
                 try:
                     return await inner(request, context)
                 finally:
@@ -161,7 +155,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             except Exception as exc:
                 await refuse(exc, context)
                 raise
-            _CALLER.set(principal)
+            CALLER.set(principal)
             try:
                 async for item in inner_stream(request, context):
                     yield item

@@ -13,6 +13,7 @@ from hashmatch.matcher import HashQuery
 from hashmatch.matching import MatchOptions
 from hashmatch.proto import pb, rpc
 from hashmatch.server import convert
+from hashmatch.server.auditing import Auditor
 from hashmatch.server.auth import caller
 from hashmatch.server.metrics import Metrics
 from hashmatch.server.status import streaming, unary
@@ -38,11 +39,13 @@ class MatchServicer(rpc.MatchServiceServicer):
         core: HashmatchService,
         metrics: Metrics,
         stream_window: int,
+        auditor: Auditor,
         limits: TenantLimits,
     ) -> None:
         self.core = core
         self.metrics = metrics
         self.stream_window = stream_window
+        self.auditor = auditor  # read by the status wrappers: one audit record per call
         self.limits = limits
 
     async def _charge(self, who: Principal, n: int) -> None:

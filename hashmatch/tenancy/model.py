@@ -177,6 +177,16 @@ class Principal:
         return "" if self.is_operator else self.tenant_id
 
     @property
+    def report_owner(self) -> str:
+        """The tenant a report this caller files belongs to ("" in open mode)."""
+        return "" if self.open else self.tenant_id
+
+    @property
+    def reports_of(self) -> str | None:
+        """Whose reports this caller sees: its tenant's (None: all, open mode only)."""
+        return None if self.open else self.tenant_id
+
+    @property
     def limited(self) -> bool:
         return not self.open and not self.is_operator
 
