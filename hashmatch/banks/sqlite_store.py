@@ -150,15 +150,18 @@ class SqliteBankStore:
         self._db = sqlite3.connect(
             self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode = WAL")
-        # NORMAL in WAL mode: a killed process loses nothing committed; a power cut may
-        # lose the last transactions but never corrupts the file.
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
-        self._store_id = str(
-            self._db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
-        )
+        try:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode: a killed process loses nothing committed; a power cut may
+            # lose the last transactions but never corrupts the file.
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        except BaseException:
+            self._db.close()
+            raise
+        self._store_id = str(row[0])
 
     # -- plumbing ------------------------------------------------------------------------
     @contextmanager
