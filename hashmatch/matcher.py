@@ -30,6 +30,7 @@ from hashmatch.errors import BadParameter, NotFound
 from hashmatch.index.exact import ExactHashIndex
 from hashmatch.index.mih import MihConfig, MultiIndexHashIndex
 from hashmatch.index.snapshot import SnapshotError, read_snapshot, write_snapshot
+from hashmatch.signatures import Signature
 
 SNAPSHOT_FORMAT = "hashmatch-matcher-1"
 MAX_VARIANTS = 8
@@ -58,6 +59,17 @@ class HashQuery:
             raise BadParameter(
                 f"a {self.signal_type.value} value is {self.signal_type.nbytes} bytes"
             )
+
+
+def queries_for(signature: Signature) -> list[HashQuery]:
+    """The queries of one hashed image: its PDQ (with the 8 dihedral hashes when the engine
+    computed them, and its quality), its MD5 and its SHA-256."""
+    pdq = signature.dihedral or (signature.pdq,)
+    return [
+        HashQuery(SignalType.PDQ, tuple(h.value for h in pdq), signature.quality),
+        HashQuery(SignalType.MD5, (signature.md5,)),
+        HashQuery(SignalType.SHA256, (signature.sha256,)),
+    ]
 
 
 @dataclass(frozen=True)
