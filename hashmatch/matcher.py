@@ -17,6 +17,7 @@ Matching rules:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from hashmatch.errors import BadParameter, NotFound
 from hashmatch.index.exact import ExactHashIndex
 from hashmatch.index.mih import MihConfig, MultiIndexHashIndex
 from hashmatch.index.snapshot import SnapshotError, read_snapshot, write_snapshot
+from hashmatch.signatures import Signature
+
+_log = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT = "hashmatch-matcher-1"
 MAX_VARIANTS = 8
@@ -58,6 +62,17 @@ class HashQuery:
             raise BadParameter(
                 f"a {self.signal_type.value} value is {self.signal_type.nbytes} bytes"
             )
+
+
+def queries_for(signature: Signature) -> list[HashQuery]:
+    """The queries of one hashed image: its PDQ (with the 8 dihedral hashes when the engine
+    computed them, and its quality), its MD5 and its SHA-256."""
+    pdq = signature.dihedral or (signature.pdq,)
+    return [
+        HashQuery(SignalType.PDQ, tuple(h.value for h in pdq), signature.quality),
+        HashQuery(SignalType.MD5, (signature.md5,)),
+        HashQuery(SignalType.SHA256, (signature.sha256,)),
+    ]
 
 
 @dataclass(frozen=True)
@@ -130,6 +145,9 @@ class Matcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.loaded_from_snapshot = False
+        # The last error of the background follower (None when its last pass worked):
+        # for health checks.
+        self.follow_error: str | None = None
         # The sequence of the snapshot this matcher was loaded from or last saved (-1: none).
         self.snapshot_sequence = -1
 
@@ -216,7 +234,12 @@ class Matcher:
 
     def _follow(self) -> None:
         while not self._stop.wait(self.config.poll_interval_s):
-            self.refresh()
+            try:
+                self.refresh()
+                self.follow_error = None
+            except Exception as exc:  # keep following: a locked or briefly absent DB heals
+                self.follow_error = f"{type(exc).__name__}: {exc}"
+                _log.exception("applying the change log failed; retrying")
 
     def close(self) -> None:
         self._stop.set()
