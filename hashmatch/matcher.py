@@ -332,14 +332,17 @@ class Matcher:
         tenant: str | None = None,
         banks: Sequence[str] = (),
         threshold: int | None = None,
+        *,
+        stricter_only: bool = False,
     ) -> list[MatchResult]:
         """One result per query, in order. `threshold` overrides every bank's PDQ threshold
-        for this request; `banks` limits the request to these bank names."""
+        for this request (with stricter_only, as the API does for tenants, it can only
+        lower a bank's threshold); `banks` limits the request to these bank names."""
         if threshold is not None and not 0 <= threshold <= 256:
             raise BadParameter("threshold must be in [0, 256]")
         visible = {b.id: b for b in self.visible_banks(tenant, banks)}
         hits: list[list[_Hit]] = [[] for _ in queries]
-        self._pdq_hits(queries, visible, threshold, hits)
+        self._pdq_hits(queries, visible, threshold, hits, stricter_only)
         self._exact_hits(queries, visible, hits)
         return [self._result(h) for h in hits]
 
@@ -349,6 +352,7 @@ class Matcher:
         visible: dict[int, Bank],
         threshold: int | None,
         hits: list[list[_Hit]],
+        stricter_only: bool = False,
     ) -> None:
         pdq_banks = [b for b in visible.values() if SignalType.PDQ in b.signal_types]
         if not pdq_banks:
@@ -364,7 +368,13 @@ class Matcher:
                     blobs.append(v)
         if not blobs:
             return
-        thresholds = {b.id: b.pdq_threshold if threshold is None else threshold for b in pdq_banks}
+
+        def effective(bank: Bank) -> int:
+            if threshold is None:
+                return bank.pdq_threshold
+            return min(bank.pdq_threshold, threshold) if stricter_only else threshold
+
+        thresholds = {b.id: effective(b) for b in pdq_banks}
         radius = max(thresholds.values())
         codes = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, 32)
         found = self._pdq.range_search(codes, radius)
