@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from hashmatch.errors import AlreadyExists, BadParameter, NotFound
+from hashmatch.errors import AlreadyExists, NotFound
+from hashmatch.sqlite_schema import migrate, write_transaction
 from hashmatch.tenancy.clock import now_iso
 from hashmatch.tenancy.model import ApiKey, Role, Tenant, TenantState
 
@@ -117,32 +117,11 @@ class SqliteTenantStore:
         self._db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._db, self._lock)
 
     def _migrate(self) -> None:
-        with self._write() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = db.execute("SELECT version FROM schema_version").fetchone()
-            version = row[0] if row else 0
-            if row is None:
-                db.execute("INSERT INTO schema_version (version) VALUES (0)")
-            if version > SCHEMA_VERSION:
-                raise BadParameter(
-                    f"{self.path}: schema version {version} is newer than this hashmatch"
-                )
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[v]:
-                    db.execute(statement)
-                db.execute("UPDATE schema_version SET version = ?", (v,))
+        migrate(self._db, self._lock, self.path, MIGRATIONS)
 
     def close(self) -> None:
         with self._lock:
