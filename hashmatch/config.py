@@ -169,6 +169,24 @@ class ReportsConfig:
 
 
 @dataclass(frozen=True)
+class WebhooksConfig:
+    """Signed POSTs per matched item, per tenant: `urls = { acme = "https://..." }`; each
+    tenant's HMAC secret is read from the environment variable secret_env_prefix + TENANT
+    (upper case, '-' as '_'), never from this file."""
+
+    urls: dict[str, str] = field(default_factory=dict)
+    secret_env_prefix: str = "HASHMATCH_WEBHOOK_SECRET_"
+    attempts: int = 5
+    backoff_s: float = 1.0
+    timeout_s: float = 10.0
+    queue_max: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.backoff_s < 0 or self.queue_max < 1:
+            raise ConfigError("webhooks: attempts >= 1, backoff_s >= 0, queue_max >= 1")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a hashmatch process needs, built once from a TOML file and flags."""
 
@@ -179,6 +197,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
 
 
 _SECTIONS = {
@@ -188,6 +207,7 @@ _SECTIONS = {
     "auth": AuthConfig,
     "sandbox": SandboxConfig,
     "reports": ReportsConfig,
+    "webhooks": WebhooksConfig,
 }
 
 

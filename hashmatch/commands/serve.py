@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,13 @@ from hashmatch.audit.log import AuditLog
 from hashmatch.commands.audit import AUDIT_FILE, REPORTS_FILE
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.data import matcher_config, open_store, open_tenants
-from hashmatch.config import Config, load_config
+from hashmatch.config import Config, WebhooksConfig, load_config
+from hashmatch.errors import ConfigError
 from hashmatch.matcher import Matcher
 from hashmatch.sandbox import ensure_sandbox
 from hashmatch.server.app import serve_forever, start_server
 from hashmatch.server.report_servicer import open_outbox
+from hashmatch.webhooks import Target, WebhookNotifier
 
 
 def register(sub: Any) -> None:
@@ -64,6 +67,7 @@ async def _serve(config: Config, io: Streams) -> None:
     matcher.start()  # follows the bank change log: updates apply within a second
     outbox = open_outbox(config.data_dir / REPORTS_FILE, config.reports)
     audit = AuditLog(config.data_dir / AUDIT_FILE)
+    webhooks = open_webhooks(config.webhooks)
     # Reports interrupted by a restart: finish the filable ones, fail the rest (off the loop).
     resuming = asyncio.get_running_loop().run_in_executor(None, outbox.resume)
     try:
@@ -73,7 +77,15 @@ async def _serve(config: Config, io: Streams) -> None:
             return float(stats["pdq"] + stats["md5"] + stats["sha256"])
 
         running = await start_server(
-            config, matcher, store, tenants, index_size, outbox, audit, lambda: matcher.sequence
+            config,
+            matcher,
+            store,
+            tenants,
+            index_size,
+            outbox,
+            audit,
+            lambda: matcher.sequence,
+            webhooks,
         )
 
         def ready() -> None:
@@ -90,9 +102,27 @@ async def _serve(config: Config, io: Streams) -> None:
         await resuming
         outbox.close()
         audit.close()  # flushes what is queued
+        if webhooks is not None:
+            webhooks.close()
         matcher.close()
         store.close()
         tenants.close()
+
+
+def open_webhooks(config: WebhooksConfig) -> WebhookNotifier | None:
+    """The notifier for the tenants with a webhook URL; secrets from the environment."""
+    if not config.urls:
+        return None
+    targets = {}
+    for tenant, url in config.urls.items():
+        env = config.secret_env_prefix + tenant.upper().replace("-", "_")
+        secret = os.environ.get(env, "")
+        if not secret:
+            raise ConfigError(f"webhook for tenant {tenant!r}: set its secret in ${env}")
+        targets[tenant] = Target(url, secret.encode())
+    return WebhookNotifier(
+        targets, config.attempts, config.backoff_s, config.timeout_s, config.queue_max
+    )
 
 
 def no_core_dumps() -> None:

@@ -37,6 +37,7 @@ from hashmatch.service import HashmatchService
 from hashmatch.tenancy.limits import TenantLimits
 from hashmatch.tenancy.service import Tenancy
 from hashmatch.tenancy.store import TenantStore
+from hashmatch.webhooks import WebhookNotifier
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ async def start_server(
     outbox: ReportOutbox | None = None,
     audit: AuditLog | None = None,
     bank_sequence: Callable[[], int] = lambda: -1,
+    webhooks: WebhookNotifier | None = None,
 ) -> RunningServer:
     metrics = Metrics()
     tenancy = Tenancy(tenants, config.auth)
@@ -126,7 +128,7 @@ async def start_server(
         ],
     )
     rpc.add_MatchServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        MatchServicer(core, metrics, config.server.stream_window, auditor, limits), server
+        MatchServicer(core, metrics, config.server.stream_window, auditor, limits, webhooks), server
     )
     bank_rpc.add_BankServiceServicer_to_server(BankServicer(store, auditor), server)  # type: ignore[no-untyped-call]
     admin_rpc.add_AdminServiceServicer_to_server(AdminServicer(tenancy), server)  # type: ignore[no-untyped-call]

@@ -20,6 +20,7 @@ from hashmatch.server.status import streaming, unary
 from hashmatch.service import HashmatchService, ImageOutcome, new_tracking_id
 from hashmatch.tenancy.limits import TenantLimits
 from hashmatch.tenancy.model import Principal
+from hashmatch.webhooks import WebhookNotifier
 
 # A stream's items are hashed and matched in groups of up to this many, by a few workers.
 STREAM_GROUP = 32
@@ -41,12 +42,14 @@ class MatchServicer(rpc.MatchServiceServicer):
         stream_window: int,
         auditor: Auditor,
         limits: TenantLimits,
+        webhooks: WebhookNotifier | None = None,
     ) -> None:
         self.core = core
         self.metrics = metrics
         self.stream_window = stream_window
         self.auditor = auditor  # read by the status wrappers: one audit record per call
         self.limits = limits
+        self.webhooks = webhooks
 
     async def _charge(self, who: Principal, n: int) -> None:
         """The tenant's monthly item quota (checked before any work)."""
@@ -57,6 +60,10 @@ class MatchServicer(rpc.MatchServiceServicer):
         self.metrics.count_results(results)
         if not who.open:
             self.metrics.tenant_results(who.tenant_id, results)
+        if self.webhooks is not None:
+            for r in results:
+                if r.is_match:
+                    self.webhooks.notify(who.tenant_id, match_event(r))
 
     @unary
     async def MatchImages(
@@ -250,3 +257,18 @@ class MatchServicer(rpc.MatchServiceServicer):
                 )
         self._count(who, results)
         return results
+
+
+def match_event(r: pb.ItemResult) -> dict[str, object]:
+    """What a webhook says about a matched item: ids, labels, distances; no hashes."""
+    return {
+        "event": "match",
+        "content_id": r.content_id,
+        "tracking_id": r.tracking_id,
+        "matches": [
+            {"bank": m.bank, "entry_id": m.entry_id, "label": m.label, "source": m.source,
+             "distance": m.distance, "variant": m.variant}
+            for m in r.matches
+            if not m.HasField("suppressed_by")
+        ],
+    }  # fmt: skip
