@@ -187,6 +187,22 @@ class WebhooksConfig:
 
 
 @dataclass(frozen=True)
+class FloodSettings:
+    """Flood quarantine (hashmatch.flood): an entry matching more than max_distinct
+    different contents within window_s is flagged (and, with suspend, its matches are
+    reported as suppressed until released)."""
+
+    enabled: bool = True
+    window_s: float = 3600.0
+    max_distinct: int = 1000
+    suspend: bool = False
+
+    def __post_init__(self) -> None:
+        if self.window_s <= 0 or self.max_distinct < 1:
+            raise ConfigError("flood: window_s > 0 and max_distinct >= 1")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a hashmatch process needs, built once from a TOML file and flags."""
 
@@ -198,6 +214,7 @@ class Config:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    flood: FloodSettings = field(default_factory=FloodSettings)
 
 
 _SECTIONS = {
@@ -208,6 +225,7 @@ _SECTIONS = {
     "sandbox": SandboxConfig,
     "reports": ReportsConfig,
     "webhooks": WebhooksConfig,
+    "flood": FloodSettings,
 }
 
 

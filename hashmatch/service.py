@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from hashmatch.engine import Result
 from hashmatch.errors import BadParameter
+from hashmatch.flood import FloodMonitor
 from hashmatch.matcher import HashQuery, MatchResult
 from hashmatch.matching import Matcher, MatchOptions, image_queries, merge_results
 from hashmatch.server.batcher import Batcher
@@ -33,10 +34,17 @@ def new_tracking_id() -> str:
 
 
 class HashmatchService:
-    def __init__(self, batcher: Batcher, matcher: Matcher, max_items: int) -> None:
+    def __init__(
+        self,
+        batcher: Batcher,
+        matcher: Matcher,
+        max_items: int,
+        flood: FloodMonitor | None = None,
+    ) -> None:
         self.batcher = batcher
         self.matcher = matcher
         self.max_items = max_items
+        self.flood = flood
 
     def check_batch(self, n: int) -> None:
         if n > self.max_items:
@@ -66,18 +74,24 @@ class HashmatchService:
         per_image = [image_queries(sig, options.dihedral) for _, sig in hashed]
         flat = [q for qs in per_image for q in qs]
         found = await self._match(flat, options, tenant) if flat else []
-        by_item: dict[int, MatchResult] = {}
+        merged: list[MatchResult] = []
         pos = 0
-        for (k, _), qs in zip(hashed, per_image, strict=True):
-            by_item[k] = merge_results(found[pos : pos + len(qs)])
+        for qs in per_image:
+            merged.append(merge_results(found[pos : pos + len(qs)]))
             pos += len(qs)
+        if self.flood is not None:  # content identity: the upload's MD5
+            merged = self.flood.observe([sig.md5 for _, sig in hashed], merged)
+        by_item = {k: m for (k, _), m in zip(hashed, merged, strict=True)}
         return [ImageOutcome(r, by_item.get(k)) for k, r in enumerate(results)]
 
     async def match_queries(
         self, queries: Sequence[HashQuery], options: MatchOptions, tenant: str | None = None
     ) -> list[MatchResult]:
         self.check_batch(len(queries))
-        return await self._match(queries, options, tenant)
+        found = await self._match(queries, options, tenant)
+        if self.flood is not None:  # content identity: the client's hash itself
+            found = self.flood.observe([q.values[0] for q in queries], found)
+        return found
 
     async def _match(
         self, queries: Sequence[HashQuery], options: MatchOptions, tenant: str | None

@@ -11,6 +11,7 @@ from hashmatch.audit.usage import aggregate_for_ncmec, to_csv, usage
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.data import add_data_dir
 from hashmatch.feedback import FEEDBACK_FILE, FeedbackStore
+from hashmatch.flood import FLOOD_FILE, FloodStore
 
 AUDIT_FILE = "audit.sqlite3"
 REPORTS_FILE = "reports.sqlite3"
@@ -34,6 +35,16 @@ def register(sub: Any) -> None:
     p.add_argument("--bank", required=True)
     p.set_defaults(run=_feedback_export)
 
+    q = sub.add_parser("quarantine", help="entries flagged for matching a flood of content")
+    q_actions = q.add_subparsers(dest="action", required=True)
+    p = q_actions.add_parser("list", help="flagged entries, JSON lines")
+    add_data_dir(p)
+    p.set_defaults(run=_quarantine_list)
+    p = q_actions.add_parser("release", help="reviewed: report this entry's matches again")
+    add_data_dir(p)
+    p.add_argument("entry_id", type=int)
+    p.set_defaults(run=_quarantine_release)
+
     report = sub.add_parser("report", help="reports read from the audit trail")
     kinds = report.add_subparsers(dest="kind", required=True)
     p = kinds.add_parser("usage", help="per tenant: images, hashes, matches per bank, reports")
@@ -52,6 +63,26 @@ def _feedback_export(args: argparse.Namespace, io: Streams) -> ExitCode:
     finally:
         store.close()
     return ExitCode.OK
+
+
+def _quarantine_list(args: argparse.Namespace, io: Streams) -> ExitCode:
+    store = FloodStore(args.data_dir / FLOOD_FILE)
+    try:
+        for row in store.listing():
+            io.json_line(row)
+    finally:
+        store.close()
+    return ExitCode.OK
+
+
+def _quarantine_release(args: argparse.Namespace, io: Streams) -> ExitCode:
+    store = FloodStore(args.data_dir / FLOOD_FILE)
+    try:
+        released = store.release(args.entry_id)
+    finally:
+        store.close()
+    io.json_line({"entry_id": args.entry_id, "released": released})
+    return ExitCode.OK if released else ExitCode.FAILURE
 
 
 def _verify(args: argparse.Namespace, io: Streams) -> ExitCode:

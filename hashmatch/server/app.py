@@ -15,11 +15,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from hashmatch.audit.log import AuditLog
+from hashmatch.audit.log import AuditEvent, AuditLog
 from hashmatch.banks.store import BankStore
 from hashmatch.config import Config, ServerConfig
 from hashmatch.errors import ConfigError
 from hashmatch.feedback import FEEDBACK_FILE, FeedbackStore
+from hashmatch.flood import FLOOD_FILE, FloodMonitor, FloodStore
 from hashmatch.matching import Matcher
 from hashmatch.proto import admin_pb, admin_rpc, bank_pb, bank_rpc, pb, report_pb, report_rpc, rpc
 from hashmatch.reports.outbox import ReportOutbox
@@ -84,6 +85,17 @@ def _credentials(cfg: ServerConfig) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([(key, cert)], ca, require_client_auth=ca is not None)
 
 
+def _flood_flagged(audit: AuditLog | None, entry: int, bank: str, distinct: int) -> None:
+    log.warning(
+        "flood quarantine: entry %d of bank %r matched %d distinct contents", entry, bank, distinct
+    )
+    if audit is not None:
+        audit.append(
+            AuditEvent(rpc="FloodQuarantine", items=distinct, matches_by_bank={bank: distinct},
+                       codes={"flagged": 1}, tracking_id=f"entry-{entry}")
+        )  # fmt: skip
+
+
 async def start_server(
     config: Config,
     matcher: Matcher,
@@ -115,7 +127,14 @@ async def start_server(
     batcher = Batcher(engine_cfg, config.batch, metrics.on_batch, metrics.on_drop)
     batcher.start()
     metrics.watch(lambda: batcher.depth, index_size)
-    core = HashmatchService(batcher, matcher, config.server.max_items_per_request)
+    flood = None
+    if config.flood.enabled:
+        flood = FloodMonitor(
+            config.flood,
+            FloodStore(config.data_dir / FLOOD_FILE),
+            on_flag=lambda entry, bank, n: _flood_flagged(audit, entry, bank, n),
+        )
+    core = HashmatchService(batcher, matcher, config.server.max_items_per_request, flood)
     auditor = Auditor(audit, bank_sequence)
 
     limit = config.server.max_message_bytes

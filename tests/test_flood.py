@@ -1,0 +1,60 @@
+"""Flood quarantine: an entry matching too many distinct contents is flagged, suspended
+(its matches reported as suppressed), audited, and released by an operator."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+from hashmatch.audit.log import records
+from hashmatch.cli import main
+from hashmatch.client import Client
+from hashmatch.commands.common import Streams
+from tests import server_harness
+from tests.helpers import encode, synthetic_rgb
+
+
+def test_flooding_entry_is_quarantined_and_released(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "c.toml"
+    config.write_text("[flood]\nmax_distinct = 3\nwindow_s = 3600\nsuspend = true\n")
+    rgb = synthetic_rgb(160, 200, seed=61)
+    # Near-identical uploads, each a distinct file (different JPEG quality: other MD5s).
+    variants = [encode(rgb, "JPEG", quality=q) for q in (95, 90, 85, 80, 75, 70)]
+    srv = server_harness.start(data, "--config", str(config))
+    quiet = Streams(stdout=io.StringIO())
+    try:
+        with Client(srv.target) as client:
+            pdq = client.hash_images([variants[0]])[0].pdq
+            main(["bank", "create", "lists", "--data-dir", str(data)], quiet)
+            main(["bank", "add", "lists", pdq, "--data-dir", str(data)], quiet)
+            end = time.monotonic() + 10
+            while not client.match_images([variants[0]])[0].is_match:
+                assert time.monotonic() < end
+                time.sleep(0.05)
+            # variants[0] was content 1; 2 and 3 still match; the 4th distinct one flags
+            # the entry, and from that very call on its matches are suppressed.
+            seen = [client.match_images([v])[0].is_match for v in variants[1:4]]
+            assert seen == [True, True, False]
+            after = client.match_images([variants[4]])[0]
+            assert not after.is_match and after.matches  # still listed, but suppressed
+            out = io.StringIO()
+            main(["quarantine", "list", "--data-dir", str(data)], Streams(stdout=out))
+            (flagged,) = [json.loads(line) for line in out.getvalue().splitlines()]
+            assert flagged["bank"] == "lists" and flagged["suspended"] == 1
+            assert (
+                main(
+                    ["quarantine", "release", str(flagged["entry_id"]), "--data-dir", str(data)],
+                    quiet,
+                )
+                == 0
+            )
+            end = time.monotonic() + 10
+            while not client.match_images([variants[5]])[0].is_match:  # picked up within ~1 s
+                assert time.monotonic() < end
+                time.sleep(0.1)
+    finally:
+        assert srv.stop() == 0
+    assert any(rec["rpc"] == "FloodQuarantine" for _, rec in records(data / "audit.sqlite3"))
