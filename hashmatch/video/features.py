@@ -3,7 +3,7 @@
 The reference (Meta's vpdq) prints one line per frame,
 `frame_number,quality,pdq_hex,timestamp_seconds`; that text form lives at the edges
 (`to_text`/`from_text`). Inside, a VideoHash is four parallel arrays, and its compact
-binary form (`to_bytes`) is one fixed-size record per frame (39 bytes).
+binary form (`to_bytes`) is one fixed-size record per frame (41 bytes).
 """
 
 from __future__ import annotations
