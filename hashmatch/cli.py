@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 from hashmatch import __version__
 from hashmatch.commands import bank as bank_cmd
+from hashmatch.commands import compare_video as compare_video_cmd
 from hashmatch.commands import hash as hash_cmd
+from hashmatch.commands import hash_video as hash_video_cmd
 from hashmatch.commands import match as match_cmd
 from hashmatch.commands import match_hashes as match_hashes_cmd
 from hashmatch.commands import scan as scan_cmd
@@ -16,7 +18,16 @@ from hashmatch.commands import serve as serve_cmd
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.errors import ErrorCode, HashmatchError
 
-COMMANDS = (serve_cmd, hash_cmd, match_cmd, bank_cmd, match_hashes_cmd, scan_cmd)
+COMMANDS = (
+    serve_cmd,
+    hash_cmd,
+    match_cmd,
+    bank_cmd,
+    match_hashes_cmd,
+    scan_cmd,
+    hash_video_cmd,
+    compare_video_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
