@@ -15,6 +15,7 @@ from hashmatch.commands import match as match_cmd
 from hashmatch.commands import match_hashes as match_hashes_cmd
 from hashmatch.commands import scan as scan_cmd
 from hashmatch.commands import serve as serve_cmd
+from hashmatch.commands import video_bank as video_bank_cmd
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.errors import ErrorCode, HashmatchError
 
@@ -27,6 +28,7 @@ COMMANDS = (
     scan_cmd,
     hash_video_cmd,
     compare_video_cmd,
+    video_bank_cmd,
 )
 
 

@@ -13,6 +13,8 @@ from hashmatch.commands.data import matcher_config, open_store
 from hashmatch.config import Config, load_config
 from hashmatch.matcher import Matcher
 from hashmatch.server.app import serve_forever, start_server
+from hashmatch.video.matching import VideoBankMatcher
+from hashmatch.video.store import VideoStore
 
 
 def register(sub: Any) -> None:
@@ -51,13 +53,20 @@ async def _serve(config: Config, io: Streams) -> None:
     store = open_store(config.data_dir)
     matcher = Matcher.open(store, matcher_config(config.data_dir))
     matcher.start()  # follows the bank change log: updates apply within a second
+    videos = VideoStore(store.path, store)
     try:
 
         def index_size() -> float:
             stats = matcher.stats()
             return float(stats["pdq"] + stats["md5"] + stats["sha256"])
 
-        running = await start_server(config, matcher, store, index_size=index_size)
+        running = await start_server(
+            config,
+            matcher,
+            store,
+            index_size=index_size,
+            video_matcher=VideoBankMatcher(matcher, videos),
+        )
 
         def ready() -> None:
             metrics = f", metrics on port {running.metrics_port}" if running.metrics_port else ""
@@ -70,6 +79,7 @@ async def _serve(config: Config, io: Streams) -> None:
         await serve_forever(running, config.server.grace_seconds, ready)
     finally:
         matcher.close()
+        videos.close()
         store.close()
 
 

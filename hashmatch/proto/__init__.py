@@ -4,5 +4,7 @@ from hashmatch.proto.hashmatch.v1 import bank_pb2 as bank_pb
 from hashmatch.proto.hashmatch.v1 import bank_pb2_grpc as bank_rpc
 from hashmatch.proto.hashmatch.v1 import match_pb2 as pb
 from hashmatch.proto.hashmatch.v1 import match_pb2_grpc as rpc
+from hashmatch.proto.hashmatch.v1 import video_pb2 as video_pb
+from hashmatch.proto.hashmatch.v1 import video_pb2_grpc as video_rpc
 
-__all__ = ["bank_pb", "bank_rpc", "pb", "rpc"]
+__all__ = ["bank_pb", "bank_rpc", "pb", "rpc", "video_pb", "video_rpc"]

@@ -24,7 +24,9 @@ from hashmatch.server.bank_servicer import BankServicer
 from hashmatch.server.batcher import Batcher
 from hashmatch.server.metrics import Metrics
 from hashmatch.server.servicer import MatchServicer
+from hashmatch.server.video_servicer import VIDEO_SERVICE, add_video_service
 from hashmatch.service import HashmatchService
+from hashmatch.video.matching import VideoBankMatcher
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ async def start_server(
     matcher: Matcher,
     store: BankStore,
     index_size: Callable[[], float] = lambda: 0.0,
+    video_matcher: VideoBankMatcher | None = None,
 ) -> RunningServer:
     metrics = Metrics()
     creds = _credentials(config.server)
@@ -96,6 +99,8 @@ async def start_server(
     )
     bank_rpc.add_BankServiceServicer_to_server(BankServicer(store), server)  # type: ignore[no-untyped-call]
     names = [MATCH_SERVICE, BANK_SERVICE]
+    add_video_service(server, config, video_matcher)
+    names.append(VIDEO_SERVICE)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ["", *names]:
