@@ -127,6 +127,9 @@ class VideoConfig:
     # True: luma from swscale's RGB24 like the reference; False: the Y plane (same hash
     # within rounding, no colour conversion). See hashmatch/video/decode.py.
     rgb: bool = False
+    # H.264: do not decode non-reference pictures that are not sampled (same frames and
+    # numbers, checked; falls back to decoding everything). See hashmatch/video/decode.py.
+    skip_non_reference: bool = True
     max_pixels: int = 8192 * 8192
     # Largest upload MatchVideo/HashVideo spool to disk.
     max_bytes: int = 4 * 1024**3
@@ -148,6 +151,11 @@ class VideoConfig:
             raise ConfigError("video max_distance in 0..256, min_quality in 0..100")
         if not 0 <= self.query_match_percent <= 100 or not 0 <= self.target_match_percent <= 100:
             raise ConfigError("video match percents in 0..100")
+
+    @property
+    def frame_mod_may_skip(self) -> bool:
+        """Sampling leaves frames out (not every frame hashed)."""
+        return self.seconds_per_hash > 0
 
 
 @dataclass(frozen=True)

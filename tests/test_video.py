@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -11,8 +13,11 @@ import pytest
 from hashmatch.config import VideoConfig
 from hashmatch.errors import BadParameter, NotAVideo, SizeOutOfRange, Unreadable
 from hashmatch.signatures import hamming
+from hashmatch.video import hasher as hasher_module
 from hashmatch.video.compare import VideoMatchOptions, compare
+from hashmatch.video.decode import SkipUnsafe, iter_frames
 from hashmatch.video.features import VideoHash
+from hashmatch.video.h264 import is_non_reference, nal_length_size
 from hashmatch.video.hasher import VideoHasher
 from tests.video_helpers import write_video
 
@@ -194,3 +199,48 @@ def test_mp4_cut_mid_upload_is_not_a_video(tmp_path: Path, clips: dict[str, Path
 def test_huge_resolution_is_refused_before_decoding(clips: dict[str, Path]) -> None:
     with pytest.raises(SizeOutOfRange):
         VideoHasher(VideoConfig(max_pixels=100 * 90)).hash(clips["orig"])
+
+
+# -- skipping non-reference H.264 pictures -----------------------------------------------
+@pytest.mark.parametrize("suffix", ["mp4", "ts"])
+@pytest.mark.parametrize("seconds_per_hash", [1.0, 0.3])
+def test_skipping_non_reference_pictures_changes_nothing(
+    tmp_path: Path, suffix: str, seconds_per_hash: float
+) -> None:
+    clip = write_video(tmp_path / f"c.{suffix}", SEEDS)
+    base = VideoConfig(seconds_per_hash=seconds_per_hash, skip_non_reference=False)
+    full = VideoHasher(base).hash(clip)
+    frames = list(iter_frames(clip, VideoConfig(seconds_per_hash=seconds_per_hash), skip=True))
+    assert [f.number for f in frames] == full.frame_numbers.tolist()
+    fast = VideoHasher(VideoConfig(seconds_per_hash=seconds_per_hash)).hash(clip)
+    assert (fast.hashes == full.hashes).all() and (fast.quality == full.quality).all()
+
+
+def test_skipping_falls_back_when_it_cannot_prove_the_numbers(
+    clips: dict[str, Path], hashes: dict[str, VideoHash], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = hasher_module.iter_frames
+
+    def unsure(source: Any, config: VideoConfig, skip: bool = False) -> Iterator[Any]:
+        frames = real(source, config, skip)
+        if skip:
+            yield next(frames)
+            raise SkipUnsafe("test")
+        yield from frames
+
+    monkeypatch.setattr(hasher_module, "iter_frames", unsure)
+    with clips["orig"].open("rb") as fh:  # a file object is rewound for the second pass
+        again = VideoHasher(HALF).hash(fh)
+    assert (again.hashes == hashes["orig"].hashes).all()
+
+
+def test_h264_reference_flags() -> None:
+    idr, ref_p, nonref_b, sei = 0x65, 0x41, 0x01, 0x06
+    avcc = b"".join(len(n).to_bytes(4, "big") + n for n in (bytes([sei, 9]), bytes([nonref_b, 7])))
+    assert is_non_reference(avcc, 4)
+    assert not is_non_reference(b"\x00\x00\x00\x02" + bytes([ref_p, 1]), 4)
+    assert not is_non_reference(b"\x00\x00\x01" + bytes([idr, 1]), 0)
+    assert is_non_reference(b"\x00\x00\x00\x01" + bytes([nonref_b, 1]), 0)
+    assert not is_non_reference(b"\x00\x00\x01" + bytes([sei, 1]), 0)  # no slice: decode
+    assert nal_length_size(bytes([1, 100, 0, 40, 0xFF])) == 4
+    assert nal_length_size(b"\x00\x00\x00\x01g") == 0

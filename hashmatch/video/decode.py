@@ -16,6 +16,7 @@ conversion; `VideoConfig.rgb` forces the reference's RGB24 path.
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import numpy as np
 
 from hashmatch.config import VideoConfig
 from hashmatch.errors import CorruptVideo, NotAVideo, SizeOutOfRange, Unreadable
+from hashmatch.video.h264 import is_non_reference, nal_length_size
 
 _Y_PLANE_FORMATS = frozenset(
     {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}
@@ -96,9 +98,21 @@ def _pixels(frame: Any, config: VideoConfig) -> tuple[np.ndarray, tuple[float, f
     return rgb, (0.0, 1.0)
 
 
-def iter_frames(source: Source, config: VideoConfig) -> Iterator[Frame]:
+class SkipUnsafe(Exception):
+    """The non-reference skipping could not prove its frame numbers right: decode again
+    without it (internal; never leaves the hasher)."""
+
+
+def iter_frames(source: Source, config: VideoConfig, skip: bool = False) -> Iterator[Frame]:
     """The sampled frames of a video, in order. Raises typed errors (NotAVideo,
-    CorruptVideo, SizeOutOfRange, Unreadable); always closes the container."""
+    CorruptVideo, SizeOutOfRange, Unreadable); always closes the container.
+
+    skip: H.264 packets of non-reference pictures that will not be sampled are not
+    decoded (about half the frames of a typical encode). Frame numbers then come from
+    each packet's rank in presentation order; at the end they are checked against the
+    complete list, and SkipUnsafe is raised where anything does not add up (the caller
+    decodes again without skipping).
+    """
     container = _open(source)
     try:
         if not container.streams.video:
@@ -107,6 +121,9 @@ def iter_frames(source: Source, config: VideoConfig) -> Iterator[Frame]:
         info = _stream_info(stream, config)
         stream.thread_type = "AUTO"
         stream.thread_count = config.decode_threads
+        if skip and stream.codec_context.name == "h264":
+            yield from _skipping(container, stream, info, config)
+            return
         number = 0
         try:
             for frame in container.decode(stream):
@@ -124,6 +141,50 @@ def iter_frames(source: Source, config: VideoConfig) -> Iterator[Frame]:
             raise NotAVideo("the video stream has no frames")
     finally:
         container.close()
+
+
+def _skipping(
+    container: Any, stream: Any, info: StreamInfo, config: VideoConfig
+) -> Iterator[Frame]:
+    length_size = nal_length_size(stream.codec_context.extradata)
+    seen: list[int] = []  # every packet's pts so far, sorted
+    claimed: list[tuple[int, int]] = []  # (pts, number) of frames decoded or skipped
+    decoded = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size:
+                if packet.pts is None:
+                    raise SkipUnsafe("a packet without pts")
+                bisect.insort(seen, packet.pts)
+                if is_non_reference(bytes(packet), length_size):
+                    rank = bisect.bisect_left(seen, packet.pts)
+                    if rank % info.frame_mod:
+                        claimed.append((packet.pts, rank))
+                        continue
+            for frame in stream.codec_context.decode(packet if packet.size else None):
+                if frame.pts is None:
+                    raise SkipUnsafe("a frame without pts")
+                if frame.width * frame.height > config.max_pixels:
+                    raise SizeOutOfRange(f"a {frame.width}x{frame.height} frame")
+                number = bisect.bisect_left(seen, frame.pts)
+                claimed.append((frame.pts, number))
+                decoded += 1
+                if number % info.frame_mod == 0:
+                    pixels, y_range = _pixels(frame, config)
+                    yield Frame(number, number / info.fps, pixels, y_range)
+    except av.FFmpegError as exc:
+        if decoded == 0:
+            raise NotAVideo(f"no decodable frame ({type(exc).__name__})") from None
+        raise CorruptVideo(f"decoding failed after {decoded} frames") from None
+    if decoded == 0:
+        raise NotAVideo("the video stream has no frames")
+    # Every packet gave exactly one frame, and every number claimed is its final rank.
+    if len(claimed) != len(seen) or len(set(seen)) != len(seen):
+        raise SkipUnsafe("packets and frames do not pair up")
+    if any(seen[n] != pts for pts, n in claimed if n < len(seen)) or any(
+        n >= len(seen) for _, n in claimed
+    ):
+        raise SkipUnsafe("a frame number changed once every packet was seen")
 
 
 def probe(source: Source, config: VideoConfig) -> StreamInfo:

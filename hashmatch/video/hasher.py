@@ -7,6 +7,7 @@ the luma conversion) as soon as it is decoded, so only 64x64 buffers wait for th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from hashmatch.backend import Backend, CpuBackend
 from hashmatch.config import VideoConfig
-from hashmatch.video.decode import Frame, Source, iter_frames
+from hashmatch.video.decode import Frame, SkipUnsafe, Source, iter_frames
 from hashmatch.video.features import VideoHash
 
 
@@ -26,6 +27,12 @@ class VideoHasher:
         self.backend = backend or CpuBackend()
 
     def hash(self, source: Source) -> VideoHash:
+        if self.config.skip_non_reference and self.config.frame_mod_may_skip:
+            try:
+                return self.hash_frames(iter_frames(source, self.config, skip=True))
+            except SkipUnsafe:
+                if not isinstance(source, (str, os.PathLike)):
+                    source.seek(0)
         return self.hash_frames(iter_frames(source, self.config))
 
     def hash_frames(self, frames: Iterable[Frame]) -> VideoHash:
