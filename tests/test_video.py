@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from hashmatch.video.decode import SkipUnsafe, iter_frames
 from hashmatch.video.features import VideoHash
 from hashmatch.video.h264 import is_non_reference, nal_length_size
 from hashmatch.video.hasher import VideoHasher
-from tests.video_helpers import write_video
+from tests.video_helpers import scene, write_video
 
 SEEDS = [1, 2, 3, 4, 5, 6]
 HALF = VideoConfig(seconds_per_hash=0.5)
@@ -244,3 +245,29 @@ def test_h264_reference_flags() -> None:
     assert not is_non_reference(b"\x00\x00\x01" + bytes([sei, 1]), 0)  # no slice: decode
     assert nal_length_size(bytes([1, 100, 0, 40, 0xFF])) == 4
     assert nal_length_size(b"\x00\x00\x00\x01g") == 0
+
+
+def test_variable_frame_rate_is_sampled_like_the_reference(tmp_path: Path) -> None:
+    """By decoded-frame count and the average frame rate (vpdq's rule), skipping or not."""
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        t = 0
+        for n in range(60):
+            frame = av.VideoFrame.from_ndarray(scene(n // 10 + 1, 128, 96, n % 10), "rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            t += 50 if n % 3 else 200  # 50 ms, 50 ms, 200 ms, ...
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with av.open(str(path)) as c:
+        fps = float(c.streams.video[0].average_rate)
+    mod = int(0.5 * fps)
+    want = list(range(0, 60, mod))
+    for skip in (False, True):
+        frames = list(iter_frames(path, VideoConfig(seconds_per_hash=0.5), skip=skip))
+        assert [f.number for f in frames] == want
+        assert np.allclose([f.timestamp for f in frames], np.array(want) / fps)
