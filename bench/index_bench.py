@@ -157,6 +157,7 @@ def run_size(n: int, args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
     index.save(snap, {"n": n})
     res["hashmatch_snapshot_save_s"] = time.perf_counter() - t0
     index.close()
+    index = None  # free the tables before the load probes run beside this process
     loads = []
     for _ in range(args.repeats):
         probe = subprocess.run(

@@ -14,12 +14,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -90,7 +92,9 @@ def main() -> None:
         t0 = time.perf_counter()
         build_bank(Path(tmp), bank_size, queries[:333])
         build_s = time.perf_counter() - t0
-        srv = server_harness.start(Path(tmp), "--workers", str(cores), timeout=300)
+        srv = server_harness.start(
+            Path(tmp), "--workers", str(cores), "--rest-listen", "127.0.0.1:0", timeout=300
+        )
         try:
             rows += measure(srv, images, queries, runs, in_process)
         finally:
@@ -147,6 +151,29 @@ def measure(
     with ThreadPoolExecutor(8) as pool:
         r8 = rate(len(singles), lambda: list(pool.map(stub.MatchImages, singles)), runs)
     out.append(("one image per call, 8 in flight", f"{r8:.0f} img/s", f"{r8 / in_process:.2f}"))
+
+    def rest_match(data: bytes) -> None:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{srv.rest_port}/photodna/v1.0/Match",
+            data=data, headers={"Content-Type": "image/jpeg"}, method="POST",
+        )  # fmt: skip
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            assert json.loads(resp.read())["Status"]["Code"] == 3000
+
+    bodies = images[: len(singles)]
+    rr = rate(len(bodies), lambda: [rest_match(d) for d in bodies], runs)
+    out.append(
+        (
+            "REST /photodna/v1.0/Match, one image per call, sequential",
+            f"{rr:.0f} img/s",
+            f"{rr / in_process:.2f}",
+        )
+    )
+    with ThreadPoolExecutor(8) as pool:
+        rr8 = rate(len(bodies), lambda: list(pool.map(rest_match, bodies)), runs)
+    out.append(
+        ("REST /photodna/v1.0/Match, 8 in flight", f"{rr8:.0f} img/s", f"{rr8 / in_process:.2f}")
+    )
 
     p50, p99 = open_loop_latency(stub, images[0], max(r8, 1.0) / 2, seconds=10 if runs > 2 else 4)
     out.append(

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from hashmatch import __version__
+from hashmatch.commands import audit as audit_cmd
 from hashmatch.commands import bank as bank_cmd
 from hashmatch.commands import compare_video as compare_video_cmd
 from hashmatch.commands import hash as hash_cmd
@@ -29,6 +30,7 @@ COMMANDS = (
     hash_video_cmd,
     compare_video_cmd,
     video_bank_cmd,
+    audit_cmd,
 )
 
 

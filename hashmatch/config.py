@@ -98,6 +98,8 @@ class ServerConfig:
     listen: str = "127.0.0.1:50051"
     # Prometheus metrics over HTTP; empty disables.
     metrics_listen: str = "127.0.0.1:9464"
+    # The PhotoDNA-compatible REST face; empty (the default) disables it.
+    rest_listen: str = ""
     max_message_bytes: int = 80 * 1024 * 1024
     max_items_per_request: int = 1000
     # In-flight items one stream may have before its reads pause (back-pressure).
@@ -159,6 +161,26 @@ class VideoConfig:
 
 
 @dataclass(frozen=True)
+class ReportsConfig:
+    """Where reports go. Passwords are read from the environment variables named here,
+    never from the file."""
+
+    endpoint: str = ""  # e.g. https://report.cybertip.org/ispws ; empty: reporting off
+    username: str = ""
+    password_env: str = "HASHMATCH_NCMEC_PASSWORD"
+    test_endpoint: str = ""  # e.g. https://exttest.cybertip.org/ispws
+    test_username: str = ""
+    test_password_env: str = "HASHMATCH_NCMEC_TEST_PASSWORD"
+    attempts: int = 5
+    backoff_s: float = 1.0
+    timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.backoff_s < 0 or self.timeout_s <= 0:
+            raise ConfigError("reports: attempts >= 1, backoff_s >= 0, timeout_s > 0")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a hashmatch process needs, built once from a TOML file and flags."""
 
@@ -167,6 +189,7 @@ class Config:
     batch: BatchConfig = field(default_factory=BatchConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
 
 _SECTIONS = {
@@ -174,6 +197,7 @@ _SECTIONS = {
     "batch": BatchConfig,
     "server": ServerConfig,
     "video": VideoConfig,
+    "reports": ReportsConfig,
 }
 
 

@@ -10,6 +10,7 @@ decoded, so a decompression bomb costs nothing.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -23,6 +24,9 @@ from hashmatch.errors import CorruptImage, NotAnImage, SizeOutOfRange, TooLarge
 # Our own pixel limit (EngineConfig.max_pixels) is checked before decoding; Pillow's
 # global bomb check would only warn or fail at a different, fixed limit.
 Image.MAX_IMAGE_PIXELS = None
+# Pillow warns (UserWarning) about damage it works around, e.g. corrupt EXIF in a TIFF;
+# the image still decodes, and per-upload warnings would only flood the server's log.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 CPP_DOWNSAMPLE = 512
 

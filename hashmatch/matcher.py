@@ -17,6 +17,7 @@ Matching rules:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from hashmatch.errors import BadParameter, NotFound
 from hashmatch.index.exact import ExactHashIndex
 from hashmatch.index.mih import MihConfig, MultiIndexHashIndex
 from hashmatch.index.snapshot import SnapshotError, read_snapshot, write_snapshot
+from hashmatch.signatures import Signature
+
+_log = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT = "hashmatch-matcher-1"
 MAX_VARIANTS = 8
@@ -58,6 +62,17 @@ class HashQuery:
             raise BadParameter(
                 f"a {self.signal_type.value} value is {self.signal_type.nbytes} bytes"
             )
+
+
+def queries_for(signature: Signature) -> list[HashQuery]:
+    """The queries of one hashed image: its PDQ (with the 8 dihedral hashes when the engine
+    computed them, and its quality), its MD5 and its SHA-256."""
+    pdq = signature.dihedral or (signature.pdq,)
+    return [
+        HashQuery(SignalType.PDQ, tuple(h.value for h in pdq), signature.quality),
+        HashQuery(SignalType.MD5, (signature.md5,)),
+        HashQuery(SignalType.SHA256, (signature.sha256,)),
+    ]
 
 
 @dataclass(frozen=True)
@@ -130,6 +145,9 @@ class Matcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.loaded_from_snapshot = False
+        # The last error of the background follower (None when its last pass worked):
+        # for health checks.
+        self.follow_error: str | None = None
         # The sequence of the snapshot this matcher was loaded from or last saved (-1: none).
         self.snapshot_sequence = -1
 
@@ -216,7 +234,12 @@ class Matcher:
 
     def _follow(self) -> None:
         while not self._stop.wait(self.config.poll_interval_s):
-            self.refresh()
+            try:
+                self.refresh()
+                self.follow_error = None
+            except Exception as exc:  # keep following: a locked or briefly absent DB heals
+                self.follow_error = f"{type(exc).__name__}: {exc}"
+                _log.exception("applying the change log failed; retrying")
 
     def close(self) -> None:
         self._stop.set()
@@ -309,14 +332,17 @@ class Matcher:
         tenant: str | None = None,
         banks: Sequence[str] = (),
         threshold: int | None = None,
+        *,
+        stricter_only: bool = False,
     ) -> list[MatchResult]:
         """One result per query, in order. `threshold` overrides every bank's PDQ threshold
-        for this request; `banks` limits the request to these bank names."""
+        for this request (with stricter_only, as the API does for tenants, it can only
+        lower a bank's threshold); `banks` limits the request to these bank names."""
         if threshold is not None and not 0 <= threshold <= 256:
             raise BadParameter("threshold must be in [0, 256]")
         visible = {b.id: b for b in self.visible_banks(tenant, banks)}
         hits: list[list[_Hit]] = [[] for _ in queries]
-        self._pdq_hits(queries, visible, threshold, hits)
+        self._pdq_hits(queries, visible, threshold, hits, stricter_only)
         self._exact_hits(queries, visible, hits)
         return [self._result(h) for h in hits]
 
@@ -326,6 +352,7 @@ class Matcher:
         visible: dict[int, Bank],
         threshold: int | None,
         hits: list[list[_Hit]],
+        stricter_only: bool = False,
     ) -> None:
         pdq_banks = [b for b in visible.values() if SignalType.PDQ in b.signal_types]
         if not pdq_banks:
@@ -341,7 +368,13 @@ class Matcher:
                     blobs.append(v)
         if not blobs:
             return
-        thresholds = {b.id: b.pdq_threshold if threshold is None else threshold for b in pdq_banks}
+
+        def effective(bank: Bank) -> int:
+            if threshold is None:
+                return bank.pdq_threshold
+            return min(bank.pdq_threshold, threshold) if stricter_only else threshold
+
+        thresholds = {b.id: effective(b) for b in pdq_banks}
         radius = max(thresholds.values())
         codes = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, 32)
         found = self._pdq.range_search(codes, radius)

@@ -34,6 +34,8 @@ class Matcher(Protocol):
         tenant: str | None = None,
         banks: Sequence[str] = (),
         threshold: int | None = None,
+        *,
+        stricter_only: bool = False,
     ) -> list[MatchResult]: ...
 
 

@@ -28,6 +28,8 @@ class RemoteMatcher:
         tenant: str | None = None,
         banks: Sequence[str] = (),
         threshold: int | None = None,
+        *,
+        stricter_only: bool = True,  # what a server does for its callers anyway
     ) -> list[MatchResult]:
         out: list[MatchResult] = []
         options = pb.MatchOptions(banks=list(banks), max_distance=threshold or 0)

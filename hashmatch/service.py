@@ -7,6 +7,7 @@ through the Matcher (the bank index), off the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,7 +82,15 @@ class HashmatchService:
     async def _match(
         self, queries: Sequence[HashQuery], options: MatchOptions, tenant: str | None
     ) -> list[MatchResult]:
-        # The index search is CPU work: off the event loop.
+        # The index search is CPU work: off the event loop. A caller's max_distance can
+        # only make a bank stricter (probing a list with a looser one is not allowed).
         return await asyncio.to_thread(
-            self.matcher.match, queries, tenant, options.banks, options.max_distance
+            functools.partial(
+                self.matcher.match,
+                queries,
+                tenant,
+                options.banks,
+                options.max_distance,
+                stricter_only=True,
+            )
         )

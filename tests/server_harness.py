@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 
-READY = re.compile(r"serving on port (\d+).*?(?:metrics on port (\d+))?\)")
+READY = re.compile(r"serving on port (\d+).*?(?:metrics on port (\d+))?(?:, REST on port (\d+))?\)")
 
 
 @dataclass
@@ -23,6 +23,7 @@ class ServerProcess:
     port: int
     metrics_port: int | None
     data_dir: Path
+    rest_port: int | None = None
     log: list[str] = field(default_factory=list)
     _reader: threading.Thread | None = None
 
@@ -88,7 +89,8 @@ def start(data_dir: Path, *args: str, timeout: float = 60) -> ServerProcess:
         m = READY.search(line)
         if m:
             metrics = int(m.group(2)) if m.group(2) else None
-            server = ServerProcess(proc, int(m.group(1)), metrics, data_dir, seen)
+            rest = int(m.group(3)) if m.group(3) else None
+            server = ServerProcess(proc, int(m.group(1)), metrics, data_dir, rest, seen)
             server.drain()
             return server
     proc.kill()

@@ -208,3 +208,17 @@ def test_searches_during_writes_always_see_stable_entries() -> None:
         stop.set()
         t.join()
     assert failures == []
+
+
+def test_ids_in_any_order_can_be_removed() -> None:
+    rng = np.random.default_rng(8)
+    codes = random_codes(rng, 3000)
+    ids = rng.permutation(3000) + 10
+    index = MultiIndexHashIndex(MihConfig(tail_max=100, merge_fraction=0.5))
+    for part in np.array_split(np.arange(3000), 7):
+        index.add(ids[part], codes[part])
+    gone = ids[::3]
+    assert index.remove(gone) == gone.size
+    keep = ~np.isin(ids, gone)
+    q = planted_queries(rng, codes, 60, max_flip=20)
+    assert as_sets(index.range_search(q, 31), 60) == brute_force(codes[keep], ids[keep], q, 31)

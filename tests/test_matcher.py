@@ -256,3 +256,42 @@ def test_unusable_snapshots_fall_back_to_a_rebuild(store: SqliteBankStore, tmp_p
     )
     with Matcher.open(store, MatcherConfig(snapshot_path=snap)) as m:
         assert not m.loaded_from_snapshot and m.match([_pdq(code[0])])[0].matches
+
+
+def test_queries_for_an_engine_signature(store: SqliteBankStore) -> None:
+    from hashmatch.matcher import queries_for
+    from hashmatch.signatures import PdqHash, Signature
+
+    store.create_bank("b", BankSettings(min_quality=50))
+    listed = random_codes(RNG, 1)[0]
+    _add(store, "b", listed[None, :], "A1")
+    store.write_entries("b", [NewEntry(SignalType.SHA256, bytes(range(32)), "A2")])
+    variants = tuple(PdqHash(c.tobytes()) for c in random_codes(RNG, 8))
+    variants = (*variants[:3], PdqHash(flip_bits(RNG, listed, 7).tobytes()), *variants[4:])
+    sig = Signature(variants[0], 80, bytes(16), bytes(range(32)), 640, 480, variants)
+    with Matcher.open(store) as m:
+        pdq, md5, sha = m.match(queries_for(sig))
+        assert [(x.label, x.dihedral, x.distance) for x in pdq.matches] == [("A1", 3, 7)]
+        assert md5.matches == () and sha.matches[0].label == "A2"
+
+
+def test_a_separate_writer_process_is_followed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    store = SqliteBankStore(data / "banks.sqlite3")
+    store.create_bank("b", BankSettings())
+    code = random_codes(RNG, 1)[0]
+    m = Matcher.open(store, MatcherConfig(poll_interval_s=0.05))
+    m.start()
+    try:
+        cmd = [sys.executable, "-m", "hashmatch", "bank", "add", "b", code.tobytes().hex()]
+        subprocess.run([*cmd, "--data-dir", str(data)], check=True, capture_output=True)
+        t0 = time.monotonic()
+        while not m.match([_pdq(code)])[0].matches:
+            assert time.monotonic() - t0 < 1.0, "another process's commit not seen within 1 s"
+            time.sleep(0.01)
+    finally:
+        m.close()
+        store.close()

@@ -130,7 +130,7 @@ class BankSettings:
             raise BadParameter("a bank needs at least one signal type")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewEntry:
     signal_type: SignalType
     value: bytes
@@ -145,7 +145,7 @@ class NewEntry:
             )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     id: int
     bank_id: int
@@ -175,7 +175,7 @@ class ChangeKind(StrEnum):
     BANK = "bank"  # a bank's settings changed (or it was created or deleted)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     seq: int
     kind: ChangeKind
@@ -185,7 +185,7 @@ class Change:
     value: bytes | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowError:
     """One bad input row: where (1-based line or record), the error code and why."""
 

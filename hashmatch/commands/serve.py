@@ -8,11 +8,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from hashmatch.audit.log import AuditLog
+from hashmatch.commands.audit import AUDIT_FILE, REPORTS_FILE
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.data import matcher_config, open_store
 from hashmatch.config import Config, load_config
 from hashmatch.matcher import Matcher
 from hashmatch.server.app import serve_forever, start_server
+from hashmatch.server.report_servicer import open_outbox
 from hashmatch.video.matching import VideoBankMatcher
 from hashmatch.video.store import VideoStore
 
@@ -29,6 +32,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--metrics-listen", metavar="HOST:PORT", help="Prometheus /metrics ('' disables)"
     )
+    p.add_argument("--rest-listen", metavar="HOST:PORT", help="PhotoDNA-style REST face (off)")
     p.add_argument("--backend", choices=["auto", "cpu", "gpu"])
     p.add_argument("--workers", type=int, help="batches hashed at once (default: one per core)")
     p.set_defaults(run=run)
@@ -42,6 +46,8 @@ def config_from(args: argparse.Namespace) -> Config:
         overrides["server"]["listen"] = args.listen
     if args.metrics_listen is not None:
         overrides["server"]["metrics_listen"] = args.metrics_listen
+    if args.rest_listen is not None:
+        overrides["server"]["rest_listen"] = args.rest_listen
     if args.backend is not None:
         overrides["engine"]["backend"] = args.backend
     if args.workers is not None:
@@ -54,6 +60,10 @@ async def _serve(config: Config, io: Streams) -> None:
     matcher = Matcher.open(store, matcher_config(config.data_dir))
     matcher.start()  # follows the bank change log: updates apply within a second
     videos = VideoStore(store.path, store)
+    outbox = open_outbox(config.data_dir / REPORTS_FILE, config.reports)
+    audit = AuditLog(config.data_dir / AUDIT_FILE)
+    # Reports interrupted by a restart: finish the filable ones, fail the rest (off the loop).
+    resuming = asyncio.get_running_loop().run_in_executor(None, outbox.resume)
     try:
 
         def index_size() -> float:
@@ -64,20 +74,27 @@ async def _serve(config: Config, io: Streams) -> None:
             config,
             matcher,
             store,
-            index_size=index_size,
+            index_size,
+            outbox,
+            audit,
+            lambda: matcher.sequence,
             video_matcher=VideoBankMatcher(matcher, videos),
         )
 
         def ready() -> None:
             metrics = f", metrics on port {running.metrics_port}" if running.metrics_port else ""
+            rest = f", REST on port {running.rest_port}" if running.rest_port else ""
             io.stderr.write(
                 f"hashmatch serving on port {running.port} (data {config.data_dir}, "
-                f"backend {running.batcher.backend_name}{metrics})\n"
+                f"backend {running.batcher.backend_name}{metrics}{rest})\n"
             )
             io.stderr.flush()
 
         await serve_forever(running, config.server.grace_seconds, ready)
     finally:
+        await resuming
+        outbox.close()
+        audit.close()  # flushes what is queued
         matcher.close()
         videos.close()
         store.close()

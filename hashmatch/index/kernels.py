@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from llvmlite import binding as llvm_binding
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
@@ -34,6 +35,11 @@ from numba.extending import intrinsic
 N_CHUNKS = 12
 CHUNK_BITS = np.array([22] * 4 + [21] * 8, dtype=np.int64)
 CHUNK_START = np.concatenate([[0], np.cumsum(CHUNK_BITS)[:-1]]).astype(np.int64)
+
+# LLVM 15+ has opaque pointers (intrinsic suffix p0); older LLVMs mangle the pointee type.
+_PREFETCH_INTRINSIC = (
+    "llvm.prefetch.p0" if llvm_binding.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
+)
 
 # Prefetch distances (in probes and in candidates), tuned on a 2-core EPYC at 10M codes.
 _PREFETCH_OFFSETS = 16
@@ -54,7 +60,7 @@ def _prefetch(typingctx: Any, arr: Any, idx: Any) -> Any:
         i8p = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH_INTRINSIC)
         # (address, read, high locality, data cache)
         args_ = [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3)]
         builder.call(fn, [*args_, ir.Constant(i32, 1)])

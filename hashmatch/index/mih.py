@@ -128,8 +128,9 @@ class MultiIndexHashIndex:
         self._alive = np.empty(0, dtype=np.uint8)
         self._n = 0
         self._live = 0
-        self._ids_sorted = True
-        self._order: np.ndarray | None = None
+        # Slots [0, _sorted_len) hold non-decreasing ids (binary search finds them); later
+        # slots are searched linearly. Compaction sorts every slot by id again.
+        self._sorted_len = 0
         self._main: _Segment | None = None
         self._delta: _Segment | None = None
         self._pool = ThreadPoolExecutor(self.config.n_threads)
@@ -174,12 +175,13 @@ class MultiIndexHashIndex:
             self._codes[n0:n1] = codes
             self._ids[n0:n1] = ids64
             self._alive[n0:n1] = 1
-            if self._ids_sorted and (
-                np.any(np.diff(ids64) < 0) or (n0 and ids64[0] < self._ids[n0 - 1])
+            if (
+                self._sorted_len == n0
+                and not np.any(np.diff(ids64) < 0)
+                and not (n0 and ids64[0] < self._ids[n0 - 1])
             ):
-                self._ids_sorted = False
+                self._sorted_len = n1
             with self._lock:
-                self._order = None
                 self._n = n1
                 self._live += codes.shape[0]
             self._maintain()
@@ -201,11 +203,13 @@ class MultiIndexHashIndex:
             self._delta = delta
 
     def _compact(self) -> None:
-        """One main segment over every live code (drops tombstoned slots)."""
+        """One main segment over every live code, slots sorted by id (drops tombstones)."""
         n = self._n
         codes, ids, alive = self._codes, self._ids, self._alive
-        if self._live < n:
+        if self._live < n or self._sorted_len < n:
             keep = np.flatnonzero(alive[:n])
+            if self._sorted_len < n:
+                keep = keep[np.argsort(ids[keep], kind="stable")]
             codes = np.ascontiguousarray(codes[keep])
             ids = ids[keep]
             alive = np.ones(keep.size, dtype=np.uint8)
@@ -213,27 +217,21 @@ class MultiIndexHashIndex:
         main = _build_segment(codes.view(np.uint64), 0, n, self.config)
         with self._lock:
             self._codes, self._ids, self._alive = codes, ids, alive
-            self._n = n
-            self._order = None
+            self._n = self._sorted_len = n
             self._main, self._delta = main, None
 
     def _slots_of(self, ids: np.ndarray) -> np.ndarray:
-        n = self._n
-        if self._ids_sorted:
-            keys, order = self._ids[:n], None
-        else:
-            if self._order is None:
-                self._order = np.argsort(self._ids[:n], kind="stable")
-            order = self._order
-            keys = self._ids[:n][order]
+        """Every slot (live or not) holding one of these ids."""
+        n, m = self._n, self._sorted_len
+        keys = self._ids[:m]
         lo = np.searchsorted(keys, ids, side="left")
         hi = np.searchsorted(keys, ids, side="right")
         counts = (hi - lo).astype(np.int64)
         total = int(counts.sum())
         firsts = np.cumsum(counts) - counts
         pos = np.repeat(lo, counts) + np.arange(total) - np.repeat(firsts, counts)
-        pos = pos.astype(np.int64)
-        return pos if order is None else np.asarray(order[pos], dtype=np.int64)
+        rest = m + np.flatnonzero(np.isin(self._ids[m:n], ids))
+        return np.concatenate([pos.astype(np.int64), rest.astype(np.int64)])
 
     def remove(self, ids: np.ndarray) -> int:
         ids64 = check_ids(ids, np.asarray(ids).shape[0] if np.ndim(ids) == 1 else -1)
@@ -350,7 +348,6 @@ class MultiIndexHashIndex:
                 self._codes, self._ids = codes, ids
                 self._alive = np.ones(ids.shape[0], dtype=np.uint8)
                 self._n = self._live = int(ids.shape[0])
-                self._ids_sorted = bool(np.all(ids[1:] >= ids[:-1]))
-                self._order = None
+                self._sorted_len = 0 if np.any(ids[1:] < ids[:-1]) else self._n
                 self._main = self._delta = None
             self._compact()

@@ -15,14 +15,20 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from hashmatch.audit.log import AuditLog
 from hashmatch.banks.store import BankStore
 from hashmatch.config import Config, ServerConfig
 from hashmatch.errors import ConfigError
 from hashmatch.matching import Matcher
-from hashmatch.proto import bank_pb, bank_rpc, pb, rpc
+from hashmatch.proto import bank_pb, bank_rpc, pb, report_pb, report_rpc, rpc
+from hashmatch.reports.outbox import ReportOutbox
+from hashmatch.rest.app import create_app
+from hashmatch.rest.server import RestServer
+from hashmatch.server.auditing import Auditor
 from hashmatch.server.bank_servicer import BankServicer
 from hashmatch.server.batcher import Batcher
 from hashmatch.server.metrics import Metrics
+from hashmatch.server.report_servicer import ReportServicer
 from hashmatch.server.servicer import MatchServicer
 from hashmatch.server.video_servicer import VIDEO_SERVICE, add_video_service
 from hashmatch.service import HashmatchService
@@ -32,6 +38,7 @@ log = logging.getLogger(__name__)
 
 MATCH_SERVICE = pb.DESCRIPTOR.services_by_name["MatchService"].full_name
 BANK_SERVICE = bank_pb.DESCRIPTOR.services_by_name["BankService"].full_name
+REPORT_SERVICE = report_pb.DESCRIPTOR.services_by_name["ReportService"].full_name
 
 
 @dataclass
@@ -43,10 +50,14 @@ class RunningServer:
     health: health.aio.HealthServicer
     metrics: Metrics
     _metrics_http: Any = None
+    rest: RestServer | None = None
+    rest_port: int | None = None
 
     async def stop(self, grace: float) -> None:
         """Graceful: stop taking calls, let in-flight ones finish (up to grace), drain."""
         await self.health.enter_graceful_shutdown()
+        if self.rest is not None:
+            await self.rest.stop()
         await self.server.stop(grace)
         await self.batcher.close()
         if self._metrics_http is not None:
@@ -69,6 +80,9 @@ async def start_server(
     matcher: Matcher,
     store: BankStore,
     index_size: Callable[[], float] = lambda: 0.0,
+    outbox: ReportOutbox | None = None,
+    audit: AuditLog | None = None,
+    bank_sequence: Callable[[], int] = lambda: -1,
     video_matcher: VideoBankMatcher | None = None,
 ) -> RunningServer:
     metrics = Metrics()
@@ -84,6 +98,7 @@ async def start_server(
     batcher.start()
     metrics.watch(lambda: batcher.depth, index_size)
     core = HashmatchService(batcher, matcher, config.server.max_items_per_request)
+    auditor = Auditor(audit, bank_sequence)
 
     limit = config.server.max_message_bytes
     server = grpc.aio.server(
@@ -95,12 +110,15 @@ async def start_server(
         ]
     )
     rpc.add_MatchServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        MatchServicer(core, metrics, config.server.stream_window), server
+        MatchServicer(core, metrics, config.server.stream_window, auditor), server
     )
-    bank_rpc.add_BankServiceServicer_to_server(BankServicer(store), server)  # type: ignore[no-untyped-call]
+    bank_rpc.add_BankServiceServicer_to_server(BankServicer(store, auditor), server)  # type: ignore[no-untyped-call]
     names = [MATCH_SERVICE, BANK_SERVICE]
-    add_video_service(server, config, video_matcher)
+    add_video_service(server, config, video_matcher, auditor)
     names.append(VIDEO_SERVICE)
+    if outbox is not None:
+        report_rpc.add_ReportServiceServicer_to_server(ReportServicer(outbox, auditor), server)  # type: ignore[no-untyped-call]
+        names.append(REPORT_SERVICE)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ["", *names]:
@@ -125,7 +143,13 @@ async def start_server(
         await server.stop(None)
         raise ConfigError(f"cannot listen on {config.server.listen}: {exc}") from None
     await server.start()
-    return RunningServer(server, port, metrics_port, batcher, health_servicer, metrics, http)
+    running = RunningServer(server, port, metrics_port, batcher, health_servicer, metrics, http)
+    if config.server.rest_listen:
+        running.rest = RestServer(
+            create_app(core, outbox=outbox, auditor=auditor), config.server.rest_listen
+        )
+        running.rest_port = await running.rest.start()
+    return running
 
 
 async def serve_forever(running: RunningServer, grace: float, ready: Callable[[], None]) -> None:

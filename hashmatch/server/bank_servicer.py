@@ -26,6 +26,7 @@ from hashmatch.banks.model import (
 from hashmatch.banks.store import BankStore
 from hashmatch.errors import BadParameter, TooLarge
 from hashmatch.proto import bank_pb, bank_rpc
+from hashmatch.server.auditing import Auditor
 from hashmatch.server.convert import SIGNAL_FROM_PROTO, SIGNAL_TO_PROTO
 from hashmatch.server.status import streaming, unary
 
@@ -110,8 +111,9 @@ def _format(name: str) -> Format:
 class BankServicer(bank_rpc.BankServiceServicer):
     """Store calls run in threads: SQLite work stays off the event loop."""
 
-    def __init__(self, store: BankStore) -> None:
+    def __init__(self, store: BankStore, auditor: Auditor) -> None:
         self.store = store
+        self.auditor = auditor
 
     @unary
     async def CreateBank(

@@ -73,7 +73,9 @@ class Batcher:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._queued_bytes = 0
         self._room = asyncio.Condition()
-        self._slots = asyncio.Semaphore(config.worker_count)
+        # One batch more than workers: the next batch is formed and waiting when a worker
+        # frees up, so no worker idles through the hand-off.
+        self._slots = asyncio.Semaphore(config.worker_count + 1)
         self._running: set[asyncio.Task[None]] = set()
         self._collector: asyncio.Task[None] | None = None
 

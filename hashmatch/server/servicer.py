@@ -13,6 +13,7 @@ from hashmatch.matcher import HashQuery
 from hashmatch.matching import MatchOptions
 from hashmatch.proto import pb, rpc
 from hashmatch.server import convert
+from hashmatch.server.auditing import Auditor
 from hashmatch.server.metrics import Metrics
 from hashmatch.server.status import streaming, unary
 from hashmatch.service import HashmatchService, ImageOutcome, new_tracking_id
@@ -30,10 +31,13 @@ def _deadline(context: grpc.aio.ServicerContext) -> float | None:
 
 
 class MatchServicer(rpc.MatchServiceServicer):
-    def __init__(self, core: HashmatchService, metrics: Metrics, stream_window: int) -> None:
+    def __init__(
+        self, core: HashmatchService, metrics: Metrics, stream_window: int, auditor: Auditor
+    ) -> None:
         self.core = core
         self.metrics = metrics
         self.stream_window = stream_window
+        self.auditor = auditor  # read by the status wrappers: one audit record per call
 
     @unary
     async def MatchImages(

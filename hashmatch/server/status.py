@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,6 +12,7 @@ import grpc
 
 from hashmatch.errors import ErrorCode, HashmatchError
 from hashmatch.proto import pb
+from hashmatch.server.auditing import CallTally, caller_of
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +59,43 @@ async def abort_for(exc: BaseException, context: grpc.aio.ServicerContext) -> No
     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
+def _audit(
+    self: Any, name: str, context: grpc.aio.ServicerContext, tally: CallTally, status: str
+) -> None:
+    auditor = getattr(self, "auditor", None)
+    if auditor is not None:
+        auditor.record(name, caller_of(context), tally, status)
+
+
+def _status_name(exc: BaseException) -> str:
+    if isinstance(exc, HashmatchError):
+        return str(GRPC_STATUS[exc.code].name)
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED"
+    return "INTERNAL"
+
+
 def unary(
     fn: Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[T]],
 ) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[T]]:
-    """Map what a unary handler raises to its gRPC status."""
+    """Map what a unary handler raises to its gRPC status; audit the call."""
 
     @functools.wraps(fn)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
+        tally = CallTally()
         try:
-            return await fn(self, request, context)
-        except (grpc.aio.AbortError, GeneratorExit):
+            response = await fn(self, request, context)
+        except grpc.aio.AbortError:
+            _audit(self, fn.__name__, context, tally, "ABORTED")
             raise
-        except Exception as exc:
-            await abort_for(exc, context)
-            raise  # not reached: abort raises
+        except BaseException as exc:
+            _audit(self, fn.__name__, context, tally, _status_name(exc))
+            if isinstance(exc, Exception):
+                await abort_for(exc, context)
+            raise
+        tally.add_response(response)
+        _audit(self, fn.__name__, context, tally, "OK")
+        return response
 
     return wrapper
 
@@ -78,18 +103,30 @@ def unary(
 def streaming(
     fn: Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[T]],
 ) -> Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[T]]:
-    """Map what a streaming handler raises to its gRPC status."""
+    """Map what a streaming handler raises to its gRPC status; audit the call once."""
 
     @functools.wraps(fn)
     async def wrapper(
         self: Any, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[T]:
+        tally = CallTally()
+        status = "OK"
         try:
             async for item in fn(self, request, context):
+                tally.add_response(item)
                 yield item
-        except (grpc.aio.AbortError, GeneratorExit):
+        except grpc.aio.AbortError:
+            status = "ABORTED"
             raise
-        except Exception as exc:
-            await abort_for(exc, context)
+        except GeneratorExit:
+            status = "CANCELLED"
+            raise
+        except BaseException as exc:
+            status = _status_name(exc)
+            if isinstance(exc, Exception):
+                await abort_for(exc, context)
+            raise
+        finally:
+            _audit(self, fn.__name__, context, tally, status)
 
     return wrapper

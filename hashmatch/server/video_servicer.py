@@ -15,6 +15,7 @@ from hashmatch.backend import select_backend
 from hashmatch.config import Config
 from hashmatch.errors import BadParameter
 from hashmatch.proto import video_pb, video_rpc
+from hashmatch.server.auditing import Auditor
 from hashmatch.server.status import unary
 from hashmatch.service import new_tracking_id
 from hashmatch.signatures import PDQ_BYTES
@@ -27,12 +28,15 @@ VIDEO_SERVICE = video_pb.DESCRIPTOR.services_by_name["VideoService"].full_name
 
 
 def add_video_service(
-    server: grpc.aio.Server, config: Config, matcher: VideoBankMatcher | None
+    server: grpc.aio.Server,
+    config: Config,
+    matcher: VideoBankMatcher | None,
+    auditor: Auditor | None = None,
 ) -> None:
     """Registers VideoService (matching needs `matcher`; hashing works without)."""
     hasher = VideoHasher(config.video, select_backend(config.engine))
     core = VideoService(config.video, hasher, matcher)
-    video_rpc.add_VideoServiceServicer_to_server(VideoServicer(core), server)  # type: ignore[no-untyped-call]
+    video_rpc.add_VideoServiceServicer_to_server(VideoServicer(core, auditor), server)  # type: ignore[no-untyped-call]
 
 
 def features_to_proto(h: VideoHash) -> list[video_pb.VideoFeature]:
@@ -75,8 +79,9 @@ def _match_to_proto(m: VideoMatch) -> video_pb.VideoMatch:
 
 
 class VideoServicer:
-    def __init__(self, core: VideoService) -> None:
+    def __init__(self, core: VideoService, auditor: Auditor | None = None) -> None:
         self.core = core
+        self.auditor = auditor  # the status wrappers record one audit entry per call
 
     def _request(self, options: video_pb.VideoMatchOptions) -> VideoRequest:
         return VideoRequest(

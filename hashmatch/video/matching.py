@@ -51,6 +51,8 @@ class BankMatcher(Protocol):
         tenant: str | None = None,
         banks: Sequence[str] = (),
         threshold: int | None = None,
+        *,
+        stricter_only: bool = False,
     ) -> list[MatchResult]: ...
 
     def visible_banks(self, tenant: str | None = None, names: Sequence[str] = ()) -> list[Bank]: ...
@@ -71,9 +73,11 @@ class VideoBankMatcher:
         tenant: str | None = None,
         banks: Sequence[str] = (),
         max_distance: int | None = None,
+        stricter_only: bool = False,
     ) -> list[VideoMatch]:
         """`options.max_distance` is ignored here: `max_distance` (None: each bank's own
-        threshold) is the frame distance."""
+        threshold) is the frame distance; with stricter_only (API callers) it can only
+        lower a bank's threshold, as for images."""
         visible = {b.name: b for b in self.matcher.visible_banks(tenant, banks)}
         keep = query.quality >= options.min_quality
         distinct = np.unique(query.hashes[keep], axis=0)
@@ -82,7 +86,9 @@ class VideoBankMatcher:
             queries = [
                 HashQuery(SignalType.PDQ, (bytes(h),)) for h in distinct[lo : lo + _QUERY_CHUNK]
             ]
-            found = self.matcher.match(queries, tenant, banks, max_distance)
+            found = self.matcher.match(
+                queries, tenant, banks, max_distance, stricter_only=stricter_only
+            )
             by_entry = {m.entry_id: m.bank for r in found for m in r.matches}
             for eid, vids in self.videos.videos_of_entries(list(by_entry)).items():
                 for vid in vids:
@@ -94,9 +100,12 @@ class VideoBankMatcher:
             bank = visible.get(candidates[vid])
             if bank is None:
                 continue
+            distance = bank.pdq_threshold if max_distance is None else max_distance
+            if stricter_only:
+                distance = min(distance, bank.pdq_threshold)
             per_bank = dataclasses.replace(
                 options,
-                max_distance=bank.pdq_threshold if max_distance is None else max_distance,
+                max_distance=distance,
                 min_quality=max(options.min_quality, bank.min_quality),
             )
             c = compare(query, frames[vid], per_bank)

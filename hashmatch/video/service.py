@@ -99,6 +99,13 @@ class VideoService:
         if self.matcher is None:
             raise BadParameter("this server has no video banks")
         options = request.options or self.match_options()
+        # As for images: an API caller's max_distance can only tighten a bank's threshold.
         return await asyncio.to_thread(
-            self.matcher.match, video, options, tenant, request.banks, request.max_distance
+            self.matcher.match,
+            video,
+            options,
+            tenant,
+            request.banks,
+            request.max_distance,
+            True,
         )

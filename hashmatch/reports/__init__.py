@@ -1,0 +1,1 @@
+"""Reports to NCMEC's CyberTipline (or a test endpoint) through a durable outbox."""
