@@ -95,6 +95,11 @@ def test_per_bank_threshold_and_removal(
         assert [h.bank for h in vm.match(videos["a"], VideoMatchOptions())] == ["strict"]
         assert vm.match(videos["a_small"], VideoMatchOptions()) == []
         assert len(vm.match(videos["a_small"], VideoMatchOptions(), max_distance=31)) == 1
+        # API callers (stricter_only) can only tighten a bank's threshold, never loosen it.
+        loose = vm.match(
+            videos["a_small"], VideoMatchOptions(), max_distance=31, stricter_only=True
+        )
+        assert loose == []
     entry = store.list_videos("strict")[0]
     store.remove_video("strict", entry.id)
     assert store.list_videos("strict") == []
