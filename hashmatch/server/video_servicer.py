@@ -78,6 +78,13 @@ def _match_to_proto(m: VideoMatch) -> video_pb.VideoMatch:
     )
 
 
+def _tenant(context: grpc.aio.ServicerContext) -> str | None:
+    """The caller's tenant as the auth layer sets it on the context (as the audit reads
+    it); None (the operator: every bank) where no auth layer runs."""
+    tenant = getattr(context, "hashmatch_tenant", "")
+    return str(tenant) if tenant else None
+
+
 class VideoServicer:
     def __init__(self, core: VideoService, auditor: Auditor | None = None) -> None:
         self.core = core
@@ -127,7 +134,7 @@ class VideoServicer:
         self, request: AsyncIterator[video_pb.VideoChunk], context: grpc.aio.ServicerContext
     ) -> video_pb.VideoMatchResponse:
         header, video = await self._upload(request)
-        matches = await self.core.match(video, self._request(header.options))
+        matches = await self.core.match(video, self._request(header.options), _tenant(context))
         return video_pb.VideoMatchResponse(
             content_id=header.content_id,
             is_match=bool(matches),
@@ -141,7 +148,7 @@ class VideoServicer:
         self, request: video_pb.MatchVideoHashesRequest, context: grpc.aio.ServicerContext
     ) -> video_pb.VideoMatchResponse:
         video = features_from_proto(list(request.features))
-        matches = await self.core.match(video, self._request(request.options))
+        matches = await self.core.match(video, self._request(request.options), _tenant(context))
         return video_pb.VideoMatchResponse(
             content_id=request.content_id,
             is_match=bool(matches),
