@@ -158,8 +158,11 @@ def main() -> None:
     p.add_argument("--seconds", type=int, default=20, help="clip length")
     p.add_argument("--runs", type=int, default=3, help="best of N")
     p.add_argument("--quick", action="store_true", help="720p only, 4 s, 1 run")
+    p.add_argument("--size", choices=sorted(SIZES), action="append", help="only these sizes")
     args = p.parse_args()
-    sizes = {"720p": SIZES["720p"]} if args.quick else SIZES
+    sizes = {k: SIZES[k] for k in args.size} if args.size else SIZES
+    if args.quick:
+        sizes = {"720p": SIZES["720p"]}
     seconds, runs = (4, 1) if args.quick else (args.seconds, args.runs)
     peer_name = "vpdq 0.2.5" if args.vpdq_python else "ffmpeg(PyAV)+pdqhash"
     print(
