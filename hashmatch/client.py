@@ -79,6 +79,7 @@ class ItemOutcome:
                     "distance": m.distance,
                     "signal_type": pb.SignalType.Name(m.signal_type).lower(),
                     "variant": m.variant,
+                    **({"source": m.source} if m.source else {}),
                     **({"value": m.value.hex()} if m.value else {}),
                 }
                 for m in r.matches
@@ -102,8 +103,18 @@ class ItemOutcome:
         return out
 
 
-def _options(banks: Sequence[str], max_distance: int, dihedral: bool) -> pb.MatchOptions:
-    return pb.MatchOptions(banks=list(banks), max_distance=max_distance, dihedral=dihedral)
+def _options(
+    banks: Sequence[str], max_distance: int, dihedral: bool, test: bool = False
+) -> pb.MatchOptions:
+    return pb.MatchOptions(
+        banks=list(banks), max_distance=max_distance, dihedral=dihedral, test=test
+    )
+
+
+def auth_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
+    """The metadata that carries an API key (PhotoDNA clients may send the same key as
+    `ocp-apim-subscription-key` instead)."""
+    return (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
 
 def _channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
@@ -186,7 +197,9 @@ def _outcomes(results: Iterable[pb.ItemResult]) -> list[ItemOutcome]:
 
 
 class Client:
-    """Blocking client. `with Client("host:port") as c: c.match_images([...])`."""
+    """Blocking client. `with Client("host:port", api_key=KEY) as c: c.match_images([...])`.
+
+    `test=True` on a call matches against the integration sandbox's "Test" bank only."""
 
     def __init__(
         self,
@@ -194,6 +207,7 @@ class Client:
         *,
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Sequence[tuple[str, str]] = (),
+        api_key: str | None = None,
         timeout: float = 60.0,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
@@ -203,7 +217,7 @@ class Client:
         else:
             self._channel = grpc.secure_channel(target, credentials, options=options)
         self._stub = rpc.MatchServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self._metadata = tuple(metadata)
+        self._metadata = tuple(metadata) + auth_metadata(api_key)
         self.timeout = timeout
 
     def close(self) -> None:
@@ -226,8 +240,9 @@ class Client:
         max_distance: int = 0,
         dihedral: bool = False,
         batch_size: int = 64,
+        test: bool = False,
     ) -> list[ItemOutcome]:
-        options = _options(banks, max_distance, dihedral)
+        options = _options(banks, max_distance, dihedral, test)
         out: list[ItemOutcome] = []
         for req in match_requests(images, content_ids, options, batch_size):
             out += _outcomes(self._call(self._stub.MatchImages, req).results)
@@ -247,9 +262,11 @@ class Client:
         banks: Sequence[str] = (),
         max_distance: int = 0,
         batch_size: int = 1000,
+        test: bool = False,
     ) -> list[ItemOutcome]:
         out: list[ItemOutcome] = []
-        for req in hashes_requests(hashes, _options(banks, max_distance, False), batch_size):
+        options = _options(banks, max_distance, False, test)
+        for req in hashes_requests(hashes, options, batch_size):
             out += _outcomes(self._call(self._stub.MatchHashes, req).results)
         return out
 
@@ -279,6 +296,7 @@ class AsyncClient:
         *,
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Sequence[tuple[str, str]] = (),
+        api_key: str | None = None,
         timeout: float = 60.0,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
@@ -288,7 +306,7 @@ class AsyncClient:
         else:
             self._channel = grpc.aio.secure_channel(target, credentials, options=options)
         self._stub = rpc.MatchServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self._metadata = tuple(metadata)
+        self._metadata = tuple(metadata) + auth_metadata(api_key)
         self.timeout = timeout
 
     async def close(self) -> None:
@@ -311,8 +329,9 @@ class AsyncClient:
         max_distance: int = 0,
         dihedral: bool = False,
         batch_size: int = 64,
+        test: bool = False,
     ) -> list[ItemOutcome]:
-        options = _options(banks, max_distance, dihedral)
+        options = _options(banks, max_distance, dihedral, test)
         out: list[ItemOutcome] = []
         for req in match_requests(images, content_ids, options, batch_size):
             out += _outcomes((await self._call(self._stub.MatchImages, req)).results)
@@ -332,9 +351,11 @@ class AsyncClient:
         banks: Sequence[str] = (),
         max_distance: int = 0,
         batch_size: int = 1000,
+        test: bool = False,
     ) -> list[ItemOutcome]:
         out: list[ItemOutcome] = []
-        for req in hashes_requests(hashes, _options(banks, max_distance, False), batch_size):
+        options = _options(banks, max_distance, False, test)
+        for req in hashes_requests(hashes, options, batch_size):
             out += _outcomes((await self._call(self._stub.MatchHashes, req)).results)
         return out
 

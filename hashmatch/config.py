@@ -161,6 +161,38 @@ class VideoConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    """API keys, tenants' limits. Auth is on as soon as the first API key exists (in
+    tenants.sqlite3 in the data dir) or when `required` is set; before that, a fresh
+    install answers every caller as the operator (the two-command quick start), and the
+    server says so loudly at start-up."""
+
+    required: bool = False
+    # Per-tenant token bucket (requests per second, and the burst it may save up), and
+    # items (images or hashes) per calendar month (UTC); a tenant's own values win.
+    rate_per_second: float = 20.0
+    burst: float = 40.0
+    monthly_items: int = 10_000_000
+    # A rotated key keeps working this long beside its replacement.
+    rotation_overlap_s: float = 86_400.0
+    # last-used times are written at most this often per key.
+    last_used_interval_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.rate_per_second <= 0 or self.burst < 1 or self.monthly_items < 1:
+            raise ConfigError("rate_per_second > 0, burst >= 1 and monthly_items >= 1")
+        if self.rotation_overlap_s < 0 or self.last_used_interval_s < 0:
+            raise ConfigError("rotation_overlap_s and last_used_interval_s must be >= 0")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """The integration sandbox: a public "Test" bank of benign synthetic images."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class ReportsConfig:
     """Where reports go. Passwords are read from the environment variables named here,
     never from the file."""
@@ -181,6 +213,24 @@ class ReportsConfig:
 
 
 @dataclass(frozen=True)
+class WebhooksConfig:
+    """Signed POSTs per matched item, per tenant: `urls = { acme = "https://..." }`; each
+    tenant's HMAC secret is read from the environment variable secret_env_prefix + TENANT
+    (upper case, '-' as '_'), never from this file."""
+
+    urls: dict[str, str] = field(default_factory=dict)
+    secret_env_prefix: str = "HASHMATCH_WEBHOOK_SECRET_"
+    attempts: int = 5
+    backoff_s: float = 1.0
+    timeout_s: float = 10.0
+    queue_max: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.backoff_s < 0 or self.queue_max < 1:
+            raise ConfigError("webhooks: attempts >= 1, backoff_s >= 0, queue_max >= 1")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a hashmatch process needs, built once from a TOML file and flags."""
 
@@ -189,7 +239,10 @@ class Config:
     batch: BatchConfig = field(default_factory=BatchConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
 
 
 _SECTIONS = {
@@ -197,7 +250,10 @@ _SECTIONS = {
     "batch": BatchConfig,
     "server": ServerConfig,
     "video": VideoConfig,
+    "auth": AuthConfig,
+    "sandbox": SandboxConfig,
     "reports": ReportsConfig,
+    "webhooks": WebhooksConfig,
 }
 
 
@@ -225,7 +281,8 @@ def load_config(
 ) -> Config:
     """A Config from an optional TOML file, then flag overrides ({"server": {"listen": ...}}).
 
-    Top-level keys: data_dir; sections [engine], [batch], [server]: see hashmatch.example.toml.
+    Top-level keys: data_dir; sections [engine], [batch], [server], [auth], [sandbox]:
+    see hashmatch.example.toml.
     """
     raw: dict[str, Any] = {}
     if path is not None:

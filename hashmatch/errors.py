@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
     INTERNAL = "INTERNAL"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
 
     @property
     def photodna_status(self) -> int:
@@ -44,6 +46,9 @@ _PHOTODNA = {
     ErrorCode.INTERNAL: 3004,
     ErrorCode.RESOURCE_EXHAUSTED: 3004,
     ErrorCode.DEADLINE_EXCEEDED: 3004,
+    # PhotoDNA answers these at its API gateway with HTTP 401 / 403, not a 3xxx status.
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
 }
 
 
@@ -96,9 +101,25 @@ class InternalError(HashmatchError):
 
 
 class Overloaded(HashmatchError):
-    """A bounded queue or a rate limit is full: retry later, with backoff."""
+    """A bounded queue, a rate limit or a quota is full: retry after `retry_after_s`."""
 
     code = ErrorCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Unauthenticated(HashmatchError):
+    """No API key, or one that is unknown, revoked or expired (never says which)."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class PermissionDenied(HashmatchError):
+    """A known caller without the role (or tenant state) the call needs."""
+
+    code = ErrorCode.PERMISSION_DENIED
 
 
 class ConfigError(HashmatchError):

@@ -92,6 +92,7 @@ class Match:
     label: str | None
     dihedral: int = 0  # which of the query's hashes matched (0: the original)
     suppressed_by: Suppressor | None = None
+    source: str | None = None  # the entry's source (the sandbox's say "Test")
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -437,6 +438,7 @@ class Matcher:
                     label=h.entry.label,
                     dihedral=h.variant,
                     suppressed_by=suppressor,
+                    source=h.entry.source,
                 )
                 for h in block
             )

@@ -15,6 +15,10 @@ from hashmatch.errors import BadParameter
 from hashmatch.matcher import HashQuery, MatchResult
 from hashmatch.signatures import Signature
 
+# The integration sandbox's public bank (hashmatch.sandbox fills it; PhotoDNA's "Test"
+# source): the `test` request option matches against it alone.
+SANDBOX_BANK = "Test"
+
 
 @dataclass(frozen=True, slots=True)
 class MatchOptions:

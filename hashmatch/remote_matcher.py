@@ -18,9 +18,15 @@ BATCH = 1000
 
 
 class RemoteMatcher:
-    def __init__(self, channel: grpc.Channel, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        timeout: float = 120.0,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self._stub = rpc.MatchServiceStub(channel)  # type: ignore[no-untyped-call]
         self.timeout = timeout
+        self._metadata = tuple(metadata)  # the API key, once the server has keys
 
     def match(
         self,
@@ -41,7 +47,7 @@ class RemoteMatcher:
                     msg.pdq_dihedral.extend(q.values)
                 if q.quality is not None:
                     msg.quality = q.quality
-            resp = self._stub.MatchHashes(req, timeout=self.timeout)
+            resp = self._stub.MatchHashes(req, timeout=self.timeout, metadata=self._metadata)
             out += [self._result(r) for r in resp.results]
         return out
 
@@ -58,6 +64,7 @@ class RemoteMatcher:
                     value=b"",  # servers never return stored values
                     distance=m.distance,
                     label=m.label or None,
+                    source=m.source or None,
                     dihedral=DIHEDRAL_NAMES.index(m.variant) if m.variant in DIHEDRAL_NAMES else 0,
                     suppressed_by=Suppressor(
                         m.suppressed_by.bank, m.suppressed_by.entry_id, m.suppressed_by.distance

@@ -35,6 +35,7 @@ class FakeCyberTip:
         self.fail_next: dict[str, int] = {}  # path -> how many 500s to answer first
         self.drop_next: dict[str, int] = {}  # path -> close the connection mid-request
         self.hold: dict[str, threading.Event] = {}  # path -> wait for this before answering
+        self.hold_from: dict[str, int] = {}  # path -> hold only its Nth request and later
         self.arrived: dict[str, threading.Event] = {}
         self.requests: list[str] = []
         self.lock = threading.Lock()
@@ -73,9 +74,12 @@ class FakeCyberTip:
         path = h.path.removeprefix("/ispws")
         with self.lock:
             self.requests.append(path)
-        self.arrived.setdefault(path, threading.Event()).set()
-        if path in self.hold:
+            nth = self.requests.count(path)
+        if path in self.hold and nth >= self.hold_from.get(path, 1):
+            self.arrived.setdefault(path, threading.Event()).set()
             self.hold[path].wait(30)
+        else:
+            self.arrived.setdefault(path, threading.Event()).set()
         expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         if h.headers.get("Authorization") != expected:
             h.send_response(401)

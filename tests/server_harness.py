@@ -56,7 +56,9 @@ class ServerProcess:
         return self.proc.returncode
 
 
-def start(data_dir: Path, *args: str, timeout: float = 60) -> ServerProcess:
+def start(
+    data_dir: Path, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> ServerProcess:
     cmd = [
         sys.executable,
         "-m",
@@ -72,7 +74,7 @@ def start(data_dir: Path, *args: str, timeout: float = 60) -> ServerProcess:
         "cpu",
         *args,
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(
         cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
     )

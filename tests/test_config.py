@@ -31,7 +31,14 @@ def test_example_config_loads_and_flags_override(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["[server]\nlisten_on = 'x'\n", "[engine]\nmode = 'turbo'\n", "bogus = 1\n", "[server\n"],
+    [
+        "[server]\nlisten_on = 'x'\n",
+        "[engine]\nmode = 'turbo'\n",
+        "bogus = 1\n",
+        "[server\n",
+        "[auth]\nrate_per_second = 0\n",
+        "[auth]\nrequire = true\n",
+    ],
 )
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "c.toml"

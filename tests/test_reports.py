@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,17 +153,14 @@ def test_sigkill_between_steps(
     release = threading.Event()
     fake.hold = {step: release}
     if step == "/fileinfo":  # die on the second file's fileinfo: both files are uploaded
-        fake.hold = {}
-        fake.arrived["/fileinfo"] = threading.Event()
+        fake.hold_from = {"/fileinfo": 2}
     db = tmp_path / "r.sqlite3"
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, fake.url, str(db)], cwd=ROOT)
-    if step == "/fileinfo":
-        # wait until the second upload arrived, then hold the next fileinfo
-        while fake.requests.count("/upload") < 2 and proc.poll() is None:
-            threading.Event().wait(0.005)
-        fake.hold = {"/fileinfo": release}
-        fake.arrived["/fileinfo"].clear()
-    assert fake.arrived.setdefault(step, threading.Event()).wait(30), fake.requests
+    held = fake.arrived.setdefault(step, threading.Event())
+    deadline = time.monotonic() + 120
+    while not (held.is_set() and fake.requests.count(step) >= fake.hold_from.get(step, 1)):
+        assert proc.poll() is None and time.monotonic() < deadline, fake.requests
+        held.wait(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     release.set()  # the endpoint completes the step it had received

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +33,8 @@ from hashmatch.banks.model import (
     WriteReport,
     check_bank_name,
 )
-from hashmatch.errors import AlreadyExists, BadParameter, NotFound
+from hashmatch.errors import AlreadyExists, NotFound
+from hashmatch.sqlite_schema import migrate, write_transaction
 
 SCHEMA_VERSION = 1
 
@@ -167,17 +168,8 @@ class SqliteBankStore:
         self._store_id = str(row[0])
 
     # -- plumbing ------------------------------------------------------------------------
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; BEGIN IMMEDIATE takes the write lock up front."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._db, self._lock)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -190,23 +182,11 @@ class SqliteBankStore:
                 self._db.execute("COMMIT")
 
     def _migrate(self) -> None:
-        with self._write() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = db.execute("SELECT version FROM schema_version").fetchone()
-            version = row[0] if row else 0
-            if row is None:
-                db.execute("INSERT INTO schema_version (version) VALUES (0)")
-            if version > SCHEMA_VERSION:
-                raise BadParameter(
-                    f"{self.path}: schema version {version} is newer than this hashmatch"
-                    f" ({SCHEMA_VERSION}); upgrade hashmatch"
-                )
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[v]:
-                    db.execute(statement)
-                if v == 1:
-                    db.execute("INSERT INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
-                db.execute("UPDATE schema_version SET version = ?", (v,))
+        def after(db: sqlite3.Connection, version: int) -> None:
+            if version == 1:
+                db.execute("INSERT INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+
+        migrate(self._db, self._lock, self.path, MIGRATIONS, after)
 
     @property
     def store_id(self) -> str:

@@ -7,10 +7,13 @@ from pathlib import Path
 
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.matcher import MatcherConfig
+from hashmatch.tenancy.sqlite_store import SqliteTenantStore
 
 DEFAULT_DATA_DIR = "./hashmatch-data"
 STORE_FILE = "banks.sqlite3"
 SNAPSHOT_FILE = "index.snapshot"
+TENANTS_FILE = "tenants.sqlite3"  # tenants and API key hashes, apart from the banks
+OPERATOR_KEY_FILE = "operator.key"  # written by `hashmatch admin bootstrap` (mode 0600)
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -29,3 +32,7 @@ def open_store(data_dir: Path) -> SqliteBankStore:
 
 def matcher_config(data_dir: Path) -> MatcherConfig:
     return MatcherConfig(snapshot_path=data_dir / SNAPSHOT_FILE)
+
+
+def open_tenants(data_dir: Path) -> SqliteTenantStore:
+    return SqliteTenantStore(data_dir / TENANTS_FILE)

@@ -4,6 +4,7 @@ JSON lines, in order."""
 from __future__ import annotations
 
 import argparse
+import os
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,14 @@ def register(sub: Any) -> None:
         metavar="P",
         help="videos: share of frames that must match each way (server default: vPDQ's 80)",
     )
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("HASHMATCH_API_KEY"),
+        help="API key (default: $HASHMATCH_API_KEY); needed once the server has keys",
+    )
+    p.add_argument(
+        "--test", action="store_true", help="match the integration sandbox's Test bank only"
+    )
     p.set_defaults(run=run)
 
 
@@ -46,7 +55,10 @@ def run(args: argparse.Namespace, io: Streams) -> ExitCode:
     creds = None
     if args.tls_ca is not None:
         creds = grpc.ssl_channel_credentials(root_certificates=args.tls_ca.read_bytes())
-    with Client(args.server, credentials=creds) as client, VideoClient(args.server, creds) as vc:
+    with (
+        Client(args.server, credentials=creds, api_key=args.api_key) as client,
+        VideoClient(args.server, creds, api_key=args.api_key) as vc,
+    ):
         while batch := list(islice(paths, BATCH)):
             readable: list[tuple[str, bytes]] = []
             lines: dict[str, dict[str, Any]] = {}
@@ -77,6 +89,7 @@ def run(args: argparse.Namespace, io: Streams) -> ExitCode:
                         banks=args.bank,
                         max_distance=args.max_distance,
                         dihedral=args.dihedral,
+                        test=args.test,
                     )
                 )
             except grpc.RpcError as exc:

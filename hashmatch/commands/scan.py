@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from hashmatch.client import auth_metadata
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.data import STORE_FILE, add_data_dir, matcher_config, open_store
 from hashmatch.config import BackendChoice, EngineConfig, HashMode
@@ -25,6 +27,11 @@ from hashmatch.video.store import VideoStore
 def _match_args(p: argparse.ArgumentParser) -> None:
     add_data_dir(p)
     p.add_argument("--server", metavar="HOST:PORT", help="match on a running server instead")
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("HASHMATCH_API_KEY"),
+        help="with --server: API key (default: $HASHMATCH_API_KEY)",
+    )
     p.add_argument("--bank", action="append", default=[], help="only these banks (repeatable)")
     p.add_argument("--threshold", type=int, help="PDQ distance threshold override")
 
@@ -59,7 +66,7 @@ def register(sub: Any) -> None:
 def _matcher(args: argparse.Namespace) -> Iterator[Matcher]:
     if args.server:
         with grpc.insecure_channel(args.server) as channel:
-            yield RemoteMatcher(channel)
+            yield RemoteMatcher(channel, metadata=auth_metadata(args.api_key))
         return
     store = open_store(args.data_dir)
     try:

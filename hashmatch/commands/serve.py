@@ -5,19 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from hashmatch.audit.log import AuditLog
 from hashmatch.commands.audit import AUDIT_FILE, REPORTS_FILE
 from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.commands.data import matcher_config, open_store
-from hashmatch.config import Config, load_config
+from hashmatch.commands.data import matcher_config, open_store, open_tenants
+from hashmatch.config import Config, WebhooksConfig, load_config
+from hashmatch.errors import ConfigError
 from hashmatch.matcher import Matcher
+from hashmatch.sandbox import ensure_sandbox
 from hashmatch.server.app import serve_forever, start_server
 from hashmatch.server.report_servicer import open_outbox
 from hashmatch.video.matching import VideoBankMatcher
 from hashmatch.video.store import VideoStore
+from hashmatch.webhooks import Target, WebhookNotifier
 
 
 def register(sub: Any) -> None:
@@ -57,11 +61,16 @@ def config_from(args: argparse.Namespace) -> Config:
 
 async def _serve(config: Config, io: Streams) -> None:
     store = open_store(config.data_dir)
+    tenants = open_tenants(config.data_dir)
+    if config.sandbox.enabled:
+        # First start: the public "Test" bank of benign synthetic images (hashmatch.sandbox).
+        await asyncio.to_thread(ensure_sandbox, store, config.engine)
     matcher = Matcher.open(store, matcher_config(config.data_dir))
     matcher.start()  # follows the bank change log: updates apply within a second
     videos = VideoStore(store.path, store)
     outbox = open_outbox(config.data_dir / REPORTS_FILE, config.reports)
     audit = AuditLog(config.data_dir / AUDIT_FILE)
+    webhooks = open_webhooks(config.webhooks)
     # Reports interrupted by a restart: finish the filable ones, fail the rest (off the loop).
     resuming = asyncio.get_running_loop().run_in_executor(None, outbox.resume)
     try:
@@ -74,10 +83,12 @@ async def _serve(config: Config, io: Streams) -> None:
             config,
             matcher,
             store,
+            tenants,
             index_size,
             outbox,
             audit,
             lambda: matcher.sequence,
+            webhooks,
             video_matcher=VideoBankMatcher(matcher, videos),
         )
 
@@ -95,9 +106,37 @@ async def _serve(config: Config, io: Streams) -> None:
         await resuming
         outbox.close()
         audit.close()  # flushes what is queued
+        if webhooks is not None:
+            webhooks.close()
         matcher.close()
         videos.close()
         store.close()
+        tenants.close()
+
+
+def open_webhooks(config: WebhooksConfig) -> WebhookNotifier | None:
+    """The notifier for the tenants with a webhook URL; secrets from the environment."""
+    if not config.urls:
+        return None
+    targets = {}
+    for tenant, url in config.urls.items():
+        env = config.secret_env_prefix + tenant.upper().replace("-", "_")
+        secret = os.environ.get(env, "")
+        if not secret:
+            raise ConfigError(f"webhook for tenant {tenant!r}: set its secret in ${env}")
+        targets[tenant] = Target(url, secret.encode())
+    return WebhookNotifier(
+        targets, config.attempts, config.backoff_s, config.timeout_s, config.queue_max
+    )
+
+
+def no_core_dumps() -> None:
+    """Images live in this process's memory: a crash must not write them to a core file."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def run(args: argparse.Namespace, io: Streams) -> ExitCode:
@@ -105,5 +144,6 @@ def run(args: argparse.Namespace, io: Streams) -> ExitCode:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     config = config_from(args)
+    no_core_dumps()
     asyncio.run(_serve(config, io))
     return ExitCode.OK

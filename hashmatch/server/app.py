@@ -20,11 +20,14 @@ from hashmatch.banks.store import BankStore
 from hashmatch.config import Config, ServerConfig
 from hashmatch.errors import ConfigError
 from hashmatch.matching import Matcher
-from hashmatch.proto import bank_pb, bank_rpc, pb, report_pb, report_rpc, rpc
+from hashmatch.proto import admin_pb, admin_rpc, bank_pb, bank_rpc, pb, report_pb, report_rpc, rpc
 from hashmatch.reports.outbox import ReportOutbox
 from hashmatch.rest.app import create_app
+from hashmatch.rest.auth import tenancy_auth
 from hashmatch.rest.server import RestServer
+from hashmatch.server.admin_servicer import AdminServicer
 from hashmatch.server.auditing import Auditor
+from hashmatch.server.auth import AuthInterceptor
 from hashmatch.server.bank_servicer import BankServicer
 from hashmatch.server.batcher import Batcher
 from hashmatch.server.metrics import Metrics
@@ -32,12 +35,17 @@ from hashmatch.server.report_servicer import ReportServicer
 from hashmatch.server.servicer import MatchServicer
 from hashmatch.server.video_servicer import VIDEO_SERVICE, add_video_service
 from hashmatch.service import HashmatchService
+from hashmatch.tenancy.limits import TenantLimits
+from hashmatch.tenancy.service import Tenancy
+from hashmatch.tenancy.store import TenantStore
 from hashmatch.video.matching import VideoBankMatcher
+from hashmatch.webhooks import WebhookNotifier
 
 log = logging.getLogger(__name__)
 
 MATCH_SERVICE = pb.DESCRIPTOR.services_by_name["MatchService"].full_name
 BANK_SERVICE = bank_pb.DESCRIPTOR.services_by_name["BankService"].full_name
+ADMIN_SERVICE = admin_pb.DESCRIPTOR.services_by_name["AdminService"].full_name
 REPORT_SERVICE = report_pb.DESCRIPTOR.services_by_name["ReportService"].full_name
 
 
@@ -49,6 +57,7 @@ class RunningServer:
     batcher: Batcher
     health: health.aio.HealthServicer
     metrics: Metrics
+    tenancy: Tenancy
     _metrics_http: Any = None
     rest: RestServer | None = None
     rest_port: int | None = None
@@ -60,6 +69,7 @@ class RunningServer:
             await self.rest.stop()
         await self.server.stop(grace)
         await self.batcher.close()
+        self.tenancy.flush()  # last-used times not yet written
         if self._metrics_http is not None:
             self._metrics_http.shutdown()
 
@@ -79,13 +89,23 @@ async def start_server(
     config: Config,
     matcher: Matcher,
     store: BankStore,
+    tenants: TenantStore,
     index_size: Callable[[], float] = lambda: 0.0,
     outbox: ReportOutbox | None = None,
     audit: AuditLog | None = None,
     bank_sequence: Callable[[], int] = lambda: -1,
+    webhooks: WebhookNotifier | None = None,
     video_matcher: VideoBankMatcher | None = None,
 ) -> RunningServer:
     metrics = Metrics()
+    tenancy = Tenancy(tenants, config.auth)
+    limits = TenantLimits(tenants, config.auth, on_throttle=metrics.throttled)
+    if not tenancy.auth_enabled():
+        log.warning(
+            "auth is OFF: no API key exists and [auth] required is false, so every caller"
+            " acts as the operator and sees every bank. Create the first key with"
+            " `hashmatch admin bootstrap` (auth then stays on), or set [auth] required = true."
+        )
     creds = _credentials(config.server)
     # Bound first: a port in use fails start-up before anything else is running.
     http, metrics_port = None, None
@@ -102,18 +122,20 @@ async def start_server(
 
     limit = config.server.max_message_bytes
     server = grpc.aio.server(
+        interceptors=[AuthInterceptor(tenancy, limits, metrics)],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
             # A second server on a port in use must fail, not share it silently.
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
     rpc.add_MatchServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        MatchServicer(core, metrics, config.server.stream_window, auditor), server
+        MatchServicer(core, metrics, config.server.stream_window, auditor, limits, webhooks), server
     )
     bank_rpc.add_BankServiceServicer_to_server(BankServicer(store, auditor), server)  # type: ignore[no-untyped-call]
-    names = [MATCH_SERVICE, BANK_SERVICE]
+    admin_rpc.add_AdminServiceServicer_to_server(AdminServicer(tenancy), server)  # type: ignore[no-untyped-call]
+    names = [MATCH_SERVICE, BANK_SERVICE, ADMIN_SERVICE]
     add_video_service(server, config, video_matcher, auditor)
     names.append(VIDEO_SERVICE)
     if outbox is not None:
@@ -143,10 +165,13 @@ async def start_server(
         await server.stop(None)
         raise ConfigError(f"cannot listen on {config.server.listen}: {exc}") from None
     await server.start()
-    running = RunningServer(server, port, metrics_port, batcher, health_servicer, metrics, http)
+    running = RunningServer(
+        server, port, metrics_port, batcher, health_servicer, metrics, tenancy, http
+    )
     if config.server.rest_listen:
         running.rest = RestServer(
-            create_app(core, outbox=outbox, auditor=auditor), config.server.rest_listen
+            create_app(core, tenancy_auth(tenancy, limits), outbox=outbox, auditor=auditor),
+            config.server.rest_listen,
         )
         running.rest_port = await running.rest.start()
     return running

@@ -11,6 +11,7 @@ import grpc
 
 from hashmatch.audit.log import AuditEvent, AuditLog
 from hashmatch.proto import pb
+from hashmatch.server.context import current_caller
 
 
 @dataclass
@@ -53,10 +54,11 @@ class CallTally:
 
 
 def caller_of(context: grpc.aio.ServicerContext) -> tuple[str, str]:
-    """(tenant, key id) of the call: set by the auth layer in its metadata view."""
-    tenant = getattr(context, "hashmatch_tenant", "") or ""
-    key_id = getattr(context, "hashmatch_key_id", "") or ""
-    return str(tenant), str(key_id)
+    """(tenant, key id) of the call, as the auth interceptor resolved it ("" in open mode)."""
+    who = current_caller()
+    if who is None or who.open:
+        return "", ""
+    return who.tenant_id, who.key_id
 
 
 class Auditor:

@@ -27,8 +27,11 @@ from hashmatch.banks.store import BankStore
 from hashmatch.errors import BadParameter, TooLarge
 from hashmatch.proto import bank_pb, bank_rpc
 from hashmatch.server.auditing import Auditor
+from hashmatch.server.auth import caller
 from hashmatch.server.convert import SIGNAL_FROM_PROTO, SIGNAL_TO_PROTO
 from hashmatch.server.status import streaming, unary
+from hashmatch.tenancy.access import BankAccess
+from hashmatch.tenancy.model import Principal
 
 VISIBILITY = {
     bank_pb.PRIVATE: Visibility.PRIVATE,
@@ -108,50 +111,66 @@ def _format(name: str) -> Format:
         raise BadParameter(f"format {name!r} is not one of {choices}") from None
 
 
+def _seen_by(who: Principal, bank: Bank, msg: bank_pb.Bank) -> bank_pb.Bank:
+    """Who else a bank is shared with is its owner's business only."""
+    if not who.open and bank.owner != who.bank_owner:
+        del msg.shared_with[:]
+    return msg
+
+
 class BankServicer(bank_rpc.BankServiceServicer):
-    """Store calls run in threads: SQLite work stays off the event loop."""
+    """Store calls run in threads: SQLite work stays off the event loop. Every call goes
+    through BankAccess first: other tenants' banks look exactly like missing ones."""
 
     def __init__(self, store: BankStore, auditor: Auditor) -> None:
         self.store = store
+        self.access = BankAccess(store)
         self.auditor = auditor
 
     @unary
     async def CreateBank(
         self, request: bank_pb.CreateBankRequest, context: grpc.aio.ServicerContext
     ) -> bank_pb.Bank:
-        bank = await asyncio.to_thread(
-            self.store.create_bank, request.name, settings_from(request.settings)
+        settings = self.access.settings_for(
+            caller(), request.name, settings_from(request.settings), creating=True
         )
+        bank = await asyncio.to_thread(self.store.create_bank, request.name, settings)
         return bank_to(bank)
 
     @unary
     async def GetBank(
         self, request: bank_pb.GetBankRequest, context: grpc.aio.ServicerContext
     ) -> bank_pb.Bank:
-        bank = await asyncio.to_thread(self.store.get_bank, request.name)
+        who = caller()
+        bank = await asyncio.to_thread(self.access.readable, who, request.name)
         counts = await asyncio.to_thread(self.store.count_entries, request.name)
-        return bank_to(bank, counts)
+        return _seen_by(who, bank, bank_to(bank, counts))
 
     @unary
     async def ListBanks(
         self, request: bank_pb.ListBanksRequest, context: grpc.aio.ServicerContext
     ) -> bank_pb.ListBanksResponse:
-        banks = await asyncio.to_thread(self.store.list_banks)
-        return bank_pb.ListBanksResponse(banks=[bank_to(b) for b in banks])
+        who = caller()
+        banks = self.access.visible(who, await asyncio.to_thread(self.store.list_banks))
+        return bank_pb.ListBanksResponse(banks=[_seen_by(who, b, bank_to(b)) for b in banks])
 
     @unary
     async def UpdateBank(
         self, request: bank_pb.UpdateBankRequest, context: grpc.aio.ServicerContext
     ) -> bank_pb.Bank:
-        bank = await asyncio.to_thread(
-            self.store.update_bank, request.name, settings_from(request.settings)
+        who = caller()
+        await asyncio.to_thread(self.access.owned, who, request.name)
+        settings = self.access.settings_for(
+            who, request.name, settings_from(request.settings), creating=False
         )
+        bank = await asyncio.to_thread(self.store.update_bank, request.name, settings)
         return bank_to(bank)
 
     @unary
     async def DeleteBank(
         self, request: bank_pb.DeleteBankRequest, context: grpc.aio.ServicerContext
     ) -> bank_pb.DeleteBankResponse:
+        await asyncio.to_thread(self.access.owned, caller(), request.name)
         await asyncio.to_thread(self.store.delete_bank, request.name)
         return bank_pb.DeleteBankResponse()
 
@@ -159,6 +178,7 @@ class BankServicer(bank_rpc.BankServiceServicer):
     async def AddEntries(
         self, request: bank_pb.AddEntriesRequest, context: grpc.aio.ServicerContext
     ) -> bank_pb.WriteReport:
+        await asyncio.to_thread(self.access.owned, caller(), request.bank)
         entries = [
             NewEntry(
                 _signal(e.signal_type),
@@ -176,6 +196,7 @@ class BankServicer(bank_rpc.BankServiceServicer):
     async def RemoveEntries(
         self, request: bank_pb.RemoveEntriesRequest, context: grpc.aio.ServicerContext
     ) -> bank_pb.RemoveEntriesResponse:
+        await asyncio.to_thread(self.access.owned, caller(), request.bank)
         values = [(_signal(v.signal_type), v.value) for v in request.values]
         removed = await asyncio.to_thread(self.store.remove_entries, request.bank, values)
         return bank_pb.RemoveEntriesResponse(removed=removed)
@@ -187,6 +208,7 @@ class BankServicer(bank_rpc.BankServiceServicer):
         limit = request.limit or 1000
         if not 1 <= limit <= 10_000:
             raise BadParameter("limit must be in 1..10000")
+        await asyncio.to_thread(self.access.owned, caller(), request.bank)
         rows = await asyncio.to_thread(
             self.store.list_entries, request.bank, request.after_id, limit
         )
@@ -202,10 +224,12 @@ class BankServicer(bank_rpc.BankServiceServicer):
         # Hash lists (never images) are spooled to a private temp file, then imported in
         # one transaction: a stream cut short imports nothing.
         bank, fmt, size = "", Format.CSV, 0
+        who = caller()
         with tempfile.NamedTemporaryFile(prefix="hashmatch-import-") as spool:
             async for chunk in request_iterator:
                 if not bank:
                     bank, fmt = chunk.bank, _format(chunk.format)
+                    await asyncio.to_thread(self.access.owned, who, bank)
                 size += len(chunk.data)
                 if size > MAX_IMPORT_BYTES:
                     raise TooLarge(f"an import is at most {MAX_IMPORT_BYTES} bytes")
@@ -221,6 +245,7 @@ class BankServicer(bank_rpc.BankServiceServicer):
         self, request: bank_pb.ExportRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bank_pb.ExportChunk]:
         fmt = _format(request.format)
+        await asyncio.to_thread(self.access.owned, caller(), request.bank)
         with tempfile.TemporaryFile(mode="w+b", prefix="hashmatch-export-") as spool:
             # Written whole first (NCMEC XML is one document), then streamed in chunks.
             await asyncio.to_thread(self._export, request.bank, fmt, spool)

@@ -7,7 +7,7 @@ from hashmatch.engine import Result
 from hashmatch.errors import BadParameter, ItemError
 from hashmatch.kernels.pdq import DIHEDRAL_NAMES
 from hashmatch.matcher import HashQuery, Match, MatchResult
-from hashmatch.matching import MatchOptions
+from hashmatch.matching import SANDBOX_BANK, MatchOptions
 from hashmatch.proto import pb
 from hashmatch.server.status import ITEM_CODE
 from hashmatch.signatures import Signature
@@ -26,7 +26,7 @@ SIGNAL_TO_PROTO: dict[SignalType, pb.SignalType] = {
 
 def options_from(msg: pb.MatchOptions) -> MatchOptions:
     return MatchOptions(
-        banks=tuple(msg.banks),
+        banks=(SANDBOX_BANK,) if msg.test else tuple(msg.banks),
         max_distance=msg.max_distance or None,
         dihedral=msg.dihedral,
     )
@@ -53,6 +53,7 @@ def match_to(m: Match) -> pb.Match:
         bank=m.bank,
         entry_id=m.entry_id,
         label=m.label or "",
+        source=m.source or "",
         distance=m.distance,
         signal_type=SIGNAL_TO_PROTO[m.signal_type],
         variant=DIHEDRAL_NAMES[m.dihedral],

@@ -45,6 +45,33 @@ class Metrics:
             registry=r,
         )
         self.streams = Gauge("hashmatch_open_streams", "Open MatchStream calls", registry=r)
+        # Tenancy: who calls, who is refused, and signs of a list being probed (a tenant's
+        # items vs matched items, bank names answered NOT_FOUND, throttling): alert on them.
+        self.auth_refusals = Counter(
+            "hashmatch_auth_refusals", "Calls refused before any work", ["code"], registry=r
+        )
+        self.tenant_requests = Counter(
+            "hashmatch_tenant_requests", "Admitted calls per tenant", ["tenant", "rpc"], registry=r
+        )
+        self.tenant_items = Counter(
+            "hashmatch_tenant_items", "Items matched per tenant", ["tenant"], registry=r
+        )
+        self.tenant_matched = Counter(
+            "hashmatch_tenant_matched_items", "Items with a match per tenant", ["tenant"],
+            registry=r,
+        )  # fmt: skip
+        self.tenant_throttled = Counter(
+            "hashmatch_tenant_throttled",
+            "Calls refused by a tenant's rate limit or monthly quota",
+            ["tenant", "limit"],
+            registry=r,
+        )
+        self.tenant_not_found = Counter(
+            "hashmatch_tenant_bank_not_found",
+            "Bank names a tenant asked for that it cannot see (or that do not exist)",
+            ["tenant"],
+            registry=r,
+        )
 
     def watch(self, queue_depth: Callable[[], float], index_size: Callable[[], float]) -> None:
         self.queue_depth.set_function(queue_depth)
@@ -72,6 +99,23 @@ class Metrics:
             self.results.labels(pb.ItemCode.Name(r.status.code)).inc()
             if r.is_match:
                 self.matched.inc()
+
+    def auth_refused(self, code: str) -> None:
+        self.auth_refusals.labels(code).inc()
+
+    def tenant_request(self, tenant: str, rpc: str) -> None:
+        self.tenant_requests.labels(tenant, rpc).inc()
+
+    def throttled(self, tenant: str, limit: str) -> None:
+        self.tenant_throttled.labels(tenant, limit).inc()
+
+    def bank_not_found(self, tenant: str) -> None:
+        self.tenant_not_found.labels(tenant).inc()
+
+    def tenant_results(self, tenant: str, results: Iterable[pb.ItemResult]) -> None:
+        results = list(results)
+        self.tenant_items.labels(tenant).inc(len(results))
+        self.tenant_matched.labels(tenant).inc(sum(1 for r in results if r.is_match))
 
     def stream_opened(self) -> None:
         self.streams.inc()

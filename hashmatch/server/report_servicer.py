@@ -16,6 +16,7 @@ from hashmatch.reports.cybertip import CyberTipClient, Endpoint
 from hashmatch.reports.model import Report, ReportFile
 from hashmatch.reports.outbox import DONE, ReportOutbox, ReportRecord, RetryPolicy
 from hashmatch.server.auditing import Auditor
+from hashmatch.server.context import caller
 from hashmatch.server.status import unary
 
 
@@ -96,7 +97,9 @@ class ReportServicer(report_rpc.ReportServiceServicer):
             raise BadParameter("idempotency_key is required (a retry must not file twice)")
         report = report_from(request)
         self.outbox.client_for(report.test)  # reporting configured for this mode, or say so
-        rec, created = await asyncio.to_thread(self.outbox.create, report, request.idempotency_key)
+        rec, created = await asyncio.to_thread(
+            self.outbox.create, report, request.idempotency_key, caller().report_owner
+        )
         if created or rec.status not in DONE:
             rec = await asyncio.to_thread(self.outbox.deliver, rec, report)
         return state_to(rec)
@@ -105,17 +108,20 @@ class ReportServicer(report_rpc.ReportServiceServicer):
     async def GetReport(
         self, request: report_pb.GetReportRequest, context: grpc.aio.ServicerContext
     ) -> report_pb.ReportState:
-        return state_to(await asyncio.to_thread(self.outbox.get, request.id))
+        # Another tenant's report answers as a missing one.
+        return state_to(await asyncio.to_thread(self.outbox.get, request.id, caller().reports_of))
 
     @unary
     async def ListReports(
         self, request: report_pb.ListReportsRequest, context: grpc.aio.ServicerContext
     ) -> report_pb.ListReportsResponse:
-        records = await asyncio.to_thread(self.outbox.records)
+        records = await asyncio.to_thread(self.outbox.records, caller().reports_of)
         return report_pb.ListReportsResponse(reports=[state_to(r) for r in records])
 
     @unary
     async def RetractReport(
         self, request: report_pb.RetractReportRequest, context: grpc.aio.ServicerContext
     ) -> report_pb.ReportState:
-        return state_to(await asyncio.to_thread(self.outbox.retract, request.id))
+        return state_to(
+            await asyncio.to_thread(self.outbox.retract, request.id, caller().reports_of)
+        )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 
-from hashmatch.errors import ErrorCode, HashmatchError
+from hashmatch.errors import ErrorCode, HashmatchError, Overloaded
 from hashmatch.proto import pb
 from hashmatch.server.auditing import CallTally, caller_of
 
@@ -28,6 +29,8 @@ GRPC_STATUS = {
     ErrorCode.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
     ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorCode.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 ITEM_CODE = {
@@ -42,10 +45,20 @@ ITEM_CODE = {
     ErrorCode.DEADLINE_EXCEEDED: pb.DEADLINE_EXCEEDED,
     ErrorCode.NOT_FOUND: pb.NOT_FOUND,
     ErrorCode.ALREADY_EXISTS: pb.ALREADY_EXISTS,
+    ErrorCode.UNAUTHENTICATED: pb.UNAUTHENTICATED,
+    ErrorCode.PERMISSION_DENIED: pb.PERMISSION_DENIED,
 }
 
-# Seconds a client should wait before retrying an overloaded call (sent as metadata).
+# Seconds a client should wait before retrying an overloaded call (sent as metadata),
+# unless the error says how long (a rate limit or a monthly quota knows).
 RETRY_AFTER_S = "1"
+
+
+def retry_after(exc: HashmatchError) -> str:
+    if isinstance(exc, Overloaded):
+        return str(max(1, math.ceil(exc.retry_after_s)))
+    return RETRY_AFTER_S
+
 
 T = TypeVar("T")
 
@@ -53,7 +66,7 @@ T = TypeVar("T")
 async def abort_for(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
     if isinstance(exc, HashmatchError):
         if exc.code is ErrorCode.RESOURCE_EXHAUSTED:
-            context.set_trailing_metadata((("retry-after", RETRY_AFTER_S),))
+            context.set_trailing_metadata((("retry-after", retry_after(exc)),))
         await context.abort(GRPC_STATUS[exc.code], exc.message)
     log.exception("unexpected error in an RPC")
     await context.abort(grpc.StatusCode.INTERNAL, "internal error")

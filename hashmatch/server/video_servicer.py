@@ -16,6 +16,7 @@ from hashmatch.config import Config
 from hashmatch.errors import BadParameter
 from hashmatch.proto import video_pb, video_rpc
 from hashmatch.server.auditing import Auditor
+from hashmatch.server.auth import caller
 from hashmatch.server.status import unary
 from hashmatch.service import new_tracking_id
 from hashmatch.signatures import PDQ_BYTES
@@ -79,10 +80,8 @@ def _match_to_proto(m: VideoMatch) -> video_pb.VideoMatch:
 
 
 def _tenant(context: grpc.aio.ServicerContext) -> str | None:
-    """The caller's tenant as the auth layer sets it on the context (as the audit reads
-    it); None (the operator: every bank) where no auth layer runs."""
-    tenant = getattr(context, "hashmatch_tenant", "")
-    return str(tenant) if tenant else None
+    """The banks the caller may see: its tenant's view (the auth interceptor's Principal)."""
+    return caller().match_tenant
 
 
 class VideoServicer:

@@ -10,6 +10,7 @@ from typing import IO, Any
 
 import grpc
 
+from hashmatch.client import auth_metadata
 from hashmatch.proto import video_pb, video_rpc
 from hashmatch.video.features import VideoHash
 
@@ -101,7 +102,13 @@ def features_of(features: Sequence[video_pb.VideoFeature]) -> VideoHash:
 
 
 class VideoClient:
-    def __init__(self, target: str, credentials: grpc.ChannelCredentials | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        credentials: grpc.ChannelCredentials | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        self._metadata = auth_metadata(api_key)  # Bearer key, as the image client sends
         if credentials is None:
             self.channel = grpc.insecure_channel(target, options=_OPTIONS)
         else:
@@ -117,7 +124,7 @@ class VideoClient:
         header = video_pb.VideoHeader(content_id=content_id)
         if seconds_per_hash is not None:
             header.seconds_per_hash = seconds_per_hash
-        r = self.stub.HashVideo(_chunks(source, header))
+        r = self.stub.HashVideo(_chunks(source, header), metadata=self._metadata)
         return features_of(r.features)
 
     def match_video(
@@ -130,7 +137,7 @@ class VideoClient:
         header = video_pb.VideoHeader(content_id=content_id, options=match_options)
         if seconds_per_hash is not None:
             header.seconds_per_hash = seconds_per_hash
-        return response_json(self.stub.MatchVideo(_chunks(source, header)))
+        return response_json(self.stub.MatchVideo(_chunks(source, header), metadata=self._metadata))
 
     def match_video_hashes(
         self,
@@ -151,7 +158,7 @@ class VideoClient:
         request = video_pb.MatchVideoHashesRequest(
             content_id=content_id, features=features, options=match_options
         )
-        return response_json(self.stub.MatchVideoHashes(request))
+        return response_json(self.stub.MatchVideoHashes(request, metadata=self._metadata))
 
     def close(self) -> None:
         self.channel.close()

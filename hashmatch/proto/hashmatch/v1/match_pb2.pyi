@@ -21,6 +21,8 @@ class ItemCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UNREADABLE: _ClassVar[ItemCode]
     NOT_FOUND: _ClassVar[ItemCode]
     ALREADY_EXISTS: _ClassVar[ItemCode]
+    UNAUTHENTICATED: _ClassVar[ItemCode]
+    PERMISSION_DENIED: _ClassVar[ItemCode]
 
 class SignalType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -40,6 +42,8 @@ DEADLINE_EXCEEDED: ItemCode
 UNREADABLE: ItemCode
 NOT_FOUND: ItemCode
 ALREADY_EXISTS: ItemCode
+UNAUTHENTICATED: ItemCode
+PERMISSION_DENIED: ItemCode
 SIGNAL_TYPE_UNSPECIFIED: SignalType
 PDQ: SignalType
 MD5: SignalType
@@ -64,16 +68,18 @@ class Image(_message.Message):
     def __init__(self, content_id: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class MatchOptions(_message.Message):
-    __slots__ = ("banks", "max_distance", "dihedral", "omit_signatures")
+    __slots__ = ("banks", "max_distance", "dihedral", "omit_signatures", "test")
     BANKS_FIELD_NUMBER: _ClassVar[int]
     MAX_DISTANCE_FIELD_NUMBER: _ClassVar[int]
     DIHEDRAL_FIELD_NUMBER: _ClassVar[int]
     OMIT_SIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    TEST_FIELD_NUMBER: _ClassVar[int]
     banks: _containers.RepeatedScalarFieldContainer[str]
     max_distance: int
     dihedral: bool
     omit_signatures: bool
-    def __init__(self, banks: _Optional[_Iterable[str]] = ..., max_distance: _Optional[int] = ..., dihedral: _Optional[bool] = ..., omit_signatures: _Optional[bool] = ...) -> None: ...
+    test: bool
+    def __init__(self, banks: _Optional[_Iterable[str]] = ..., max_distance: _Optional[int] = ..., dihedral: _Optional[bool] = ..., omit_signatures: _Optional[bool] = ..., test: _Optional[bool] = ...) -> None: ...
 
 class Signatures(_message.Message):
     __slots__ = ("pdq", "quality", "md5", "sha256", "pdq_dihedral", "width", "height")

@@ -1,0 +1,1 @@
+"""Tenants (vetted organisations), their API keys, roles, limits and bank access."""
