@@ -84,6 +84,14 @@ def _label(who: str) -> str:
     return who.replace(" ", "-")
 
 
+def _acme_entry(ch: grpc.Channel, keys: Any) -> int:
+    """The id of acme:list's entry, read with acme's own key."""
+    listed = _stubs(ch)[1].ListEntries(
+        bank_pb.ListEntriesRequest(bank="acme:list"), metadata=_md(keys.by_name["bank-admin"])
+    )
+    return int(listed.entries[0].id)
+
+
 CALLS: dict[str, Call] = {
     "MatchImages": lambda ch, md, who, k: _stubs(ch)[0].MatchImages(_image_req([]), metadata=md),
     "MatchImages(acme bank)": lambda ch, md, who, k: _stubs(ch)[0].MatchImages(
@@ -139,6 +147,12 @@ CALLS: dict[str, Call] = {
     ),
     "ImportEntries": lambda ch, md, who, k: _stubs(ch)[1].ImportEntries(
         iter([bank_pb.ImportChunk(bank="acme:list", format="csv", data=b"")]), metadata=md
+    ),
+    "SendFeedback": lambda ch, md, who, k: _stubs(ch)[1].SendFeedback(
+        bank_pb.FeedbackRequest(
+            bank="acme:list", entry_id=_acme_entry(ch, k), verdict=bank_pb.CONFIRMED
+        ),
+        metadata=md,
     ),
     "ExportEntries": lambda ch, md, who, k: list(
         _stubs(ch)[1].ExportEntries(bank_pb.ExportRequest(bank="acme:list"), metadata=md)
@@ -204,7 +218,7 @@ REPORT_ANSWERS = {
 
 MATCH_RPCS = {"MatchImages", "MatchImages(acme bank)", "MatchStream", "HashImages"}
 MATCH_RPCS |= {"MatchHashes(acme bank)"}
-BANK_RPCS = {n for n in CALLS if n.endswith(("Bank", "Banks", "Entries"))}
+BANK_RPCS = {n for n in CALLS if n.endswith(("Bank", "Banks", "Entries"))} | {"SendFeedback"}
 ACME_OBJECTS = {"MatchImages(acme bank)", "MatchHashes(acme bank)"} | (BANK_RPCS - {"ListBanks"})
 KEY_ADMIN = {"GetTenant", "CreateKey", "ListKeys", "RotateKey", "RevokeKey"}
 ROLE_OF = {

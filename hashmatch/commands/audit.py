@@ -10,6 +10,7 @@ from hashmatch.audit.log import prune, verify
 from hashmatch.audit.usage import aggregate_for_ncmec, to_csv, usage
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.data import add_data_dir
+from hashmatch.feedback import FEEDBACK_FILE, FeedbackStore
 
 AUDIT_FILE = "audit.sqlite3"
 REPORTS_FILE = "reports.sqlite3"
@@ -26,6 +27,13 @@ def register(sub: Any) -> None:
     p.add_argument("--keep-days", type=int, required=True)
     p.set_defaults(run=_prune)
 
+    fb = sub.add_parser("feedback", help="per-entry match feedback, for the lists' sources")
+    fb_actions = fb.add_subparsers(dest="action", required=True)
+    p = fb_actions.add_parser("export", help="JSON lines per entry: confirmed / false positive")
+    add_data_dir(p)
+    p.add_argument("--bank", required=True)
+    p.set_defaults(run=_feedback_export)
+
     report = sub.add_parser("report", help="reports read from the audit trail")
     kinds = report.add_subparsers(dest="kind", required=True)
     p = kinds.add_parser("usage", help="per tenant: images, hashes, matches per bank, reports")
@@ -34,6 +42,16 @@ def register(sub: Any) -> None:
     p.add_argument("--to", dest="end", required=True, help="ISO date/time, exclusive")
     p.add_argument("--format", choices=["json", "csv", "ncmec-aggregate"], default="json")
     p.set_defaults(run=_usage)
+
+
+def _feedback_export(args: argparse.Namespace, io: Streams) -> ExitCode:
+    store = FeedbackStore(args.data_dir / FEEDBACK_FILE)
+    try:
+        for row in store.export(args.bank):
+            io.json_line(row)
+    finally:
+        store.close()
+    return ExitCode.OK
 
 
 def _verify(args: argparse.Namespace, io: Streams) -> ExitCode:

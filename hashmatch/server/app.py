@@ -19,6 +19,7 @@ from hashmatch.audit.log import AuditLog
 from hashmatch.banks.store import BankStore
 from hashmatch.config import Config, ServerConfig
 from hashmatch.errors import ConfigError
+from hashmatch.feedback import FEEDBACK_FILE, FeedbackStore
 from hashmatch.matching import Matcher
 from hashmatch.proto import admin_pb, admin_rpc, bank_pb, bank_rpc, pb, report_pb, report_rpc, rpc
 from hashmatch.reports.outbox import ReportOutbox
@@ -133,7 +134,9 @@ async def start_server(
     rpc.add_MatchServiceServicer_to_server(  # type: ignore[no-untyped-call]
         MatchServicer(core, metrics, config.server.stream_window, auditor, limits, webhooks), server
     )
-    bank_rpc.add_BankServiceServicer_to_server(BankServicer(store, auditor), server)  # type: ignore[no-untyped-call]
+    bank_rpc.add_BankServiceServicer_to_server(
+        BankServicer(store, auditor, FeedbackStore(config.data_dir / FEEDBACK_FILE)), server
+    )  # type: ignore[no-untyped-call]
     admin_rpc.add_AdminServiceServicer_to_server(AdminServicer(tenancy), server)  # type: ignore[no-untyped-call]
     names = [MATCH_SERVICE, BANK_SERVICE, ADMIN_SERVICE]
     add_video_service(server, config, video_matcher, auditor)

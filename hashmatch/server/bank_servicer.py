@@ -25,6 +25,7 @@ from hashmatch.banks.model import (
 )
 from hashmatch.banks.store import BankStore
 from hashmatch.errors import BadParameter, TooLarge
+from hashmatch.feedback import FeedbackStore, Verdict, give_feedback
 from hashmatch.proto import bank_pb, bank_rpc
 from hashmatch.server.auditing import Auditor
 from hashmatch.server.auth import caller
@@ -122,10 +123,27 @@ class BankServicer(bank_rpc.BankServiceServicer):
     """Store calls run in threads: SQLite work stays off the event loop. Every call goes
     through BankAccess first: other tenants' banks look exactly like missing ones."""
 
-    def __init__(self, store: BankStore, auditor: Auditor) -> None:
+    def __init__(self, store: BankStore, auditor: Auditor, feedback: FeedbackStore) -> None:
         self.store = store
         self.access = BankAccess(store)
         self.auditor = auditor
+        self.feedback = feedback
+
+    @unary
+    async def SendFeedback(
+        self, request: bank_pb.FeedbackRequest, context: grpc.aio.ServicerContext
+    ) -> bank_pb.FeedbackResponse:
+        verdicts = {
+            bank_pb.CONFIRMED: Verdict.CONFIRMED,
+            bank_pb.FALSE_POSITIVE: Verdict.FALSE_POSITIVE,
+        }
+        if request.verdict not in verdicts:
+            raise BadParameter("verdict must be CONFIRMED or FALSE_POSITIVE")
+        allow = await asyncio.to_thread(
+            give_feedback, self.store, self.access, self.feedback, caller(), request.bank,
+            request.entry_id, verdicts[request.verdict], request.note,
+        )  # fmt: skip
+        return bank_pb.FeedbackResponse(allow_bank=allow)
 
     @unary
     async def CreateBank(

@@ -20,6 +20,12 @@ class BankKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BANK_KIND_UNSPECIFIED: _ClassVar[BankKind]
     BLOCK: _ClassVar[BankKind]
     ALLOW: _ClassVar[BankKind]
+
+class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VERDICT_UNSPECIFIED: _ClassVar[Verdict]
+    CONFIRMED: _ClassVar[Verdict]
+    FALSE_POSITIVE: _ClassVar[Verdict]
 VISIBILITY_UNSPECIFIED: Visibility
 PRIVATE: Visibility
 SHARED: Visibility
@@ -27,6 +33,9 @@ PUBLIC: Visibility
 BANK_KIND_UNSPECIFIED: BankKind
 BLOCK: BankKind
 ALLOW: BankKind
+VERDICT_UNSPECIFIED: Verdict
+CONFIRMED: Verdict
+FALSE_POSITIVE: Verdict
 
 class Bank(_message.Message):
     __slots__ = ("name", "owner", "visibility", "shared_with", "kind", "signal_types", "pdq_threshold", "min_quality", "enabled", "created_at", "updated_at", "counts")
@@ -242,3 +251,21 @@ class ExportChunk(_message.Message):
     DATA_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class FeedbackRequest(_message.Message):
+    __slots__ = ("bank", "entry_id", "verdict", "note")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    entry_id: int
+    verdict: Verdict
+    note: str
+    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class FeedbackResponse(_message.Message):
+    __slots__ = ("allow_bank",)
+    ALLOW_BANK_FIELD_NUMBER: _ClassVar[int]
+    allow_bank: str
+    def __init__(self, allow_bank: _Optional[str] = ...) -> None: ...

@@ -84,6 +84,11 @@ class BankServiceStub:
                 request_serializer=hashmatch_dot_v1_dot_bank__pb2.ExportRequest.SerializeToString,
                 response_deserializer=hashmatch_dot_v1_dot_bank__pb2.ExportChunk.FromString,
                 _registered_method=True)
+        self.SendFeedback = channel.unary_unary(
+                '/hashmatch.v1.BankService/SendFeedback',
+                request_serializer=hashmatch_dot_v1_dot_bank__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_bank__pb2.FeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class BankServiceServicer:
@@ -149,6 +154,13 @@ class BankServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendFeedback(self, request, context):
+        """Per-entry feedback on a match; exportable for the list's source.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BankServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -201,6 +213,11 @@ def add_BankServiceServicer_to_server(servicer, server):
                     servicer.ExportEntries,
                     request_deserializer=hashmatch_dot_v1_dot_bank__pb2.ExportRequest.FromString,
                     response_serializer=hashmatch_dot_v1_dot_bank__pb2.ExportChunk.SerializeToString,
+            ),
+            'SendFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendFeedback,
+                    request_deserializer=hashmatch_dot_v1_dot_bank__pb2.FeedbackRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_bank__pb2.FeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -473,6 +490,33 @@ class BankService:
             '/hashmatch.v1.BankService/ExportEntries',
             hashmatch_dot_v1_dot_bank__pb2.ExportRequest.SerializeToString,
             hashmatch_dot_v1_dot_bank__pb2.ExportChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashmatch.v1.BankService/SendFeedback',
+            hashmatch_dot_v1_dot_bank__pb2.FeedbackRequest.SerializeToString,
+            hashmatch_dot_v1_dot_bank__pb2.FeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,
