@@ -10,12 +10,15 @@ from hashmatch import __version__
 from hashmatch.commands import admin as admin_cmd
 from hashmatch.commands import audit as audit_cmd
 from hashmatch.commands import bank as bank_cmd
+from hashmatch.commands import compare_video as compare_video_cmd
 from hashmatch.commands import hash as hash_cmd
+from hashmatch.commands import hash_video as hash_video_cmd
 from hashmatch.commands import match as match_cmd
 from hashmatch.commands import match_hashes as match_hashes_cmd
 from hashmatch.commands import sandbox as sandbox_cmd
 from hashmatch.commands import scan as scan_cmd
 from hashmatch.commands import serve as serve_cmd
+from hashmatch.commands import video_bank as video_bank_cmd
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.errors import ErrorCode, HashmatchError
 
@@ -26,6 +29,9 @@ COMMANDS = (
     bank_cmd,
     match_hashes_cmd,
     scan_cmd,
+    hash_video_cmd,
+    compare_video_cmd,
+    video_bank_cmd,
     audit_cmd,
     admin_cmd,
     sandbox_cmd,

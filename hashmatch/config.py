@@ -117,6 +117,50 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class VideoConfig:
+    """Video hashing (vPDQ) and matching defaults; matching ones can be set per request."""
+
+    # One frame hashed per this many seconds (vPDQ's default 1); 0: every frame.
+    seconds_per_hash: float = 1.0
+    # Frames hashed together through the engine's backend.
+    batch_frames: int = 32
+    # FFmpeg decode threads; 0: one per core.
+    decode_threads: int = 0
+    # True: luma from swscale's RGB24 like the reference; False: the Y plane (same hash
+    # within rounding, no colour conversion). See hashmatch/video/decode.py.
+    rgb: bool = False
+    # H.264: do not decode non-reference pictures that are not sampled (same frames and
+    # numbers, checked; falls back to decoding everything). See hashmatch/video/decode.py.
+    skip_non_reference: bool = True
+    max_pixels: int = 8192 * 8192
+    # Largest upload MatchVideo/HashVideo spool to disk.
+    max_bytes: int = 4 * 1024**3
+    # Where uploads are spooled (private temp files, removed on every exit path); "": $TMPDIR.
+    spool_dir: str = ""
+    # vPDQ matching defaults (a frame pair matches within max_distance bits; frames under
+    # min_quality are ignored; a video matches when both shares reach their percents).
+    max_distance: int = 31
+    min_quality: int = 50
+    query_match_percent: float = 80.0
+    target_match_percent: float = 80.0
+
+    def __post_init__(self) -> None:
+        if self.seconds_per_hash < 0 or self.batch_frames < 1 or self.decode_threads < 0:
+            raise ConfigError("seconds_per_hash >= 0, batch_frames >= 1, decode_threads >= 0")
+        if self.max_pixels < 1 or self.max_bytes < 1:
+            raise ConfigError("video max_pixels and max_bytes must be positive")
+        if not 0 <= self.max_distance <= 256 or not 0 <= self.min_quality <= 100:
+            raise ConfigError("video max_distance in 0..256, min_quality in 0..100")
+        if not 0 <= self.query_match_percent <= 100 or not 0 <= self.target_match_percent <= 100:
+            raise ConfigError("video match percents in 0..100")
+
+    @property
+    def frame_mod_may_skip(self) -> bool:
+        """Sampling leaves frames out (not every frame hashed)."""
+        return self.seconds_per_hash > 0
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     """API keys, tenants' limits. Auth is on as soon as the first API key exists (in
     tenants.sqlite3 in the data dir) or when `required` is set; before that, a fresh
@@ -210,6 +254,7 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
@@ -221,6 +266,7 @@ _SECTIONS = {
     "engine": EngineConfig,
     "batch": BatchConfig,
     "server": ServerConfig,
+    "video": VideoConfig,
     "auth": AuthConfig,
     "sandbox": SandboxConfig,
     "reports": ReportsConfig,

@@ -141,3 +141,11 @@ class ItemError:
             return cls(exc.code, exc.message)
         # Unexpected: say what kind, never echo internals that could carry input bytes.
         return cls(ErrorCode.INTERNAL, f"internal error ({type(exc).__name__})")
+
+
+class NotAVideo(NotAnImage):
+    """No decodable video stream: not a container, audio only, an unknown codec."""
+
+
+class CorruptVideo(CorruptImage):
+    """A video stream that fails part-way through decoding."""

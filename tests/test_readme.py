@@ -15,7 +15,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def _blocks() -> list[str]:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) == 2, "README should have the client and the engine examples"
+    assert len(blocks) == 3, "README should have the client, engine and video examples"
     return blocks
 
 
@@ -37,7 +37,7 @@ def test_readme_engine_example(workdir: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_readme_client_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (client_example,) = [b for b in _blocks() if "Client(" in b]
+    (client_example,) = [b for b in _blocks() if "Client(" in b and "VideoClient" not in b]
     srv = server_harness.start(workdir / "data")
     try:
         code = client_example.replace("127.0.0.1:50051", srv.target)
@@ -48,3 +48,26 @@ def test_readme_client_example(workdir: Path, capsys: pytest.CaptureFixture[str]
     assert lines[0] == "upload-1 OK False []"
     assert "is_match=False" in lines[1] and "code='OK'" in lines[1]
     assert lines[2] == "upload-2 False"
+
+
+def test_readme_video_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hashmatch.cli import main
+    from tests.video_helpers import write_video
+
+    (example,) = [b for b in _blocks() if "VideoClient(" in b]
+    write_video(workdir / "clip.mp4", [1, 2, 3, 4], size=(96, 72))
+    write_video(workdir / "original.mp4", [1, 2, 3, 4])
+    data = workdir / "data"
+    assert main(["bank", "create", "known-videos", "--data-dir", str(data)]) == 0
+    capsys.readouterr()
+    add = ["video-bank", "add", "known-videos", "original.mp4", "--data-dir", str(data)]
+    assert main(add) == 0
+    capsys.readouterr()
+    srv = server_harness.start(data)
+    try:
+        code = example.replace("127.0.0.1:50051", srv.target)
+        exec(compile(code, str(README), "exec"), {})
+    finally:
+        assert srv.stop() == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["original.mp4 100.0 [{'start': 0.0, 'end': 4.0}]", "4 True"]

@@ -1,4 +1,5 @@
-"""`hashmatch match FILE...`: images matched by a running server; JSON lines, in order."""
+"""`hashmatch match FILE...`: images (and videos, by extension) matched by a running server;
+JSON lines, in order."""
 
 from __future__ import annotations
 
@@ -15,19 +16,29 @@ from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.hash import iter_paths
 from hashmatch.engine import read_item
 from hashmatch.errors import HashmatchError
+from hashmatch.video.client import VideoClient, is_video_path
+from hashmatch.video.client import options as video_options
 
 BATCH = 64
 MAX_BYTES = 64 * 1024 * 1024
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("match", help="match image files against a running server's banks")
-    p.add_argument("files", nargs="+", metavar="FILE", help="image paths; '-': paths on stdin")
+    p = sub.add_parser("match", help="match image or video files against a server's banks")
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="image or video paths; '-': paths on stdin"
+    )
     p.add_argument("--server", default=DEFAULT_TARGET, metavar="HOST:PORT")
     p.add_argument("--bank", action="append", default=[], help="only these banks (repeatable)")
     p.add_argument("--max-distance", type=int, default=0, help="stricter PDQ threshold")
     p.add_argument("--dihedral", action="store_true", help="also match rotations and flips")
     p.add_argument("--tls-ca", type=Path, metavar="PEM", help="use TLS, trusting this CA")
+    p.add_argument(
+        "--video-min-percent",
+        type=float,
+        metavar="P",
+        help="videos: share of frames that must match each way (server default: vPDQ's 80)",
+    )
     p.add_argument(
         "--api-key",
         default=os.environ.get("HASHMATCH_API_KEY"),
@@ -44,23 +55,42 @@ def run(args: argparse.Namespace, io: Streams) -> ExitCode:
     creds = None
     if args.tls_ca is not None:
         creds = grpc.ssl_channel_credentials(root_certificates=args.tls_ca.read_bytes())
-    with Client(args.server, credentials=creds, api_key=args.api_key) as client:
+    with (
+        Client(args.server, credentials=creds, api_key=args.api_key) as client,
+        VideoClient(args.server, creds, api_key=args.api_key) as vc,
+    ):
         while batch := list(islice(paths, BATCH)):
             readable: list[tuple[str, bytes]] = []
             lines: dict[str, dict[str, Any]] = {}
             for k, path in enumerate(batch):
+                if is_video_path(path):
+                    try:
+                        lines[str(k)] = _match_video(vc, path, args)
+                    except grpc.RpcError as exc:
+                        if exc.code() is not grpc.StatusCode.INVALID_ARGUMENT:
+                            io.stderr.write(
+                                f"hashmatch: {args.server}: {exc.code().name}: {exc.details()}\n"
+                            )
+                            return ExitCode.DEPENDENCY
+                        err = {"code": exc.code().name, "message": exc.details()}
+                        lines[str(k)] = {"error": err}
+                    continue
                 try:
                     readable.append((str(k), read_item(path, MAX_BYTES)))
                 except HashmatchError as exc:  # reported locally, nothing sent
                     lines[str(k)] = {"error": {"code": exc.code.value, "message": exc.message}}
             try:
-                outcomes = client.match_images(
-                    [d for _, d in readable],
-                    content_ids=[c for c, _ in readable],
-                    banks=args.bank,
-                    max_distance=args.max_distance,
-                    dihedral=args.dihedral,
-                    test=args.test,
+                outcomes = (
+                    []
+                    if not readable
+                    else client.match_images(
+                        [d for _, d in readable],
+                        content_ids=[c for c, _ in readable],
+                        banks=args.bank,
+                        max_distance=args.max_distance,
+                        dihedral=args.dihedral,
+                        test=args.test,
+                    )
                 )
             except grpc.RpcError as exc:
                 io.stderr.write(f"hashmatch: {args.server}: {exc.code().name}: {exc.details()}\n")
@@ -71,3 +101,19 @@ def run(args: argparse.Namespace, io: Streams) -> ExitCode:
                 io.json_line({"path": path, **lines[str(k)]})
             io.stdout.flush()
     return ExitCode.OK
+
+
+def _match_video(vc: VideoClient, path: str, args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:  # streamed in chunks, never read whole
+            opts = video_options(
+                args.bank,
+                args.max_distance,
+                query_match_percent=args.video_min_percent,
+                target_match_percent=args.video_min_percent,
+            )
+            out = vc.match_video(fh, opts)
+    except OSError as exc:
+        return {"error": {"code": "UNREADABLE", "message": exc.strerror or type(exc).__name__}}
+    out.pop("content_id", None)
+    return out

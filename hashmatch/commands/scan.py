@@ -13,13 +13,15 @@ import grpc
 
 from hashmatch.client import auth_metadata
 from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.commands.data import add_data_dir, matcher_config, open_store
+from hashmatch.commands.data import STORE_FILE, add_data_dir, matcher_config, open_store
 from hashmatch.config import BackendChoice, EngineConfig, HashMode
 from hashmatch.matcher import Matcher as BankMatcher
 from hashmatch.matching import Matcher, MatchOptions
 from hashmatch.remote_matcher import RemoteMatcher
 from hashmatch.scan.output import ScanRow, read_rows, to_table, write_atomic
-from hashmatch.scan.runner import Progress, ScanConfig, match_rows, run_scan
+from hashmatch.scan.runner import Progress, ScanConfig, match_rows, match_video_rows, run_scan
+from hashmatch.video.matching import VideoBankMatcher
+from hashmatch.video.store import VideoStore
 
 
 def _match_args(p: argparse.ArgumentParser) -> None:
@@ -74,6 +76,21 @@ def _matcher(args: argparse.Namespace) -> Iterator[Matcher]:
         store.close()
 
 
+@contextmanager
+def _videos(args: argparse.Namespace, matcher: Matcher) -> Iterator[VideoBankMatcher | None]:
+    """Video rows are matched against the local banks' vpdq entries; with --server, only
+    their hashes are written (the server's MatchVideoHashes is not used by scans yet)."""
+    if not isinstance(matcher, BankMatcher):
+        yield None
+        return
+    store = matcher.store
+    videos = VideoStore(args.data_dir / STORE_FILE, store)
+    try:
+        yield VideoBankMatcher(matcher, videos)
+    finally:
+        videos.close()
+
+
 def _options(args: argparse.Namespace) -> MatchOptions:
     return MatchOptions(banks=tuple(args.bank), max_distance=args.threshold)
 
@@ -93,8 +110,8 @@ def _scan(args: argparse.Namespace, io: Streams) -> ExitCode:
     if args.hash_only:
         summary = run_scan(config, None, progress, args.restart, args.ray)
     else:
-        with _matcher(args) as matcher:
-            summary = run_scan(config, matcher, progress, args.restart, args.ray)
+        with _matcher(args) as matcher, _videos(args, matcher) as videos:
+            summary = run_scan(config, matcher, progress, args.restart, args.ray, videos)
     io.json_line({"summary": summary.to_json(), "out": str(args.out)})
     return ExitCode.OK
 
@@ -102,9 +119,11 @@ def _scan(args: argparse.Namespace, io: Streams) -> ExitCode:
 def _rematch(args: argparse.Namespace, io: Streams) -> ExitCode:
     table = read_rows(args.old)
     rows = [ScanRow(**{**r, "is_match": False, "matches": []}) for r in table.to_pylist()]
-    with _matcher(args) as matcher:
+    with _matcher(args) as matcher, _videos(args, matcher) as videos:
         for lo in range(0, len(rows), 4096):
             match_rows(rows[lo : lo + 4096], matcher, _options(args))
+            if videos is not None:
+                match_video_rows(rows[lo : lo + 4096], videos, _options(args))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(to_table(rows), args.out)
     io.json_line(

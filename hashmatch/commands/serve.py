@@ -19,6 +19,8 @@ from hashmatch.matcher import Matcher
 from hashmatch.sandbox import ensure_sandbox
 from hashmatch.server.app import serve_forever, start_server
 from hashmatch.server.report_servicer import open_outbox
+from hashmatch.video.matching import VideoBankMatcher
+from hashmatch.video.store import VideoStore
 from hashmatch.webhooks import Target, WebhookNotifier
 
 
@@ -65,6 +67,7 @@ async def _serve(config: Config, io: Streams) -> None:
         await asyncio.to_thread(ensure_sandbox, store, config.engine)
     matcher = Matcher.open(store, matcher_config(config.data_dir))
     matcher.start()  # follows the bank change log: updates apply within a second
+    videos = VideoStore(store.path, store)
     outbox = open_outbox(config.data_dir / REPORTS_FILE, config.reports)
     audit = AuditLog(config.data_dir / AUDIT_FILE)
     webhooks = open_webhooks(config.webhooks)
@@ -86,6 +89,7 @@ async def _serve(config: Config, io: Streams) -> None:
             audit,
             lambda: matcher.sequence,
             webhooks,
+            video_matcher=VideoBankMatcher(matcher, videos),
         )
 
         def ready() -> None:
@@ -105,6 +109,7 @@ async def _serve(config: Config, io: Streams) -> None:
         if webhooks is not None:
             webhooks.close()
         matcher.close()
+        videos.close()
         store.close()
         tenants.close()
 

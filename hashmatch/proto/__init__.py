@@ -8,6 +8,8 @@ from hashmatch.proto.hashmatch.v1 import match_pb2 as pb
 from hashmatch.proto.hashmatch.v1 import match_pb2_grpc as rpc
 from hashmatch.proto.hashmatch.v1 import report_pb2 as report_pb
 from hashmatch.proto.hashmatch.v1 import report_pb2_grpc as report_rpc
+from hashmatch.proto.hashmatch.v1 import video_pb2 as video_pb
+from hashmatch.proto.hashmatch.v1 import video_pb2_grpc as video_rpc
 
 __all__ = [
     "admin_pb",
@@ -18,4 +20,6 @@ __all__ = [
     "report_pb",
     "report_rpc",
     "rpc",
+    "video_pb",
+    "video_rpc",
 ]

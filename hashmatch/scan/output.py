@@ -22,6 +22,19 @@ MATCH_TYPE = pa.struct(
     ]
 )
 
+RANGE_TYPE = pa.struct([("start", pa.float64()), ("end", pa.float64())])
+VIDEO_MATCH_TYPE = pa.struct(
+    [
+        ("bank", pa.string()),
+        ("video_id", pa.int64()),
+        ("label", pa.string()),
+        ("query_match_percent", pa.float64()),
+        ("target_match_percent", pa.float64()),
+        ("query_ranges", pa.list_(RANGE_TYPE)),
+        ("target_ranges", pa.list_(RANGE_TYPE)),
+    ]
+)
+
 SCHEMA = pa.schema(
     [
         ("path", pa.string()),
@@ -37,6 +50,12 @@ SCHEMA = pa.schema(
         ("matches", pa.list_(MATCH_TYPE)),
         ("error_code", pa.string()),
         ("error_message", pa.string()),
+        # Videos (one row per video): the vPDQ hash in its compact form (41 bytes a frame,
+        # hashmatch.video.features), the number of frames hashed, and the videos matched
+        # with their time ranges. Null on image rows.
+        ("vpdq", pa.binary()),
+        ("video_frames", pa.int32()),
+        ("video_matches", pa.list_(VIDEO_MATCH_TYPE)),
     ]
 )
 
@@ -56,6 +75,9 @@ class ScanRow:
     matches: list[dict[str, Any]] = field(default_factory=list)
     error_code: str | None = None
     error_message: str | None = None
+    vpdq: bytes | None = None
+    video_frames: int | None = None
+    video_matches: list[dict[str, Any]] | None = None
 
 
 def to_table(rows: list[ScanRow]) -> pa.Table:

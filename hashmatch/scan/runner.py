@@ -19,7 +19,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
-from hashmatch.config import EngineConfig
+from hashmatch.config import EngineConfig, VideoConfig
 from hashmatch.engine import Engine, Result
 from hashmatch.errors import ItemError, TooLarge, Unreadable
 from hashmatch.matching import Matcher, MatchOptions, image_queries, merge_results
@@ -27,6 +27,11 @@ from hashmatch.scan.checkpoint import Manifest
 from hashmatch.scan.output import ScanRow, to_table, write_atomic
 from hashmatch.scan.sources import SourceItem, iter_source, read_uri
 from hashmatch.signatures import Signature
+from hashmatch.video.client import is_video_path
+from hashmatch.video.compare import VideoMatchOptions
+from hashmatch.video.features import VideoHash
+from hashmatch.video.hasher import VideoHasher
+from hashmatch.video.matching import VideoBankMatcher
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,9 @@ def hash_shard(engine: Engine, items: list[SourceItem]) -> list[ScanRow]:
         if it.error is not None:
             rows[k].error_code, rows[k].error_message = it.error.value, it.message
             continue
+        if is_video_path(it.path):
+            hash_video_row(rows[k])
+            continue
         try:
             payload.append(_read(it, engine.config.max_bytes))
             todo.append(k)
@@ -151,6 +159,57 @@ def hash_shard(engine: Engine, items: list[SourceItem]) -> list[ScanRow]:
     for k, result in zip(todo, engine.hash_many(payload), strict=True):
         fill_hashes(rows[k], result)
     return rows
+
+
+_VIDEO_HASHER = VideoHasher()
+_VIDEO_MATCH_OPTIONS = VideoMatchOptions(
+    min_quality=VideoConfig.min_quality,
+    query_match_percent=VideoConfig.query_match_percent,
+    target_match_percent=VideoConfig.target_match_percent,
+)
+
+
+def hash_video_row(row: ScanRow) -> None:
+    """A video is one row: its vPDQ hash (compact), streamed from its path or URI."""
+    try:
+        if "://" in row.path:
+            import fsspec
+
+            with fsspec.open(row.path, "rb") as fh:  # read as decoded, never whole
+                video = _VIDEO_HASHER.hash(fh)
+        else:
+            video = _VIDEO_HASHER.hash(row.path)
+    except Exception as exc:  # one bad video is that row's error
+        err = ItemError.from_exception(
+            exc if not isinstance(exc, OSError) else Unreadable(str(exc))
+        )
+        row.error_code, row.error_message = err.code.value, err.message
+        return
+    row.vpdq, row.video_frames = video.to_bytes(), len(video)
+
+
+def match_video_rows(rows: list[ScanRow], videos: VideoBankMatcher, options: MatchOptions) -> None:
+    """Video rows matched from their stored vPDQ (no video is read again)."""
+    vpdq_options = _VIDEO_MATCH_OPTIONS
+    for row in rows:
+        if row.error_code is not None or row.vpdq is None:
+            continue
+        found = videos.match(
+            VideoHash.from_bytes(row.vpdq), vpdq_options, None, options.banks, options.max_distance
+        )
+        row.is_match = bool(found)
+        row.video_matches = [
+            {
+                "bank": m.bank,
+                "video_id": m.entry.id,
+                "label": m.entry.label,
+                "query_match_percent": m.comparison.query_match_percent,
+                "target_match_percent": m.comparison.target_match_percent,
+                "query_ranges": [r.to_json() for r in m.comparison.query_ranges],
+                "target_ranges": [r.to_json() for r in m.comparison.target_ranges],
+            }
+            for m in found
+        ]
 
 
 def fill_hashes(row: ScanRow, result: Result) -> None:
@@ -255,6 +314,7 @@ def run_scan(
     progress: Progress | None = None,
     restart: bool = False,
     use_ray: bool = False,
+    videos: VideoBankMatcher | None = None,
 ) -> ScanSummary:
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
@@ -274,6 +334,8 @@ def run_scan(
                 index, rows = job
                 if matcher is not None and not config.hash_only:
                     match_rows(rows, matcher, config.options)
+                if videos is not None and not config.hash_only:
+                    match_video_rows(rows, videos, config.options)
                 write_atomic(to_table(rows), out / f"part-{index:06d}.parquet")
                 manifest.complete(
                     out, index, {"first": rows[0].path, "last": rows[-1].path, "count": len(rows)}

@@ -35,10 +35,12 @@ from hashmatch.server.batcher import Batcher
 from hashmatch.server.metrics import Metrics
 from hashmatch.server.report_servicer import ReportServicer
 from hashmatch.server.servicer import MatchServicer
+from hashmatch.server.video_servicer import VIDEO_SERVICE, add_video_service
 from hashmatch.service import HashmatchService
 from hashmatch.tenancy.limits import TenantLimits
 from hashmatch.tenancy.service import Tenancy
 from hashmatch.tenancy.store import TenantStore
+from hashmatch.video.matching import VideoBankMatcher
 from hashmatch.webhooks import WebhookNotifier
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,7 @@ async def start_server(
     audit: AuditLog | None = None,
     bank_sequence: Callable[[], int] = lambda: -1,
     webhooks: WebhookNotifier | None = None,
+    video_matcher: VideoBankMatcher | None = None,
 ) -> RunningServer:
     metrics = Metrics()
     tenancy = Tenancy(tenants, config.auth)
@@ -155,6 +158,8 @@ async def start_server(
     )  # type: ignore[no-untyped-call]
     admin_rpc.add_AdminServiceServicer_to_server(AdminServicer(tenancy), server)  # type: ignore[no-untyped-call]
     names = [MATCH_SERVICE, BANK_SERVICE, ADMIN_SERVICE]
+    add_video_service(server, config, video_matcher, auditor)
+    names.append(VIDEO_SERVICE)
     if outbox is not None:
         report_rpc.add_ReportServiceServicer_to_server(ReportServicer(outbox, auditor), server)  # type: ignore[no-untyped-call]
         names.append(REPORT_SERVICE)

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 
 from hashmatch.errors import HashmatchError, PermissionDenied
-from hashmatch.proto import admin_pb, bank_pb, pb, report_pb
+from hashmatch.proto import admin_pb, bank_pb, pb, report_pb, video_pb
 from hashmatch.server.context import CALLER, caller
 from hashmatch.server.metrics import Metrics
 from hashmatch.server.status import abort_for
@@ -36,6 +36,7 @@ _MATCH = pb.DESCRIPTOR.services_by_name["MatchService"]
 _BANK = bank_pb.DESCRIPTOR.services_by_name["BankService"]
 _ADMIN = admin_pb.DESCRIPTOR.services_by_name["AdminService"]
 _REPORT = report_pb.DESCRIPTOR.services_by_name["ReportService"]
+_VIDEO = video_pb.DESCRIPTOR.services_by_name["VideoService"]
 
 
 def _table() -> dict[str, Policy]:
@@ -46,6 +47,8 @@ def _table() -> dict[str, Policy]:
         table[f"/{_BANK.full_name}/{m.name}"] = Role.BANK_ADMIN
     for m in _REPORT.methods:
         table[f"/{_REPORT.full_name}/{m.name}"] = Role.REPORT
+    for m in _VIDEO.methods:  # hashing and matching videos: as images
+        table[f"/{_VIDEO.full_name}/{m.name}"] = Role.MATCH
     admin: dict[str, Policy] = {
         "ApplyTenant": Open.PUBLIC,
         "GetTenant": Open.ANY_KEY,

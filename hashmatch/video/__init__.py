@@ -1,0 +1,1 @@
+"""Video: vPDQ-compatible hashing (PDQ per sampled frame) and matching."""

@@ -1,0 +1,115 @@
+"""Matching a video against the banks: candidates from the PDQ index, then vPDQ.
+
+1. The query's distinct frame hashes (quality >= the request's min quality) are looked up
+   in the PDQ index like images (the bank matcher, with its visibility and thresholds).
+2. Each PDQ entry found leads, through the back-reference, to the video entries holding
+   that frame: the candidates.
+3. Each candidate's stored frame list is compared with the query by vPDQ's rule (both
+   match percents, with the time ranges); those reaching both thresholds are returned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from hashmatch.banks.model import Bank, SignalType
+from hashmatch.matcher import HashQuery, MatchResult
+from hashmatch.video.compare import VideoComparison, VideoMatchOptions, compare
+from hashmatch.video.features import VideoHash
+from hashmatch.video.store import VideoEntry, VideoStore
+
+_QUERY_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class VideoMatch:
+    bank: str
+    entry: VideoEntry
+    comparison: VideoComparison
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "bank": self.bank,
+            "video_id": self.entry.id,
+            "label": self.entry.label,
+            "external_id": self.entry.external_id,
+            **self.comparison.to_json(),
+        }
+
+
+class BankMatcher(Protocol):
+    """What video matching needs of the bank matcher (hashmatch.matcher.Matcher)."""
+
+    def match(
+        self,
+        queries: Sequence[HashQuery],
+        tenant: str | None = None,
+        banks: Sequence[str] = (),
+        threshold: int | None = None,
+        *,
+        stricter_only: bool = False,
+    ) -> list[MatchResult]: ...
+
+    def visible_banks(self, tenant: str | None = None, names: Sequence[str] = ()) -> list[Bank]: ...
+
+
+class VideoBankMatcher:
+    """Per bank: the frame distance is the bank's PDQ threshold unless the request sets one,
+    the frame quality floor the higher of the request's and the bank's min quality."""
+
+    def __init__(self, matcher: BankMatcher, videos: VideoStore) -> None:
+        self.matcher = matcher
+        self.videos = videos
+
+    def match(
+        self,
+        query: VideoHash,
+        options: VideoMatchOptions,
+        tenant: str | None = None,
+        banks: Sequence[str] = (),
+        max_distance: int | None = None,
+        stricter_only: bool = False,
+    ) -> list[VideoMatch]:
+        """`options.max_distance` is ignored here: `max_distance` (None: each bank's own
+        threshold) is the frame distance; with stricter_only (API callers) it can only
+        lower a bank's threshold, as for images."""
+        visible = {b.name: b for b in self.matcher.visible_banks(tenant, banks)}
+        keep = query.quality >= options.min_quality
+        distinct = np.unique(query.hashes[keep], axis=0)
+        candidates: dict[int, str] = {}  # video id -> bank name
+        for lo in range(0, len(distinct), _QUERY_CHUNK):
+            queries = [
+                HashQuery(SignalType.PDQ, (bytes(h),)) for h in distinct[lo : lo + _QUERY_CHUNK]
+            ]
+            found = self.matcher.match(
+                queries, tenant, banks, max_distance, stricter_only=stricter_only
+            )
+            by_entry = {m.entry_id: m.bank for r in found for m in r.matches}
+            for eid, vids in self.videos.videos_of_entries(list(by_entry)).items():
+                for vid in vids:
+                    candidates.setdefault(vid, by_entry[eid])
+        entries = self.videos.get_entries(list(candidates))
+        frames = self.videos.frames(list(entries))
+        out = []
+        for vid, entry in entries.items():
+            bank = visible.get(candidates[vid])
+            if bank is None:
+                continue
+            distance = bank.pdq_threshold if max_distance is None else max_distance
+            if stricter_only:
+                distance = min(distance, bank.pdq_threshold)
+            per_bank = dataclasses.replace(
+                options,
+                max_distance=distance,
+                min_quality=max(options.min_quality, bank.min_quality),
+            )
+            c = compare(query, frames[vid], per_bank)
+            if c.is_match:
+                out.append(VideoMatch(bank.name, entry, c))
+        out.sort(key=lambda m: (-m.comparison.query_match_percent, m.bank, m.entry.id))
+        return out

@@ -1,0 +1,111 @@
+"""The video service core under every transport: uploads spooled privately, hashed off
+the event loop, matched against the banks.
+
+Privacy: an upload is written to a temp file created with mode 0600 in the configured
+spool directory and unlinked at once, before its first byte is written: it has no name
+on disk while it is read, so it disappears with the last file descriptor on every exit
+path (success, error, client cancel, server crash or kill). Nothing else of the video is
+kept; only its hashes are returned or matched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import IO
+
+from hashmatch.config import VideoConfig
+from hashmatch.errors import BadParameter, TooLarge
+from hashmatch.video.compare import VideoMatchOptions
+from hashmatch.video.features import VideoHash
+from hashmatch.video.hasher import VideoHasher
+from hashmatch.video.matching import VideoBankMatcher, VideoMatch
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    seconds_per_hash: float | None = None
+    options: VideoMatchOptions | None = None
+    banks: tuple[str, ...] = ()
+    max_distance: int | None = None  # None: each bank's own threshold
+
+
+def spool_file(config: VideoConfig) -> IO[bytes]:
+    """An anonymous private temp file (see the module docstring)."""
+    fd, path = tempfile.mkstemp(prefix="hashmatch-video-", dir=config.spool_dir or None)
+    try:
+        os.unlink(path)
+        return os.fdopen(fd, "w+b")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+class VideoService:
+    def __init__(
+        self, config: VideoConfig, hasher: VideoHasher, matcher: VideoBankMatcher | None
+    ) -> None:
+        self.config = config
+        self.hasher = hasher
+        self.matcher = matcher
+        # A video is seconds of CPU: bound how many are decoded at once.
+        self._slots = asyncio.Semaphore(max(1, (os.cpu_count() or 1)))
+
+    def match_options(
+        self,
+        min_quality: int | None = None,
+        query_percent: float | None = None,
+        target_percent: float | None = None,
+    ) -> VideoMatchOptions:
+        c = self.config
+        return VideoMatchOptions(
+            max_distance=c.max_distance,
+            min_quality=c.min_quality if min_quality is None else min_quality,
+            query_match_percent=c.query_match_percent if query_percent is None else query_percent,
+            target_match_percent=(
+                c.target_match_percent if target_percent is None else target_percent
+            ),
+        )
+
+    async def hash_upload(
+        self, chunks: AsyncIterator[bytes], seconds_per_hash: float | None = None
+    ) -> VideoHash:
+        """Spools the chunks (bounded by max_bytes), then hashes the file."""
+        hasher = self.hasher
+        if seconds_per_hash is not None and seconds_per_hash != self.config.seconds_per_hash:
+            if seconds_per_hash < 0:
+                raise BadParameter("seconds_per_hash must be >= 0")
+            cfg = dataclasses.replace(self.config, seconds_per_hash=seconds_per_hash)
+            hasher = VideoHasher(cfg, self.hasher.backend)
+        with spool_file(self.config) as fh:
+            size = 0
+            async for data in chunks:
+                size += len(data)
+                if size > self.config.max_bytes:
+                    raise TooLarge(f"video over the limit of {self.config.max_bytes} bytes")
+                fh.write(data)
+            fh.flush()
+            fh.seek(0)
+            async with self._slots:
+                return await asyncio.to_thread(hasher.hash, fh)
+
+    async def match(
+        self, video: VideoHash, request: VideoRequest, tenant: str | None = None
+    ) -> list[VideoMatch]:
+        if self.matcher is None:
+            raise BadParameter("this server has no video banks")
+        options = request.options or self.match_options()
+        # As for images: an API caller's max_distance can only tighten a bank's threshold.
+        return await asyncio.to_thread(
+            self.matcher.match,
+            video,
+            options,
+            tenant,
+            request.banks,
+            request.max_distance,
+            True,
+        )

@@ -1,0 +1,108 @@
+"""vpdq bank entries: compact frame lists, frame hashes in the PDQ index with a
+back-reference, and matching a video against the banks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hashmatch.banks.model import BankSettings, SignalType
+from hashmatch.banks.sqlite_store import SqliteBankStore
+from hashmatch.config import VideoConfig
+from hashmatch.errors import NotFound
+from hashmatch.matcher import HashQuery, Matcher
+from hashmatch.video.compare import VideoMatchOptions
+from hashmatch.video.features import VideoHash
+from hashmatch.video.hasher import VideoHasher
+from hashmatch.video.matching import VideoBankMatcher
+from hashmatch.video.store import VideoStore
+from tests.video_helpers import write_video
+
+HASHER = VideoHasher(VideoConfig(seconds_per_hash=0.5))
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, VideoHash]:
+    d = tmp_path_factory.mktemp("bankclips")
+    return {
+        "a": HASHER.hash(write_video(d / "a.mp4", [1, 2, 3, 4])),
+        "a_small": HASHER.hash(write_video(d / "as.mp4", [1, 2, 3, 4], size=(96, 72))),
+        "b": HASHER.hash(write_video(d / "b.mp4", [5, 6, 7, 8])),
+        "ab": HASHER.hash(write_video(d / "ab.mp4", [1, 2, 3, 4, 5, 6, 7, 8])),
+        "other": HASHER.hash(write_video(d / "o.mp4", [20, 21, 22, 23])),
+    }
+
+
+@pytest.fixture()
+def stores(tmp_path: Path) -> Iterator[tuple[SqliteBankStore, VideoStore]]:
+    banks = SqliteBankStore(tmp_path / "banks.sqlite3")
+    banks.create_bank("known", BankSettings())
+    banks.create_bank("strict", BankSettings(pdq_threshold=0))
+    videos = VideoStore(tmp_path / "banks.sqlite3", banks)
+    yield banks, videos
+    videos.close()
+    banks.close()
+
+
+def test_frames_go_to_the_pdq_index_with_a_back_reference(
+    stores: tuple[SqliteBankStore, VideoStore], videos: dict[str, VideoHash]
+) -> None:
+    banks, store = stores
+    entry = store.add_video("known", videos["a"], label="clip-a", external_id="x1")
+    assert entry.n_frames == 8 and entry.label == "clip-a"
+    assert store.add_video("known", videos["a"], label="clip-a", external_id="x1") == entry
+    pdq_count = banks.count_entries("known")[SignalType.PDQ]
+    assert 0 < pdq_count <= 8
+    back = store.frames([entry.id])[entry.id]
+    assert (back.hashes == videos["a"].hashes).all()
+    # One query frame finds the video through the PDQ index.
+    with Matcher.open(banks) as matcher:
+        [result] = matcher.match([HashQuery(SignalType.PDQ, (bytes(videos["a"].hashes[3]),))])
+        ids = [m.entry_id for m in result.matches]
+        assert store.videos_of_entries(ids) == {ids[0]: [entry.id]}
+
+
+def test_match_a_video_against_the_banks(
+    stores: tuple[SqliteBankStore, VideoStore], videos: dict[str, VideoHash]
+) -> None:
+    banks, store = stores
+    a = store.add_video("known", videos["a"], label="a")
+    store.add_video("known", videos["b"], label="b")
+    with Matcher.open(banks) as matcher:
+        vm = VideoBankMatcher(matcher, store)
+        [hit] = vm.match(videos["a_small"], VideoMatchOptions())
+        assert (hit.bank, hit.entry.id, hit.entry.label) == ("known", a.id, "a")
+        assert hit.comparison.query_match_percent == 100.0
+        assert [(r.start, r.end) for r in hit.comparison.target_ranges] == [(0.0, 4.0)]
+        assert vm.match(videos["other"], VideoMatchOptions()) == []
+        # A longer video containing both: each stored video is fully covered, the query
+        # half; with the query share relaxed both are found with their place in the query.
+        assert vm.match(videos["ab"], VideoMatchOptions()) == []
+        hits = vm.match(videos["ab"], VideoMatchOptions(query_match_percent=40))
+        got = {h.entry.label: [(r.start, r.end) for r in h.comparison.query_ranges] for h in hits}
+        assert got == {"a": [(0.0, 4.0)], "b": [(4.0, 8.0)]}
+
+
+def test_per_bank_threshold_and_removal(
+    stores: tuple[SqliteBankStore, VideoStore], videos: dict[str, VideoHash]
+) -> None:
+    banks, store = stores
+    store.add_video("strict", videos["a"], label="a")  # threshold 0: exact frames only
+    with Matcher.open(banks) as matcher:
+        vm = VideoBankMatcher(matcher, store)
+        assert [h.bank for h in vm.match(videos["a"], VideoMatchOptions())] == ["strict"]
+        assert vm.match(videos["a_small"], VideoMatchOptions()) == []
+        assert len(vm.match(videos["a_small"], VideoMatchOptions(), max_distance=31)) == 1
+        # API callers (stricter_only) can only tighten a bank's threshold, never loosen it.
+        loose = vm.match(
+            videos["a_small"], VideoMatchOptions(), max_distance=31, stricter_only=True
+        )
+        assert loose == []
+    entry = store.list_videos("strict")[0]
+    store.remove_video("strict", entry.id)
+    assert store.list_videos("strict") == []
+    assert banks.count_entries("strict").get(SignalType.PDQ, 0) == 0
+    with pytest.raises(NotFound):
+        store.remove_video("strict", entry.id)
