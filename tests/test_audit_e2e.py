@@ -63,3 +63,17 @@ def test_calls_are_audited_and_the_trail_verifies(tmp_path: Path) -> None:
     assert main(args, Streams(stdout=out)) == 0
     (usage,) = [json.loads(line) for line in out.getvalue().splitlines()]
     assert usage["matches_by_bank"]["audited"] >= 4 and usage["hashes"] == 1
+
+
+def test_refused_calls_are_audited_too(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[auth]\nrequired = true\n")
+    srv = server_harness.start(tmp_path / "data", "--config", str(config))
+    try:
+        with Client(srv.target) as client, pytest.raises(grpc.RpcError) as exc:
+            client.match_hashes(["00" * 32])
+        assert exc.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        assert srv.stop() == 0
+    trail = [rec for _, rec in records(tmp_path / "data" / "audit.sqlite3")]
+    assert {"rpc": "MatchHashes", "status": "UNAUTHENTICATED"}.items() <= trail[-1].items()

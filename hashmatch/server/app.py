@@ -142,7 +142,7 @@ async def start_server(
 
     limit = config.server.max_message_bytes
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(tenancy, limits, metrics)],
+        interceptors=[AuthInterceptor(tenancy, limits, metrics, auditor)],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),

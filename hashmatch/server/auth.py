@@ -17,9 +17,10 @@ import grpc
 
 from hashmatch.errors import HashmatchError, PermissionDenied
 from hashmatch.proto import admin_pb, bank_pb, pb, report_pb, video_pb
+from hashmatch.server.auditing import Auditor, CallTally
 from hashmatch.server.context import CALLER, caller
 from hashmatch.server.metrics import Metrics
-from hashmatch.server.status import abort_for
+from hashmatch.server.status import GRPC_STATUS, abort_for
 from hashmatch.tenancy.limits import TenantLimits
 from hashmatch.tenancy.model import ANONYMOUS, Principal, Role
 from hashmatch.tenancy.service import Tenancy
@@ -81,11 +82,24 @@ def api_key(metadata: Any) -> str | None:
     return None
 
 
+def _refusal_status(exc: BaseException) -> str:
+    if isinstance(exc, HashmatchError):
+        return str(GRPC_STATUS[exc.code].name)
+    return "INTERNAL"
+
+
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, tenancy: Tenancy, limits: TenantLimits, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        tenancy: Tenancy,
+        limits: TenantLimits,
+        metrics: Metrics,
+        auditor: Auditor | None = None,
+    ) -> None:
         self.tenancy = tenancy
         self.limits = limits
         self.metrics = metrics
+        self.auditor = auditor
 
     async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
         policy = POLICY.get(method)
@@ -122,7 +136,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method: str = details.method
         if handler is None or not method.startswith(PROTECTED_PREFIX):
             return handler
-        admit, refuse, note = self._admit, self._refuse, self._note
+        admit, note = self._admit, self._note
+
+        async def refuse(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+            # Refused before any handler ran: audited here (no tenant is known).
+            if self.auditor is not None:
+                self.auditor.record(
+                    method.rsplit("/", 1)[-1], ("", ""), CallTally(), _refusal_status(exc)
+                )
+            await self._refuse(exc, context)
 
         if handler.unary_unary or handler.stream_unary:
             inner = handler.unary_unary or handler.stream_unary
