@@ -30,6 +30,17 @@ def write_transaction(
         db.execute("COMMIT")
 
 
+@contextmanager
+def read_transaction(db: sqlite3.Connection, lock: threading.RLock) -> Iterator[sqlite3.Connection]:
+    """One read transaction: every statement inside sees the same committed state."""
+    with lock:
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+
 def migrate(
     db: sqlite3.Connection,
     lock: threading.RLock,

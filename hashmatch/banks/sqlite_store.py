@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from hashmatch.banks.model import (
     check_bank_name,
 )
 from hashmatch.errors import AlreadyExists, NotFound
-from hashmatch.sqlite_schema import migrate, write_transaction
+from hashmatch.sqlite_schema import migrate, read_transaction, write_transaction
 
 SCHEMA_VERSION = 1
 
@@ -171,15 +171,8 @@ class SqliteBankStore:
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         return write_transaction(self._db, self._lock)
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction: every statement inside sees the same committed state."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                yield self._db
-            finally:
-                self._db.execute("COMMIT")
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        return read_transaction(self._db, self._lock)
 
     def _migrate(self) -> None:
         def after(db: sqlite3.Connection, version: int) -> None:

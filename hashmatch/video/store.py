@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ import numpy as np
 from hashmatch.banks.model import NewEntry, SignalType
 from hashmatch.banks.store import BankStore
 from hashmatch.errors import BadParameter, NotFound
+from hashmatch.sqlite_schema import read_transaction, write_transaction
 from hashmatch.video.features import VideoHash
 
 VPDQ_SOURCE = "vpdq"
@@ -96,25 +97,11 @@ class VideoStore:
             for statement in _SCHEMA:
                 db.execute(statement)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._db, self._lock)
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                yield self._db
-            finally:
-                self._db.execute("COMMIT")
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        return read_transaction(self._db, self._lock)
 
     def close(self) -> None:
         with self._lock:
