@@ -252,12 +252,21 @@ def test_deadline_exceeded_costs_no_hashing(
         return sum(float(ln.split()[-1]) for ln in lines if 'reason="queue_full"' not in ln)
 
     before = dropped()
-    req = pb.MatchImagesRequest(images=[pb.Image(data=photos[0])] * 1000)
+    # A long request fills the hashing queue first; a short-deadline one waits behind it,
+    # so its items are still queued when its deadline passes (no race with the clock).
+    big = pb.MatchImagesRequest(images=[pb.Image(data=photos[0])] * 1000)
+    ahead = [threading.Thread(target=lambda: match.MatchImages(big, timeout=120)) for _ in range(3)]
+    for t in ahead:
+        t.start()
+    time.sleep(0.3)
+    req = pb.MatchImagesRequest(images=[pb.Image(data=photos[1])] * 20)
     with pytest.raises(grpc.RpcError) as exc:
-        match.MatchImages(req, timeout=0.3)
+        match.MatchImages(req, timeout=0.2)
     assert exc.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     # Items still queued when the caller's deadline passed were dropped, not hashed.
-    _wait_for(lambda: dropped() > before)
+    _wait_for(lambda: dropped() > before, timeout=30)
+    for t in ahead:
+        t.join(120)
 
 
 def test_vanishing_and_stalled_stream_clients(
