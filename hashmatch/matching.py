@@ -6,13 +6,13 @@ SHA-256); the transports deal in images and client hashes, this module in querie
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from hashmatch.banks.model import SignalType
 from hashmatch.errors import BadParameter
-from hashmatch.matcher import HashQuery, MatchResult
+from hashmatch.matcher import HashQuery, MatchResult, queries_for
 from hashmatch.signatures import Signature
 
 # The integration sandbox's public bank (hashmatch.sandbox fills it; PhotoDNA's "Test"
@@ -44,15 +44,8 @@ class Matcher(Protocol):
 
 
 def image_queries(sig: Signature, dihedral: bool) -> list[HashQuery]:
-    """The lookups of one hashed image: PDQ (all 8 variants if asked), MD5, SHA-256."""
-    variants: tuple[bytes, ...] = (sig.pdq.value,)
-    if dihedral and sig.dihedral:
-        variants = tuple(h.value for h in sig.dihedral)
-    return [
-        HashQuery(SignalType.PDQ, variants, sig.quality),
-        HashQuery(SignalType.MD5, (sig.md5,)),
-        HashQuery(SignalType.SHA256, (sig.sha256,)),
-    ]
+    """The lookups of one hashed image: PDQ (all 8 variants only if asked), MD5, SHA-256."""
+    return queries_for(sig if dihedral else dataclasses.replace(sig, dihedral=None))
 
 
 def merge_results(results: Sequence[MatchResult]) -> MatchResult:
