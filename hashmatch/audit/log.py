@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hashmatch.sqlite_schema import write_transaction
+
 GENESIS = "0" * 64
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -90,6 +92,7 @@ class AuditLog:
     def __init__(self, path: Path, flush_interval_s: float = 0.05) -> None:
         self.path = path
         self._db = _connect(path)
+        self._lock = threading.RLock()
         self._queue: queue.Queue[AuditEvent | None] = queue.Queue()
         self._interval = flush_interval_s
         self._thread = threading.Thread(target=self._run, name="hashmatch-audit", daemon=True)
@@ -123,28 +126,21 @@ class AuditLog:
 
     def _write(self, events: list[AuditEvent]) -> None:
         # BEGIN IMMEDIATE: several processes may share the file; the chain stays linear.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            row = self._db.execute(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
+        with write_transaction(self._db, self._lock) as db:
+            row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             if row is None:
-                row = self._db.execute("SELECT seq, hash FROM audit_anchor").fetchone()
+                row = db.execute("SELECT seq, hash FROM audit_anchor").fetchone()
             seq, prev = row if row is not None else (0, GENESIS)
             for event in events:
                 seq += 1
                 ts = datetime.now(UTC).isoformat(timespec="microseconds")
                 record = _canonical(event)
                 digest = chain_hash(prev, ts, record)
-                self._db.execute(
+                db.execute(
                     "INSERT INTO audit (seq, ts, record, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
                     (seq, ts, record, prev, digest),
                 )
                 prev = digest
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
     def close(self) -> None:
         self._queue.put(None)
@@ -194,20 +190,18 @@ def prune(path: Path, keep_days: int, now: datetime | None = None) -> int:
     cutoff = ((now or datetime.now(UTC)) - timedelta(days=keep_days)).isoformat()
     db = _connect(path)
     try:
-        db.execute("BEGIN IMMEDIATE")
-        last = db.execute(
-            "SELECT seq, hash FROM audit WHERE ts < ? ORDER BY seq DESC LIMIT 1", (cutoff,)
-        ).fetchone()
-        if last is None:
-            db.execute("COMMIT")
-            return 0
-        n = db.execute("DELETE FROM audit WHERE seq <= ?", (last[0],)).rowcount
-        db.execute(
-            "INSERT INTO audit_anchor (id, seq, hash) VALUES (1, ?, ?)"
-            " ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-            last,
-        )
-        db.execute("COMMIT")
+        with write_transaction(db, threading.RLock()):
+            last = db.execute(
+                "SELECT seq, hash FROM audit WHERE ts < ? ORDER BY seq DESC LIMIT 1", (cutoff,)
+            ).fetchone()
+            if last is None:
+                return 0
+            n = db.execute("DELETE FROM audit WHERE seq <= ?", (last[0],)).rowcount
+            db.execute(
+                "INSERT INTO audit_anchor (id, seq, hash) VALUES (1, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                last,
+            )
         return int(n)
     finally:
         db.close()
