@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from hashmatch.errors import ErrorCode, HashmatchError, Overloaded
 from hashmatch.proto import pb
@@ -64,6 +65,9 @@ T = TypeVar("T")
 
 
 async def abort_for(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+    if isinstance(exc, DecodeError):
+        # A streamed request message that does not parse: the caller's fault, said so.
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request message: {exc}")
     if isinstance(exc, HashmatchError):
         if exc.code is ErrorCode.RESOURCE_EXHAUSTED:
             context.set_trailing_metadata((("retry-after", retry_after(exc)),))
@@ -81,6 +85,8 @@ def _audit(
 
 
 def _status_name(exc: BaseException) -> str:
+    if isinstance(exc, DecodeError):
+        return "INVALID_ARGUMENT"
     if isinstance(exc, HashmatchError):
         return str(GRPC_STATUS[exc.code].name)
     if isinstance(exc, asyncio.CancelledError):
