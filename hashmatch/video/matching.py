@@ -18,7 +18,8 @@ from typing import Protocol
 import numpy as np
 
 from hashmatch.banks.model import Bank, SignalType
-from hashmatch.matcher import HashQuery, MatchResult
+from hashmatch.matcher import HashQuery
+from hashmatch.matching import Matcher
 from hashmatch.video.compare import VideoComparison, VideoMatchOptions, compare
 from hashmatch.video.features import VideoHash
 from hashmatch.video.store import VideoEntry, VideoStore
@@ -42,18 +43,9 @@ class VideoMatch:
         }
 
 
-class BankMatcher(Protocol):
-    """What video matching needs of the bank matcher (hashmatch.matcher.Matcher)."""
-
-    def match(
-        self,
-        queries: Sequence[HashQuery],
-        tenant: str | None = None,
-        banks: Sequence[str] = (),
-        threshold: int | None = None,
-        *,
-        stricter_only: bool = False,
-    ) -> list[MatchResult]: ...
+class BankMatcher(Matcher, Protocol):
+    """What video matching needs of the bank matcher (hashmatch.matcher.Matcher): the
+    image Matcher's match, plus the banks a caller may see."""
 
     def visible_banks(self, tenant: str | None = None, names: Sequence[str] = ()) -> list[Bank]: ...
 
