@@ -23,8 +23,8 @@ from hashmatch.commands.common import Streams
 from hashmatch.commands.data import open_store
 from hashmatch.config import BackendChoice, EngineConfig
 from hashmatch.engine import Engine
-from hashmatch.scan.runner import hash_shard
 from hashmatch.scan.sources import SourceItem
+from hashmatch.scan.worker import hash_shard
 from hashmatch.signatures import Signature
 from tests.helpers import encode, synthetic_rgb
 
@@ -138,14 +138,48 @@ def test_listing_and_file_uri_sources(tree: Path, tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sigkill_then_resume_is_exactly_once(tree: Path, tmp_path: Path, seed: int) -> None:
+def _descendants(pid: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {c for c, p in parents.items() if p in frontier} - found
+        found |= frontier
+    return found
+
+
+def _gone(pids: set[int], within_s: float) -> set[int]:
+    """Which of pids are still running after within_s seconds (zombies count as gone)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        alive = set()
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                alive.add(pid)
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(("seed", "workers"), [(1, 1), (2, 2), (3, 2)])
+def test_sigkill_then_resume_is_exactly_once(
+    tree: Path, tmp_path: Path, seed: int, workers: int
+) -> None:
     ref = tmp_path / "ref"
     _scan(str(tree), "--out", str(ref), "--hash-only", "--shard-size", "50")
     want = pd.read_parquet(ref).sort_values("path").reset_index(drop=True)
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "hashmatch", "scan", str(tree), "--out", str(out), "--hash-only",
-           "--shard-size", "50", "--backend", "cpu"]  # fmt: skip
+           "--shard-size", "50", "--backend", "cpu", "--workers", str(workers)]  # fmt: skip
     rng = random.Random(seed)
     total_shards = -(-len(want) // 50)
     manifest = out / "_manifest.json"
@@ -157,6 +191,7 @@ def test_sigkill_then_resume_is_exactly_once(tree: Path, tmp_path: Path, seed: i
             return 0
 
     interrupted = 0
+    orphans: set[int] = set()
     for _attempt in range(3):  # a scan that outran every kill (a loaded machine) starts over
         shutil.rmtree(out, ignore_errors=True)
         for _ in range(2):  # killed twice at seeded random points mid-scan, then to the end
@@ -167,12 +202,15 @@ def test_sigkill_then_resume_is_exactly_once(tree: Path, tmp_path: Path, seed: i
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             while shards_done() < target and proc.poll() is None:
                 time.sleep(rng.uniform(0.001, 0.02))
+            helpers = _descendants(proc.pid)  # worker processes and their fork server
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            orphans |= _gone(helpers, within_s=10.0)
             interrupted += shards_done() < total_shards
         if interrupted:
             break
     assert interrupted, "no kill landed mid-scan"
+    assert not orphans, "the killed scan's worker processes outlived it"
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     got = pd.read_parquet(out).sort_values("path").reset_index(drop=True)
     assert not any(p.name.startswith(".") for p in out.iterdir() if p.suffix == ".parquet")
