@@ -462,3 +462,86 @@ def test_rest_face_takes_the_photodna_key_header(world: tuple[Any, Keys]) -> Non
     # acme's list matches for acme's key, not for globex's (the tenant's view).
     assert answers["match"][1]["MatchResults"][0]["IsMatch"] is True
     assert answers["other tenant"][1]["MatchResults"][0]["IsMatch"] is False
+
+
+REST_ROUTES: dict[str, tuple[str, bytes, str]] = {
+    # route: (content type, body, the role it needs)
+    "Match": ("image/png", IMAGE, "match"),
+    "MatchHash": (
+        "application/json",
+        json.dumps([{"DataRepresentation": "MD5", "Value": "01" * 16}]).encode(),
+        "match",
+    ),
+    # Past auth, an empty report is a bad parameter (HTTP 200, a PhotoDNA error status):
+    # nothing is filed.
+    "Report": ("application/json", b"{}", "report"),
+}
+
+
+def _rest_expected(who: str, role: str, route: str) -> int:
+    if who in ("no key", "bad key", "not a key", "revoked key"):
+        return 401
+    if who in ("pending tenant", "suspended tenant"):
+        return 403
+    roles = {"match": {"match"}, "report": {"report"}, "bank-admin": set(),
+             "tenant-admin": set(), "other tenant": {"match"}}  # fmt: skip
+    if who in roles and role not in roles[who]:
+        return 403
+    return 200
+
+
+def test_rest_auth_matrix_every_route_and_key(world: tuple[Any, Keys]) -> None:
+    """Every REST route that touches data against every kind of key: the same answers as
+    the gRPC matrix, as HTTP statuses."""
+    srv, keys = world
+    whos = ["no key", "bad key", "not a key", "revoked key", "pending tenant",
+            "suspended tenant", "match", "report", "bank-admin", "tenant-admin",
+            "other tenant", "operator"]  # fmt: skip
+    got, want = {}, {}
+    for route, (ctype, body, role) in REST_ROUTES.items():
+        for who in whos:
+            k = keys.by_name[who]
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{srv.rest_port}/photodna/v1.0/{route}",
+                data=body,
+                headers={"Content-Type": ctype, **({"Ocp-Apim-Subscription-Key": k} if k else {})},
+                method="POST",
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    got[route, who] = resp.status
+                    if route == "Report":
+                        assert json.loads(resp.read())["Status"]["Code"] != 3000
+            except urllib.error.HTTPError as exc:
+                got[route, who] = exc.code
+            want[route, who] = _rest_expected(who, role, route)
+    assert got == want
+    # The public routes hold no tenant data and need no key.
+    for path in ("/openapi.json", "/health"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{srv.rest_port}{path}") as resp:
+            assert resp.status == 200
+
+
+def test_cli_client_paths_need_a_match_key(world: tuple[Any, Keys], tmp_path: Path) -> None:
+    """The CLI commands that reach a server's data (`match`, `scan --server`) with every
+    kind of key: refused without the match role, with the gRPC status on stderr."""
+    srv, keys = world
+    (tmp_path / "in").mkdir()
+    image = tmp_path / "in" / "a.png"
+    image.write_bytes(IMAGE)
+    for who, want in (("no key", "UNAUTHENTICATED"), ("revoked key", "UNAUTHENTICATED"),
+                      ("bank-admin", "PERMISSION_DENIED"), ("suspended tenant",
+                      "PERMISSION_DENIED"), ("match", None)):  # fmt: skip
+        k = keys.by_name[who]
+        key_args = ["--api-key", k] if k else []
+        for name, argv in (
+            ("match", ["match", "--server", srv.target, *key_args, str(image)]),
+            ("scan", ["scan", str(tmp_path / "in"), "--out", str(tmp_path / f"out-{who}"),
+                      "--server", srv.target, *key_args]),
+        ):  # fmt: skip
+            err = io.StringIO()
+            code = main(argv, Streams(stdout=io.StringIO(), stderr=err))
+            if want is None:
+                assert code == 0, (name, who, err.getvalue())
+            else:
+                assert code != 0 and want in err.getvalue(), (name, who, err.getvalue())

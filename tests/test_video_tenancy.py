@@ -70,3 +70,20 @@ def test_each_tenant_sees_its_own_video_banks(
         assert m["bank"] == "acme-videos"
     with VideoClient(srv.target, api_key=keys["other tenant"]) as client:
         assert client.match_video(query)["matches"] == []
+
+
+def test_a_video_is_one_item_of_the_monthly_quota(
+    setup: tuple[server_harness.ServerProcess, dict[str, str], Path],
+) -> None:
+    srv, _, query = setup
+    tenant(srv.data_dir, "tiny", "approve")
+    admin(srv.data_dir, "tenant", "limits", "tiny", "--monthly-items", "2")
+    k = key(srv.data_dir, "tiny", "match")
+    with VideoClient(srv.target, api_key=k) as client:
+        video = client.hash_video(query)  # item 1
+        assert client.match_video_hashes(video)["matches"] == []  # item 2: no bank of its own
+        for call in (lambda: client.match_video(query), lambda: client.hash_video(query)):
+            with pytest.raises(grpc.RpcError) as err:
+                call()
+            assert err.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "monthly quota" in (err.value.details() or "")

@@ -107,23 +107,34 @@ def _scan(args: argparse.Namespace, io: Streams) -> ExitCode:
         options=_options(args),
     )
     progress = Progress(io.stderr)
-    if args.hash_only:
-        summary = run_scan(config, None, progress, args.restart, args.ray)
-    else:
-        with _matcher(args) as matcher, _videos(args, matcher) as videos:
-            summary = run_scan(config, matcher, progress, args.restart, args.ray, videos)
+    try:
+        if args.hash_only:
+            summary = run_scan(config, None, progress, args.restart, args.ray)
+        else:
+            with _matcher(args) as matcher, _videos(args, matcher) as videos:
+                summary = run_scan(config, matcher, progress, args.restart, args.ray, videos)
+    except grpc.RpcError as exc:  # the server refused (a key, a quota) or went away
+        return _server_error(args, io, exc, "the scan stopped; the same command resumes it")
     io.json_line({"summary": summary.to_json(), "out": str(args.out)})
     return ExitCode.OK
+
+
+def _server_error(args: argparse.Namespace, io: Streams, exc: grpc.RpcError, then: str) -> ExitCode:
+    io.stderr.write(f"hashmatch: {args.server}: {exc.code().name}: {exc.details()}; {then}\n")
+    return ExitCode.DEPENDENCY
 
 
 def _rematch(args: argparse.Namespace, io: Streams) -> ExitCode:
     table = read_rows(args.old)
     rows = [ScanRow(**{**r, "is_match": False, "matches": []}) for r in table.to_pylist()]
-    with _matcher(args) as matcher, _videos(args, matcher) as videos:
-        for lo in range(0, len(rows), 4096):
-            match_rows(rows[lo : lo + 4096], matcher, _options(args))
-            if videos is not None:
-                match_video_rows(rows[lo : lo + 4096], videos, _options(args))
+    try:
+        with _matcher(args) as matcher, _videos(args, matcher) as videos:
+            for lo in range(0, len(rows), 4096):
+                match_rows(rows[lo : lo + 4096], matcher, _options(args))
+                if videos is not None:
+                    match_video_rows(rows[lo : lo + 4096], videos, _options(args))
+    except grpc.RpcError as exc:
+        return _server_error(args, io, exc, "nothing was written")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(to_table(rows), args.out)
     io.json_line(

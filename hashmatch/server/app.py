@@ -158,7 +158,7 @@ async def start_server(
     )  # type: ignore[no-untyped-call]
     admin_rpc.add_AdminServiceServicer_to_server(AdminServicer(tenancy), server)  # type: ignore[no-untyped-call]
     names = [MATCH_SERVICE, BANK_SERVICE, ADMIN_SERVICE]
-    add_video_service(server, config, video_matcher, auditor)
+    add_video_service(server, config, video_matcher, auditor, limits)
     names.append(VIDEO_SERVICE)
     if outbox is not None:
         report_rpc.add_ReportServiceServicer_to_server(ReportServicer(outbox, auditor), server)  # type: ignore[no-untyped-call]

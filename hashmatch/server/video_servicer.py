@@ -6,6 +6,7 @@ an unlinked private temp file and hashed when the stream ends (see the core's do
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -20,6 +21,7 @@ from hashmatch.server.auth import caller
 from hashmatch.server.status import unary
 from hashmatch.service import new_tracking_id
 from hashmatch.signatures import PDQ_BYTES
+from hashmatch.tenancy.limits import TenantLimits
 from hashmatch.video.features import VideoHash
 from hashmatch.video.hasher import VideoHasher
 from hashmatch.video.matching import VideoBankMatcher, VideoMatch
@@ -33,11 +35,13 @@ def add_video_service(
     config: Config,
     matcher: VideoBankMatcher | None,
     auditor: Auditor | None = None,
+    limits: TenantLimits | None = None,
 ) -> None:
     """Registers VideoService (matching needs `matcher`; hashing works without)."""
     hasher = VideoHasher(config.video, select_backend(config.engine))
     core = VideoService(config.video, hasher, matcher)
-    video_rpc.add_VideoServiceServicer_to_server(VideoServicer(core, auditor), server)  # type: ignore[no-untyped-call]
+    servicer = VideoServicer(core, auditor, limits)
+    video_rpc.add_VideoServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
 
 
 def features_to_proto(h: VideoHash) -> list[video_pb.VideoFeature]:
@@ -85,9 +89,21 @@ def _tenant(context: grpc.aio.ServicerContext) -> str | None:
 
 
 class VideoServicer:
-    def __init__(self, core: VideoService, auditor: Auditor | None = None) -> None:
+    def __init__(
+        self,
+        core: VideoService,
+        auditor: Auditor | None = None,
+        limits: TenantLimits | None = None,
+    ) -> None:
         self.core = core
         self.auditor = auditor  # the status wrappers record one audit entry per call
+        self.limits = limits
+
+    async def _charge(self) -> None:
+        """A video is one item of the tenant's monthly quota, charged before any work."""
+        who = caller()
+        if self.limits is not None and who.limited:
+            await asyncio.to_thread(self.limits.charge_items, who, 1)
 
     def _request(self, options: video_pb.VideoMatchOptions) -> VideoRequest:
         return VideoRequest(
@@ -123,6 +139,7 @@ class VideoServicer:
     async def HashVideo(
         self, request: AsyncIterator[video_pb.VideoChunk], context: grpc.aio.ServicerContext
     ) -> video_pb.HashVideoResponse:
+        await self._charge()
         header, video = await self._upload(request)
         return video_pb.HashVideoResponse(
             content_id=header.content_id, features=features_to_proto(video)
@@ -132,6 +149,7 @@ class VideoServicer:
     async def MatchVideo(
         self, request: AsyncIterator[video_pb.VideoChunk], context: grpc.aio.ServicerContext
     ) -> video_pb.VideoMatchResponse:
+        await self._charge()
         header, video = await self._upload(request)
         matches = await self.core.match(video, self._request(header.options), _tenant(context))
         return video_pb.VideoMatchResponse(
@@ -146,6 +164,7 @@ class VideoServicer:
     async def MatchVideoHashes(
         self, request: video_pb.MatchVideoHashesRequest, context: grpc.aio.ServicerContext
     ) -> video_pb.VideoMatchResponse:
+        await self._charge()
         video = features_from_proto(list(request.features))
         matches = await self.core.match(video, self._request(request.options), _tenant(context))
         return video_pb.VideoMatchResponse(
