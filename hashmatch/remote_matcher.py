@@ -1,5 +1,5 @@
-"""A Matcher that asks a running server (MatchHashes): bulk scans can match against a
-remote deployment's banks with the same code that matches locally."""
+"""Matchers that ask a running server (MatchHashes, MatchVideoHashes): bulk scans can
+match against a remote deployment's banks with the same code that matches locally."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from hashmatch.banks.model import SignalType
 from hashmatch.errors import BadParameter
 from hashmatch.kernels.pdq import DIHEDRAL_NAMES
 from hashmatch.matcher import HashQuery, Match, MatchResult, Suppressor
-from hashmatch.proto import pb, rpc
+from hashmatch.proto import pb, rpc, video_pb, video_rpc
 from hashmatch.server.convert import SIGNAL_FROM_PROTO, SIGNAL_TO_PROTO
+from hashmatch.server.video_servicer import features_to_proto
+from hashmatch.video.compare import TimeRange, VideoComparison, VideoMatchOptions
+from hashmatch.video.features import VideoHash
+from hashmatch.video.matching import VideoMatch
 
 BATCH = 1000
 
@@ -75,3 +79,55 @@ class RemoteMatcher:
                 for m in r.matches
             )
         )
+
+
+class RemoteVideoMatcher:
+    """A VideoMatcher that asks a running server (MatchVideoHashes): a scan's video rows
+    are matched against the server's video banks from their vPDQ, no video is sent."""
+
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        timeout: float = 120.0,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self._stub = video_rpc.VideoServiceStub(channel)  # type: ignore[no-untyped-call]
+        self.timeout = timeout
+        self._metadata = tuple(metadata)
+
+    def match(
+        self,
+        query: VideoHash,
+        options: VideoMatchOptions,
+        tenant: str | None = None,
+        banks: Sequence[str] = (),
+        max_distance: int | None = None,
+        stricter_only: bool = True,  # what a server does for its callers anyway
+    ) -> list[VideoMatch]:
+        req = video_pb.MatchVideoHashesRequest(
+            features=features_to_proto(query),
+            options=video_pb.VideoMatchOptions(
+                banks=list(banks),
+                max_distance=max_distance or 0,
+                min_quality=options.min_quality,
+                query_match_percent=options.query_match_percent,
+                target_match_percent=options.target_match_percent,
+            ),
+        )
+        resp = self._stub.MatchVideoHashes(req, timeout=self.timeout, metadata=self._metadata)
+        return [
+            VideoMatch(
+                bank=m.bank,
+                video_id=m.video_id,
+                label=m.label or None,
+                external_id=m.external_id or None,
+                comparison=VideoComparison(
+                    m.query_match_percent,
+                    m.target_match_percent,
+                    tuple(TimeRange(r.start, r.end) for r in m.query_ranges),
+                    tuple(TimeRange(r.start, r.end) for r in m.target_ranges),
+                    is_match=True,  # the server returns matches only
+                ),
+            )
+            for m in resp.matches
+        ]

@@ -73,7 +73,7 @@ def test_match_a_video_against_the_banks(
     with Matcher.open(banks) as matcher:
         vm = VideoBankMatcher(matcher, store)
         [hit] = vm.match(videos["a_small"], VideoMatchOptions())
-        assert (hit.bank, hit.entry.id, hit.entry.label) == ("known", a.id, "a")
+        assert (hit.bank, hit.video_id, hit.label) == ("known", a.id, "a")
         assert hit.comparison.query_match_percent == 100.0
         assert [(r.start, r.end) for r in hit.comparison.target_ranges] == [(0.0, 4.0)]
         assert vm.match(videos["other"], VideoMatchOptions()) == []
@@ -81,7 +81,7 @@ def test_match_a_video_against_the_banks(
         # half; with the query share relaxed both are found with their place in the query.
         assert vm.match(videos["ab"], VideoMatchOptions()) == []
         hits = vm.match(videos["ab"], VideoMatchOptions(query_match_percent=40))
-        got = {h.entry.label: [(r.start, r.end) for r in h.comparison.query_ranges] for h in hits}
+        got = {h.label: [(r.start, r.end) for r in h.comparison.query_ranges] for h in hits}
         assert got == {"a": [(0.0, 4.0)], "b": [(4.0, 8.0)]}
 
 

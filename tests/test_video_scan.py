@@ -10,6 +10,7 @@ from hashmatch.cli import main
 from hashmatch.commands.common import Streams
 from hashmatch.scan.output import read_rows
 from hashmatch.video.features import VideoHash
+from tests import server_harness
 from tests.helpers import encode, synthetic_rgb
 from tests.video_helpers import write_video
 
@@ -54,3 +55,28 @@ def test_scan_rows_per_video_with_matched_ranges(tmp_path: Path) -> None:
     _main("scan-rematch", str(tmp_path / "out"), "--out", str(out), "--data-dir", str(data))
     again = {Path(r["path"]).name: r for r in read_rows(out).to_pylist()}
     assert again["copy.mp4"]["video_matches"] == copy["video_matches"]
+
+
+def test_scan_against_a_server_matches_videos_there(tmp_path: Path) -> None:
+    """scan --server: video rows are matched by the server's MatchVideoHashes (only the
+    vPDQ travels), with the same rows as a local scan of the same banks."""
+    data, tree = tmp_path / "data", tmp_path / "tree"
+    tree.mkdir()
+    known = write_video(tmp_path / "known.mp4", [1, 2, 3, 4])
+    _main("bank", "create", "vids", "--data-dir", str(data))
+    _main("video-bank", "add", "vids", str(known), "--data-dir", str(data))
+    write_video(tree / "copy.mp4", [1, 2, 3, 4], size=(96, 72))
+    write_video(tree / "other.mp4", [11, 12, 13, 14])
+    srv = server_harness.start(data)
+    try:
+        _main("scan", str(tree), "--out", str(tmp_path / "remote"), "--server", srv.target)
+    finally:
+        srv.stop()
+    _main("scan", str(tree), "--out", str(tmp_path / "local"), "--data-dir", str(data))
+    remote = {Path(r["path"]).name: r for r in read_rows(tmp_path / "remote").to_pylist()}
+    local = {Path(r["path"]).name: r for r in read_rows(tmp_path / "local").to_pylist()}
+    assert remote["copy.mp4"]["is_match"] and not remote["other.mp4"]["is_match"]
+    [m] = remote["copy.mp4"]["video_matches"]
+    assert (m["bank"], m["label"]) == ("vids", "known.mp4")
+    for name in ("copy.mp4", "other.mp4"):
+        assert remote[name]["video_matches"] == local[name]["video_matches"]

@@ -17,10 +17,10 @@ from hashmatch.commands.data import STORE_FILE, add_data_dir, matcher_config, op
 from hashmatch.config import BackendChoice, EngineConfig, HashMode
 from hashmatch.matcher import Matcher as BankMatcher
 from hashmatch.matching import Matcher, MatchOptions
-from hashmatch.remote_matcher import RemoteMatcher
+from hashmatch.remote_matcher import RemoteMatcher, RemoteVideoMatcher
 from hashmatch.scan.output import ScanRow, read_rows, to_table, write_atomic
 from hashmatch.scan.runner import Progress, ScanConfig, match_rows, match_video_rows, run_scan
-from hashmatch.video.matching import VideoBankMatcher
+from hashmatch.video.matching import VideoBankMatcher, VideoMatcher
 from hashmatch.video.store import VideoStore
 
 
@@ -63,32 +63,24 @@ def register(sub: Any) -> None:
 
 
 @contextmanager
-def _matcher(args: argparse.Namespace) -> Iterator[Matcher]:
+def _matchers(args: argparse.Namespace) -> Iterator[tuple[Matcher, VideoMatcher]]:
+    """Image and video matchers: the local data dir's banks, or a server's (--server)."""
     if args.server:
         with grpc.insecure_channel(args.server) as channel:
-            yield RemoteMatcher(channel, metadata=auth_metadata(args.api_key))
+            metadata = auth_metadata(args.api_key)
+            yield (
+                RemoteMatcher(channel, metadata=metadata),
+                RemoteVideoMatcher(channel, metadata=metadata),
+            )
         return
     store = open_store(args.data_dir)
-    try:
-        with BankMatcher.open(store, matcher_config(args.data_dir)) as matcher:
-            yield matcher
-    finally:
-        store.close()
-
-
-@contextmanager
-def _videos(args: argparse.Namespace, matcher: Matcher) -> Iterator[VideoBankMatcher | None]:
-    """Video rows are matched against the local banks' vpdq entries; with --server, only
-    their hashes are written (the server's MatchVideoHashes is not used by scans yet)."""
-    if not isinstance(matcher, BankMatcher):
-        yield None
-        return
-    store = matcher.store
     videos = VideoStore(args.data_dir / STORE_FILE, store)
     try:
-        yield VideoBankMatcher(matcher, videos)
+        with BankMatcher.open(store, matcher_config(args.data_dir)) as matcher:
+            yield matcher, VideoBankMatcher(matcher, videos)
     finally:
         videos.close()
+        store.close()
 
 
 def _options(args: argparse.Namespace) -> MatchOptions:
@@ -111,7 +103,7 @@ def _scan(args: argparse.Namespace, io: Streams) -> ExitCode:
         if args.hash_only:
             summary = run_scan(config, None, progress, args.restart, args.ray)
         else:
-            with _matcher(args) as matcher, _videos(args, matcher) as videos:
+            with _matchers(args) as (matcher, videos):
                 summary = run_scan(config, matcher, progress, args.restart, args.ray, videos)
     except grpc.RpcError as exc:  # the server refused (a key, a quota) or went away
         return _server_error(args, io, exc, "the scan stopped; the same command resumes it")
@@ -128,11 +120,10 @@ def _rematch(args: argparse.Namespace, io: Streams) -> ExitCode:
     table = read_rows(args.old)
     rows = [ScanRow(**{**r, "is_match": False, "matches": []}) for r in table.to_pylist()]
     try:
-        with _matcher(args) as matcher, _videos(args, matcher) as videos:
+        with _matchers(args) as (matcher, videos):
             for lo in range(0, len(rows), 4096):
                 match_rows(rows[lo : lo + 4096], matcher, _options(args))
-                if videos is not None:
-                    match_video_rows(rows[lo : lo + 4096], videos, _options(args))
+                match_video_rows(rows[lo : lo + 4096], videos, _options(args))
     except grpc.RpcError as exc:
         return _server_error(args, io, exc, "nothing was written")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ from hashmatch.scan.worker import hash_shard, hash_shard_task, watch_parent
 from hashmatch.signatures import Signature
 from hashmatch.video.compare import VideoMatchOptions
 from hashmatch.video.features import VideoHash
-from hashmatch.video.matching import VideoBankMatcher
+from hashmatch.video.matching import VideoMatcher
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ _VIDEO_MATCH_OPTIONS = VideoMatchOptions(
 )
 
 
-def match_video_rows(rows: list[ScanRow], videos: VideoBankMatcher, options: MatchOptions) -> None:
+def match_video_rows(rows: list[ScanRow], videos: VideoMatcher, options: MatchOptions) -> None:
     """Video rows matched from their stored vPDQ (no video is read again)."""
     vpdq_options = _VIDEO_MATCH_OPTIONS
     for row in rows:
@@ -148,8 +148,8 @@ def match_video_rows(rows: list[ScanRow], videos: VideoBankMatcher, options: Mat
         row.video_matches = [
             {
                 "bank": m.bank,
-                "video_id": m.entry.id,
-                "label": m.entry.label,
+                "video_id": m.video_id,
+                "label": m.label,
                 "query_match_percent": m.comparison.query_match_percent,
                 "target_match_percent": m.comparison.target_match_percent,
                 "query_ranges": [r.to_json() for r in m.comparison.query_ranges],
@@ -278,7 +278,7 @@ def run_scan(
     progress: Progress | None = None,
     restart: bool = False,
     use_ray: bool = False,
-    videos: VideoBankMatcher | None = None,
+    videos: VideoMatcher | None = None,
 ) -> ScanSummary:
     out = config.out
     out.mkdir(parents=True, exist_ok=True)

@@ -73,9 +73,9 @@ def _match_to_proto(m: VideoMatch) -> video_pb.VideoMatch:
     c = m.comparison
     return video_pb.VideoMatch(
         bank=m.bank,
-        video_id=m.entry.id,
-        label=m.entry.label or "",
-        external_id=m.entry.external_id or "",
+        video_id=m.video_id,
+        label=m.label or "",
+        external_id=m.external_id or "",
         query_match_percent=c.query_match_percent,
         target_match_percent=c.target_match_percent,
         query_ranges=[video_pb.TimeRange(start=r.start, end=r.end) for r in c.query_ranges],

@@ -22,7 +22,7 @@ from hashmatch.matcher import HashQuery
 from hashmatch.matching import Matcher
 from hashmatch.video.compare import VideoComparison, VideoMatchOptions, compare
 from hashmatch.video.features import VideoHash
-from hashmatch.video.store import VideoEntry, VideoStore
+from hashmatch.video.store import VideoStore
 
 _QUERY_CHUNK = 1000
 
@@ -30,17 +30,34 @@ _QUERY_CHUNK = 1000
 @dataclass(frozen=True)
 class VideoMatch:
     bank: str
-    entry: VideoEntry
+    video_id: int
+    label: str | None
+    external_id: str | None
     comparison: VideoComparison
 
     def to_json(self) -> dict[str, object]:
         return {
             "bank": self.bank,
-            "video_id": self.entry.id,
-            "label": self.entry.label,
-            "external_id": self.entry.external_id,
+            "video_id": self.video_id,
+            "label": self.label,
+            "external_id": self.external_id,
             **self.comparison.to_json(),
         }
+
+
+class VideoMatcher(Protocol):
+    """Matches a video's frame list against video banks: the local VideoBankMatcher, or a
+    running server's MatchVideoHashes (hashmatch.remote_matcher.RemoteVideoMatcher)."""
+
+    def match(
+        self,
+        query: VideoHash,
+        options: VideoMatchOptions,
+        tenant: str | None = None,
+        banks: Sequence[str] = (),
+        max_distance: int | None = None,
+        stricter_only: bool = False,
+    ) -> list[VideoMatch]: ...
 
 
 class BankMatcher(Matcher, Protocol):
@@ -102,6 +119,6 @@ class VideoBankMatcher:
             )
             c = compare(query, frames[vid], per_bank)
             if c.is_match:
-                out.append(VideoMatch(bank.name, entry, c))
-        out.sort(key=lambda m: (-m.comparison.query_match_percent, m.bank, m.entry.id))
+                out.append(VideoMatch(bank.name, entry.id, entry.label, entry.external_id, c))
+        out.sort(key=lambda m: (-m.comparison.query_match_percent, m.bank, m.video_id))
         return out
