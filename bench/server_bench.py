@@ -14,7 +14,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import multiprocessing
+import multiprocessing.queues
 import os
 import platform
 import statistics
@@ -26,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 import numpy as np
 
 from bench.hash_bench import make_jpegs
@@ -67,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--bank-size", type=int, default=1_000_000)
     parser.add_argument("--tune", action="store_true", help="only compare batcher settings")
     args = parser.parse_args()
@@ -83,7 +87,10 @@ def main() -> None:
     images = [files[k % len(files)] for k in range(n_img)]
 
     with Engine(EngineConfig(workers=cores, backend=BackendChoice.CPU)) as eng:
+        c0 = time.process_time()
         in_process = rate(n_img, lambda: eng.hash_many(images), runs)
+        engine_ms = 1000 * (time.process_time() - c0) / (n_img * (runs + 1))
+    floor_rate, floor_server_ms, floor_client_ms = transport_floor(images, runs)
 
     rng = np.random.default_rng(1)
     queries = rng.integers(0, 256, (1000, 32), dtype=np.uint8)
@@ -104,6 +111,14 @@ def main() -> None:
     print(f"| engine in-process, hash_many, {cores} threads | {in_process:.0f} img/s | 1.00 |")
     for name, value, ratio in rows:
         print(f"| {name} | {value} | {ratio} |")
+    ceiling = cores / (engine_ms + floor_server_ms + floor_client_ms) * 1000
+    print(
+        "\nThe gRPC floor, same requests and client, a server that only parses them: "
+        f"{floor_rate:.0f} img/s; CPU per image: server {floor_server_ms:.3f} ms, client "
+        f"{floor_client_ms:.3f} ms, the engine {engine_ms:.3f} ms (in-process, {cores} threads)."
+        f"\nWith client and server on these {cores} cores, engine + gRPC alone cap MatchImages "
+        f"at {ceiling:.0f} img/s = {ceiling / in_process:.2f} of in-process."
+    )
 
 
 def measure(
@@ -127,9 +142,16 @@ def measure(
         for lo in range(0, n, 32)
     ]
     with ThreadPoolExecutor(4) as pool:
+        s0, c0 = cpu_seconds(srv.proc.pid), cpu_seconds(os.getpid())
         r = rate(n, lambda: list(pool.map(stub.MatchImages, batches)), runs)
+        server_ms = 1000 * (cpu_seconds(srv.proc.pid) - s0) / (n * (runs + 1))
+        client_ms = 1000 * (cpu_seconds(os.getpid()) - c0) / (n * (runs + 1))
     out.append(
-        ("MatchImages, batches of 32, 4 calls in flight", f"{r:.0f} img/s", f"{r / in_process:.2f}")
+        (
+            "MatchImages, batches of 32, 4 calls in flight",
+            f"{r:.0f} img/s (CPU/img: server {server_ms:.3f} ms, client {client_ms:.3f} ms)",
+            f"{r / in_process:.2f}",
+        )
     )
 
     def stream() -> None:
@@ -197,6 +219,76 @@ def measure(
     )
     client.close()
     return out
+
+
+def _null_server(port_out: multiprocessing.queues.Queue[int], max_bytes: int) -> None:
+    """MatchImages that parses the request, touches every image and answers nothing."""
+
+    async def serve() -> None:
+        async def handler(
+            req: pb.MatchImagesRequest, ctx: grpc.aio.ServicerContext
+        ) -> pb.MatchImagesResponse:
+            for im in req.images:
+                _ = im.data
+            return pb.MatchImagesResponse()
+
+        method = grpc.unary_unary_rpc_method_handler(
+            handler,
+            request_deserializer=pb.MatchImagesRequest.FromString,
+            response_serializer=pb.MatchImagesResponse.SerializeToString,
+        )
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", max_bytes)])
+        server.add_generic_rpc_handlers(
+            [
+                grpc.method_handlers_generic_handler(
+                    "hashmatch.v1.MatchService", {"MatchImages": method}
+                )
+            ]
+        )
+        port_out.put(server.add_insecure_port("127.0.0.1:0"))
+        await server.start()
+        await server.wait_for_termination()
+
+    asyncio.run(serve())
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def transport_floor(images: list[bytes], runs: int) -> tuple[float, float, float]:
+    """gRPC alone, same requests, same client: img/s, and CPU ms per image of the server
+    and of the client. What any Python gRPC server pays before its first hash."""
+    ctx = multiprocessing.get_context("spawn")
+    ports: multiprocessing.queues.Queue[int] = ctx.Queue()
+    proc = ctx.Process(target=_null_server, args=(ports, 64 << 20), daemon=True)
+    proc.start()
+    try:
+        channel = grpc.insecure_channel(
+            f"127.0.0.1:{ports.get(timeout=60)}",
+            options=[("grpc.max_send_message_length", 64 << 20)],
+        )
+        stub = rpc.MatchServiceStub(channel)  # type: ignore[no-untyped-call]
+        batches = [
+            pb.MatchImagesRequest(
+                images=[
+                    pb.Image(content_id=str(k), data=d) for k, d in enumerate(images[lo : lo + 32])
+                ]
+            )
+            for lo in range(0, len(images), 32)
+        ]
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(stub.MatchImages, batches))
+            s0, c0 = cpu_seconds(proc.pid), cpu_seconds(os.getpid())
+            r = rate(len(images), lambda: list(pool.map(stub.MatchImages, batches)), runs)
+            n = len(images) * (runs + 1)  # rate() warms up once
+            server_ms = 1000 * (cpu_seconds(proc.pid) - s0) / n
+            client_ms = 1000 * (cpu_seconds(os.getpid()) - c0) / n
+        channel.close()
+        return r, server_ms, client_ms
+    finally:
+        proc.kill()
 
 
 def tune(runs: int) -> None:
