@@ -11,6 +11,7 @@ Nothing else in hashmatch asks whether there is a GPU.
 from __future__ import annotations
 
 import logging
+import platform
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 class Backend(Protocol):
     name: str
+    device: str  # what metrics and health report: the CPU architecture or the GPU's name
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray: ...
 
@@ -40,6 +42,7 @@ class CpuBackend:
     """NumPy + Numba CPU kernels."""
 
     name = "cpu"
+    device = platform.machine() or "cpu"
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         h, w = pixels.shape[:2]
@@ -62,6 +65,8 @@ class GpuBackend:
     def __init__(self, cupy: Any) -> None:
         self.cp = cupy
         self._bands: dict[int, tuple[Any, Any]] = {}
+        self.device = _device_name(cupy)
+        self._out_of_memory: type[BaseException] = cupy.cuda.memory.OutOfMemoryError
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         return pixels
@@ -71,6 +76,28 @@ class GpuBackend:
     ) -> tuple[np.ndarray, np.ndarray]:
         if not prepared:
             return _empty(dihedral)
+        try:
+            return self._finish(prepared, dihedral)
+        except self._out_of_memory:
+            # Out of device memory: halve the batch rather than fail it; one image that
+            # still does not fit is hashed on the CPU (same math, same hash).
+            pool = getattr(self.cp, "get_default_memory_pool", None)
+            if pool is not None:
+                pool().free_all_blocks()
+            if len(prepared) == 1:
+                log.warning(
+                    "GPU out of memory on one %s image: hashed on the CPU", prepared[0].shape
+                )
+                cpu = CpuBackend()
+                return cpu.finish([cpu.prepare(prepared[0])], dihedral)
+            mid = len(prepared) // 2
+            head = self.finish(prepared[:mid], dihedral)
+            tail = self.finish(prepared[mid:], dihedral)
+            return np.concatenate([head[0], tail[0]]), np.concatenate([head[1], tail[1]])
+
+    def _finish(
+        self, prepared: Sequence[np.ndarray], dihedral: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         cp = self.cp
         buffers = cp.empty((len(prepared), PDQ_BUFFER, PDQ_BUFFER), dtype=cp.float32)
         buckets: dict[tuple[int, ...], list[int]] = defaultdict(list)
@@ -107,6 +134,14 @@ class GpuBackend:
         grid, block = k.grid_for(PDQ_BUFFER, PDQ_BUFFER, n)
         k.cols_kernel[grid, block](tmp, cs, cw, out)
         return out
+
+
+def _device_name(cupy: Any) -> str:
+    try:
+        name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
+    except AttributeError:  # a stand-in array module (the simulator tests) has no runtime
+        return "cuda"
+    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 def _empty(dihedral: bool) -> tuple[np.ndarray, np.ndarray]:

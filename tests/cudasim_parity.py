@@ -50,6 +50,8 @@ def numpy_as_cupy() -> types.ModuleType:
     for name in ("empty", "asarray", "float32", "uint8", "uint32", "int32"):
         setattr(shim, name, getattr(np, name))
     shim.asnumpy = np.asarray  # type: ignore[attr-defined]
+    oom = type("OutOfMemoryError", (MemoryError,), {})
+    shim.cuda = types.SimpleNamespace(memory=types.SimpleNamespace(OutOfMemoryError=oom))  # type: ignore[attr-defined]
     for name in dir(np):  # hash_buffers calls xp.matmul, xp.partition, ...
         if not hasattr(shim, name):
             setattr(shim, name, getattr(np, name))
@@ -71,8 +73,31 @@ def check_backend(rng: np.random.Generator) -> None:
         np.testing.assert_array_equal(got_q, want_q)
 
 
+def check_out_of_memory_splits(rng: np.random.Generator) -> None:
+    """A batch that does not fit is halved until it does; an image that never fits is
+    hashed on the CPU: the same hashes either way."""
+    images = [rng.integers(0, 256, (12 + k, 20, 3), dtype=np.uint8) for k in range(5)]
+    gpu = GpuBackend(numpy_as_cupy())
+    resample, calls = gpu._resample, []
+
+    def tight(batch: np.ndarray, h: int, w: int) -> np.ndarray:
+        calls.append(batch.shape[0])
+        if len(calls) < 4 or h == 16:  # the first batches, and one size always, fail
+            raise gpu._out_of_memory("out of memory allocating")
+        return resample(batch, h, w)
+
+    gpu._resample = tight  # type: ignore[method-assign]
+    cpu = CpuBackend()
+    want_h, want_q = cpu.finish([cpu.prepare(im) for im in images], True)
+    got_h, got_q = gpu.finish([gpu.prepare(im) for im in images], True)
+    np.testing.assert_array_equal(got_h, want_h)
+    np.testing.assert_array_equal(got_q, want_q)
+    assert len(calls) > len(images), calls  # it did split
+
+
 if __name__ == "__main__":
     generator = np.random.default_rng(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
     check_kernels(generator)
     check_backend(generator)
+    check_out_of_memory_splits(generator)
     print("cudasim parity ok")

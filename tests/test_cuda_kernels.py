@@ -26,3 +26,18 @@ def test_cuda_kernels_match_cpu_under_simulator(seed: int) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "cudasim parity ok" in proc.stdout
+
+
+def test_gpu_index_range_search_under_simulator() -> None:
+    """The GPU index's tiled kernels: the same hits as a brute force, adds and removes."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.cudasim_search", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cudasim search ok" in proc.stdout

@@ -129,6 +129,7 @@ async def start_server(
     engine_cfg = dataclasses.replace(config.engine, dihedral=True)
     batcher = Batcher(engine_cfg, config.batch, metrics.on_batch, metrics.on_drop)
     batcher.start()
+    metrics.backend.labels(batcher.backend_name, batcher.backend_device).set(1)
     metrics.watch(lambda: batcher.depth, index_size)
     flood = None
     if config.flood.enabled:

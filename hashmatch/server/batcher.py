@@ -93,6 +93,10 @@ class Batcher:
         return self._engine.backend.name
 
     @property
+    def backend_device(self) -> str:
+        return self._engine.backend.device
+
+    @property
     def depth(self) -> int:
         return self._queue.qsize()
 

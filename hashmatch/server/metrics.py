@@ -36,6 +36,10 @@ class Metrics:
             registry=r,
             buckets=_LATENCY_BUCKETS,
         )
+        self.backend = Gauge(
+            "hashmatch_backend_info", "The hashing backend in use (1)", ["backend", "device"],
+            registry=r,
+        )  # fmt: skip
         self.queue_depth = Gauge("hashmatch_queue_depth", "Items waiting to be hashed", registry=r)
         self.index_size = Gauge("hashmatch_index_entries", "Live entries in the index", registry=r)
         self.dropped = Counter(

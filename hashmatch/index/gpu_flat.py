@@ -1,0 +1,115 @@
+"""SignatureIndex on a CUDA device: the bank's codes live in device memory and every range
+search is an exact scan by the tiled kernels of hashmatch.index.cuda_search.
+
+Brute force on purpose: at 100M codes a GPU scans the bank faster than the CPU's MIH
+probes it, and the scan's cost does not depend on the radius. Host copies of ids and codes
+stay beside it (for snapshots and to map rows back to ids); adds copy only the new codes
+to the device (capacity doubles when full), removes flip a live flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hashmatch.errors import BadParameter
+from hashmatch.index.protocol import RangeHits, check_codes, check_ids
+from hashmatch.index.snapshot import write_snapshot
+
+FORMAT = "hashmatch-gpu-flat-1"
+
+
+def _cuda() -> Any:
+    from numba import cuda
+
+    if not cuda.is_available():  # type: ignore[no-untyped-call]
+        raise BadParameter("the GPU index needs a CUDA device (numba.cuda finds none)")
+    return cuda
+
+
+class GpuFlatIndex:
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        self._cuda = _cuda()
+        self._n = 0
+        self._codes = np.empty((0, 32), dtype=np.uint8)
+        self._ids = np.empty(0, dtype=np.int64)
+        self._alive = np.empty(0, dtype=bool)
+        self._bank = self._cuda.device_array((capacity, 8), dtype=np.uint32)
+        self._live = self._cuda.to_device(np.zeros(capacity, dtype=np.uint8))
+
+    def __len__(self) -> int:
+        return int(self._alive.sum())
+
+    def add(self, ids: np.ndarray, codes: np.ndarray) -> None:
+        codes = check_codes(codes)
+        ids64 = check_ids(ids, codes.shape[0])
+        k = codes.shape[0]
+        if k == 0:
+            return
+        self._grow(self._n + k)
+        self._bank[self._n : self._n + k].copy_to_device(codes.view(np.uint32))
+        self._live[self._n : self._n + k].copy_to_device(np.ones(k, dtype=np.uint8))
+        self._codes = np.concatenate([self._codes, codes])
+        self._ids = np.concatenate([self._ids, ids64])
+        self._alive = np.concatenate([self._alive, np.ones(k, dtype=bool)])
+        self._n += k
+
+    def _grow(self, need: int) -> None:
+        capacity = self._bank.shape[0]
+        if need <= capacity:
+            return
+        while capacity < need:
+            capacity *= 2
+        bank = self._cuda.device_array((capacity, 8), dtype=np.uint32)
+        live = self._cuda.to_device(np.zeros(capacity, dtype=np.uint8))
+        if self._n:
+            bank[: self._n].copy_to_device(self._bank[: self._n])
+            live[: self._n].copy_to_device(self._live[: self._n])
+        self._bank, self._live = bank, live
+
+    def remove(self, ids: np.ndarray) -> int:
+        dead = np.isin(self._ids, np.asarray(ids, dtype=np.int64)) & self._alive
+        if dead.any():
+            self._alive[dead] = False
+            self._live[: self._n].copy_to_device(self._alive.astype(np.uint8))
+        return int(dead.sum())
+
+    def range_search(self, queries: np.ndarray, radius: int) -> RangeHits:
+        from hashmatch.index import cuda_search as k
+
+        queries = check_codes(queries)
+        if radius < 0:
+            raise BadParameter(f"radius must be >= 0, got {radius}")
+        nq = queries.shape[0]
+        lims = np.zeros(nq + 1, dtype=np.int64)
+        if nq == 0 or self._n == 0:
+            return RangeHits(lims, np.empty(0, np.int64), np.empty(0, np.int16))
+        cuda = self._cuda
+        d_queries = cuda.to_device(np.ascontiguousarray(queries).view(np.uint32))
+        bank, live = self._bank[: self._n], self._live[: self._n]
+        grid, block = k.launch_shape(self._n, nq)
+        counts = cuda.to_device(np.zeros(nq, dtype=np.int32))
+        k.count_kernel[grid, block](d_queries, bank, live, radius, counts)
+        np.cumsum(counts.copy_to_host(), out=lims[1:])
+        total = int(lims[-1])
+        if total > np.iinfo(np.int32).max:  # the kernels' slots are int32
+            raise BadParameter(f"{total} hits in one search: ask with a smaller radius or batch")
+        if total == 0:
+            return RangeHits(lims, np.empty(0, np.int64), np.empty(0, np.int16))
+        cursor = cuda.to_device(lims[:-1].astype(np.int32))
+        rows = cuda.device_array(total, dtype=np.int32)
+        distances = cuda.device_array(total, dtype=np.int32)
+        k.fill_kernel[grid, block](d_queries, bank, live, radius, cursor, rows, distances)
+        found = rows.copy_to_host()
+        return RangeHits(lims, self._ids[found], distances.copy_to_host().astype(np.int16))
+
+    def live_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        keep = np.flatnonzero(self._alive)
+        return self._ids[keep], self._codes[keep]
+
+    def save(self, path: Path, meta: Mapping[str, int | str]) -> None:
+        ids, codes = self.live_arrays()
+        write_snapshot(path, {"format": FORMAT, "meta": dict(meta)}, {"codes": codes, "ids": ids})
