@@ -145,3 +145,12 @@ def test_no_image_bytes_anywhere(tmp_path: Path) -> None:
     assert not found, f"marker found in {found}"
     assert not any(n in log for n in needles), "marker found in the server's log or metrics"
     assert any(_files(data)), "the data dir should hold the databases"
+
+
+def test_a_new_data_dir_is_private(tmp_path: Path) -> None:
+    """Who can read the data dir reads every bank and the audit: a new one is 0700."""
+    from hashmatch.commands.data import open_store
+
+    store = open_store(tmp_path / "fresh" / "data")
+    store.close()
+    assert (tmp_path / "fresh" / "data").stat().st_mode & 0o077 == 0

@@ -45,8 +45,12 @@ class SoakReport:
     def rss_growth_mb(self) -> float:
         if len(self.rss_mb) < 6:
             return 0.0
+        # Medians of the middle and last thirds: a leak moves the whole curve up, a burst
+        # of allocations that is given back (a peak) does not.
         third = len(self.rss_mb) // 3
-        return max(self.rss_mb[third:]) - statistics.median(self.rss_mb[third : 2 * third])
+        return statistics.median(self.rss_mb[2 * third :]) - statistics.median(
+            self.rss_mb[third : 2 * third]
+        )
 
     @property
     def ok(self) -> bool:
@@ -68,6 +72,12 @@ class SoakReport:
                 "first": round(self.rss_mb[0], 1) if self.rss_mb else None,
                 "max": round(max(self.rss_mb), 1) if self.rss_mb else None,
                 "growth_after_warmup": round(self.rss_growth_mb, 1),
+                # One sample a minute (the median of that minute's samples): the curve
+                # that tells a plateau from a slow leak.
+                "per_minute": [
+                    round(statistics.median(self.rss_mb[k : k + 60]), 1)
+                    for k in range(0, len(self.rss_mb), 60)
+                ],
             },
             "ok": self.ok,
         }
