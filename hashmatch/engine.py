@@ -87,20 +87,26 @@ class Engine:
         self.backend = backend or select_backend(self.config)
         self._pool: Executor | None = None
 
-    def hash_many(self, items: Iterable[Item]) -> list[Result]:
+    def hash_many(self, items: Iterable[Item], dihedral: bool | None = None) -> list[Result]:
+        """One result per item, in order. dihedral: also the 8 rotation/flip hashes
+        (None: as configured)."""
+        dihedral = self.config.dihedral if dihedral is None else dihedral
         prepared = self._prepare_all(list(items))
         good = [(k, p) for k, p in enumerate(prepared) if isinstance(p, _Prepared)]
-        hashes, quality = self.backend.finish([p.buffer for _, p in good], self.config.dihedral)
+        hashes, quality = self.backend.finish([p.buffer for _, p in good], dihedral)
         signed = {
-            k: self._signature(p, hashes[row], int(quality[row])) for row, (k, p) in enumerate(good)
+            k: self._signature(p, hashes[row], int(quality[row]), dihedral)
+            for row, (k, p) in enumerate(good)
         }
         return [p if isinstance(p, ItemError) else signed[k] for k, p in enumerate(prepared)]
 
     def hash_one(self, item: Item) -> Result:
         return self.hash_many([item])[0]
 
-    def _signature(self, p: _Prepared, packed: np.ndarray, quality: int) -> Signature:
-        if self.config.dihedral:
+    def _signature(
+        self, p: _Prepared, packed: np.ndarray, quality: int, dihedral: bool
+    ) -> Signature:
+        if dihedral:
             variants = tuple(PdqHash(bytes(v)) for v in packed)
             return Signature(variants[0], quality, p.md5, p.sha256, p.width, p.height, variants)
         return Signature(PdqHash(bytes(packed)), quality, p.md5, p.sha256, p.width, p.height)

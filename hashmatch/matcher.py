@@ -64,10 +64,10 @@ class HashQuery:
             )
 
 
-def queries_for(signature: Signature) -> list[HashQuery]:
+def queries_for(signature: Signature, dihedral: bool = True) -> list[HashQuery]:
     """The queries of one hashed image: its PDQ (with the 8 dihedral hashes when the engine
-    computed them, and its quality), its MD5 and its SHA-256."""
-    pdq = signature.dihedral or (signature.pdq,)
+    computed them and `dihedral`, and its quality), its MD5 and its SHA-256."""
+    pdq = (signature.dihedral if dihedral else None) or (signature.pdq,)
     return [
         HashQuery(SignalType.PDQ, tuple(h.value for h in pdq), signature.quality),
         HashQuery(SignalType.MD5, (signature.md5,)),

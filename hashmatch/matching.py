@@ -6,7 +6,6 @@ SHA-256); the transports deal in images and client hashes, this module in querie
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -45,7 +44,7 @@ class Matcher(Protocol):
 
 def image_queries(sig: Signature, dihedral: bool) -> list[HashQuery]:
     """The lookups of one hashed image: PDQ (all 8 variants only if asked), MD5, SHA-256."""
-    return queries_for(sig if dihedral else dataclasses.replace(sig, dihedral=None))
+    return queries_for(sig, dihedral)
 
 
 def merge_results(results: Sequence[MatchResult]) -> MatchResult:

@@ -51,10 +51,14 @@ class HashmatchService:
             raise BadParameter(f"{n} items in one request; the limit is {self.max_items}")
 
     async def hash_images(
-        self, images: Sequence[bytes], deadline: float | None = None, wait: bool = False
+        self,
+        images: Sequence[bytes],
+        deadline: float | None = None,
+        wait: bool = False,
+        dihedral: bool = False,
     ) -> list[Result]:
         self.check_batch(len(images))
-        return await self.batcher.submit_many(images, deadline, wait)
+        return await self.batcher.submit_many(images, deadline, wait, dihedral)
 
     async def match_images(
         self,
@@ -64,7 +68,7 @@ class HashmatchService:
         deadline: float | None = None,
         wait: bool = False,
     ) -> list[ImageOutcome]:
-        results = await self.hash_images(images, deadline, wait)
+        results = await self.hash_images(images, deadline, wait, options.dihedral)
         return await self.match_results(results, options, tenant)
 
     async def match_results(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import signal
 from collections.abc import Callable
@@ -124,10 +123,8 @@ async def start_server(
     http, metrics_port = None, None
     if config.server.metrics_listen:
         http, metrics_port = metrics.serve(config.server.metrics_listen)
-    # The server always computes the dihedral hashes (one DCT, 8 cheap sign flips), so a
-    # request can ask for dihedral matching without a second pass.
-    engine_cfg = dataclasses.replace(config.engine, dihedral=True)
-    batcher = Batcher(engine_cfg, config.batch, metrics.on_batch, metrics.on_drop)
+    # Dihedral hashes are computed per batch, when one of its items asks for them.
+    batcher = Batcher(config.engine, config.batch, metrics.on_batch, metrics.on_drop)
     batcher.start()
     metrics.backend.labels(batcher.backend_name, batcher.backend_device).set(1)
     metrics.watch(lambda: batcher.depth, index_size)

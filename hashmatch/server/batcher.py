@@ -26,6 +26,7 @@ class _Job:
     data: bytes
     future: asyncio.Future[Result]
     deadline: float | None  # loop.time() by which hashing must start
+    dihedral: bool = False  # the caller wants the 8 rotation/flip hashes too
     enqueued: float = field(default_factory=time.perf_counter)
 
 
@@ -49,9 +50,9 @@ def _process_init(config: EngineConfig) -> None:
     _ENGINE = Engine(config)
 
 
-def _hash_in_process(items: list[bytes]) -> list[Result]:
+def _hash_in_process(items: list[bytes], dihedral: bool) -> list[Result]:
     assert _ENGINE is not None  # set by the pool initializer
-    return _ENGINE.hash_many(items)
+    return _ENGINE.hash_many(items, dihedral)
 
 
 class Batcher:
@@ -105,13 +106,19 @@ class Batcher:
             self._collector = asyncio.get_running_loop().create_task(self._collect())
 
     async def submit_many(
-        self, items: Sequence[bytes], deadline: float | None = None, wait: bool = False
+        self,
+        items: Sequence[bytes],
+        deadline: float | None = None,
+        wait: bool = False,
+        dihedral: bool = False,
     ) -> list[Result]:
         """Hash items (in one or more batches); one result per item, in order.
 
         wait=False (unary calls): the request is admitted whole or refused whole.
+        dihedral: with the 8 rotation/flip hashes (a batch computes them when any of its
+        items asks: one DCT either way, but 8 hashes to carry per image).
         """
-        futures = await self._enqueue(items, deadline, wait)
+        futures = await self._enqueue(items, deadline, wait, dihedral)
         try:
             return list(await asyncio.gather(*futures))
         except asyncio.CancelledError:
@@ -119,8 +126,10 @@ class Batcher:
                 f.cancel()  # the collector skips cancelled items: no work for a gone caller
             raise
 
-    async def submit(self, data: bytes, deadline: float | None = None, wait: bool = True) -> Result:
-        return (await self.submit_many([data], deadline, wait))[0]
+    async def submit(
+        self, data: bytes, deadline: float | None = None, wait: bool = True, dihedral: bool = False
+    ) -> Result:
+        return (await self.submit_many([data], deadline, wait, dihedral))[0]
 
     def _has_room(self, count: int, size: int) -> bool:
         return (
@@ -129,7 +138,7 @@ class Batcher:
         )
 
     async def _enqueue(
-        self, items: Sequence[bytes], deadline: float | None, wait: bool
+        self, items: Sequence[bytes], deadline: float | None, wait: bool, dihedral: bool
     ) -> list[asyncio.Future[Result]]:
         count, size = len(items), sum(len(d) for d in items)
         if not self._has_room(count, size):
@@ -147,7 +156,7 @@ class Batcher:
         futures: list[asyncio.Future[Result]] = []
         for data in items:
             future: asyncio.Future[Result] = loop.create_future()
-            self._queue.put_nowait(_Job(data, future, deadline))
+            self._queue.put_nowait(_Job(data, future, deadline, dihedral))
             futures.append(future)
         self._queued_bytes += size
         return futures
@@ -206,10 +215,15 @@ class Batcher:
         t0 = time.perf_counter()
         try:
             data = [j.data for j in jobs]
+            dihedral = any(j.dihedral for j in jobs)
             if isinstance(self._executor, ProcessPoolExecutor):
-                results = await loop.run_in_executor(self._executor, _hash_in_process, data)
+                results = await loop.run_in_executor(
+                    self._executor, _hash_in_process, data, dihedral
+                )
             else:
-                results = await loop.run_in_executor(self._executor, self._engine.hash_many, data)
+                results = await loop.run_in_executor(
+                    self._executor, self._engine.hash_many, data, dihedral
+                )
         except Exception as exc:  # the pool itself failed: every item learns it, none hangs
             results = [ItemError.from_exception(exc)] * len(jobs)
         finally:

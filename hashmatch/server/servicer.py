@@ -106,7 +106,9 @@ class MatchServicer(rpc.MatchServiceServicer):
         await self._charge(who, len(request.images))
         with self.metrics.rpc("HashImages", len(request.images)):
             results = await self.core.hash_images(
-                [im.data for im in request.images], deadline=_deadline(context)
+                [im.data for im in request.images],
+                deadline=_deadline(context),
+                dihedral=request.dihedral,
             )
         resp = pb.HashImagesResponse(tracking_id=tracking)
         for k, (image, result) in enumerate(zip(request.images, results, strict=True)):
