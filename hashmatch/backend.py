@@ -14,15 +14,18 @@ import logging
 import platform
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from hashmatch.config import BackendChoice, EngineConfig
+from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode
 from hashmatch.errors import ConfigError
 from hashmatch.kernels.cpu import resample_to_64
 from hashmatch.kernels.pdq import hash_buffers
 from hashmatch.kernels.resample import PDQ_BUFFER, resampler
+
+if TYPE_CHECKING:
+    from hashmatch.dali_decode import DaliDecoder
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +162,21 @@ def _try_cupy() -> Any | None:
     except Exception as exc:  # no cupy, no driver, no device: all mean "no GPU here"
         log.info("GPU backend unavailable: %s", exc)
         return None
+
+
+def select_decoder(config: EngineConfig, backend: Backend) -> DaliDecoder | None:
+    """DALI for exact-mode batches where asked, or by default beside the GPU backend."""
+    from hashmatch.dali_decode import DaliDecoder, dali_installed
+
+    if config.mode is not HashMode.EXACT or config.decoder is DecoderChoice.CPU:
+        return None
+    if config.decoder is DecoderChoice.AUTO and backend.name != "gpu":
+        return None  # on the CPU, simplejpeg's Y plane is faster than DALI's RGB
+    if not dali_installed():
+        if config.decoder is DecoderChoice.DALI:
+            raise ConfigError("decoder 'dali' asked for, but nvidia-dali is not installed")
+        return None
+    return DaliDecoder(device_id=0 if backend.name == "gpu" else None)
 
 
 def select_backend(config: EngineConfig) -> Backend:

@@ -34,6 +34,12 @@ class BackendChoice(StrEnum):
     GPU = "gpu"
 
 
+class DecoderChoice(StrEnum):
+    AUTO = "auto"  # DALI where it is installed and the backend is the GPU
+    CPU = "cpu"  # simplejpeg / Pillow
+    DALI = "dali"  # required (on the CPU when the backend is the CPU)
+
+
 class PoolKind(StrEnum):
     THREAD = "thread"
     PROCESS = "process"
@@ -46,6 +52,8 @@ class EngineConfig:
     workers: int = 1
     pool: PoolKind = PoolKind.THREAD
     backend: BackendChoice = BackendChoice.AUTO
+    # Exact mode only; other modes decode on the CPU path.
+    decoder: DecoderChoice = DecoderChoice.AUTO
     # Decompression-bomb guard: checked from the header, before any pixel is decoded.
     max_pixels: int = 100_000_000
     max_bytes: int = 64 * 1024 * 1024

@@ -150,3 +150,29 @@ def _pillow_rgb(data: bytes, fmt: ImageFormat, config: EngineConfig) -> np.ndarr
         raise TooLarge("not enough memory to decode this image") from None
     except Exception as exc:  # Pillow raises many types for bad files; all mean "corrupt"
         raise CorruptImage(f"{fmt.value} decode: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """What an image's header says, read without decoding a pixel."""
+
+    format: ImageFormat
+    width: int
+    height: int
+    mode: str  # Pillow's mode: "RGB", "L", "P", "RGBA", "CMYK", "I;16", ...
+
+
+def peek(data: bytes, config: EngineConfig) -> Header:
+    """Format, size and mode from the header; the same typed errors as decode."""
+    if len(data) > config.max_bytes:
+        raise TooLarge(f"{len(data)} bytes, over the limit of {config.max_bytes}")
+    fmt = sniff(data)
+    try:
+        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as img:
+            header = Header(fmt, img.width, img.height, img.mode)
+    except Image.DecompressionBombError as exc:
+        raise SizeOutOfRange(str(exc)) from None
+    except Exception as exc:  # Pillow raises many types for a bad header
+        raise CorruptImage(f"{fmt.value} header: {exc}") from None
+    check_size(header.width, header.height, config)
+    return header

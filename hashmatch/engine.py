@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hashmatch.backend import Backend, CpuBackend, select_backend
+from hashmatch.backend import Backend, CpuBackend, select_backend, select_decoder
 from hashmatch.config import EngineConfig, PoolKind
-from hashmatch.decode import decode
+from hashmatch.dali_decode import DaliDecoder, takes
+from hashmatch.decode import decode, peek
 from hashmatch.errors import ItemError, TooLarge, Unreadable
 from hashmatch.signatures import PdqHash, Signature
 
@@ -85,6 +86,7 @@ class Engine:
     def __init__(self, config: EngineConfig | None = None, backend: Backend | None = None):
         self.config = config or EngineConfig()
         self.backend = backend or select_backend(self.config)
+        self.decoder = select_decoder(self.config, self.backend)
         self._pool: Executor | None = None
 
     def hash_many(self, items: Iterable[Item], dihedral: bool | None = None) -> list[Result]:
@@ -112,6 +114,8 @@ class Engine:
         return Signature(PdqHash(bytes(packed)), quality, p.md5, p.sha256, p.width, p.height)
 
     def _prepare_all(self, items: Sequence[Item]) -> list[_Prepared | ItemError]:
+        if self.decoder is not None:
+            return self._prepare_dali(items, self.decoder)
         if self.config.workers == 1 or len(items) <= 1:
             return [prepare_item(it, self.config, self.backend) for it in items]
         pool = self._executor()
@@ -125,6 +129,42 @@ class Engine:
             lambda chunk: [prepare_item(it, self.config, self.backend) for it in chunk], chunks
         )
         return [p for chunk in done for p in chunk]
+
+    def _prepare_dali(
+        self, items: Sequence[Item], dali: DaliDecoder
+    ) -> list[_Prepared | ItemError]:
+        """Headers checked here (no pixel decoded), what DALI decodes exactly as the
+        reference goes to it as one batch, the rest (and a batch it refused) to the CPU."""
+        out: list[_Prepared | ItemError | None] = [None] * len(items)
+        readable: dict[int, tuple[bytes, int, int]] = {}
+        batch: list[int] = []
+        for k, item in enumerate(items):
+            try:
+                data = read_item(item, self.config.max_bytes)
+                header = peek(data, self.config)
+            except Exception as exc:  # that item's typed error
+                out[k] = ItemError.from_exception(exc)
+                continue
+            readable[k] = (data, header.width, header.height)
+            if takes(header):
+                batch.append(k)
+        decoded = dali.decode_many([readable[k][0] for k in batch])
+        for k, rgb in zip(batch, decoded, strict=True):
+            if rgb is not None:
+                data, width, height = readable[k]
+                out[k] = _Prepared(
+                    buffer=self.backend.prepare(rgb),
+                    md5=hashlib.md5(data).digest(),
+                    sha256=hashlib.sha256(data).digest(),
+                    width=width,
+                    height=height,
+                )
+        for k, (data, _, _) in readable.items():
+            if out[k] is None:
+                out[k] = prepare_item(data, self.config, self.backend)
+        done = [p for p in out if p is not None]
+        assert len(done) == len(out)  # each item was decoded, refused or given its error
+        return done
 
     def _executor(self) -> Executor:
         if self._pool is None:

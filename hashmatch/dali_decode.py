@@ -1,0 +1,96 @@
+"""Batch image decode through NVIDIA DALI: on the GPU (the "mixed" decoder, NVJPG hardware
+where the card has it) or on the CPU (a pipeline with device_id=None, which is how CI runs
+it: no CUDA needed).
+
+Output is RGB, so the hash follows the reference's path exactly (Pillow's RGB, then luma
+in float): on JPEG/PNG/WebP/BMP/TIFF of 8-bit RGB, grey or palette modes, DALI's RGB
+equals Pillow's byte for byte (tests/test_dali_decode.py). Other inputs (GIF, CMYK JPEG,
+16-bit PNG/TIFF, ...) are left to the CPU path. DALI fails a whole batch when one item
+does not decode: that batch is then handed back undecoded, and the engine decodes it item
+by item on the CPU path, which gives each bad item its typed error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from hashmatch.decode import Header, ImageFormat
+
+log = logging.getLogger(__name__)
+
+# Pillow modes whose RGB conversion DALI reproduces exactly (8 bits a channel).
+_MODES = frozenset({"RGB", "RGBA", "L", "LA", "P", "PA"})
+_FORMATS = frozenset(
+    {ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.WEBP, ImageFormat.BMP, ImageFormat.TIFF}
+)
+
+
+def dali_installed() -> bool:
+    try:
+        importlib.import_module("nvidia.dali")
+    except ImportError:
+        return False
+    return True
+
+
+def takes(header: Header) -> bool:
+    """Whether DALI decodes this image to exactly the reference's RGB."""
+    return header.format in _FORMATS and header.mode in _MODES
+
+
+class DaliDecoder:
+    def __init__(self, max_batch: int = 64, device_id: int | None = None, threads: int = 2):
+        self.max_batch = max_batch
+        self.device_id = device_id
+        self.threads = threads
+        self._pipe = self._build()
+
+    @property
+    def device(self) -> str:
+        return "cpu" if self.device_id is None else f"gpu:{self.device_id}"
+
+    def _build(self) -> Any:
+        # Imported as untyped modules: DALI's own annotations are partial.
+        dali: Any = importlib.import_module("nvidia.dali")
+        fn: Any = importlib.import_module("nvidia.dali.fn")
+        types: Any = importlib.import_module("nvidia.dali.types")
+
+        def pipeline() -> Any:
+            encoded = fn.external_source(name="encoded", dtype=types.UINT8)
+            device = "cpu" if self.device_id is None else "mixed"
+            return fn.decoders.image(encoded, device=device, output_type=types.RGB)
+
+        # Synchronous, no prefetch: each run decodes exactly the batch just fed.
+        pipe = dali.pipeline_def(
+            pipeline,
+            batch_size=self.max_batch,
+            num_threads=self.threads,
+            device_id=self.device_id,
+            exec_pipelined=False,
+            exec_async=False,
+            prefetch_queue_depth=1,
+        )()
+        pipe.build()
+        return pipe
+
+    def decode_many(self, items: Sequence[bytes]) -> list[np.ndarray | None]:
+        """RGB uint8[h, w, 3] per item; None for every item of a batch DALI refused."""
+        out: list[np.ndarray | None] = []
+        for lo in range(0, len(items), self.max_batch):
+            chunk = items[lo : lo + self.max_batch]
+            try:
+                self._pipe.feed_input("encoded", [np.frombuffer(b, np.uint8) for b in chunk])
+                (images,) = self._pipe.run()
+                if self.device_id is not None:
+                    images = images.as_cpu()
+                out += [np.array(images.at(k)) for k in range(len(chunk))]
+            except Exception as exc:  # DALI raises for the batch; the CPU path sorts it out
+                log.info("DALI refused a batch of %d (%s): decoding it on the CPU", len(chunk), exc)
+                self._pipe = self._build()  # a pipeline that raised is not reused
+                out += [None] * len(chunk)
+        return out
