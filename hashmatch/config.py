@@ -40,6 +40,11 @@ class DecoderChoice(StrEnum):
     DALI = "dali"  # required (on the CPU when the backend is the CPU)
 
 
+class IndexChoice(StrEnum):
+    MIH = "mih"  # multi-index hashing on the CPU (exact)
+    GPU = "gpu"  # an exact scan on a CUDA device (hashmatch.index.gpu_flat)
+
+
 class PoolKind(StrEnum):
     THREAD = "thread"
     PROCESS = "process"
@@ -113,6 +118,8 @@ class ServerConfig:
     # In-flight items one stream may have before its reads pause (back-pressure).
     stream_window: int = 256
     grace_seconds: float = 10.0
+    # The banks' PDQ index: "mih" (CPU) or "gpu" (device memory; needs CUDA).
+    pdq_index: IndexChoice = IndexChoice.MIH
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""  # set: clients must present a certificate signed by it

@@ -27,9 +27,11 @@ import numpy as np
 
 from hashmatch.banks.model import Bank, BankKind, ChangeKind, Entry, SignalType
 from hashmatch.banks.store import BankStore
+from hashmatch.config import IndexChoice
 from hashmatch.errors import BadParameter, NotFound
 from hashmatch.index.exact import ExactHashIndex
 from hashmatch.index.mih import MihConfig, MultiIndexHashIndex
+from hashmatch.index.protocol import PdqIndex
 from hashmatch.index.snapshot import SnapshotError, read_snapshot, write_snapshot
 from hashmatch.signatures import Signature
 
@@ -44,6 +46,16 @@ class MatcherConfig:
     snapshot_path: Path | None = None
     poll_interval_s: float = 0.2
     mih: MihConfig = field(default_factory=MihConfig)
+    # The PDQ index: multi-index hashing on the CPU, or an exact scan on a CUDA device.
+    pdq_index: IndexChoice = IndexChoice.MIH
+
+
+def _pdq_index(ids: np.ndarray, codes: np.ndarray, config: MatcherConfig) -> PdqIndex:
+    if config.pdq_index is IndexChoice.GPU:
+        from hashmatch.index.gpu_flat import GpuFlatIndex
+
+        return GpuFlatIndex.from_arrays(ids, codes)
+    return MultiIndexHashIndex.from_arrays(ids, codes, config.mih)
 
 
 @dataclass(frozen=True)
@@ -132,7 +144,7 @@ class Matcher:
         self,
         store: BankStore,
         config: MatcherConfig,
-        pdq: MultiIndexHashIndex,
+        pdq: PdqIndex,
         exact: dict[SignalType, ExactHashIndex],
         sequence: int,
     ) -> None:
@@ -173,7 +185,7 @@ class Matcher:
     def _from_store(cls, store: BankStore, config: MatcherConfig) -> Matcher:
         seq, live = store.live_signals()
         ids, codes = live[SignalType.PDQ]
-        pdq = MultiIndexHashIndex.from_arrays(ids, codes, config.mih)
+        pdq = _pdq_index(ids, codes, config)
         exact = {st: ExactHashIndex(st.nbytes) for st in (SignalType.MD5, SignalType.SHA256)}
         for st, ex in exact.items():
             ex.add(*live[st])
@@ -192,9 +204,7 @@ class Matcher:
         if not isinstance(seq, int) or seq > store.current_sequence():
             raise SnapshotError("snapshot ahead of the database (restored from a backup?)")
         try:
-            pdq = MultiIndexHashIndex.from_arrays(
-                arrays["pdq_ids"], arrays["pdq_values"], config.mih
-            )
+            pdq = _pdq_index(arrays["pdq_ids"], arrays["pdq_values"], config)
             exact = {}
             for st in (SignalType.MD5, SignalType.SHA256):
                 exact[st] = ExactHashIndex(st.nbytes)

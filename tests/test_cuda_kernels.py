@@ -41,3 +41,17 @@ def test_gpu_index_range_search_under_simulator() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "cudasim search ok" in proc.stdout
+
+
+def test_matcher_with_the_gpu_index_answers_as_with_mih_under_simulator() -> None:
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.cudasim_matcher"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cudasim matcher ok" in proc.stdout

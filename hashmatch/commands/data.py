@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from hashmatch.banks.sqlite_store import SqliteBankStore
+from hashmatch.config import IndexChoice
 from hashmatch.matcher import MatcherConfig
 from hashmatch.tenancy.sqlite_store import SqliteTenantStore
 
@@ -30,8 +31,8 @@ def open_store(data_dir: Path) -> SqliteBankStore:
     return SqliteBankStore(data_dir / STORE_FILE)
 
 
-def matcher_config(data_dir: Path) -> MatcherConfig:
-    return MatcherConfig(snapshot_path=data_dir / SNAPSHOT_FILE)
+def matcher_config(data_dir: Path, pdq_index: IndexChoice = IndexChoice.MIH) -> MatcherConfig:
+    return MatcherConfig(snapshot_path=data_dir / SNAPSHOT_FILE, pdq_index=pdq_index)
 
 
 def open_tenants(data_dir: Path) -> SqliteTenantStore:

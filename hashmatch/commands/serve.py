@@ -65,7 +65,7 @@ async def _serve(config: Config, io: Streams) -> None:
     if config.sandbox.enabled:
         # First start: the public "Test" bank of benign synthetic images (hashmatch.sandbox).
         await asyncio.to_thread(ensure_sandbox, store, config.engine)
-    matcher = Matcher.open(store, matcher_config(config.data_dir))
+    matcher = Matcher.open(store, matcher_config(config.data_dir, config.server.pdq_index))
     matcher.start()  # follows the bank change log: updates apply within a second
     videos = VideoStore(store.path, store)
     outbox = open_outbox(config.data_dir / REPORTS_FILE, config.reports)

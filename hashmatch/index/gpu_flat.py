@@ -9,6 +9,7 @@ to the device (capacity doubles when full), removes flip a live flag.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,11 +40,27 @@ class GpuFlatIndex:
         self._alive = np.empty(0, dtype=bool)
         self._bank = self._cuda.device_array((capacity, 8), dtype=np.uint32)
         self._live = self._cuda.to_device(np.zeros(capacity, dtype=np.uint8))
+        # Searches and updates come from different threads (the matcher's follower): one
+        # at a time, so a search never sees a half-grown bank.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_arrays(cls, ids: np.ndarray, codes: np.ndarray) -> GpuFlatIndex:
+        index = cls(capacity=max(1 << 16, len(ids)))
+        index.add(ids, codes)
+        return index
+
+    def close(self) -> None:
+        """Device memory goes with the object; nothing else to release."""
 
     def __len__(self) -> int:
         return int(self._alive.sum())
 
     def add(self, ids: np.ndarray, codes: np.ndarray) -> None:
+        with self._lock:
+            self._add(ids, codes)
+
+    def _add(self, ids: np.ndarray, codes: np.ndarray) -> None:
         codes = check_codes(codes)
         ids64 = check_ids(ids, codes.shape[0])
         k = codes.shape[0]
@@ -71,6 +88,10 @@ class GpuFlatIndex:
         self._bank, self._live = bank, live
 
     def remove(self, ids: np.ndarray) -> int:
+        with self._lock:
+            return self._remove(ids)
+
+    def _remove(self, ids: np.ndarray) -> int:
         dead = np.isin(self._ids, np.asarray(ids, dtype=np.int64)) & self._alive
         if dead.any():
             self._alive[dead] = False
@@ -78,6 +99,10 @@ class GpuFlatIndex:
         return int(dead.sum())
 
     def range_search(self, queries: np.ndarray, radius: int) -> RangeHits:
+        with self._lock:
+            return self._range_search(queries, radius)
+
+    def _range_search(self, queries: np.ndarray, radius: int) -> RangeHits:
         from hashmatch.index import cuda_search as k
 
         queries = check_codes(queries)
@@ -107,8 +132,9 @@ class GpuFlatIndex:
         return RangeHits(lims, self._ids[found], distances.copy_to_host().astype(np.int16))
 
     def live_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        keep = np.flatnonzero(self._alive)
-        return self._ids[keep], self._codes[keep]
+        with self._lock:
+            keep = np.flatnonzero(self._alive)
+            return self._ids[keep], self._codes[keep]
 
     def save(self, path: Path, meta: Mapping[str, int | str]) -> None:
         ids, codes = self.live_arrays()

@@ -88,3 +88,14 @@ def check_ids(ids: np.ndarray, n: int) -> np.ndarray:
     if arr.size and (arr.min() < 0 or arr.max() > MAX_ID):
         raise BadParameter(f"ids must be in [0, {MAX_ID}]")
     return arr.astype(np.int64)
+
+
+class PdqIndex(SignatureIndex, Protocol):
+    """What the bank matcher needs of its PDQ index: the contract, plus its live entries
+    (for snapshots) and a close."""
+
+    def live_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64[n], codes uint8[n, 32]) of every live entry."""
+        ...
+
+    def close(self) -> None: ...
