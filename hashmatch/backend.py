@@ -159,8 +159,10 @@ def _try_cupy() -> Any | None:
         # cupy imports without a driver and fails on first use: try one tiny operation.
         int((cupy.arange(4) + 1).sum())
         return cupy
-    except Exception as exc:  # no cupy, no driver, no device: all mean "no GPU here"
-        log.info("GPU backend unavailable: %s", exc)
+    except ImportError:  # a CPU install: nothing to say
+        return None
+    except Exception as exc:  # CuPy is there but no driver or device works: say so
+        log.warning("GPU backend unusable, using the CPU: %s", exc)
         return None
 
 
