@@ -11,12 +11,10 @@ Prints img/s and ratios; says so and exits 0 where no CUDA device is usable.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 
+from bench.timing import median_seconds
 from hashmatch.backend import CpuBackend, GpuBackend, _try_cupy
 
 
@@ -41,15 +39,10 @@ def main() -> None:
         gpu.finish([gpu.prepare(im) for im in images], False)
         cupy.cuda.Device().synchronize()
 
-    rates = {}
-    for name, fn in (("cpu", cpu_run), ("gpu", gpu_run)):
-        fn()
-        times = []
-        for _ in range(args.runs):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        rates[name] = args.batch / statistics.median(times)
+    rates = {
+        name: args.batch / median_seconds(fn, args.runs)
+        for name, fn in (("cpu", cpu_run), ("gpu", gpu_run))
+    }
     print(f"device: {cupy.cuda.runtime.getDeviceProperties(0)['name'].decode()}")
     print("| stage | cpu img/s (1 thread) | gpu img/s | ratio |")
     print("|---|---|---|---|")
@@ -85,9 +78,9 @@ def end_to_end(base: np.ndarray, batch: int, runs: int) -> None:
             pdqhash.compute(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
 
     rates = {
-        "gpu": batch / median_s(lambda: gpu.hash_many(jpegs), runs),
-        "cpu": batch / median_s(lambda: cpu.hash_many(jpegs), runs),
-        "pillow": 32 / median_s(pillow, 1),
+        "gpu": batch / median_seconds(lambda: gpu.hash_many(jpegs), runs),
+        "cpu": batch / median_seconds(lambda: cpu.hash_many(jpegs), runs),
+        "pillow": 32 / median_seconds(pillow, 1),
     }
     print(
         f"| end to end, 1280x960 JPEG bytes -> hashes, batch {batch} | GPU + DALI "
@@ -95,16 +88,6 @@ def end_to_end(base: np.ndarray, batch: int, runs: int) -> None:
         f"({rates['gpu'] / rates['cpu']:.1f}x) | Pillow + pdqhash, 1 core "
         f"{rates['pillow']:.0f} img/s ({rates['gpu'] / rates['pillow']:.0f}x) |"
     )
-
-
-def median_s(fn: Callable[[], object], runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 if __name__ == "__main__":

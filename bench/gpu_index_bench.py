@@ -11,23 +11,11 @@ Memory: 32 bytes a code on the device (3.2 GB at 100M) plus the host copy.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 
+from bench.timing import median_seconds
 from hashmatch.errors import BadParameter
-
-
-def median_s(fn: Callable[[], object], runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -53,7 +41,7 @@ def main() -> None:
     queries = rng.integers(0, 256, (args.queries, 32), dtype=np.uint8)
     _, codes = index.live_arrays()
     queries[: args.queries // 2] = codes[: args.queries // 2]  # half of them hit
-    gpu_s = median_s(lambda: index.range_search(queries, args.radius), args.runs)
+    gpu_s = median_seconds(lambda: index.range_search(queries, args.radius), args.runs)
     print(f"| engine | codes | {args.queries} queries, r={args.radius} |\n|---|---|---|")
     print(f"| hashmatch GpuFlatIndex (tiled kernels) | {args.codes:,} | {1000 * gpu_s:.1f} ms |")
     try:
@@ -65,13 +53,13 @@ def main() -> None:
         res = faiss.StandardGpuResources()
         gidx = faiss.GpuIndexBinaryFlat(res, 256)
         gidx.add(codes)
-        knn_s = median_s(lambda: gidx.search(queries, 2048), args.runs)
+        knn_s = median_seconds(lambda: gidx.search(queries, 2048), args.runs)
         name = "FAISS GpuIndexBinaryFlat k-NN (k=2048)"
         print(f"| {name} | {args.codes:,} | {1000 * knn_s:.1f} ms |")
     sample = codes[: args.cpu_sample]
     cidx = faiss.IndexBinaryFlat(256)
     cidx.add(sample)
-    cpu_s = median_s(lambda: cidx.range_search(queries, args.radius + 1), 1)
+    cpu_s = median_seconds(lambda: cidx.range_search(queries, args.radius + 1), 1)
     print(
         f"| FAISS IndexBinaryFlat range search (CPU) | {len(sample):,} | {1000 * cpu_s:.1f} ms "
         f"(x{args.codes / len(sample):.0f} for {args.codes:,}: "

@@ -16,7 +16,6 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import pdqhash
 import skimage
 from PIL import Image
 
+from bench.timing import median_seconds
 from hashmatch.config import BackendChoice, EngineConfig, HashMode, PoolKind
 from hashmatch.engine import Engine
 from hashmatch.signatures import Signature
@@ -51,16 +51,6 @@ def reference_hash(data: bytes) -> bytes:
     with Image.open(io.BytesIO(data)) as img:
         bits, _ = pdqhash.compute(np.asarray(img.convert("RGB")))
     return np.packbits(bits.astype(np.uint8)).tobytes()
-
-
-def median_seconds(fn: Callable[[], object], runs: int) -> float:
-    fn()  # warm-up: JIT caches, page cache, allocator
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def engine(mode: HashMode, workers: int = 1) -> Engine:

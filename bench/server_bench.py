@@ -33,6 +33,7 @@ import grpc
 import numpy as np
 
 from bench.hash_bench import make_jpegs
+from bench.timing import median_seconds
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.client import Client
@@ -44,13 +45,7 @@ from tests import server_harness
 
 
 def rate(n_items: int, fn: Callable[[], object], runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return n_items / statistics.median(times)
+    return n_items / median_seconds(fn, runs)
 
 
 def build_bank(data_dir: Path, n: int, planted: np.ndarray) -> None:

@@ -4,6 +4,8 @@ match against a remote deployment's banks with the same code that matches locall
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
 
 import grpc
 
@@ -21,16 +23,24 @@ from hashmatch.video.matching import VideoMatch
 BATCH = 1000
 
 
-class RemoteMatcher:
+class _Remote:
+    """A server's channel, the time one call may take, and the caller's API key."""
+
     def __init__(
         self,
         channel: grpc.Channel,
         timeout: float = 120.0,
         metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
-        self._stub = rpc.MatchServiceStub(channel)  # type: ignore[no-untyped-call]
+        self.channel = channel
         self.timeout = timeout
         self._metadata = tuple(metadata)  # the API key, once the server has keys
+
+
+class RemoteMatcher(_Remote):
+    @cached_property
+    def _stub(self) -> Any:
+        return rpc.MatchServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     def match(
         self,
@@ -81,19 +91,13 @@ class RemoteMatcher:
         )
 
 
-class RemoteVideoMatcher:
+class RemoteVideoMatcher(_Remote):
     """A VideoMatcher that asks a running server (MatchVideoHashes): a scan's video rows
     are matched against the server's video banks from their vPDQ, no video is sent."""
 
-    def __init__(
-        self,
-        channel: grpc.Channel,
-        timeout: float = 120.0,
-        metadata: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        self._stub = video_rpc.VideoServiceStub(channel)  # type: ignore[no-untyped-call]
-        self.timeout = timeout
-        self._metadata = tuple(metadata)
+    @cached_property
+    def _stub(self) -> Any:
+        return video_rpc.VideoServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     def match(
         self,

@@ -5,10 +5,10 @@ database for every few queries. Here each block stages a tile of QUERY_TILE quer
 shared memory and each thread holds one bank code in registers (8 x uint32), so the bank
 is read once per query tile: at 1,000 queries and 100M codes, 32 passes over 3.2 GB.
 
-Pass 1 counts each query's hits (atomics), the host turns counts into offsets, pass 2
-writes (row, distance) pairs into each query's slice. Both passes compute the same
-distances, so the slices are filled exactly. The kernels run on a real device, or on the
-CPU under NUMBA_ENABLE_CUDASIM=1 in tests.
+One kernel, two passes: the first counts each query's hits (atomics), the host turns
+counts into offsets, the second writes (row, distance) pairs into each query's slice.
+Both passes compute the same distances, so the slices are filled exactly. The kernel runs
+on a real device, or on the CPU under NUMBA_ENABLE_CUDASIM=1 in tests.
 """
 
 from __future__ import annotations
@@ -38,21 +38,10 @@ def _stage(queries, q0, tile):  # type: ignore[no-untyped-def]
 
 
 @cuda.jit
-def count_kernel(queries, bank, live, radius, counts):  # type: ignore[no-untyped-def]
-    """counts[q] += live bank rows within radius of query q. Grid: (bank blocks, tiles)."""
-    tile = cuda.shared.array((QUERY_TILE, WORDS), uint32)
-    q0 = cuda.blockIdx.y * QUERY_TILE
-    _stage(queries, q0, tile)
-    row = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    if row < bank.shape[0] and live[row]:
-        for q in range(min(QUERY_TILE, queries.shape[0] - q0)):
-            if _distance(bank, row, tile, q) <= radius:
-                cuda.atomic.add(counts, q0 + q, 1)
-
-
-@cuda.jit
-def fill_kernel(queries, bank, live, radius, cursor, rows, distances):  # type: ignore[no-untyped-def]
-    """Writes each hit at cursor[q] (starting at query q's offset) and moves it on."""
+def range_kernel(queries, bank, live, radius, cursor, rows, distances, fill):  # type: ignore[no-untyped-def]
+    """For each live bank row within radius of query q: cursor[q] += 1, and with `fill`
+    the row and distance are written at the slot cursor[q] held. Grid: (bank blocks,
+    query tiles). Pass 1 counts (cursor zeros), pass 2 fills (cursor at the offsets)."""
     tile = cuda.shared.array((QUERY_TILE, WORDS), uint32)
     q0 = cuda.blockIdx.y * QUERY_TILE
     _stage(queries, q0, tile)
@@ -62,8 +51,9 @@ def fill_kernel(queries, bank, live, radius, cursor, rows, distances):  # type: 
             d = _distance(bank, row, tile, q)
             if d <= radius:
                 slot = cuda.atomic.add(cursor, q0 + q, 1)
-                rows[slot] = int32(row)
-                distances[slot] = d
+                if fill:
+                    rows[slot] = int32(row)
+                    distances[slot] = d
 
 
 def launch_shape(n_bank: int, n_queries: int) -> tuple[tuple[int, int], int]:

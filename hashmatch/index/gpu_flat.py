@@ -117,7 +117,8 @@ class GpuFlatIndex:
         bank, live = self._bank[: self._n], self._live[: self._n]
         grid, block = k.launch_shape(self._n, nq)
         counts = cuda.to_device(np.zeros(nq, dtype=np.int32))
-        k.count_kernel[grid, block](d_queries, bank, live, radius, counts)
+        unused = cuda.device_array(1, dtype=np.int32)
+        k.range_kernel[grid, block](d_queries, bank, live, radius, counts, unused, unused, False)
         np.cumsum(counts.copy_to_host(), out=lims[1:])
         total = int(lims[-1])
         if total > np.iinfo(np.int32).max:  # the kernels' slots are int32
@@ -127,7 +128,7 @@ class GpuFlatIndex:
         cursor = cuda.to_device(lims[:-1].astype(np.int32))
         rows = cuda.device_array(total, dtype=np.int32)
         distances = cuda.device_array(total, dtype=np.int32)
-        k.fill_kernel[grid, block](d_queries, bank, live, radius, cursor, rows, distances)
+        k.range_kernel[grid, block](d_queries, bank, live, radius, cursor, rows, distances, True)
         found = rows.copy_to_host()
         return RangeHits(lims, self._ids[found], distances.copy_to_host().astype(np.int16))
 
