@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hashmatch.banks.model import BankSettings, SignalType
@@ -106,3 +107,31 @@ def test_per_bank_threshold_and_removal(
     assert banks.count_entries("strict").get(SignalType.PDQ, 0) == 0
     with pytest.raises(NotFound):
         store.remove_video("strict", entry.id)
+
+
+def test_frame_entries_a_crashed_add_left_are_swept(
+    stores: tuple[SqliteBankStore, VideoStore], videos: dict[str, VideoHash]
+) -> None:
+    """A crash between add_video's two transactions leaves frame entries (source vpdq)
+    without a video: written here as that crash would; the sweep removes exactly those."""
+    from hashmatch.banks.model import NewEntry
+    from hashmatch.video.store import VPDQ_SOURCE
+
+    banks, store = stores
+    kept = store.add_video("known", videos["a"], label="clip-a")
+    orphans = [bytes(h) for h in np.unique(videos["b"].hashes, axis=0)]
+    banks.write_entries(
+        "known", [NewEntry(SignalType.PDQ, v, label="clip-b", source=VPDQ_SOURCE) for v in orphans]
+    )
+    image = bytes(videos["other"].hashes[0])  # an image entry: not the sweep's business
+    banks.write_entries("known", [NewEntry(SignalType.PDQ, image, label="photo")])
+    before = banks.count_entries("known")[SignalType.PDQ]
+    assert store.sweep_orphans("known") == 0  # too young: could be an add in progress
+    assert store.sweep_orphans("known", older_than_s=0) == len(orphans)
+    assert banks.count_entries("known")[SignalType.PDQ] == before - len(orphans)
+    live = {e.value for e in banks.list_entries("known", limit=1000) if e.removed_at is None}
+    assert image in live and not live & set(orphans)
+    assert len(store.frames([kept.id])[kept.id]) == len(videos["a"])  # the video intact
+    with Matcher.open(banks) as matcher:
+        [hit] = matcher.match([HashQuery(SignalType.PDQ, (bytes(videos["a"].hashes[0]),))])
+        assert hit.matches  # its frames still match

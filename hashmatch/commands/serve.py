@@ -68,6 +68,8 @@ async def _serve(config: Config, io: Streams) -> None:
     matcher = Matcher.open(store, matcher_config(config.data_dir, config.server.pdq_index))
     matcher.start()  # follows the bank change log: updates apply within a second
     videos = VideoStore(store.path, store)
+    # Frame entries a crashed `video-bank add` left without their video (see add_video).
+    await asyncio.to_thread(videos.sweep_orphans)
     outbox = open_outbox(config.data_dir / REPORTS_FILE, config.reports)
     audit = AuditLog(config.data_dir / AUDIT_FILE)
     webhooks = open_webhooks(config.webhooks)

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -117,9 +117,15 @@ class VideoStore:
         index_quality: int = 50,
     ) -> VideoEntry:
         """Adds a video entry (idempotent per bank and frame list) and indexes its distinct
-        frame hashes of quality >= index_quality as PDQ entries of the bank."""
+        frame hashes of quality >= index_quality as PDQ entries of the bank.
+
+        Two transactions (the bank store writes the frame entries, then this store the
+        video): a crash between leaves frame entries without a video, which a retry of the
+        same add adopts, and sweep_orphans removes later (at the next add to the bank, or
+        at server start)."""
         if not len(video):
             raise BadParameter("a video entry needs at least one frame")
+        self.sweep_orphans(bank)
         b = self.banks.get_bank(bank)
         keep = video.quality >= index_quality
         distinct = np.unique(video.hashes[keep], axis=0)
@@ -158,6 +164,32 @@ class VideoStore:
                 ((video_id, eid) for eid in ids.values()),
             )
         return self.get_entries([video_id])[video_id]
+
+    def sweep_orphans(self, bank: str | None = None, older_than_s: float = 600.0) -> int:
+        """Removes frame entries (source vpdq) that no live video refers to, older than
+        older_than_s: what a crash between add_video's two transactions (frame entries
+        first, then the video) leaves behind. Younger ones may be an add in progress in
+        another process. All banks when bank is None; returns how many were removed."""
+        cutoff = (datetime.now(UTC) - timedelta(seconds=older_than_s)).strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ"
+        )
+        names = [bank] if bank is not None else [b.name for b in self.banks.list_banks()]
+        removed = 0
+        for name in names:
+            b = self.banks.get_bank(name)
+            with self._read() as db:
+                rows = db.execute(
+                    "SELECT e.value FROM entries e WHERE e.bank_id = ? AND e.source = ?"
+                    " AND e.signal_type = 'pdq' AND e.removed_at IS NULL AND e.added_at < ?"
+                    " AND NOT EXISTS (SELECT 1 FROM vpdq_frames f JOIN vpdq_videos v"
+                    "  ON v.id = f.video_id WHERE f.entry_id = e.id AND v.removed_at IS NULL)",
+                    (b.id, VPDQ_SOURCE, cutoff),
+                ).fetchall()
+            if rows:
+                removed += self.banks.remove_entries(
+                    name, [(SignalType.PDQ, bytes(r[0])) for r in rows]
+                )
+        return removed
 
     def remove_video(self, bank: str, video_id: int) -> None:
         """Tombstones a video entry, and the PDQ entries only it brought (source vpdq, no
