@@ -17,6 +17,7 @@ from hashmatch.dali_decode import DaliDecoder, takes
 from hashmatch.decode import decode, peek
 from hashmatch.errors import ItemError, TooLarge, Unreadable
 from hashmatch.signatures import PdqHash, Signature
+from hashmatch.workers import watch_parent
 
 Item = bytes | bytearray | memoryview | str | os.PathLike[str]
 Result = Signature | ItemError
@@ -170,7 +171,12 @@ class Engine:
         if self._pool is None:
             if self.config.pool is PoolKind.PROCESS and isinstance(self.backend, CpuBackend):
                 ctx = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.config.workers, mp_context=ctx)
+                self._pool = ProcessPoolExecutor(
+                    self.config.workers,
+                    mp_context=ctx,
+                    initializer=watch_parent,
+                    initargs=(os.getpid(),),
+                )
             else:
                 self._pool = ThreadPoolExecutor(self.config.workers, "hashmatch-engine")
         return self._pool

@@ -26,7 +26,7 @@ from hashmatch.engine import Engine
 from hashmatch.scan.sources import SourceItem
 from hashmatch.scan.worker import hash_shard
 from hashmatch.signatures import Signature
-from tests.helpers import encode, synthetic_rgb
+from tests.helpers import descendants, encode, still_running, synthetic_rgb
 
 N_IMAGES = 1200
 
@@ -138,38 +138,6 @@ def test_listing_and_file_uri_sources(tree: Path, tmp_path: Path) -> None:
     )
 
 
-def _descendants(pid: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {c for c, p in parents.items() if p in frontier} - found
-        found |= frontier
-    return found
-
-
-def _gone(pids: set[int], within_s: float) -> set[int]:
-    """Which of pids are still running after within_s seconds (zombies count as gone)."""
-    deadline = time.monotonic() + within_s
-    while True:
-        alive = set()
-        for pid in pids:
-            try:
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state != "Z":
-                alive.add(pid)
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize(("seed", "workers"), [(1, 1), (2, 2), (3, 2)])
 def test_sigkill_then_resume_is_exactly_once(
     tree: Path, tmp_path: Path, seed: int, workers: int
@@ -202,10 +170,10 @@ def test_sigkill_then_resume_is_exactly_once(
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             while shards_done() < target and proc.poll() is None:
                 time.sleep(rng.uniform(0.001, 0.02))
-            helpers = _descendants(proc.pid)  # worker processes and their fork server
+            helpers = descendants(proc.pid)  # worker processes and their fork server
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            orphans |= _gone(helpers, within_s=10.0)
+            orphans |= still_running(helpers, within_s=10.0)
             interrupted += shards_done() < total_shards
         if interrupted:
             break

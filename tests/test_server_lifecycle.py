@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 
 from hashmatch.proto import pb, rpc
 from tests import server_harness
-from tests.helpers import encode, synthetic_rgb
+from tests.helpers import descendants, encode, still_running, synthetic_rgb
 
 PHOTO = encode(synthetic_rgb(480, 640, seed=7), "JPEG", quality=90)
 
@@ -92,3 +93,26 @@ def test_port_in_use_is_a_clear_start_up_error(tmp_path: Path) -> None:
         assert f"cannot listen on {srv.target}" in proc.stderr
     finally:
         assert srv.stop() == 0
+
+
+def test_a_killed_server_takes_its_worker_processes_with_it(tmp_path: Path) -> None:
+    """[batch] pool = "process": after SIGKILL of the server, none of its hashing workers
+    (or their resource tracker) lives on."""
+    config = tmp_path / "p.toml"
+    config.write_text('[batch]\npool = "process"\nworkers = 2\n')
+    srv = server_harness.start(tmp_path / "data", "--config", str(config))
+    image = encode(synthetic_rgb(64, 64, seed=1), "PNG")
+    batch = pb.MatchImagesRequest(images=[pb.Image(data=image) for _ in range(8)])
+    with srv.channel() as channel:
+        stub = rpc.MatchServiceStub(channel)  # type: ignore[no-untyped-call]
+        results = stub.MatchImages(batch, timeout=60).results
+    assert all(r.status.code == pb.OK for r in results)
+    helpers = descendants(srv.proc.pid)
+    assert helpers, "the process pool started no worker"
+    srv.proc.send_signal(signal.SIGKILL)
+    srv.proc.wait()
+    left = still_running(helpers, within_s=10.0)
+    for pid in left:  # so that a regression fails here instead of hanging the harness
+        os.kill(pid, signal.SIGKILL)
+    srv.stop()
+    assert not left, "worker processes outlived the killed server"

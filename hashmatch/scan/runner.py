@@ -29,11 +29,12 @@ from hashmatch.matching import Matcher, MatchOptions, image_queries, merge_resul
 from hashmatch.scan.checkpoint import Manifest
 from hashmatch.scan.output import ScanRow, to_table, write_atomic
 from hashmatch.scan.sources import SourceItem, iter_source
-from hashmatch.scan.worker import hash_shard, hash_shard_task, watch_parent
+from hashmatch.scan.worker import hash_shard, hash_shard_task
 from hashmatch.signatures import Signature
 from hashmatch.video.compare import VideoMatchOptions
 from hashmatch.video.features import VideoHash
 from hashmatch.video.matching import VideoMatcher
+from hashmatch.workers import watch_parent
 
 
 @dataclass(frozen=True)

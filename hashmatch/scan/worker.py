@@ -6,11 +6,6 @@ The same code hashes in the scan's own thread (one worker), in its worker proces
 
 from __future__ import annotations
 
-import os
-import select
-import threading
-import time
-
 import numpy as np
 
 from hashmatch.config import BackendChoice, EngineConfig
@@ -66,34 +61,6 @@ def warm(config: EngineConfig | None = None) -> None:
     if engine is None:
         engine = _ENGINES[config] = Engine(config)
     engine.backend.finish([engine.backend.prepare(np.zeros((64, 64), np.uint8))], False)
-
-
-def watch_parent(pid: int) -> None:
-    """Leave this worker process when the scan that started it is gone, SIGKILL included:
-    a pool worker would otherwise wait on its task queue for ever (and keep its fork
-    server alive)."""
-
-    def watch() -> None:
-        try:
-            fd = os.pidfd_open(pid)
-        except (AttributeError, OSError):  # not Linux >= 5.3: poll instead
-            while _alive(pid):
-                time.sleep(1.0)
-        else:
-            select.select([fd], [], [])  # readable once the process has exited
-        os._exit(1)
-
-    threading.Thread(target=watch, name="hashmatch-parent-watch", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _read(item: SourceItem, max_bytes: int) -> bytes | str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from hashmatch.config import BatchConfig, EngineConfig, PoolKind
 from hashmatch.engine import Engine, Result
 from hashmatch.errors import ErrorCode, ItemError, Overloaded
+from hashmatch.workers import watch_parent
 
 
 @dataclass(slots=True)
@@ -45,8 +47,9 @@ class BatchStats:
 _ENGINE: Engine | None = None
 
 
-def _process_init(config: EngineConfig) -> None:
+def _process_init(config: EngineConfig, parent: int) -> None:
     global _ENGINE
+    watch_parent(parent)  # a killed server takes its workers with it
     _ENGINE = Engine(config)
 
 
@@ -85,7 +88,10 @@ class Batcher:
         if self.config.pool is PoolKind.PROCESS:
             ctx = multiprocessing.get_context("spawn")
             return ProcessPoolExecutor(
-                n, mp_context=ctx, initializer=_process_init, initargs=(self._engine_config,)
+                n,
+                mp_context=ctx,
+                initializer=_process_init,
+                initargs=(self._engine_config, os.getpid()),
             )
         return ThreadPoolExecutor(n, "hashmatch-batch")
 
