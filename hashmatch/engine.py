@@ -59,15 +59,22 @@ def prepare_item(item: Item, config: EngineConfig, backend: Backend) -> _Prepare
     try:
         data = read_item(item, config.max_bytes)
         image = decode(data, config)
-        return _Prepared(
-            buffer=backend.prepare(image.pixels),
-            md5=hashlib.md5(data).digest(),
-            sha256=hashlib.sha256(data).digest(),
-            width=image.width,
-            height=image.height,
-        )
+        return _prepared(data, image.pixels, image.width, image.height, backend)
     except Exception as exc:  # one bad item must never fail its batch
         return ItemError.from_exception(exc)
+
+
+def _prepared(
+    data: bytes, pixels: np.ndarray, width: int, height: int, backend: Backend
+) -> _Prepared:
+    """What the hash stage needs of one decoded image: its resampled buffer and checksums."""
+    return _Prepared(
+        buffer=backend.prepare(pixels),
+        md5=hashlib.md5(data).digest(),
+        sha256=hashlib.sha256(data).digest(),
+        width=width,
+        height=height,
+    )
 
 
 _PROCESS_BACKEND = CpuBackend()
@@ -153,13 +160,7 @@ class Engine:
         for k, rgb in zip(batch, decoded, strict=True):
             if rgb is not None:
                 data, width, height = readable[k]
-                out[k] = _Prepared(
-                    buffer=self.backend.prepare(rgb),
-                    md5=hashlib.md5(data).digest(),
-                    sha256=hashlib.sha256(data).digest(),
-                    width=width,
-                    height=height,
-                )
+                out[k] = _prepared(data, rgb, width, height, self.backend)
         for k, (data, _, _) in readable.items():
             if out[k] is None:
                 out[k] = prepare_item(data, self.config, self.backend)

@@ -15,10 +15,10 @@ from hashmatch.kernels.pdq import DIHEDRAL_NAMES
 from hashmatch.matcher import HashQuery, Match, MatchResult, Suppressor
 from hashmatch.proto import pb, rpc, video_pb, video_rpc
 from hashmatch.server.convert import SIGNAL_FROM_PROTO, SIGNAL_TO_PROTO
-from hashmatch.server.video_servicer import features_to_proto
 from hashmatch.video.compare import TimeRange, VideoComparison, VideoMatchOptions
 from hashmatch.video.features import VideoHash
 from hashmatch.video.matching import VideoMatch
+from hashmatch.video.wire import features_to_proto
 
 BATCH = 1000
 

@@ -57,14 +57,8 @@ def video_config(args: argparse.Namespace) -> VideoConfig:
 
 def features_json(h: VideoHash) -> list[dict[str, Any]]:
     return [
-        {"frame": f, "timestamp": round(t, 3), "pdq": bytes(p).hex(), "quality": q}
-        for f, t, p, q in zip(
-            h.frame_numbers.tolist(),
-            h.timestamps.tolist(),
-            h.hashes,
-            h.quality.tolist(),
-            strict=True,
-        )
+        {"frame": f, "timestamp": round(t, 3), "pdq": p.hex(), "quality": q}
+        for f, t, p, q in h.rows()
     ]
 
 

@@ -58,6 +58,7 @@ def _add(args: argparse.Namespace, io: Streams) -> ExitCode:
     store, videos = _open(args)
     failed = False
     try:
+        videos.sweep_orphans(args.bank)  # what an earlier, killed add left behind
         for path in args.files:
             try:
                 video = load(path, hasher)

@@ -26,6 +26,7 @@ from hashmatch.video.features import VideoHash
 from hashmatch.video.hasher import VideoHasher
 from hashmatch.video.matching import VideoBankMatcher, VideoMatch
 from hashmatch.video.service import VideoRequest, VideoService
+from hashmatch.video.wire import features_to_proto
 
 VIDEO_SERVICE = video_pb.DESCRIPTOR.services_by_name["VideoService"].full_name
 
@@ -42,19 +43,6 @@ def add_video_service(
     core = VideoService(config.video, hasher, matcher)
     servicer = VideoServicer(core, auditor, limits)
     video_rpc.add_VideoServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-
-
-def features_to_proto(h: VideoHash) -> list[video_pb.VideoFeature]:
-    return [
-        video_pb.VideoFeature(frame_number=f, timestamp=t, pdq=bytes(p), quality=q)
-        for f, t, p, q in zip(
-            h.frame_numbers.tolist(),
-            h.timestamps.tolist(),
-            h.hashes,
-            h.quality.tolist(),
-            strict=True,
-        )
-    ]
 
 
 def features_from_proto(features: list[video_pb.VideoFeature]) -> VideoHash:

@@ -13,6 +13,7 @@ import grpc
 from hashmatch.client import auth_metadata
 from hashmatch.proto import video_pb, video_rpc
 from hashmatch.video.features import VideoHash
+from hashmatch.video.wire import features_to_proto
 
 CHUNK_BYTES = 1024 * 1024
 VIDEO_SUFFIXES = frozenset(
@@ -145,18 +146,8 @@ class VideoClient:
         match_options: video_pb.VideoMatchOptions | None = None,
         content_id: str = "",
     ) -> dict[str, Any]:
-        features = [
-            video_pb.VideoFeature(frame_number=f, timestamp=t, pdq=bytes(p), quality=q)
-            for f, t, p, q in zip(
-                video.frame_numbers.tolist(),
-                video.timestamps.tolist(),
-                video.hashes,
-                video.quality.tolist(),
-                strict=True,
-            )
-        ]
         request = video_pb.MatchVideoHashesRequest(
-            content_id=content_id, features=features, options=match_options
+            content_id=content_id, features=features_to_proto(video), options=match_options
         )
         return response_json(self.stub.MatchVideoHashes(request, metadata=self._metadata))
 

@@ -8,6 +8,7 @@ binary form (`to_bytes`) is one fixed-size record per frame (41 bytes).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,22 +65,23 @@ class VideoHash:
             np.asarray(quality, np.int32),
         )
 
+    def rows(self) -> Iterator[tuple[int, float, bytes, int]]:
+        """(frame_number, timestamp, 32-byte hash, quality) per frame: from_rows' input."""
+        return zip(
+            self.frame_numbers.tolist(),
+            self.timestamps.tolist(),
+            (bytes(h) for h in self.hashes),
+            self.quality.tolist(),
+            strict=True,
+        )
+
     @property
     def duration(self) -> float:
         return float(self.timestamps[-1]) if len(self) else 0.0
 
     # -- text (the reference's format) ---------------------------------------------------
     def to_text(self) -> str:
-        return "".join(
-            f"{f},{q},{bytes(h).hex()},{t:.3f}\n"
-            for f, q, h, t in zip(
-                self.frame_numbers.tolist(),
-                self.quality.tolist(),
-                self.hashes,
-                self.timestamps.tolist(),
-                strict=True,
-            )
-        )
+        return "".join(f"{f},{q},{h.hex()},{t:.3f}\n" for f, t, h, q in self.rows())
 
     @classmethod
     def from_text(cls, text: str) -> VideoHash:

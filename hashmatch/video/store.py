@@ -121,11 +121,10 @@ class VideoStore:
 
         Two transactions (the bank store writes the frame entries, then this store the
         video): a crash between leaves frame entries without a video, which a retry of the
-        same add adopts, and sweep_orphans removes later (at the next add to the bank, or
-        at server start)."""
+        same add adopts, and sweep_orphans removes later (`video-bank add` and server
+        start run it; not here, where it would scan the bank once per video)."""
         if not len(video):
             raise BadParameter("a video entry needs at least one frame")
-        self.sweep_orphans(bank)
         b = self.banks.get_bank(bank)
         keep = video.quality >= index_quality
         distinct = np.unique(video.hashes[keep], axis=0)
