@@ -22,7 +22,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
-from hashmatch.backend import CpuBackend
+from hashmatch.backend import CpuBackend, select_backend
 from hashmatch.config import EngineConfig, VideoConfig
 from hashmatch.engine import Engine
 from hashmatch.matching import Matcher, MatchOptions, image_queries, merge_results
@@ -204,10 +204,11 @@ def match_rows(rows: list[ScanRow], matcher: Matcher, options: MatchOptions) -> 
 def local_hashed(
     pending: Iterator[tuple[int, list[SourceItem]]], config: EngineConfig
 ) -> Iterator[tuple[int, list[ScanRow]]]:
-    with Engine(config) as engine:
-        if config.workers > 1 and isinstance(engine.backend, CpuBackend):
-            yield from pooled_hashed(pending, config)
-            return
+    backend = select_backend(config)
+    if config.workers > 1 and isinstance(backend, CpuBackend):
+        yield from pooled_hashed(pending, config)  # the workers make their own engines
+        return
+    with Engine(config, backend) as engine:
         for index, items in pending:
             yield index, hash_shard(engine, items)
 
