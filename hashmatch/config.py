@@ -147,6 +147,9 @@ class VideoConfig:
     # H.264: do not decode non-reference pictures that are not sampled (same frames and
     # numbers, checked; falls back to decoding everything). See hashmatch/video/decode.py.
     skip_non_reference: bool = True
+    # H.264: decode the IDR-to-IDR segments on decode_threads decoders at once, one thread
+    # each, instead of one decoder (same frames, checked; falls back to one decoder).
+    parallel_segments: bool = True
     max_pixels: int = 8192 * 8192
     # Largest upload MatchVideo/HashVideo spool to disk.
     max_bytes: int = 4 * 1024**3
@@ -168,6 +171,15 @@ class VideoConfig:
             raise ConfigError("video max_distance in 0..256, min_quality in 0..100")
         if not 0 <= self.query_match_percent <= 100 or not 0 <= self.target_match_percent <= 100:
             raise ConfigError("video match percents in 0..100")
+
+    @property
+    def decoders(self) -> int:
+        """How many decoders (or decode threads) run at once."""
+        if self.decode_threads:
+            return self.decode_threads
+        if hasattr(os, "sched_getaffinity"):  # the cores this process may use
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
 
     @property
     def frame_mod_may_skip(self) -> bool:

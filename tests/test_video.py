@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,9 @@ from hashmatch.errors import BadParameter, NotAVideo, SizeOutOfRange, Unreadable
 from hashmatch.signatures import hamming
 from hashmatch.video import hasher as hasher_module
 from hashmatch.video.compare import VideoMatchOptions, compare
-from hashmatch.video.decode import SkipUnsafe, iter_frames
+from hashmatch.video.decode import SkipUnsafe, decode_segment, iter_frames, iter_segments
 from hashmatch.video.features import VideoHash
-from hashmatch.video.h264 import is_non_reference, nal_length_size
+from hashmatch.video.h264 import is_idr, is_non_reference, nal_length_size
 from hashmatch.video.hasher import VideoHasher
 from tests.video_helpers import scene, write_video
 
@@ -235,6 +237,74 @@ def test_skipping_falls_back_when_it_cannot_prove_the_numbers(
     assert (again.hashes == hashes["orig"].hashes).all()
 
 
+# -- decoding IDR-to-IDR segments at once ------------------------------------------------
+# A new IDR picture every 7 frames (x264 keyint), B-frames on: segments end mid-second.
+GOP7 = {"x264-params": "keyint=7:min-keyint=7:scenecut=0:bframes=2"}
+SEQUENTIAL = {"parallel_segments": False, "skip_non_reference": False}
+
+
+def _same(a: VideoHash, b: VideoHash) -> bool:
+    return (
+        a.frame_numbers.tolist() == b.frame_numbers.tolist()
+        and a.timestamps.tolist() == b.timestamps.tolist()
+        and bool((a.hashes == b.hashes).all() and (a.quality == b.quality).all())
+    )
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "ts"])
+@pytest.mark.parametrize("seconds_per_hash", [1.0, 0.3, 0.0])
+def test_segments_decoded_at_once_give_the_full_decode(
+    tmp_path: Path, suffix: str, seconds_per_hash: float
+) -> None:
+    clip = write_video(tmp_path / f"c.{suffix}", SEEDS, options=GOP7)
+    config = VideoConfig(seconds_per_hash=seconds_per_hash, decode_threads=3)
+    segments = list(iter_segments(clip, config))
+    assert len(segments) == 9  # 60 frames, an IDR every 7
+    assert [s.first_number for s in segments] == list(range(0, 60, 7))
+    full = VideoHasher(VideoConfig(seconds_per_hash=seconds_per_hash, **SEQUENTIAL)).hash(clip)
+    assert _same(VideoHasher(config).hash_segments(clip), full)
+    assert _same(VideoHasher(config).hash(clip), full)
+
+
+def test_open_gop_clips_split_only_at_idr_pictures(tmp_path: Path) -> None:
+    """Open-GOP I pictures are not IDR: B-frames after them refer back, so no split."""
+    options = {"x264-params": "keyint=7:scenecut=0:open-gop=1"}
+    clip = write_video(tmp_path / "open.mp4", SEEDS, options=options)
+    config = VideoConfig(seconds_per_hash=0.3, decode_threads=2)
+    segments = list(iter_segments(clip, config))
+    full = VideoHasher(VideoConfig(seconds_per_hash=0.3, **SEQUENTIAL)).hash(clip)
+    with av.open(str(clip)) as c:  # the container marks every I picture a keyframe
+        assert sum(p.is_keyframe for p in c.demux(c.streams.video[0])) == 9
+    assert len(segments) == 1 and len(segments[0].packets) == 60
+    assert _same(VideoHasher(config).hash_segments(clip), full)
+
+
+def test_a_segment_without_its_idr_picture_is_refused(tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "c.mp4", SEEDS, options=GOP7)
+    config = VideoConfig(seconds_per_hash=0.0, decode_threads=2)
+    second = list(iter_segments(clip, config))[1]
+    cut = dataclasses.replace(second, packets=second.packets[1:], skip=second.skip[1:])
+    with pytest.raises(SkipUnsafe):
+        list(decode_segment(cut, config))
+
+
+def test_other_codecs_and_failed_splits_fall_back_to_one_decoder(
+    clips: dict[str, Path], hashes: dict[str, VideoHash], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parallel = replace(HALF, decode_threads=2)
+    with pytest.raises(SkipUnsafe):
+        list(iter_segments(clips["reencoded"], parallel))  # MPEG-4 part 2
+    assert _same(VideoHasher(parallel).hash(clips["reencoded"]), hashes["reencoded"])
+
+    def unsure(source: Any, config: VideoConfig) -> Iterator[Any]:
+        yield from list(iter_segments(source, config))[:1]
+        raise SkipUnsafe("test")
+
+    monkeypatch.setattr(hasher_module, "iter_segments", unsure)
+    with clips["orig"].open("rb") as fh:  # a file object is rewound for the next pass
+        assert _same(VideoHasher(parallel).hash(fh), hashes["orig"])
+
+
 def test_h264_reference_flags() -> None:
     idr, ref_p, nonref_b, sei = 0x65, 0x41, 0x01, 0x06
     avcc = b"".join(len(n).to_bytes(4, "big") + n for n in (bytes([sei, 9]), bytes([nonref_b, 7])))
@@ -243,6 +313,9 @@ def test_h264_reference_flags() -> None:
     assert not is_non_reference(b"\x00\x00\x01" + bytes([idr, 1]), 0)
     assert is_non_reference(b"\x00\x00\x00\x01" + bytes([nonref_b, 1]), 0)
     assert not is_non_reference(b"\x00\x00\x01" + bytes([sei, 1]), 0)  # no slice: decode
+    assert is_idr(b"\x00\x00\x00\x02" + bytes([sei, 1]) + b"\x00\x00\x00\x02" + bytes([idr, 1]), 4)
+    assert not is_idr(b"\x00\x00\x00\x02" + bytes([ref_p, 1]), 4)
+    assert not is_idr(b"\x00\x00\x01" + bytes([sei, 1]), 0)
     assert nal_length_size(bytes([1, 100, 0, 40, 0xFF])) == 4
     assert nal_length_size(b"\x00\x00\x00\x01g") == 0
 
@@ -271,3 +344,5 @@ def test_variable_frame_rate_is_sampled_like_the_reference(tmp_path: Path) -> No
         frames = list(iter_frames(path, VideoConfig(seconds_per_hash=0.5), skip=skip))
         assert [f.number for f in frames] == want
         assert np.allclose([f.timestamp for f in frames], np.array(want) / fps)
+    segmented = VideoHasher(VideoConfig(seconds_per_hash=0.5, decode_threads=2))
+    assert segmented.hash_segments(path).frame_numbers.tolist() == want

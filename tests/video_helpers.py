@@ -37,6 +37,7 @@ def write_video(
     bitrate: int = 0,
     first_frame: int = 0,
     n_frames: int | None = None,
+    options: dict[str, str] | None = None,
 ) -> Path:
     """One scene per second (seeds[k] for second k), moving 1 px per frame; frames
     first_frame .. first_frame + n_frames of that timeline."""
@@ -47,6 +48,8 @@ def write_video(
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
+        if options:
+            stream.options = options
         if bitrate:
             stream.bit_rate = bitrate
         for n in range(first_frame, last):

@@ -27,7 +27,7 @@ import numpy as np
 
 from hashmatch.config import VideoConfig
 from hashmatch.errors import CorruptVideo, NotAVideo, SizeOutOfRange, Unreadable
-from hashmatch.video.h264 import is_non_reference, nal_length_size
+from hashmatch.video.h264 import is_idr, is_non_reference, nal_length_size
 
 _Y_PLANE_FORMATS = frozenset(
     {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}
@@ -185,6 +185,111 @@ def _skipping(
         n >= len(seen) for _, n in claimed
     ):
         raise SkipUnsafe("a frame number changed once every packet was seen")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """H.264 packets from one IDR picture up to the next, in decoding order: decodable on
+    their own, with the output a decoder that started at frame 0 would give."""
+
+    codec: str
+    extradata: bytes | None
+    info: StreamInfo
+    first_number: int  # frames of the video before this segment
+    packets: list[Any]
+    pts: list[int]  # the packets' pts, sorted: a frame's number is its rank here + first
+    skip: list[bool]  # per packet: an unsampled non-reference picture, not decoded
+
+
+def iter_segments(source: Source, config: VideoConfig) -> Iterator[Segment]:
+    """The IDR-to-IDR segments of an H.264 video, demuxed without decoding, for decoding
+    several at once (`decode_segment`). Raises SkipUnsafe where the split cannot be
+    proved to number frames like a decode from the start (not H.264, a packet without
+    pts, segments whose presentation times interleave): the caller decodes in one pass.
+    """
+    container = _open(source)
+    try:
+        if not container.streams.video:
+            raise NotAVideo("no video stream (audio only?)")
+        stream = container.streams.video[0]
+        info = _stream_info(stream, config)
+        ctx = stream.codec_context
+        if ctx.name != "h264":
+            raise SkipUnsafe("only H.264 is split at IDR pictures")
+        length_size = nal_length_size(ctx.extradata)
+        may_skip = config.skip_non_reference and config.frame_mod_may_skip
+        packets: list[Any] = []
+        non_ref: list[bool] = []
+        first, last_pts = 0, None
+        try:
+            for packet in container.demux(stream):
+                if not packet.size:
+                    continue
+                if packet.pts is None:
+                    raise SkipUnsafe("a packet without pts")
+                data = bytes(packet)
+                if packets and is_idr(data, length_size):
+                    segment = _segment(ctx, info, first, packets, non_ref, may_skip)
+                    if last_pts is not None and segment.pts[0] <= last_pts:
+                        raise SkipUnsafe("segments overlap in presentation time")
+                    yield segment
+                    first, last_pts = first + len(packets), segment.pts[-1]
+                    packets, non_ref = [], []
+                packets.append(packet)
+                non_ref.append(may_skip and is_non_reference(data, length_size))
+        except av.FFmpegError:
+            raise SkipUnsafe("demuxing failed") from None
+        if not packets:
+            raise SkipUnsafe("no packets")
+        segment = _segment(ctx, info, first, packets, non_ref, may_skip)
+        if last_pts is not None and segment.pts[0] <= last_pts:
+            raise SkipUnsafe("segments overlap in presentation time")
+        yield segment
+    finally:
+        container.close()
+
+
+def _segment(
+    ctx: Any, info: StreamInfo, first: int, packets: list[Any], non_ref: list[bool], may: bool
+) -> Segment:
+    pts = sorted(p.pts for p in packets)
+    if len(set(pts)) != len(pts):
+        raise SkipUnsafe("two packets with one pts")
+    skip = [
+        may and nr and (first + bisect.bisect_left(pts, p.pts)) % info.frame_mod != 0
+        for p, nr in zip(packets, non_ref, strict=True)
+    ]
+    return Segment(ctx.name, ctx.extradata, info, first, packets, pts, skip)
+
+
+def decode_segment(segment: Segment, config: VideoConfig) -> Iterator[Frame]:
+    """A segment's sampled frames, from a decoder of its own (one thread: segments are
+    what runs in parallel). Raises SkipUnsafe unless exactly one frame came out per
+    decoded packet, in presentation order: then the numbers are those of a full decode.
+    """
+    ctx: Any = av.CodecContext.create(segment.codec, "r")
+    ctx.extradata = segment.extradata
+    ctx.thread_count = 1
+    info = segment.info
+    decoded = [p for p, s in zip(segment.packets, segment.skip, strict=True) if not s]
+    wanted = sorted(p.pts for p in decoded)
+    got: list[int] = []
+    try:
+        for packet in [*decoded, None]:  # None: drain the decoder
+            for frame in ctx.decode(packet):
+                if frame.width * frame.height > config.max_pixels:
+                    raise SizeOutOfRange(f"a {frame.width}x{frame.height} frame")
+                if frame.pts is None or (got and frame.pts <= got[-1]):
+                    raise SkipUnsafe("a frame out of presentation order")
+                got.append(frame.pts)
+                number = segment.first_number + bisect.bisect_left(segment.pts, frame.pts)
+                if number % info.frame_mod == 0:
+                    pixels, y_range = _pixels(frame, config)
+                    yield Frame(number, number / info.fps, pixels, y_range)
+    except av.FFmpegError:
+        raise SkipUnsafe("a segment did not decode on its own") from None
+    if got != wanted:
+        raise SkipUnsafe("a segment's frames and packets do not pair up")
 
 
 def probe(source: Source, config: VideoConfig) -> StreamInfo:

@@ -51,6 +51,18 @@ class VideoHash:
         )
 
     @classmethod
+    def concat(cls, parts: list[VideoHash]) -> VideoHash:
+        """Consecutive pieces of one video, in order."""
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([p.frame_numbers for p in parts]),
+            np.concatenate([p.timestamps for p in parts]),
+            np.concatenate([p.hashes for p in parts]),
+            np.concatenate([p.quality for p in parts]),
+        )
+
+    @classmethod
     def from_rows(cls, rows: list[tuple[int, float, bytes, int]]) -> VideoHash:
         """From (frame_number, timestamp, 32-byte hash, quality) tuples."""
         if not rows:

@@ -1,8 +1,11 @@
-"""Just enough H.264 bitstream reading to tell a non-reference picture from its packet.
+"""Just enough H.264 bitstream reading to tell a non-reference picture, or an IDR
+picture, from its packet.
 
 A picture whose slices all have nal_ref_idc 0 is never used to predict another: when it
 is not a sampled frame, the decoder need not decode it at all (what FFmpeg's
 skip_frame=NONREF does, but chosen per packet, so sampled non-reference frames are kept).
+An IDR picture empties the decoder's reference list: no picture after it in decoding
+order refers to one before it, so decoding can start there with the same output.
 """
 
 from __future__ import annotations
@@ -36,8 +39,18 @@ def _headers_annexb(data: bytes) -> list[int]:
     return out
 
 
+def _slices(data: bytes, length_size: int) -> list[int]:
+    headers = _headers_avcc(data, length_size) if length_size else _headers_annexb(data)
+    return [h for h in headers if h & 0x1F in _VCL]
+
+
 def is_non_reference(data: bytes, length_size: int) -> bool:
     """True only when the packet holds slices and every one has nal_ref_idc 0."""
-    headers = _headers_avcc(data, length_size) if length_size else _headers_annexb(data)
-    slices = [h for h in headers if h & 0x1F in _VCL]
+    slices = _slices(data, length_size)
     return bool(slices) and all((h >> 5) & 3 == 0 for h in slices)
+
+
+def is_idr(data: bytes, length_size: int) -> bool:
+    """True only when the packet holds slices and every one is an IDR slice."""
+    slices = _slices(data, length_size)
+    return bool(slices) and all(h & 0x1F == 5 for h in slices)

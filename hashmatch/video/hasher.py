@@ -8,14 +8,23 @@ the luma conversion) as soon as it is decoded, so only 64x64 buffers wait for th
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
 from hashmatch.backend import Backend, CpuBackend
 from hashmatch.config import VideoConfig
-from hashmatch.video.decode import Frame, SkipUnsafe, Source, iter_frames
+from hashmatch.video.decode import (
+    Frame,
+    Segment,
+    SkipUnsafe,
+    Source,
+    decode_segment,
+    iter_frames,
+    iter_segments,
+)
 from hashmatch.video.features import VideoHash
 
 
@@ -27,13 +36,40 @@ class VideoHasher:
         self.backend = backend or CpuBackend()
 
     def hash(self, source: Source) -> VideoHash:
+        # Fastest first; each faster path proves its frame numbers or steps aside.
+        if self.config.parallel_segments and self.config.decoders > 1:
+            try:
+                return self.hash_segments(source)
+            except SkipUnsafe:
+                _rewind(source)
         if self.config.skip_non_reference and self.config.frame_mod_may_skip:
             try:
                 return self.hash_frames(iter_frames(source, self.config, skip=True))
             except SkipUnsafe:
-                if not isinstance(source, (str, os.PathLike)):
-                    source.seek(0)
+                _rewind(source)
         return self.hash_frames(iter_frames(source, self.config))
+
+    def hash_segments(self, source: Source) -> VideoHash:
+        """H.264 decoded from each IDR picture on its own decoder, `decoders` at once (the
+        decoder releases the GIL): the cores a single decoder's frame threads leave idle
+        when most frames are skipped. At most decoders + 1 segments are held."""
+        workers = self.config.decoders
+        parts: list[VideoHash] = []
+        pending: deque[Future[VideoHash]] = deque()
+        with ThreadPoolExecutor(workers, "hashmatch-segment") as pool:
+            try:
+                for segment in iter_segments(source, self.config):
+                    pending.append(pool.submit(self._hash_segment, segment))
+                    while len(pending) > workers:
+                        parts.append(pending.popleft().result())
+                parts.extend(f.result() for f in pending)
+            finally:
+                for future in pending:
+                    future.cancel()
+        return VideoHash.concat(parts)
+
+    def _hash_segment(self, segment: Segment) -> VideoHash:
+        return self.hash_frames(decode_segment(segment, self.config))
 
     def hash_frames(self, frames: Iterable[Frame]) -> VideoHash:
         numbers: list[int] = []
@@ -78,3 +114,8 @@ class VideoHasher:
             # The buffer is a weighted mean of pixels: the affine map commutes with it.
             buf = (buf - np.float32(offset)) * np.float32(scale)
         return buf
+
+
+def _rewind(source: Source) -> None:
+    if not isinstance(source, (str, os.PathLike)):
+        source.seek(0)
