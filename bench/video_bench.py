@@ -7,10 +7,11 @@ so it lives in a throwaway venv). Without it, the peer is what vpdq does, in-pro
 FFmpeg (PyAV) RGB24 frames + pdqhash per sampled frame ("ffmpeg+pdqhash").
 
 One core: every measured process is pinned to CPU 0 (sched_setaffinity), decode threads 1.
-All cores: no pinning; hashmatch decodes with FFmpeg's frame threads, vpdq with its own
-defaults (thread_count 0).
+All cores: no pinning; hashmatch decodes H.264 IDR-to-IDR segments on one decoder per
+core, vpdq with its own defaults (thread_count 0: FFmpeg's threads).
 
     python -m bench.video_bench --vpdq-python /tmp/vpdq-venv/bin/python
+    python -m bench.video_bench --vpdq-python /tmp/vpdq-venv/bin/python --long-gop
     python -m bench.video_bench --quick
 """
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from hashmatch.config import VideoConfig
 from hashmatch.signatures import hamming
+from hashmatch.video.decode import iter_segments
 from hashmatch.video.features import VideoHash
 from hashmatch.video.hasher import VideoHasher
 
@@ -53,12 +55,18 @@ print(json.dumps({"seconds": best, "rows": rows}))
 """
 
 
-def make_clip(path: Path, width: int, height: int, seconds: int, fps: int = 30) -> Path:
-    """A panning view over smooth random textures, a new texture every 2 s (x264, yuv420p)."""
+def make_clip(
+    path: Path, width: int, height: int, seconds: int, fps: int = 30, long_gop: bool = False
+) -> Path:
+    """A panning view over smooth random textures, a new texture every 2 s (x264, yuv420p).
+    x264 puts an IDR picture at each new texture (scene cut), so every 2 s; long_gop: no
+    scene cuts, one IDR picture every 250 frames (x264's default keyint, 8.3 s)."""
     rng = np.random.default_rng(7)
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if long_gop:
+            stream.options = {"x264-params": "scenecut=0"}
         for k in range(0, seconds, 2):
             small = rng.integers(0, 256, (24, 48, 3)).astype(np.uint8)
             tex = np.repeat(np.repeat(small, height // 24 + 1, 0), (2 * width) // 48 + 1, 1)
@@ -76,6 +84,13 @@ def make_clip(path: Path, width: int, height: int, seconds: int, fps: int = 30) 
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def idr_every(path: Path) -> float:
+    """Mean seconds between IDR pictures (where the segmented decoder can split)."""
+    config = VideoConfig()
+    segments = list(iter_segments(path, config))
+    return duration(path) / len(segments)
 
 
 def duration(path: Path) -> float:
@@ -159,6 +174,9 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="best of N")
     p.add_argument("--quick", action="store_true", help="720p only, 4 s, 1 run")
     p.add_argument("--size", choices=sorted(SIZES), action="append", help="only these sizes")
+    p.add_argument(
+        "--long-gop", action="store_true", help="no scene-cut IDRs: one every 250 frames"
+    )
     args = p.parse_args()
     sizes = {k: SIZES[k] for k in args.size} if args.size else SIZES
     if args.quick:
@@ -170,14 +188,14 @@ def main() -> None:
         f"Python {platform.python_version()}, PyAV {av.__version__}; peer: {peer_name}"
     )
     print(
-        "| video | seconds_per_hash | cores | hashmatch s/s | peer s/s | ratio | "
+        "| video | IDR every | seconds_per_hash | cores | hashmatch s/s | peer s/s | ratio | "
         "frames equal | max bits (q>=50) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name, (w, h) in sizes.items():
-            clip = make_clip(Path(tmp) / f"{name}.mp4", w, h, seconds)
-            length = duration(clip)
+            clip = make_clip(Path(tmp) / f"{name}.mp4", w, h, seconds, long_gop=args.long_gop)
+            length, gop = duration(clip), idr_every(clip)
             for sph in (1.0, 0.0):
                 for one_core in (True, False):
                     ours_s, ours = run_ours(clip, sph, one_core, runs)
@@ -194,7 +212,8 @@ def main() -> None:
                         d = hamming(ours.hashes, peer.hashes)
                         worst = int(d[both].max()) if both.any() else 0
                     print(
-                        f"| {name} {length:.0f} s | {sph:g} | {'1' if one_core else 'all'} | "
+                        f"| {name} {length:.0f} s | {gop:.1f} s | {sph:g} | "
+                        f"{'1' if one_core else 'all'} | "
                         f"{length / ours_s:.1f} | {length / peer_s:.1f} | "
                         f"{peer_s / ours_s:.2f}x | {same} | {worst} |",
                         flush=True,

@@ -144,12 +144,13 @@ class VideoConfig:
     # True: luma from swscale's RGB24 like the reference; False: the Y plane (same hash
     # within rounding, no colour conversion). See hashmatch/video/decode.py.
     rgb: bool = False
-    # H.264: do not decode non-reference pictures that are not sampled (same frames and
-    # numbers, checked; falls back to decoding everything). See hashmatch/video/decode.py.
+    # H.264: do not decode pictures no sampled frame needs: unsampled non-reference ones,
+    # and those after a segment's last sampled frame (same frames and numbers, checked;
+    # falls back to decoding everything). See hashmatch/video/decode.py.
     skip_non_reference: bool = True
     # H.264: decode the IDR-to-IDR segments on decode_threads decoders at once, one thread
     # each, instead of one decoder (same frames, checked; falls back to one decoder).
-    parallel_segments: bool = True
+    idr_segments: bool = True
     max_pixels: int = 8192 * 8192
     # Largest upload MatchVideo/HashVideo spool to disk.
     max_bytes: int = 4 * 1024**3

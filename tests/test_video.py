@@ -239,8 +239,8 @@ def test_skipping_falls_back_when_it_cannot_prove_the_numbers(
 
 # -- decoding IDR-to-IDR segments at once ------------------------------------------------
 # A new IDR picture every 7 frames (x264 keyint), B-frames on: segments end mid-second.
-GOP7 = {"x264-params": "keyint=7:min-keyint=7:scenecut=0:bframes=2"}
-SEQUENTIAL = {"parallel_segments": False, "skip_non_reference": False}
+GOP7 = {"x264-params": "keyint=7:min-keyint=7:scenecut=0:bframes=2:b-adapt=0"}
+SEQUENTIAL = {"idr_segments": False, "skip_non_reference": False}
 
 
 def _same(a: VideoHash, b: VideoHash) -> bool:
@@ -261,8 +261,36 @@ def test_segments_decoded_at_once_give_the_full_decode(
     segments = list(iter_segments(clip, config))
     assert len(segments) == 9  # 60 frames, an IDR every 7
     assert [s.first_number for s in segments] == list(range(0, 60, 7))
+    decoded = sum(not skip for s in segments for skip in s.skip)
+    # Every frame: all decoded; sampled: only what the sampled frames need.
+    assert decoded == {1.0: 20, 0.3: 46, 0.0: 60}[seconds_per_hash]
     full = VideoHasher(VideoConfig(seconds_per_hash=seconds_per_hash, **SEQUENTIAL)).hash(clip)
     assert _same(VideoHasher(config).hash_segments(clip), full)
+    assert _same(VideoHasher(config).hash(clip), full)
+    one_decoder = VideoHasher(replace(config, decode_threads=1))
+    assert _same(one_decoder.hash_segments(clip), full)
+
+
+def test_a_segment_stops_at_its_last_sampled_frame(tmp_path: Path) -> None:
+    """One IDR picture a second and one sample a second: only the IDR pictures decode."""
+    options = {"x264-params": "keyint=10:min-keyint=10:scenecut=0"}
+    clip = write_video(tmp_path / "phone.mp4", SEEDS, options=options)
+    config = VideoConfig(seconds_per_hash=1.0, decode_threads=2)
+    segments = list(iter_segments(clip, config))
+    assert [s.skip.count(False) for s in segments] == [1] * 6
+    full = VideoHasher(VideoConfig(seconds_per_hash=1.0, **SEQUENTIAL)).hash(clip)
+    assert _same(VideoHasher(config).hash(clip), full)
+
+
+def test_interlaced_video_is_decoded_in_one_pass(tmp_path: Path) -> None:
+    options = {"x264-params": "keyint=7:min-keyint=7:scenecut=0:interlaced=1"}
+    clip = write_video(tmp_path / "tff.mp4", SEEDS, options=options)
+    config = VideoConfig(seconds_per_hash=0.5, decode_threads=2)
+    with pytest.raises(SkipUnsafe):
+        list(decode_segment(next(iter_segments(clip, config)), config))
+    with pytest.raises(SkipUnsafe):
+        list(iter_frames(clip, config, skip=True))
+    full = VideoHasher(VideoConfig(seconds_per_hash=0.5, **SEQUENTIAL)).hash(clip)
     assert _same(VideoHasher(config).hash(clip), full)
 
 

@@ -164,6 +164,8 @@ def _skipping(
             for frame in stream.codec_context.decode(packet if packet.size else None):
                 if frame.pts is None:
                     raise SkipUnsafe("a frame without pts")
+                if frame.interlaced_frame:  # fields may travel as two packets: no proof
+                    raise SkipUnsafe("interlaced")
                 if frame.width * frame.height > config.max_pixels:
                     raise SizeOutOfRange(f"a {frame.width}x{frame.height} frame")
                 number = bisect.bisect_left(seen, frame.pts)
@@ -255,17 +257,24 @@ def _segment(
     pts = sorted(p.pts for p in packets)
     if len(set(pts)) != len(pts):
         raise SkipUnsafe("two packets with one pts")
+    sampled = [(first + bisect.bisect_left(pts, p.pts)) % info.frame_mod == 0 for p in packets]
+    # Pictures only refer to pictures decoded before them, and none of the next segment
+    # refers to this one: past its last sampled frame (decoding order) nothing is needed.
+    # With 1-second sampling and 1-second keyframe intervals (phone cameras), that is
+    # every picture but the IDR one.
+    last = max((i for i, s in enumerate(sampled) if s), default=-1) if may else len(packets)
     skip = [
-        may and nr and (first + bisect.bisect_left(pts, p.pts)) % info.frame_mod != 0
-        for p, nr in zip(packets, non_ref, strict=True)
+        k > last or (may and nr and not s)
+        for k, (nr, s) in enumerate(zip(non_ref, sampled, strict=True))
     ]
     return Segment(ctx.name, ctx.extradata, info, first, packets, pts, skip)
 
 
 def decode_segment(segment: Segment, config: VideoConfig) -> Iterator[Frame]:
     """A segment's sampled frames, from a decoder of its own (one thread: segments are
-    what runs in parallel). Raises SkipUnsafe unless exactly one frame came out per
-    decoded packet, in presentation order: then the numbers are those of a full decode.
+    what runs in parallel). Raises SkipUnsafe unless exactly one progressive frame came
+    out per decoded packet, in presentation order: then the numbers are those of a full
+    decode.
     """
     ctx: Any = av.CodecContext.create(segment.codec, "r")
     ctx.extradata = segment.extradata
@@ -281,6 +290,8 @@ def decode_segment(segment: Segment, config: VideoConfig) -> Iterator[Frame]:
                     raise SizeOutOfRange(f"a {frame.width}x{frame.height} frame")
                 if frame.pts is None or (got and frame.pts <= got[-1]):
                     raise SkipUnsafe("a frame out of presentation order")
+                if frame.interlaced_frame:  # fields may travel as two packets: no proof
+                    raise SkipUnsafe("interlaced")
                 got.append(frame.pts)
                 number = segment.first_number + bisect.bisect_left(segment.pts, frame.pts)
                 if number % info.frame_mod == 0:

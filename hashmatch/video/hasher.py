@@ -37,7 +37,7 @@ class VideoHasher:
 
     def hash(self, source: Source) -> VideoHash:
         # Fastest first; each faster path proves its frame numbers or steps aside.
-        if self.config.parallel_segments and self.config.decoders > 1:
+        if self.config.idr_segments:
             try:
                 return self.hash_segments(source)
             except SkipUnsafe:
@@ -52,7 +52,8 @@ class VideoHasher:
     def hash_segments(self, source: Source) -> VideoHash:
         """H.264 decoded from each IDR picture on its own decoder, `decoders` at once (the
         decoder releases the GIL): the cores a single decoder's frame threads leave idle
-        when most frames are skipped. At most decoders + 1 segments are held."""
+        when most frames are skipped; and a segment stops at its last sampled frame. At
+        most decoders + 1 segments are held."""
         workers = self.config.decoders
         parts: list[VideoHash] = []
         pending: deque[Future[VideoHash]] = deque()
