@@ -151,6 +151,13 @@ class VideoConfig:
     # H.264: decode the IDR-to-IDR segments on decode_threads decoders at once, one thread
     # each, instead of one decoder (same frames, checked; falls back to one decoder).
     idr_segments: bool = True
+    # Decoder: "auto" = DALI (NVDEC, every frame decoded) where nvidia-dali is installed and a
+    # CUDA device is usable, else PyAV; "dali" = always DALI (its CPU backend without a GPU);
+    # "cpu" = PyAV only. DALI falls back to PyAV on anything it cannot do. See
+    # hashmatch/video/dali_video.py.
+    decoder: DecoderChoice = DecoderChoice.AUTO
+    # DALI decodes from memory: larger videos go to PyAV (its buffer sizes are 32-bit).
+    dali_max_bytes: int = 1024**3
     max_pixels: int = 8192 * 8192
     # Largest upload MatchVideo/HashVideo spool to disk.
     max_bytes: int = 4 * 1024**3
@@ -168,6 +175,8 @@ class VideoConfig:
             raise ConfigError("seconds_per_hash >= 0, batch_frames >= 1, decode_threads >= 0")
         if self.max_pixels < 1 or self.max_bytes < 1:
             raise ConfigError("video max_pixels and max_bytes must be positive")
+        if not 0 < self.dali_max_bytes < 2**31:
+            raise ConfigError("video dali_max_bytes in 1..2**31-1")
         if not 0 <= self.max_distance <= 256 or not 0 <= self.min_quality <= 100:
             raise ConfigError("video max_distance in 0..256, min_quality in 0..100")
         if not 0 <= self.query_match_percent <= 100 or not 0 <= self.target_match_percent <= 100:

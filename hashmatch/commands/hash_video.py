@@ -9,7 +9,7 @@ from typing import Any
 
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.hash import iter_paths
-from hashmatch.config import VideoConfig
+from hashmatch.config import DecoderChoice, VideoConfig
 from hashmatch.errors import HashmatchError
 from hashmatch.video.features import VideoHash
 from hashmatch.video.hasher import VideoHasher
@@ -44,6 +44,12 @@ def add_video_options(p: argparse.ArgumentParser) -> None:
         help="luma from RGB24 like the reference (slower; default: the Y plane)",
     )
     p.add_argument("--max-pixels", type=int, default=d.max_pixels, help="largest frame")
+    p.add_argument(
+        "--decoder",
+        choices=[c.value for c in DecoderChoice],
+        default=d.decoder.value,
+        help="auto: DALI (NVDEC) where installed with a GPU, else PyAV; dali; cpu: PyAV",
+    )
 
 
 def video_config(args: argparse.Namespace) -> VideoConfig:
@@ -52,6 +58,7 @@ def video_config(args: argparse.Namespace) -> VideoConfig:
         decode_threads=args.threads,
         rgb=args.rgb,
         max_pixels=args.max_pixels,
+        decoder=DecoderChoice(args.decoder),
     )
 
 

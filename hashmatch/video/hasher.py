@@ -7,6 +7,7 @@ the luma conversion) as soon as it is decoded, so only 64x64 buffers wait for th
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import deque
 from collections.abc import Iterable
@@ -15,7 +16,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from hashmatch.backend import Backend, CpuBackend
-from hashmatch.config import VideoConfig
+from hashmatch.config import DecoderChoice, VideoConfig
+from hashmatch.video.dali_video import DaliVideoDecoder, select_video_decoder
 from hashmatch.video.decode import (
     Frame,
     Segment,
@@ -34,9 +36,23 @@ class VideoHasher:
     def __init__(self, config: VideoConfig | None = None, backend: Backend | None = None):
         self.config = config or VideoConfig()
         self.backend = backend or CpuBackend()
+        if self.config.decoder is DecoderChoice.DALI:
+            _ = self.dali  # asked for by name: fail here (not installed), not at a video
+
+    @functools.cached_property
+    def dali(self) -> DaliVideoDecoder | None:
+        """DALI (NVDEC) where config.decoder and the machine say so; None: PyAV only.
+        Chosen at the first video: "auto" imports DALI (~0.35 s) only when one is hashed."""
+        return select_video_decoder(self.config)
 
     def hash(self, source: Source) -> VideoHash:
-        # Fastest first; each faster path proves its frame numbers or steps aside.
+        # DALI where chosen, then PyAV's paths fastest first; each path but the last proves
+        # its frame numbers or steps aside (SkipUnsafe).
+        if self.dali is not None:
+            try:
+                return self.hash_frames(self.dali.frames(source, self.config))
+            except SkipUnsafe:
+                _rewind(source)
         if self.config.idr_segments:
             try:
                 return self.hash_segments(source)
