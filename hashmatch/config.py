@@ -151,6 +151,9 @@ class VideoConfig:
     # H.264: decode the IDR-to-IDR segments on decode_threads decoders at once, one thread
     # each, instead of one decoder (same frames, checked; falls back to one decoder).
     idr_segments: bool = True
+    # Packets of segments held at once; a single segment larger than this (a very long
+    # GOP) sends the video to the one-decoder path, which streams.
+    segment_max_bytes: int = 256 * 1024**2
     # Decoder: "auto" = DALI (NVDEC, every frame decoded) where nvidia-dali is installed and a
     # CUDA device is usable, else PyAV; "dali" = always DALI (its CPU backend without a GPU);
     # "cpu" = PyAV only. DALI falls back to PyAV on anything it cannot do. See
@@ -175,6 +178,8 @@ class VideoConfig:
             raise ConfigError("seconds_per_hash >= 0, batch_frames >= 1, decode_threads >= 0")
         if self.max_pixels < 1 or self.max_bytes < 1:
             raise ConfigError("video max_pixels and max_bytes must be positive")
+        if self.segment_max_bytes < 1:
+            raise ConfigError("video segment_max_bytes must be positive")
         if not 0 < self.dali_max_bytes < 2**31:
             raise ConfigError("video dali_max_bytes in 1..2**31-1")
         if not 0 <= self.max_distance <= 256 or not 0 <= self.min_quality <= 100:

@@ -294,6 +294,21 @@ def test_interlaced_video_is_decoded_in_one_pass(tmp_path: Path) -> None:
     assert _same(VideoHasher(config).hash(clip), full)
 
 
+def test_segments_held_stay_within_segment_max_bytes(tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "c.mp4", SEEDS, options=GOP7)
+    config = VideoConfig(seconds_per_hash=0.3, decode_threads=3)
+    full = VideoHasher(VideoConfig(seconds_per_hash=0.3, **SEQUENTIAL)).hash(clip)
+    largest = max(s.nbytes for s in iter_segments(clip, config))
+    # Room for one segment at a time: each is waited for before the next is decoded.
+    one_at_a_time = replace(config, segment_max_bytes=largest)
+    assert _same(VideoHasher(one_at_a_time).hash_segments(clip), full)
+    # No room for one: the video streams through one decoder instead.
+    too_small = replace(config, segment_max_bytes=largest - 1)
+    with pytest.raises(SkipUnsafe):
+        list(iter_segments(clip, too_small))
+    assert _same(VideoHasher(too_small).hash(clip), full)
+
+
 def test_open_gop_clips_split_only_at_idr_pictures(tmp_path: Path) -> None:
     """Open-GOP I pictures are not IDR: B-frames after them refer back, so no split."""
     options = {"x264-params": "keyint=7:scenecut=0:open-gop=1"}

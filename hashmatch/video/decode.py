@@ -200,14 +200,19 @@ class Segment:
     first_number: int  # frames of the video before this segment
     packets: list[Any]
     pts: list[int]  # the packets' pts, sorted: a frame's number is its rank here + first
-    skip: list[bool]  # per packet: an unsampled non-reference picture, not decoded
+    skip: list[bool]  # per packet: a picture no sampled frame needs, not decoded
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.size for p in self.packets)
 
 
 def iter_segments(source: Source, config: VideoConfig) -> Iterator[Segment]:
     """The IDR-to-IDR segments of an H.264 video, demuxed without decoding, for decoding
     several at once (`decode_segment`). Raises SkipUnsafe where the split cannot be
     proved to number frames like a decode from the start (not H.264, a packet without
-    pts, segments whose presentation times interleave): the caller decodes in one pass.
+    pts, segments whose presentation times interleave), or where one segment's packets
+    pass `segment_max_bytes`: the caller decodes in one pass.
     """
     container = _open(source)
     try:
@@ -222,7 +227,7 @@ def iter_segments(source: Source, config: VideoConfig) -> Iterator[Segment]:
         may_skip = config.skip_non_reference and config.frame_mod_may_skip
         packets: list[Any] = []
         non_ref: list[bool] = []
-        first, last_pts = 0, None
+        first, last_pts, held = 0, None, 0
         try:
             for packet in container.demux(stream):
                 if not packet.size:
@@ -236,8 +241,11 @@ def iter_segments(source: Source, config: VideoConfig) -> Iterator[Segment]:
                         raise SkipUnsafe("segments overlap in presentation time")
                     yield segment
                     first, last_pts = first + len(packets), segment.pts[-1]
-                    packets, non_ref = [], []
+                    packets, non_ref, held = [], [], 0
                 packets.append(packet)
+                held += packet.size
+                if held > config.segment_max_bytes:  # one GOP for a whole film: stream it
+                    raise SkipUnsafe("a segment over segment_max_bytes")
                 non_ref.append(may_skip and is_non_reference(data, length_size))
         except av.FFmpegError:
             raise SkipUnsafe("demuxing failed") from None

@@ -68,20 +68,25 @@ class VideoHasher:
     def hash_segments(self, source: Source) -> VideoHash:
         """H.264 decoded from each IDR picture on its own decoder, `decoders` at once (the
         decoder releases the GIL): the cores a single decoder's frame threads leave idle
-        when most frames are skipped; and a segment stops at its last sampled frame. At
-        most decoders + 1 segments are held."""
+        when most frames are skipped; and a segment stops at its last sampled frame.
+        Held at once: at most decoders + 1 segments, and their packets within
+        segment_max_bytes (past it, the oldest segment is waited for)."""
         workers = self.config.decoders
         parts: list[VideoHash] = []
-        pending: deque[Future[VideoHash]] = deque()
+        pending: deque[tuple[Future[VideoHash], int]] = deque()
         with ThreadPoolExecutor(workers, "hashmatch-segment") as pool:
             try:
                 for segment in iter_segments(source, self.config):
-                    pending.append(pool.submit(self._hash_segment, segment))
-                    while len(pending) > workers:
-                        parts.append(pending.popleft().result())
-                parts.extend(f.result() for f in pending)
+                    pending.append((pool.submit(self._hash_segment, segment), segment.nbytes))
+                    del segment  # the future holds it until decoded
+                    while len(pending) > workers or (
+                        len(pending) > 1
+                        and sum(n for _, n in pending) > self.config.segment_max_bytes
+                    ):
+                        parts.append(pending.popleft()[0].result())
+                parts.extend(f.result() for f, _ in pending)
             finally:
-                for future in pending:
+                for future, _ in pending:
                     future.cancel()
         return VideoHash.concat(parts)
 
