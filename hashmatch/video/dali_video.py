@@ -38,7 +38,14 @@ import numpy as np
 from hashmatch.config import DecoderChoice, VideoConfig
 from hashmatch.dali_decode import dali_installed
 from hashmatch.errors import ConfigError
-from hashmatch.video.decode import Frame, SkipUnsafe, Source, StreamInfo, _open, _stream_info
+from hashmatch.video.decode import (
+    Frame,
+    SkipUnsafe,
+    Source,
+    StreamInfo,
+    open_container,
+    stream_info,
+)
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +190,12 @@ def _plan(source: Source, config: VideoConfig) -> Plan:
     """Stream info from PyAV's probe (its typed errors), and the packet count: DALI sizes
     its output by the container's frame count (else by counting packets), so the two
     must agree before it runs."""
-    container = _open(source)
+    container = open_container(source)
     try:
         videos = container.streams.video
         if len(videos) != 1:
             raise SkipUnsafe("not exactly one video stream")  # DALI may pick another
-        info = _stream_info(videos[0], config)
+        info = stream_info(videos[0], config)
         declared = int(videos[0].frames or 0)
         try:
             packets = sum(1 for p in container.demux(videos[0]) if p.size)

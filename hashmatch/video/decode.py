@@ -56,7 +56,7 @@ class StreamInfo:
     frame_mod: int
 
 
-def _open(source: Source) -> Any:
+def open_container(source: Source) -> Any:
     try:
         return av.open(source, mode="r", metadata_errors="ignore")
     except FileNotFoundError:
@@ -69,7 +69,7 @@ def _open(source: Source) -> Any:
         raise Unreadable(exc.strerror or type(exc).__name__) from None
 
 
-def _stream_info(stream: Any, config: VideoConfig) -> StreamInfo:
+def stream_info(stream: Any, config: VideoConfig) -> StreamInfo:
     ctx = stream.codec_context
     width, height = int(ctx.width or 0), int(ctx.height or 0)
     if width <= 0 or height <= 0:
@@ -113,12 +113,12 @@ def iter_frames(source: Source, config: VideoConfig, skip: bool = False) -> Iter
     complete list, and SkipUnsafe is raised where anything does not add up (the caller
     decodes again without skipping).
     """
-    container = _open(source)
+    container = open_container(source)
     try:
         if not container.streams.video:
             raise NotAVideo("no video stream (audio only?)")
         stream = container.streams.video[0]
-        info = _stream_info(stream, config)
+        info = stream_info(stream, config)
         stream.thread_type = "AUTO"
         stream.thread_count = config.decode_threads
         if skip and stream.codec_context.name == "h264":
@@ -214,12 +214,12 @@ def iter_segments(source: Source, config: VideoConfig) -> Iterator[Segment]:
     pts, segments whose presentation times interleave), or where one segment's packets
     pass `segment_max_bytes`: the caller decodes in one pass.
     """
-    container = _open(source)
+    container = open_container(source)
     try:
         if not container.streams.video:
             raise NotAVideo("no video stream (audio only?)")
         stream = container.streams.video[0]
-        info = _stream_info(stream, config)
+        info = stream_info(stream, config)
         ctx = stream.codec_context
         if ctx.name != "h264":
             raise SkipUnsafe("only H.264 is split at IDR pictures")
@@ -312,10 +312,10 @@ def decode_segment(segment: Segment, config: VideoConfig) -> Iterator[Frame]:
 
 
 def probe(source: Source, config: VideoConfig) -> StreamInfo:
-    container = _open(source)
+    container = open_container(source)
     try:
         if not container.streams.video:
             raise NotAVideo("no video stream (audio only?)")
-        return _stream_info(container.streams.video[0], config)
+        return stream_info(container.streams.video[0], config)
     finally:
         container.close()
