@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from bench.timing import median_seconds
 from hashmatch.config import VideoConfig
 from hashmatch.signatures import hamming
 from hashmatch.video.decode import iter_segments
@@ -44,12 +46,13 @@ path, sph, threads, pin = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys
 if pin:
     os.sched_setaffinity(0, {0})
 import vpdq
-best = None
+times = []
 for _ in range(int(sys.argv[5])):
     t = time.perf_counter()
     feats = vpdq.computeHash(path, seconds_per_hash=sph, thread_count=threads)
-    dt = time.perf_counter() - t
-    best = dt if best is None else min(best, dt)
+    times.append(time.perf_counter() - t)
+times.sort()
+best = times[len(times) // 2]  # the median (odd counts)
 rows = [[f.frame_number, f.quality, f.hex, f.timestamp] for f in feats]
 print(json.dumps({"seconds": best, "rows": rows}))
 """
@@ -109,13 +112,14 @@ def run_ours(path: Path, sph: float, one_core: bool, runs: int) -> tuple[float, 
             "from hashmatch.video.hasher import VideoHasher;"
             f"h = VideoHasher(VideoConfig(seconds_per_hash={sph}, decode_threads=1));"
             f"h.hash(Path({str(path)!r}));"  # warm-up: Numba's compile cache
-            "best = None\n"
+            "times = []\n"
             f"for _ in range({runs}):\n"
             "    t = time.perf_counter()\n"
             f"    v = h.hash(Path({str(path)!r}))\n"
             "    dt = time.perf_counter() - t\n"
-            "    best = dt if best is None else min(best, dt)\n"
-            "print(json.dumps({'seconds': best, 'text': v.to_text()}))"
+            "    times.append(dt)\n"
+            "times.sort()\n"
+            "print(json.dumps({'seconds': times[len(times) // 2], 'text': v.to_text()}))"
         )
         out = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -123,13 +127,8 @@ def run_ours(path: Path, sph: float, one_core: bool, runs: int) -> tuple[float, 
         got = json.loads(out.stdout.strip().splitlines()[-1])
         return float(got["seconds"]), VideoHash.from_text(got["text"])
     hasher = VideoHasher(VideoConfig(seconds_per_hash=sph, decode_threads=0))
-    hasher.hash(path)
-    best = float("inf")
-    for _ in range(runs):
-        t = time.perf_counter()
-        video = hasher.hash(path)
-        best = min(best, time.perf_counter() - t)
-    return best, video
+    video = hasher.hash(path)
+    return median_seconds(lambda: hasher.hash(path), runs), video
 
 
 def run_vpdq(
@@ -147,7 +146,7 @@ def run_peer_inprocess(path: Path, sph: float, runs: int) -> tuple[float, VideoH
     """What vpdq does, without vpdq: every frame decoded, sampled ones to RGB24 + pdqhash."""
     import pdqhash
 
-    best = float("inf")
+    times = []
     video = VideoHash.empty()
     for _ in range(runs):
         t = time.perf_counter()
@@ -162,16 +161,16 @@ def run_peer_inprocess(path: Path, sph: float, runs: int) -> tuple[float, VideoH
                     bits, q = pdqhash.compute(frame.to_ndarray(format="rgb24"))
                     h = np.packbits(bits.astype(np.uint8)).tobytes()
                     rows.append((n, n / fps, h, int(q)))
-        best = min(best, time.perf_counter() - t)
+        times.append(time.perf_counter() - t)
         video = VideoHash.from_rows(rows)
-    return best, video
+    return statistics.median(times), video
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--vpdq-python", help="a Python with `vpdq` installed (the reference)")
     p.add_argument("--seconds", type=int, default=20, help="clip length")
-    p.add_argument("--runs", type=int, default=3, help="best of N")
+    p.add_argument("--runs", type=int, default=3, help="median of N (both sides)")
     p.add_argument("--quick", action="store_true", help="720p only, 4 s, 1 run")
     p.add_argument("--size", choices=sorted(SIZES), action="append", help="only these sizes")
     p.add_argument(
