@@ -139,7 +139,7 @@ class VideoConfig:
     seconds_per_hash: float = 1.0
     # Frames hashed together through the engine's backend.
     batch_frames: int = 32
-    # FFmpeg decode threads; 0: one per core.
+    # Decoders at once (H.264 segments), else FFmpeg decode threads; 0: one per core.
     decode_threads: int = 0
     # True: luma from swscale's RGB24 like the reference; False: the Y plane (same hash
     # within rounding, no colour conversion). See hashmatch/video/decode.py.

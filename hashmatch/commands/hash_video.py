@@ -37,7 +37,9 @@ def add_video_options(p: argparse.ArgumentParser) -> None:
         default=d.seconds_per_hash,
         help="hash one frame per this many seconds (default 1, as vPDQ); 0: every frame",
     )
-    p.add_argument("--threads", type=int, default=d.decode_threads, help="decode threads (0: all)")
+    p.add_argument(
+        "--threads", type=int, default=d.decode_threads, help="decoders at once (0: one per core)"
+    )
     p.add_argument(
         "--rgb",
         action="store_true",
