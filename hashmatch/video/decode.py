@@ -86,6 +86,26 @@ def stream_info(stream: Any, config: VideoConfig) -> StreamInfo:
     return StreamInfo(width, height, fps, frame_mod)
 
 
+def _video_stream(container: Any, config: VideoConfig) -> tuple[Any, StreamInfo]:
+    """The first video stream (the reference's choice) and what sampling needs of it."""
+    if not container.streams.video:
+        raise NotAVideo("no video stream (audio only?)")
+    stream = container.streams.video[0]
+    return stream, stream_info(stream, config)
+
+
+def _checked_for_skipping(frame: Any, config: VideoConfig) -> int:
+    """A decoded frame's pts, where frame numbers come from packet ranks: each frame must
+    have a pts and be progressive (interlaced fields may travel as two packets)."""
+    if frame.width * frame.height > config.max_pixels:
+        raise SizeOutOfRange(f"a {frame.width}x{frame.height} frame")
+    if frame.pts is None:
+        raise SkipUnsafe("a frame without pts")
+    if frame.interlaced_frame:
+        raise SkipUnsafe("interlaced")
+    return int(frame.pts)
+
+
 def _pixels(frame: Any, config: VideoConfig) -> tuple[np.ndarray, tuple[float, float]]:
     name = frame.format.name
     if not config.rgb and name in _Y_PLANE_FORMATS:
@@ -115,10 +135,7 @@ def iter_frames(source: Source, config: VideoConfig, skip: bool = False) -> Iter
     """
     container = open_container(source)
     try:
-        if not container.streams.video:
-            raise NotAVideo("no video stream (audio only?)")
-        stream = container.streams.video[0]
-        info = stream_info(stream, config)
+        stream, info = _video_stream(container, config)
         stream.thread_type = "AUTO"
         stream.thread_count = config.decode_threads
         if skip and stream.codec_context.name == "h264":
@@ -162,14 +179,9 @@ def _skipping(
                         claimed.append((packet.pts, rank))
                         continue
             for frame in stream.codec_context.decode(packet if packet.size else None):
-                if frame.pts is None:
-                    raise SkipUnsafe("a frame without pts")
-                if frame.interlaced_frame:  # fields may travel as two packets: no proof
-                    raise SkipUnsafe("interlaced")
-                if frame.width * frame.height > config.max_pixels:
-                    raise SizeOutOfRange(f"a {frame.width}x{frame.height} frame")
-                number = bisect.bisect_left(seen, frame.pts)
-                claimed.append((frame.pts, number))
+                pts = _checked_for_skipping(frame, config)
+                number = bisect.bisect_left(seen, pts)
+                claimed.append((pts, number))
                 decoded += 1
                 if number % info.frame_mod == 0:
                     pixels, y_range = _pixels(frame, config)
@@ -216,10 +228,7 @@ def iter_segments(source: Source, config: VideoConfig) -> Iterator[Segment]:
     """
     container = open_container(source)
     try:
-        if not container.streams.video:
-            raise NotAVideo("no video stream (audio only?)")
-        stream = container.streams.video[0]
-        info = stream_info(stream, config)
+        stream, info = _video_stream(container, config)
         ctx = stream.codec_context
         if ctx.name != "h264":
             raise SkipUnsafe("only H.264 is split at IDR pictures")
@@ -236,9 +245,7 @@ def iter_segments(source: Source, config: VideoConfig) -> Iterator[Segment]:
                     raise SkipUnsafe("a packet without pts")
                 data = bytes(packet)
                 if packets and is_idr(data, length_size):
-                    segment = _segment(ctx, info, first, packets, non_ref, may_skip)
-                    if last_pts is not None and segment.pts[0] <= last_pts:
-                        raise SkipUnsafe("segments overlap in presentation time")
+                    segment = _segment(ctx, info, first, packets, non_ref, may_skip, last_pts)
                     yield segment
                     first, last_pts = first + len(packets), segment.pts[-1]
                     packets, non_ref, held = [], [], 0
@@ -251,20 +258,25 @@ def iter_segments(source: Source, config: VideoConfig) -> Iterator[Segment]:
             raise SkipUnsafe("demuxing failed") from None
         if not packets:
             raise SkipUnsafe("no packets")
-        segment = _segment(ctx, info, first, packets, non_ref, may_skip)
-        if last_pts is not None and segment.pts[0] <= last_pts:
-            raise SkipUnsafe("segments overlap in presentation time")
-        yield segment
+        yield _segment(ctx, info, first, packets, non_ref, may_skip, last_pts)
     finally:
         container.close()
 
 
 def _segment(
-    ctx: Any, info: StreamInfo, first: int, packets: list[Any], non_ref: list[bool], may: bool
+    ctx: Any,
+    info: StreamInfo,
+    first: int,
+    packets: list[Any],
+    non_ref: list[bool],
+    may: bool,
+    after: int | None,  # the previous segment's last pts
 ) -> Segment:
     pts = sorted(p.pts for p in packets)
     if len(set(pts)) != len(pts):
         raise SkipUnsafe("two packets with one pts")
+    if after is not None and pts[0] <= after:
+        raise SkipUnsafe("segments overlap in presentation time")
     sampled = [(first + bisect.bisect_left(pts, p.pts)) % info.frame_mod == 0 for p in packets]
     # Pictures only refer to pictures decoded before them, and none of the next segment
     # refers to this one: past its last sampled frame (decoding order) nothing is needed.
@@ -294,14 +306,11 @@ def decode_segment(segment: Segment, config: VideoConfig) -> Iterator[Frame]:
     try:
         for packet in [*decoded, None]:  # None: drain the decoder
             for frame in ctx.decode(packet):
-                if frame.width * frame.height > config.max_pixels:
-                    raise SizeOutOfRange(f"a {frame.width}x{frame.height} frame")
-                if frame.pts is None or (got and frame.pts <= got[-1]):
+                pts = _checked_for_skipping(frame, config)
+                if got and pts <= got[-1]:
                     raise SkipUnsafe("a frame out of presentation order")
-                if frame.interlaced_frame:  # fields may travel as two packets: no proof
-                    raise SkipUnsafe("interlaced")
-                got.append(frame.pts)
-                number = segment.first_number + bisect.bisect_left(segment.pts, frame.pts)
+                got.append(pts)
+                number = segment.first_number + bisect.bisect_left(segment.pts, pts)
                 if number % info.frame_mod == 0:
                     pixels, y_range = _pixels(frame, config)
                     yield Frame(number, number / info.fps, pixels, y_range)
@@ -314,8 +323,6 @@ def decode_segment(segment: Segment, config: VideoConfig) -> Iterator[Frame]:
 def probe(source: Source, config: VideoConfig) -> StreamInfo:
     container = open_container(source)
     try:
-        if not container.streams.video:
-            raise NotAVideo("no video stream (audio only?)")
-        return stream_info(container.streams.video[0], config)
+        return _video_stream(container, config)[1]
     finally:
         container.close()
