@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,25 @@ def takes(header: Header) -> bool:
     return header.format in _FORMATS and header.mode in _MODES
 
 
+def sync_pipeline(
+    graph: Callable[[], Any], batch_size: int, threads: int, device_id: int | None
+) -> Any:
+    """A built DALI pipeline that runs only when asked (not pipelined, no prefetch): each
+    run works on what was fed just before it."""
+    dali: Any = importlib.import_module("nvidia.dali")  # untyped: its annotations are partial
+    pipe = dali.pipeline_def(
+        graph,
+        batch_size=batch_size,
+        num_threads=threads,
+        device_id=device_id,
+        exec_pipelined=False,
+        exec_async=False,
+        prefetch_queue_depth=1,
+    )()
+    pipe.build()
+    return pipe
+
+
 class DaliDecoder:
     def __init__(self, max_batch: int = 64, device_id: int | None = None, threads: int = 2):
         self.max_batch = max_batch
@@ -56,7 +75,6 @@ class DaliDecoder:
 
     def _build(self) -> Any:
         # Imported as untyped modules: DALI's own annotations are partial.
-        dali: Any = importlib.import_module("nvidia.dali")
         fn: Any = importlib.import_module("nvidia.dali.fn")
         types: Any = importlib.import_module("nvidia.dali.types")
 
@@ -66,17 +84,7 @@ class DaliDecoder:
             return fn.decoders.image(encoded, device=device, output_type=types.RGB)
 
         # Synchronous, no prefetch: each run decodes exactly the batch just fed.
-        pipe = dali.pipeline_def(
-            pipeline,
-            batch_size=self.max_batch,
-            num_threads=self.threads,
-            device_id=self.device_id,
-            exec_pipelined=False,
-            exec_async=False,
-            prefetch_queue_depth=1,
-        )()
-        pipe.build()
-        return pipe
+        return sync_pipeline(pipeline, self.max_batch, self.threads, self.device_id)
 
     def decode_many(self, items: Sequence[bytes]) -> list[np.ndarray | None]:
         """RGB uint8[h, w, 3] per item; None for every item of a batch DALI refused."""

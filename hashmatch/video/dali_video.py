@@ -36,7 +36,7 @@ import av
 import numpy as np
 
 from hashmatch.config import DecoderChoice, VideoConfig
-from hashmatch.dali_decode import dali_installed
+from hashmatch.dali_decode import dali_installed, sync_pipeline
 from hashmatch.errors import ConfigError
 from hashmatch.video.decode import (
     Frame,
@@ -129,8 +129,7 @@ class DaliVideoDecoder:
             raise SkipUnsafe("no DALI pipeline") from None
 
     def _build(self, plan: Plan) -> Any:
-        # Imported as untyped modules: DALI's own annotations are partial.
-        dali: Any = importlib.import_module("nvidia.dali")
+        # Imported as an untyped module: DALI's own annotations are partial.
         fn: Any = importlib.import_module("nvidia.dali.fn")
         cpu = self.device_id is None
 
@@ -144,18 +143,8 @@ class DaliVideoDecoder:
             )
             return fn.element_extract(sequences, element_map=[0])
 
-        # Synchronous, no prefetch: each run returns the next sequences of the video fed.
-        pipe = dali.pipeline_def(
-            graph,
-            batch_size=plan.batch,
-            num_threads=self.threads,
-            device_id=self.device_id,
-            exec_pipelined=False,
-            exec_async=False,
-            prefetch_queue_depth=1,
-        )()
-        pipe.build()
-        return pipe
+        # Each run returns the next sequences of the video fed.
+        return sync_pipeline(graph, plan.batch, self.threads, self.device_id)
 
     def _run(self, pipe: Any, data: np.ndarray, plan: Plan) -> Iterator[Frame]:
         info = plan.info
