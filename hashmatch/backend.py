@@ -2,7 +2,8 @@
 
 A backend turns decoded pixels into PDQ hashes in two steps:
 - prepare(pixels): per item, in the worker that decoded it (CPU: the banded resample
-  to the 64x64 buffer, so it runs in parallel; GPU: nothing, pixels go up as they are);
+  to the 64x64 buffer, so it runs in parallel; GPU: nothing, pixels go up as they are,
+  or stay where they are when a GPU decoder left them in device memory);
 - finish(prepared, dihedral): once per batch (DCT, median, bits, quality through the
   array namespace; the GPU also resamples here, bucketed by image size).
 Nothing else in hashmatch asks whether there is a GPU.
@@ -25,7 +26,7 @@ from hashmatch.kernels.pdq import hash_buffers
 from hashmatch.kernels.resample import PDQ_BUFFER, resampler
 
 if TYPE_CHECKING:
-    from hashmatch.dali_decode import DaliDecoder
+    from hashmatch.batch_decode import BatchDecoder
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,8 @@ class GpuBackend:
         self.device = _device_name(cupy)
         self._out_of_memory: type[BaseException] = cupy.cuda.memory.OutOfMemoryError
 
-    def prepare(self, pixels: np.ndarray) -> np.ndarray:
-        return pixels
+    def prepare(self, pixels: Any) -> Any:
+        return pixels  # host (NumPy) or, from a GPU decoder, device (CuPy) pixels
 
     def finish(
         self, prepared: Sequence[np.ndarray], dihedral: bool
@@ -92,7 +93,7 @@ class GpuBackend:
                     "GPU out of memory on one %s image: hashed on the CPU", prepared[0].shape
                 )
                 cpu = CpuBackend()
-                return cpu.finish([cpu.prepare(prepared[0])], dihedral)
+                return cpu.finish([cpu.prepare(self.cp.asnumpy(prepared[0]))], dihedral)
             mid = len(prepared) // 2
             head = self.finish(prepared[:mid], dihedral)
             tail = self.finish(prepared[mid:], dihedral)
@@ -107,10 +108,18 @@ class GpuBackend:
         for k, px in enumerate(prepared):
             buckets[px.shape].append(k)
         for shape, members in buckets.items():
-            batch = cp.asarray(np.stack([prepared[k] for k in members]))
+            batch = self._on_device([prepared[k] for k in members])
             buffers[cp.asarray(members)] = self._resample(batch, shape[0], shape[1])
         hashes, quality = hash_buffers(buffers, dihedral, cp)
         return cp.asnumpy(hashes), cp.asnumpy(quality)
+
+    def _on_device(self, images: list[Any]) -> Any:
+        """One same-shape batch in device memory: host images go up in one copy, images a
+        GPU decoder left on the device are stacked there (they never visit the host)."""
+        cp = self.cp
+        if not any(isinstance(im, cp.ndarray) for im in images):
+            return cp.asarray(np.stack(images))
+        return cp.stack([cp.asarray(im) for im in images])
 
     def _band(self, n: int) -> tuple[Any, Any]:
         if n not in self._bands:
@@ -166,19 +175,27 @@ def _try_cupy() -> Any | None:
         return None
 
 
-def select_decoder(config: EngineConfig, backend: Backend) -> DaliDecoder | None:
-    """DALI for exact-mode batches where asked, or by default beside the GPU backend."""
+def select_decoder(config: EngineConfig, backend: Backend) -> BatchDecoder | None:
+    """A library batch decoder for exact-mode batches where asked, or by default beside
+    the GPU backend (DALI, else nvImageCodec); None: the CPU path decodes."""
     from hashmatch.dali_decode import DaliDecoder, dali_installed
+    from hashmatch.nvimgcodec_decode import NvImageCodecDecoder, nvimgcodec_installed
 
-    if config.mode is not HashMode.EXACT or config.decoder is DecoderChoice.CPU:
+    choice = config.decoder
+    if config.mode is not HashMode.EXACT or choice is DecoderChoice.CPU:
         return None
-    if config.decoder is DecoderChoice.AUTO and backend.name != "gpu":
-        return None  # on the CPU, simplejpeg's Y plane is faster than DALI's RGB
-    if not dali_installed():
-        if config.decoder is DecoderChoice.DALI:
-            raise ConfigError("decoder 'dali' asked for, but nvidia-dali is not installed")
-        return None
-    return DaliDecoder(device_id=0 if backend.name == "gpu" else None)
+    if choice is DecoderChoice.AUTO and backend.name != "gpu":
+        return None  # on the CPU, simplejpeg's Y plane is faster than a library's RGB
+    device_id = 0 if backend.name == "gpu" else None
+    threads = max(2, config.workers)  # the decoders' host-side work (Huffman, PNG, ...)
+    if choice in (DecoderChoice.AUTO, DecoderChoice.DALI) and dali_installed():
+        return DaliDecoder(device_id=device_id, threads=threads)
+    if choice in (DecoderChoice.AUTO, DecoderChoice.NVIMAGECODEC) and nvimgcodec_installed():
+        return NvImageCodecDecoder(device_id=device_id, threads=threads)
+    if choice is not DecoderChoice.AUTO:
+        package = "nvidia-dali" if choice is DecoderChoice.DALI else "nvidia-nvimgcodec"
+        raise ConfigError(f"decoder {choice.value!r} asked for, but {package} is not installed")
+    return None
 
 
 def select_backend(config: EngineConfig) -> Backend:

@@ -35,9 +35,11 @@ class BackendChoice(StrEnum):
 
 
 class DecoderChoice(StrEnum):
-    AUTO = "auto"  # DALI where it is installed and the backend is the GPU
+    # Beside the GPU backend: DALI where it is installed, else nvImageCodec, else the CPU.
+    AUTO = "auto"
     CPU = "cpu"  # simplejpeg / Pillow
     DALI = "dali"  # required (on the CPU when the backend is the CPU)
+    NVIMAGECODEC = "nvimagecodec"  # required (likewise); images only
 
 
 class IndexChoice(StrEnum):
@@ -182,6 +184,8 @@ class VideoConfig:
             raise ConfigError("video segment_max_bytes must be positive")
         if not 0 < self.dali_max_bytes < 2**31:
             raise ConfigError("video dali_max_bytes in 1..2**31-1")
+        if self.decoder is DecoderChoice.NVIMAGECODEC:
+            raise ConfigError("video decoder: auto, dali or cpu (nvImageCodec decodes images)")
         if not 0 <= self.max_distance <= 256 or not 0 <= self.min_quality <= 100:
             raise ConfigError("video max_distance in 0..256, min_quality in 0..100")
         if not 0 <= self.query_match_percent <= 100 or not 0 <= self.target_match_percent <= 100:

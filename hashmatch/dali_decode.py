@@ -1,13 +1,14 @@
 """Batch image decode through NVIDIA DALI: on the GPU (the "mixed" decoder, NVJPG hardware
 where the card has it) or on the CPU (a pipeline with device_id=None, which is how CI runs
-it: no CUDA needed).
+it: no CUDA needed). One of the two BatchDecoders (hashmatch.batch_decode).
 
 Output is RGB, so the hash follows the reference's path exactly (Pillow's RGB, then luma
-in float): on JPEG/PNG/WebP/BMP/TIFF of 8-bit RGB, grey or palette modes, DALI's RGB
-equals Pillow's byte for byte (tests/test_dali_decode.py). Other inputs (GIF, CMYK JPEG,
-16-bit PNG/TIFF, ...) are left to the CPU path. DALI fails a whole batch when one item
-does not decode: that batch is then handed back undecoded, and the engine decodes it item
-by item on the CPU path, which gives each bad item its typed error.
+in float), with EXIF orientation not applied (the reference does not) and libjpeg's
+"fancy" chroma upsampling on the GPU too (nvJPEG's default differs from Pillow's). DALI
+fails a whole batch when one item does not decode: that batch is then handed back
+undecoded, and the engine decodes it item by item on the CPU path, which gives each bad
+item its typed error. On a GPU the decoded images are copied, on the device, into CuPy
+arrays: DALI reuses its output buffers on the next run.
 """
 
 from __future__ import annotations
@@ -19,15 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from hashmatch.decode import Header, ImageFormat
-
 log = logging.getLogger(__name__)
-
-# Pillow modes whose RGB conversion DALI reproduces exactly (8 bits a channel).
-_MODES = frozenset({"RGB", "RGBA", "L", "LA", "P", "PA"})
-_FORMATS = frozenset(
-    {ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.WEBP, ImageFormat.BMP, ImageFormat.TIFF}
-)
 
 
 def dali_installed() -> bool:
@@ -36,11 +29,6 @@ def dali_installed() -> bool:
     except ImportError:
         return False
     return True
-
-
-def takes(header: Header) -> bool:
-    """Whether DALI decodes this image to exactly the reference's RGB."""
-    return header.format in _FORMATS and header.mode in _MODES
 
 
 def sync_pipeline(
@@ -81,24 +69,39 @@ class DaliDecoder:
         def pipeline() -> Any:
             encoded = fn.external_source(name="encoded", dtype=types.UINT8)
             device = "cpu" if self.device_id is None else "mixed"
-            return fn.decoders.image(encoded, device=device, output_type=types.RGB)
+            return fn.decoders.image(
+                encoded,
+                device=device,
+                output_type=types.RGB,
+                adjust_orientation=False,
+                jpeg_fancy_upsampling=True,
+            )
 
         # Synchronous, no prefetch: each run decodes exactly the batch just fed.
         return sync_pipeline(pipeline, self.max_batch, self.threads, self.device_id)
 
-    def decode_many(self, items: Sequence[bytes]) -> list[np.ndarray | None]:
-        """RGB uint8[h, w, 3] per item; None for every item of a batch DALI refused."""
+    def decode_many(self, items: Sequence[bytes]) -> list[Any | None]:
+        """RGB uint8[h, w, 3] per item (CuPy on the GPU); None for every item of a batch
+        DALI refused."""
         out: list[np.ndarray | None] = []
         for lo in range(0, len(items), self.max_batch):
             chunk = items[lo : lo + self.max_batch]
             try:
                 self._pipe.feed_input("encoded", [np.frombuffer(b, np.uint8) for b in chunk])
                 (images,) = self._pipe.run()
-                if self.device_id is not None:
-                    images = images.as_cpu()
-                out += [np.array(images.at(k)) for k in range(len(chunk))]
+                out += self._own(images, len(chunk))
             except Exception as exc:  # DALI raises for the batch; the CPU path sorts it out
                 log.info("DALI refused a batch of %d (%s): decoding it on the CPU", len(chunk), exc)
                 self._pipe = self._build()  # a pipeline that raised is not reused
                 out += [None] * len(chunk)
         return out
+
+    def _own(self, images: Any, n: int) -> list[Any]:
+        """Copies of a run's outputs that outlive the next run (host or device memory)."""
+        if self.device_id is None:
+            return [np.array(images.at(k)) for k in range(n)]
+        import cupy
+
+        # A device-to-device copy through __cuda_array_interface__ (which carries DALI's
+        # stream, so CuPy waits for the decode): nothing crosses to the host.
+        return [cupy.array(images[k], copy=True) for k in range(n)]

@@ -5,27 +5,30 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
 from hashmatch.backend import Backend, CpuBackend, select_backend, select_decoder
+from hashmatch.batch_decode import BatchDecoder, takes
 from hashmatch.config import EngineConfig, PoolKind
-from hashmatch.dali_decode import DaliDecoder, takes
-from hashmatch.decode import decode, peek
+from hashmatch.decode import Header, decode, peek
 from hashmatch.errors import ItemError, TooLarge, Unreadable
 from hashmatch.signatures import PdqHash, Signature
 from hashmatch.workers import watch_parent
 
 Item = bytes | bytearray | memoryview | str | os.PathLike[str]
 Result = Signature | ItemError
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    buffer: np.ndarray
+    buffer: Any  # np.ndarray; a CuPy array when a GPU decoder left the pixels on the device
     md5: bytes
     sha256: bytes
     width: int
@@ -64,9 +67,16 @@ def prepare_item(item: Item, config: EngineConfig, backend: Backend) -> _Prepare
         return ItemError.from_exception(exc)
 
 
-def _prepared(
-    data: bytes, pixels: np.ndarray, width: int, height: int, backend: Backend
-) -> _Prepared:
+def _peeked(item: Item, config: EngineConfig) -> tuple[bytes, Header] | ItemError:
+    """An item's bytes and header (no pixel decoded), or its typed error; never raises."""
+    try:
+        data = read_item(item, config.max_bytes)
+        return data, peek(data, config)
+    except Exception as exc:
+        return ItemError.from_exception(exc)
+
+
+def _prepared(data: bytes, pixels: Any, width: int, height: int, backend: Backend) -> _Prepared:
     """What the hash stage needs of one decoded image: its resampled buffer and checksums."""
     return _Prepared(
         buffer=backend.prepare(pixels),
@@ -78,6 +88,11 @@ def _prepared(
 
 
 _PROCESS_BACKEND = CpuBackend()
+
+
+def _data(peeked: tuple[bytes, Header] | ItemError) -> bytes:
+    assert not isinstance(peeked, ItemError)
+    return peeked[0]
 
 
 def _prepare_in_process(item: Item, config: EngineConfig) -> _Prepared | ItemError:
@@ -123,50 +138,50 @@ class Engine:
 
     def _prepare_all(self, items: Sequence[Item]) -> list[_Prepared | ItemError]:
         if self.decoder is not None:
-            return self._prepare_dali(items, self.decoder)
+            return self._prepare_decoded(items, self.decoder)
         if self.config.workers == 1 or len(items) <= 1:
             return [prepare_item(it, self.config, self.backend) for it in items]
         pool = self._executor()
         if isinstance(pool, ProcessPoolExecutor):
             return list(pool.map(_prepare_in_process, items, [self.config] * len(items)))
+        return self._thread_map(lambda it: prepare_item(it, self.config, self.backend), items)
+
+    def _prepare_decoded(
+        self, items: Sequence[Item], decoder: BatchDecoder
+    ) -> list[_Prepared | ItemError]:
+        """Headers checked first (no pixel decoded), what the decoder reproduces exactly
+        goes to it as one batch, the rest (and what it failed) to the CPU path. Reading,
+        headers and checksums run on the worker threads: at GPU rates they are the host's
+        main work."""
+        peeked = self._thread_map(lambda it: _peeked(it, self.config), items)
+        batch = [k for k, p in enumerate(peeked) if not isinstance(p, ItemError) and takes(p[1])]
+        pixels = dict(
+            zip(batch, decoder.decode_many([_data(peeked[k]) for k in batch]), strict=True)
+        )
+
+        def finish(k: int) -> _Prepared | ItemError:
+            p = peeked[k]
+            if isinstance(p, ItemError):
+                return p
+            data, header = p
+            if pixels.get(k) is None:  # not the decoder's, or it failed: the CPU path
+                return prepare_item(data, self.config, self.backend)
+            return _prepared(data, pixels[k], header.width, header.height, self.backend)
+
+        return self._thread_map(finish, range(len(items)))
+
+    def _thread_map(self, fn: Callable[[_In], _Out], items: Sequence[_In]) -> list[_Out]:
+        """fn over items, in order, on the worker threads (in this thread with one worker
+        or a process pool)."""
+        pool = None if self.config.workers == 1 or len(items) <= 1 else self._executor()
+        if not isinstance(pool, ThreadPoolExecutor):
+            return [fn(it) for it in items]
         # A few contiguous chunks per worker, not a future per item: the pool's per-task
         # bookkeeping runs under the GIL.
         size = max(1, len(items) // (4 * self.config.workers))
         chunks = [items[lo : lo + size] for lo in range(0, len(items), size)]
-        done = pool.map(
-            lambda chunk: [prepare_item(it, self.config, self.backend) for it in chunk], chunks
-        )
-        return [p for chunk in done for p in chunk]
-
-    def _prepare_dali(
-        self, items: Sequence[Item], dali: DaliDecoder
-    ) -> list[_Prepared | ItemError]:
-        """Headers checked here (no pixel decoded), what DALI decodes exactly as the
-        reference goes to it as one batch, the rest (and a batch it refused) to the CPU."""
-        out: list[_Prepared | ItemError | None] = [None] * len(items)
-        readable: dict[int, tuple[bytes, int, int]] = {}
-        batch: list[int] = []
-        for k, item in enumerate(items):
-            try:
-                data = read_item(item, self.config.max_bytes)
-                header = peek(data, self.config)
-            except Exception as exc:  # that item's typed error
-                out[k] = ItemError.from_exception(exc)
-                continue
-            readable[k] = (data, header.width, header.height)
-            if takes(header):
-                batch.append(k)
-        decoded = dali.decode_many([readable[k][0] for k in batch])
-        for k, rgb in zip(batch, decoded, strict=True):
-            if rgb is not None:
-                data, width, height = readable[k]
-                out[k] = _prepared(data, rgb, width, height, self.backend)
-        for k, (data, _, _) in readable.items():
-            if out[k] is None:
-                out[k] = prepare_item(data, self.config, self.backend)
-        done = [p for p in out if p is not None]
-        assert len(done) == len(out)  # each item was decoded, refused or given its error
-        return done
+        done = pool.map(lambda chunk: [fn(it) for it in chunk], chunks)
+        return [out for chunk in done for out in chunk]
 
     def _executor(self) -> Executor:
         if self._pool is None:

@@ -73,6 +73,40 @@ def check_backend(rng: np.random.Generator) -> None:
         np.testing.assert_array_equal(got_q, want_q)
 
 
+class DeviceArray(np.ndarray):
+    """Stands for a CuPy array: pixels a GPU decoder left in device memory."""
+
+
+def check_device_pixels_stay_on_the_device(rng: np.random.Generator) -> None:
+    """Pixels already on the device are hashed where they are (no upload); host pixels in
+    the same batch go up; the hashes equal the CPU engine's either way."""
+    host = [rng.integers(0, 256, (12, 20, 3), dtype=np.uint8) for _ in range(3)]
+    host.append(rng.integers(0, 256, (9, 33, 3), dtype=np.uint8))
+    on_device = [im.view(DeviceArray) for im in host]
+    shim = numpy_as_cupy()
+    shim.ndarray = DeviceArray  # type: ignore[attr-defined]
+    uploads: list[tuple[int, ...]] = []
+
+    def asarray(a: object, dtype: object = None) -> np.ndarray:
+        if type(a) is np.ndarray and a.dtype == np.uint8 and a.ndim >= 3:  # pixels going up
+            uploads.append(a.shape)
+        return np.asarray(a, dtype)  # type: ignore[call-overload, no-any-return]
+
+    shim.asarray = asarray  # type: ignore[attr-defined]
+    cpu, gpu = CpuBackend(), GpuBackend(shim)
+    want_h, want_q = cpu.finish([cpu.prepare(im) for im in host], False)
+    for batch, want_uploads in (
+        (on_device, []),
+        ([host[0], *on_device[1:]], [(12, 20, 3)]),  # a bucket of both: that one goes up
+        (host, [(3, 12, 20, 3), (1, 9, 33, 3)]),  # all host: one upload per bucket
+    ):
+        uploads.clear()
+        got_h, got_q = gpu.finish([gpu.prepare(im) for im in batch], False)
+        np.testing.assert_array_equal(got_h, want_h)
+        np.testing.assert_array_equal(got_q, want_q)
+        assert sorted(uploads) == sorted(want_uploads), uploads
+
+
 def check_out_of_memory_splits(rng: np.random.Generator) -> None:
     """A batch that does not fit is halved until it does; an image that never fits is
     hashed on the CPU: the same hashes either way."""
@@ -99,5 +133,6 @@ if __name__ == "__main__":
     generator = np.random.default_rng(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
     check_kernels(generator)
     check_backend(generator)
+    check_device_pixels_stay_on_the_device(generator)
     check_out_of_memory_splits(generator)
     print("cudasim parity ok")

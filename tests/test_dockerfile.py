@@ -32,8 +32,14 @@ def test_dockerfile_cuda_base_install_and_entry() -> None:
         "optional-dependencies"
     ]
     names = {re.split(r"[<>=\[ ]", r, maxsplit=1)[0] for r in extras["gpu"]}
-    for needed in ("cupy-cuda13x", "numba-cuda", "nvidia-dali-cuda130", "nvidia-nvimgcodec-cu13"):
-        assert needed in names, needed
+    for name in (
+        "cupy-cuda13x",
+        "numba-cuda",
+        "nvidia-dali-cuda130",
+        "nvidia-nvimgcodec-cu13",
+        "nvidia-nvjpeg",  # nvImageCodec's GPU JPEG decode
+    ):
+        assert name in names, name
     assert any(n.startswith("faiss-gpu") for n in names)
     # Every package the image installs by name is one the extras declare.
     for pkg in re.findall(r"pip install[^&]*", runs):

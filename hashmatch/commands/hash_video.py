@@ -48,7 +48,7 @@ def add_video_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-pixels", type=int, default=d.max_pixels, help="largest frame")
     p.add_argument(
         "--decoder",
-        choices=[c.value for c in DecoderChoice],
+        choices=[c.value for c in DecoderChoice if c is not DecoderChoice.NVIMAGECODEC],
         default=d.decoder.value,
         help="auto: DALI (NVDEC) where installed with a GPU, else PyAV; dali; cpu: PyAV",
     )

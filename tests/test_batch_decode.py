@@ -1,0 +1,177 @@
+"""The library batch decoders (DALI and nvImageCodec), run on the CPU: no CUDA needed.
+
+Their RGB must equal Pillow's byte for byte on what they take, so the engine with either
+gives the reference's hashes (pdqhash on Pillow's RGB) bit for bit; what a decoder fails
+or does not take goes through the CPU path with its typed errors.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hashmatch.batch_decode import BatchDecoder
+from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode, VideoConfig
+from hashmatch.dali_decode import DaliDecoder, dali_installed
+from hashmatch.engine import Engine
+from hashmatch.errors import ConfigError, ItemError
+from hashmatch.nvimgcodec_decode import NvImageCodecDecoder, nvimgcodec_installed
+from hashmatch.signatures import Signature
+from tests.helpers import encode, oracle, pillow_rgb, synthetic_rgb
+
+RGB = synthetic_rgb(90, 120, seed=5)
+
+# Each decoder on the CPU, in small batches so a test crosses batch boundaries.
+_DECODERS: dict[DecoderChoice, tuple[Callable[[], bool], Callable[[], BatchDecoder]]] = {
+    DecoderChoice.DALI: (dali_installed, lambda: DaliDecoder(max_batch=4)),
+    DecoderChoice.NVIMAGECODEC: (nvimgcodec_installed, lambda: NvImageCodecDecoder()),
+}
+
+
+@pytest.fixture(params=list(_DECODERS), ids=lambda c: c.value)
+def choice(request: pytest.FixtureRequest) -> DecoderChoice:
+    installed, _ = _DECODERS[request.param]
+    if not installed():
+        pytest.skip(f"{request.param.value} is not installed")
+    return request.param  # type: ignore[no-any-return]
+
+
+def _variants() -> dict[str, bytes]:
+    rgba = np.dstack([RGB, np.full(RGB.shape[:2], 128, np.uint8)])
+    return {
+        "jpeg 4:4:4": encode(RGB, "JPEG", quality=92, subsampling=0),
+        "jpeg 4:2:2": encode(RGB, "JPEG", quality=80, subsampling=1),
+        "jpeg 4:2:0": encode(RGB, "JPEG", quality=75, subsampling=2),
+        "jpeg grey": encode(RGB[:, :, 0], "JPEG", quality=85),
+        "jpeg exif rotated": _exif_rotated_jpeg(),
+        "png": encode(RGB, "PNG"),
+        "png rgba": encode(rgba, "PNG"),
+        "png palette": _palette_png(),
+        "webp": encode(RGB, "WEBP", quality=80),
+        "webp lossless": encode(RGB, "WEBP", lossless=True),
+        "bmp": encode(RGB, "BMP"),
+        "tiff": encode(RGB, "TIFF"),
+    }
+
+
+def _palette_png() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(RGB).quantize(64).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _exif_rotated_jpeg() -> bytes:
+    """A phone photo's tag (orientation 6, "rotate 90"): the reference hashes the pixels
+    as stored, and so must a decoder (DALI and nvImageCodec rotate by default)."""
+    img = Image.fromarray(RGB)
+    exif = img.getexif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, exif=exif.tobytes())
+    return buf.getvalue()
+
+
+def test_rgb_equals_pillow_byte_for_byte(choice: DecoderChoice) -> None:
+    items = _variants()
+    got = _DECODERS[choice][1]().decode_many(list(items.values()))
+    for (name, data), rgb in zip(items.items(), got, strict=True):
+        assert rgb is not None, name
+        np.testing.assert_array_equal(rgb, pillow_rgb(data), err_msg=name)
+
+
+def test_engine_gives_the_reference_hashes_and_typed_errors(choice: DecoderChoice) -> None:
+    good = _variants()
+    gif = encode(RGB, "GIF")  # not the decoders': the CPU path
+    items = [*good.values(), gif, b"\xff\xd8\xff\xe0 not a jpeg", b"plain text", b""]
+    for workers in (1, 3):  # in this thread, and the host work spread over a pool
+        engine = Engine(EngineConfig(backend=BackendChoice.CPU, decoder=choice, workers=workers))
+        assert engine.decoder is not None and engine.decoder.device == "cpu"
+        results = engine.hash_many(items)
+        for data, r in zip([*good.values(), gif], results, strict=False):
+            assert isinstance(r, Signature)
+            assert (r.pdq.value, r.quality) == oracle(pillow_rgb(data))  # bit for bit
+            assert (r.width, r.height) == (120, 90)  # as stored: EXIF not applied
+        codes = [r.code.value for r in results[-3:] if isinstance(r, ItemError)]
+        assert codes == ["CORRUPT_IMAGE", "NOT_AN_IMAGE", "NOT_AN_IMAGE"]
+        engine.close()
+
+
+def test_what_a_decoder_fails_is_decoded_on_the_cpu_path(choice: DecoderChoice) -> None:
+    """A JPEG whose header is fine but whose data is cut: DALI fails its whole batch,
+    nvImageCodec that item; every other item still hashes, the cut one gets the CPU
+    path's answer."""
+    whole = encode(RGB, "JPEG", quality=90)
+    cut = whole[: len(whole) // 3]
+    others = [encode(synthetic_rgb(64, 64, seed=k), "PNG") for k in range(3)]
+    decoded = _DECODERS[choice][1]().decode_many([others[0], cut, others[1]])
+    assert decoded[1] is None
+    if choice is DecoderChoice.DALI:
+        assert all(r is None for r in decoded)  # DALI fails the batch
+    else:
+        assert decoded[0] is not None and decoded[2] is not None  # per item
+    engine = Engine(EngineConfig(backend=BackendChoice.CPU, decoder=choice))
+    results = engine.hash_many([others[0], cut, others[1], others[2]])
+    cpu = Engine(EngineConfig(backend=BackendChoice.CPU, decoder=DecoderChoice.CPU))
+    want = cpu.hash_many([others[0], cut, others[1], others[2]])
+    assert isinstance(want[1], ItemError)  # the cut one
+    for got, ref in zip(results, want, strict=True):
+        if isinstance(ref, Signature):
+            assert isinstance(got, Signature) and got.pdq == ref.pdq
+        else:
+            assert isinstance(got, ItemError) and got.code == ref.code
+
+
+def test_decoders_only_in_exact_mode_and_only_where_asked(choice: DecoderChoice) -> None:
+    cpu_auto = Engine(EngineConfig(backend=BackendChoice.CPU))
+    assert cpu_auto.decoder is None  # auto: a library decoder goes with the GPU backend
+    cpp = Engine(EngineConfig(backend=BackendChoice.CPU, decoder=choice, mode=HashMode.CPP))
+    assert cpp.decoder is None  # the C++ hasher's shrink is the CPU path's
+    asked = Engine(EngineConfig(backend=BackendChoice.CPU, decoder=choice))
+    want = DaliDecoder if choice is DecoderChoice.DALI else NvImageCodecDecoder
+    assert isinstance(asked.decoder, want)
+
+
+@pytest.mark.parametrize(
+    ("dali", "nvimgcodec", "want"),
+    [(True, True, "dali"), (False, True, "nvimagecodec"), (False, False, None)],
+)
+def test_auto_beside_the_gpu_backend_prefers_dali_then_nvimagecodec(
+    monkeypatch: pytest.MonkeyPatch, dali: bool, nvimgcodec: bool, want: str | None
+) -> None:
+    from hashmatch import backend, dali_decode, nvimgcodec_decode
+
+    made: list[tuple[str, int | None]] = []
+    monkeypatch.setattr(dali_decode, "dali_installed", lambda: dali)
+    monkeypatch.setattr(nvimgcodec_decode, "nvimgcodec_installed", lambda: nvimgcodec)
+    monkeypatch.setattr(
+        dali_decode, "DaliDecoder", lambda **kw: made.append(("dali", kw["device_id"]))
+    )
+    monkeypatch.setattr(
+        nvimgcodec_decode,
+        "NvImageCodecDecoder",
+        lambda **kw: made.append(("nvimagecodec", kw["device_id"])),
+    )
+    gpu = type("FakeGpuBackend", (), {"name": "gpu"})()
+    backend.select_decoder(EngineConfig(), gpu)
+    assert made == ([] if want is None else [(want, 0)])  # device 0: the backend's
+
+
+@pytest.mark.parametrize("choice", [DecoderChoice.DALI, DecoderChoice.NVIMAGECODEC])
+def test_a_decoder_asked_for_but_not_installed_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, choice: DecoderChoice
+) -> None:
+    from hashmatch import dali_decode, nvimgcodec_decode
+
+    monkeypatch.setattr(dali_decode, "dali_installed", lambda: False)
+    monkeypatch.setattr(nvimgcodec_decode, "nvimgcodec_installed", lambda: False)
+    with pytest.raises(ConfigError, match="not installed"):
+        Engine(EngineConfig(backend=BackendChoice.CPU, decoder=choice))
+
+
+def test_nvimagecodec_is_for_images_only() -> None:
+    with pytest.raises(ConfigError, match="nvImageCodec"):
+        VideoConfig(decoder=DecoderChoice.NVIMAGECODEC)
