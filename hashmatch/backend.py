@@ -12,6 +12,7 @@ Nothing else in hashmatch asks whether there is a GPU.
 from __future__ import annotations
 
 import logging
+import os
 import platform
 from collections import defaultdict
 from collections.abc import Sequence
@@ -67,6 +68,10 @@ class GpuBackend:
     name = "gpu"
 
     def __init__(self, cupy: Any) -> None:
+        # CuPy's own switch (read once, here): TF32 keeps 10 mantissa bits in matmul,
+        # enough to move DCT coefficients across the median and flip hash bits.
+        if os.environ.get("CUPY_TF32", "0") != "0":
+            raise ConfigError("CUPY_TF32 is set: PDQ's DCT needs full float32 (unset it)")
         self.cp = cupy
         self._bands: dict[int, tuple[Any, Any]] = {}
         self.device = _device_name(cupy)

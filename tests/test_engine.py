@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from hashmatch.backend import CpuBackend, select_backend
+from hashmatch.backend import CpuBackend, GpuBackend, select_backend
 from hashmatch.config import BackendChoice, EngineConfig, PoolKind
 from hashmatch.engine import Engine, hash_many
 from hashmatch.errors import BadParameter, ConfigError, ErrorCode, ItemError
@@ -89,6 +90,16 @@ def test_backend_chosen_once_and_cpu_without_cuda() -> None:
     assert isinstance(select_backend(EngineConfig(backend=BackendChoice.AUTO)), CpuBackend)
     with pytest.raises(ConfigError):
         select_backend(EngineConfig(backend=BackendChoice.GPU))
+
+
+def test_gpu_backend_refuses_tf32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CuPy's TF32 switch would round the DCT's matmuls to 10 mantissa bits."""
+    oom = type("OutOfMemoryError", (MemoryError,), {})
+    cupy_like = SimpleNamespace(cuda=SimpleNamespace(memory=SimpleNamespace(OutOfMemoryError=oom)))
+    assert GpuBackend(cupy_like).name == "gpu"  # float32 as it is: fine
+    monkeypatch.setenv("CUPY_TF32", "1")
+    with pytest.raises(ConfigError, match="CUPY_TF32"):
+        GpuBackend(cupy_like)
 
 
 def test_config_is_validated() -> None:
