@@ -2,6 +2,7 @@
 
     python -m bench.server_bench            # full run, figures for bench/RESULTS.md
     python -m bench.server_bench --quick
+    python -m bench.server_bench --backend gpu --pdq-index gpu   # issue 6 (d), on a GPU
 
 1. images/s of Engine.hash_many in-process (workers = cores, threads), 640x480 JPEGs;
 2. the same images through `hashmatch serve` (a subprocess) from this separate client
@@ -40,9 +41,9 @@ from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.client import Client
 from hashmatch.commands.data import STORE_FILE
-from hashmatch.config import BackendChoice, EngineConfig
+from hashmatch.config import BackendChoice, EngineConfig, IndexChoice
 from hashmatch.engine import Engine
-from hashmatch.matcher import Matcher, queries_for
+from hashmatch.matcher import Matcher, MatcherConfig, queries_for
 from hashmatch.proto import pb, rpc
 from hashmatch.signatures import Signature
 from tests import server_harness
@@ -73,6 +74,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--bank-size", type=int, default=1_000_000)
     parser.add_argument("--tune", action="store_true", help="only compare batcher settings")
+    parser.add_argument(
+        "--backend", choices=["cpu", "gpu"], default="cpu", help="server's and in-process's"
+    )
+    parser.add_argument(
+        "--pdq-index", choices=["mih", "gpu"], default="mih", help="server's and in-process's"
+    )
     args = parser.parse_args()
     if args.tune:
         tune(args.runs)
@@ -85,7 +92,10 @@ def main() -> None:
     files = make_jpegs(640, 480, 16)
     images = [files[k % len(files)] for k in range(n_img)]
 
-    with Engine(EngineConfig(workers=cores, backend=BackendChoice.CPU)) as eng:
+    backend, pdq_index = BackendChoice(args.backend), IndexChoice(args.pdq_index)
+    print(f"backend: {backend.value}, PDQ index: {pdq_index.value}")
+    with Engine(EngineConfig(workers=cores, backend=backend)) as eng:
+        eng.hash_many(images[:cores])  # JIT compile and pool start outside the CPU count
         c0 = time.process_time()
         in_process = rate(n_img, lambda: eng.hash_many(images), runs)
         engine_ms = 1000 * (time.process_time() - c0) / (n_img * (runs + 1))
@@ -98,9 +108,14 @@ def main() -> None:
         t0 = time.perf_counter()
         build_bank(Path(tmp), bank_size, queries[:333])
         build_s = time.perf_counter() - t0
-        in_process_match = hash_and_match_rate(Path(tmp), images, cores, runs)
+        in_process_match = hash_and_match_rate(Path(tmp), images, cores, runs, backend, pdq_index)
+        config = Path(tmp) / "bench.toml"
+        config.write_text(f'[server]\npdq_index = "{pdq_index.value}"\n')
         srv = server_harness.start(
-            Path(tmp), "--workers", str(cores), "--rest-listen", "127.0.0.1:0", timeout=300
+            Path(tmp),
+            *("--workers", str(cores), "--rest-listen", "127.0.0.1:0"),
+            *("--backend", backend.value, "--config", str(config)),
+            timeout=300,
         )
         try:
             measured, lookup_ms, match_images = measure(srv, images, queries, runs, in_process)
@@ -139,13 +154,20 @@ def main() -> None:
     )
 
 
-def hash_and_match_rate(data_dir: Path, images: list[bytes], cores: int, runs: int) -> float:
+def hash_and_match_rate(
+    data_dir: Path,
+    images: list[bytes],
+    cores: int,
+    runs: int,
+    backend: BackendChoice,
+    pdq_index: IndexChoice,
+) -> float:
     """images/s of what MatchImages does, in-process: hash, then look up every image's
     PDQ, MD5 and SHA-256 in the bank (one match call, like a server batch)."""
     store = SqliteBankStore(data_dir / STORE_FILE)
-    matcher = Matcher.open(store)
+    matcher = Matcher.open(store, MatcherConfig(pdq_index=pdq_index))
     try:
-        with Engine(EngineConfig(workers=cores, backend=BackendChoice.CPU)) as eng:
+        with Engine(EngineConfig(workers=cores, backend=backend)) as eng:
 
             def once() -> None:
                 signed = [r for r in eng.hash_many(images) if isinstance(r, Signature)]
