@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -56,6 +57,9 @@ class DaliDecoder:
         self.device_id = device_id
         self.threads = threads
         self._pipe = self._build()
+        # The server runs several engine batches at once over one engine; a pipeline's
+        # feed, run and copy-out must be one step (concurrent use hangs DALI).
+        self._lock = threading.Lock()
 
     @property
     def device(self) -> str:
@@ -86,15 +90,19 @@ class DaliDecoder:
         out: list[np.ndarray | None] = []
         for lo in range(0, len(items), self.max_batch):
             chunk = items[lo : lo + self.max_batch]
-            try:
-                self._pipe.feed_input("encoded", [np.frombuffer(b, np.uint8) for b in chunk])
-                (images,) = self._pipe.run()
-                out += self._own(images, len(chunk))
-            except Exception as exc:  # DALI raises for the batch; the CPU path sorts it out
-                log.info("DALI refused a batch of %d (%s): decoding it on the CPU", len(chunk), exc)
-                self._pipe = self._build()  # a pipeline that raised is not reused
-                out += [None] * len(chunk)
+            with self._lock:
+                out += self._decode_chunk(chunk)
         return out
+
+    def _decode_chunk(self, chunk: Sequence[bytes]) -> list[Any | None]:
+        try:
+            self._pipe.feed_input("encoded", [np.frombuffer(b, np.uint8) for b in chunk])
+            (images,) = self._pipe.run()
+            return self._own(images, len(chunk))
+        except Exception as exc:  # DALI raises for the batch; the CPU path sorts it out
+            log.info("DALI refused a batch of %d (%s): decoding it on the CPU", len(chunk), exc)
+            self._pipe = self._build()  # a pipeline that raised is not reused
+            return [None] * len(chunk)
 
     def _own(self, images: Any, n: int) -> list[Any]:
         """Copies of a run's outputs that outlive the next run (host or device memory)."""

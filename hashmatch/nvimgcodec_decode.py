@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +49,9 @@ class NvImageCodecDecoder:
             self._decoder = codec.Decoder(
                 device_id=device_id, max_num_cpu_threads=threads, options=":fancy_upsampling=1"
             )
+        # One decode at a time: the server runs several engine batches at once over one
+        # engine, and a decoder used concurrently breaks its internal futures.
+        self._lock = threading.Lock()
         self._params = codec.DecodeParams(
             apply_exif_orientation=False,
             color_spec=codec.ColorSpec.SRGB,
@@ -69,7 +73,9 @@ class NvImageCodecDecoder:
                 streams.append(None)
         parsed = [s for s in streams if s is not None]
         try:
-            images = iter(self._decoder.decode(parsed, params=self._params) if parsed else [])
+            with self._lock:
+                decoded = self._decoder.decode(parsed, params=self._params) if parsed else []
+            images = iter(decoded)
         except Exception as exc:  # the library raising for a batch: the CPU path sorts it
             log.info("nvImageCodec refused a batch of %d (%s): CPU path", len(parsed), exc)
             return [None] * len(items)

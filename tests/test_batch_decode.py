@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -175,3 +176,27 @@ def test_a_decoder_asked_for_but_not_installed_refuses_to_start(
 def test_nvimagecodec_is_for_images_only() -> None:
     with pytest.raises(ConfigError, match="nvImageCodec"):
         VideoConfig(decoder=DecoderChoice.NVIMAGECODEC)
+
+
+def test_one_decoder_shared_by_concurrent_batches(choice: DecoderChoice) -> None:
+    """The server runs several engine batches at once over one engine: each batch must get
+    its own images back, never another's (a pipeline's feed and run are one step)."""
+    decoder = _DECODERS[choice][1]()
+    sets = [
+        [encode(synthetic_rgb(40 + t, 50 + k, seed=10 * t + k), "PNG") for k in range(4)]
+        for t in range(4)
+    ]
+    want = [[pillow_rgb(data) for data in items] for items in sets]
+
+    def hammer(t: int) -> int:
+        wrong = 0
+        for _ in range(15):
+            got = decoder.decode_many(sets[t])
+            wrong += sum(
+                g is None or g.shape != w.shape or not np.array_equal(g, w)
+                for g, w in zip(got, want[t], strict=True)
+            )
+        return wrong
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(hammer, range(4))) == [0, 0, 0, 0]
