@@ -192,7 +192,9 @@ def select_decoder(config: EngineConfig, backend: Backend) -> BatchDecoder | Non
     if choice is DecoderChoice.AUTO and backend.name != "gpu":
         return None  # on the CPU, simplejpeg's Y plane is faster than a library's RGB
     device_id = 0 if backend.name == "gpu" else None
-    threads = max(2, config.workers)  # the decoders' host-side work (Huffman, PNG, ...)
+    # The decoder's host-side work (Huffman for nvJPEG's hybrid path, PNG, WebP) on every
+    # core: one batch decodes at a time (the decoders lock), so it is not shared out.
+    threads = max(2, len(os.sched_getaffinity(0)))
     if choice in (DecoderChoice.AUTO, DecoderChoice.DALI) and dali_installed():
         return DaliDecoder(device_id=device_id, threads=threads)
     if choice in (DecoderChoice.AUTO, DecoderChoice.NVIMAGECODEC) and nvimgcodec_installed():
