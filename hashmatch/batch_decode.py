@@ -29,6 +29,8 @@ def takes(header: Header) -> bool:
 
 
 class BatchDecoder(Protocol):
+    name: str  # "dali", "nvimagecodec": the [engine] decoder value that asks for it
+
     # "cpu" or "gpu:<id>": what the engine reports as the decode device.
     @property
     def device(self) -> str: ...

@@ -52,6 +52,8 @@ def sync_pipeline(
 
 
 class DaliDecoder:
+    name = "dali"
+
     def __init__(self, max_batch: int = 64, device_id: int | None = None, threads: int = 2):
         self.max_batch = max_batch
         self.device_id = device_id

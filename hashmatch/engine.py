@@ -112,6 +112,14 @@ class Engine:
         self.decoder = select_decoder(self.config, self.backend)
         self._pool: Executor | None = None
 
+    @property
+    def decoder_name(self) -> str:
+        """What decodes exact-mode images: "dali gpu:0", "nvimagecodec cpu", ... or "cpu"
+        (the CPU path)."""
+        if self.decoder is None:
+            return "cpu"
+        return f"{self.decoder.name} {self.decoder.device}"
+
     def hash_many(self, items: Iterable[Item], dihedral: bool | None = None) -> list[Result]:
         """One result per item, in order. dihedral: also the 8 rotation/flip hashes
         (None: as configured)."""

@@ -33,6 +33,8 @@ def nvimgcodec_installed() -> bool:
 
 
 class NvImageCodecDecoder:
+    name = "nvimagecodec"
+
     def __init__(self, device_id: int | None = None, threads: int = 0):
         # Untyped: its bundled annotations are partial.
         self._codec: Any = importlib.import_module("nvidia.nvimgcodec")

@@ -315,7 +315,9 @@ def test_metrics_scrape(
     assert "hashmatch_batch_size_bucket" in body
     assert 'hashmatch_item_results_total{code="OK"}' in body
     assert "hashmatch_queue_depth" in body and "hashmatch_index_entries" in body
-    assert re.search(r'hashmatch_backend_info\{backend="(cpu|gpu)",device="[^"]+"\} 1.0', body)
+    assert re.search(
+        r'hashmatch_backend_info\{backend="(cpu|gpu)",decoder="cpu",device="[^"]+"\} 1.0', body
+    )
 
 
 def test_match_cli_against_server(

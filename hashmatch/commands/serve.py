@@ -99,7 +99,8 @@ async def _serve(config: Config, io: Streams) -> None:
             rest = f", REST on port {running.rest_port}" if running.rest_port else ""
             io.stderr.write(
                 f"hashmatch serving on port {running.port} (data {config.data_dir}, "
-                f"backend {running.batcher.backend_name}{metrics}{rest})\n"
+                f"backend {running.batcher.backend_name}, decoder {running.batcher.decoder}"
+                f"{metrics}{rest})\n"
             )
             io.stderr.flush()
 

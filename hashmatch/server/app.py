@@ -126,7 +126,7 @@ async def start_server(
     # Dihedral hashes are computed per batch, when one of its items asks for them.
     batcher = Batcher(config.engine, config.batch, metrics.on_batch, metrics.on_drop)
     batcher.start()
-    metrics.backend.labels(batcher.backend_name, batcher.backend_device).set(1)
+    metrics.backend.labels(batcher.backend_name, batcher.backend_device, batcher.decoder).set(1)
     metrics.watch(lambda: batcher.depth, index_size)
     flood = None
     if config.flood.enabled:

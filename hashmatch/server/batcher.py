@@ -104,6 +104,12 @@ class Batcher:
         return self._engine.backend.device
 
     @property
+    def decoder(self) -> str:
+        """The batch image decoder and where it runs ("dali gpu:0"), or "cpu": the CPU
+        path (simplejpeg / Pillow)."""
+        return self._engine.decoder_name
+
+    @property
     def depth(self) -> int:
         return self._queue.qsize()
 

@@ -37,7 +37,8 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
         )
         self.backend = Gauge(
-            "hashmatch_backend_info", "The hashing backend in use (1)", ["backend", "device"],
+            "hashmatch_backend_info", "The hashing backend and image decoder in use (1)",
+            ["backend", "device", "decoder"],
             registry=r,
         )  # fmt: skip
         self.queue_depth = Gauge("hashmatch_queue_depth", "Items waiting to be hashed", registry=r)
