@@ -81,6 +81,12 @@ class NvImageCodecDecoder:
         except Exception as exc:  # the library raising for a batch: the CPU path sorts it
             log.info("nvImageCodec refused a batch of %d (%s): CPU path", len(parsed), exc)
             return [None] * len(items)
+        if self.device_id is not None:
+            import cupy
+
+            # Wait for the decode once a batch, whether or not each image's array
+            # interface names its stream.
+            cupy.cuda.Device(self.device_id).synchronize()
         return [None if s is None else self._own(next(images)) for s in streams]
 
     def _own(self, image: Any) -> Any:
@@ -90,6 +96,5 @@ class NvImageCodecDecoder:
             return np.asarray(image.cpu())
         import cupy
 
-        # Zero-copy: the CuPy array keeps the nvImageCodec image (its owner) alive, and
-        # the interface carries the decode stream, so CuPy waits for it.
+        # Zero-copy: the CuPy array keeps the nvImageCodec image (its owner) alive.
         return cupy.asarray(image)
