@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from hashmatch.decode import Header, ImageFormat
 
 # Pillow modes whose RGB conversion the library decoders reproduce exactly (8 bits a
-# channel). CMYK, 16-bit and GIF stay on the CPU path.
+# channel stored). CMYK, 16-bit (whatever Pillow's mode says) and GIF stay on the CPU path.
 _MODES = frozenset({"RGB", "RGBA", "L", "LA", "P", "PA"})
 _FORMATS = frozenset(
     {ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.WEBP, ImageFormat.BMP, ImageFormat.TIFF}
@@ -25,7 +25,7 @@ _FORMATS = frozenset(
 
 def takes(header: Header) -> bool:
     """Whether the batch decoders decode this image to exactly the reference's RGB."""
-    return header.format in _FORMATS and header.mode in _MODES
+    return header.format in _FORMATS and header.mode in _MODES and not header.deep
 
 
 class BatchDecoder(Protocol):

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 import numpy as np
 import simplejpeg
-from PIL import Image
+from PIL import Image, ImageFile
 
 from hashmatch.config import EngineConfig, HashMode
 from hashmatch.errors import CorruptImage, NotAnImage, SizeOutOfRange, TooLarge
@@ -160,6 +160,18 @@ class Header:
     width: int
     height: int
     mode: str  # Pillow's mode: "RGB", "L", "P", "RGBA", "CMYK", "I;16", ...
+    # 16 bits a sample stored, though Pillow's mode says "RGB"/"RGBA"/"LA": Pillow keeps
+    # the high byte, where DALI scales (off by one here and there).
+    deep: bool = False
+
+
+def _deep(img: ImageFile.ImageFile) -> bool:
+    """Whether the stored samples are 16-bit (PNG "RGB;16B", TIFF "RGB;16N", ...)."""
+    for tile in img.tile:
+        raw = tile.args[0] if isinstance(tile.args, tuple) and tile.args else tile.args
+        if isinstance(raw, str) and ";16" in raw:
+            return True
+    return False
 
 
 def peek(data: bytes, config: EngineConfig) -> Header:
@@ -169,7 +181,7 @@ def peek(data: bytes, config: EngineConfig) -> Header:
     fmt = sniff(data)
     try:
         with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as img:
-            header = Header(fmt, img.width, img.height, img.mode)
+            header = Header(fmt, img.width, img.height, img.mode, _deep(img))
     except Image.DecompressionBombError as exc:
         raise SizeOutOfRange(str(exc)) from None
     except Exception as exc:  # Pillow raises many types for a bad header

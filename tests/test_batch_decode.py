@@ -8,6 +8,8 @@ or does not take goes through the CPU path with its typed errors.
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,9 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hashmatch.batch_decode import BatchDecoder
+from hashmatch.batch_decode import BatchDecoder, takes
 from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode, VideoConfig
 from hashmatch.dali_decode import DaliDecoder, dali_installed
+from hashmatch.decode import peek
 from hashmatch.engine import Engine
 from hashmatch.errors import ConfigError, ItemError
 from hashmatch.nvimgcodec_decode import NvImageCodecDecoder, nvimgcodec_installed
@@ -65,6 +68,32 @@ def _palette_png() -> bytes:
     return buf.getvalue()
 
 
+def _png_16_bit() -> bytes:
+    """A 48-bit RGB PNG (Pillow cannot write one): Pillow opens it as mode "RGB" keeping
+    the high byte, DALI scales to 8 bits (off by one in places): the CPU path's."""
+    rgb16 = RGB.astype(">u2") * 257 + np.arange(RGB.shape[1], dtype=">u2")[None, :, None]
+    rows = b"".join(b"\x00" + row.tobytes() for row in rgb16)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", RGB.shape[1], RGB.shape[0], 16, 2, 0, 0, 0)
+    signature = b"\x89PNG\r\n\x1a\n"
+    return (
+        signature + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
+
+
+def test_takes_what_decodes_as_the_reference_and_no_16_bit() -> None:
+    config = EngineConfig()
+    assert all(takes(peek(data, config)) for data in _variants().values())
+    deep = peek(_png_16_bit(), config)
+    assert deep.mode == "RGB" and deep.deep and not takes(deep)
+    assert not takes(peek(encode(RGB, "GIF"), config))
+
+
 def _exif_rotated_jpeg() -> bytes:
     """A phone photo's tag (orientation 6, "rotate 90"): the reference hashes the pixels
     as stored, and so must a decoder (DALI and nvImageCodec rotate by default)."""
@@ -86,13 +115,13 @@ def test_rgb_equals_pillow_byte_for_byte(choice: DecoderChoice) -> None:
 
 def test_engine_gives_the_reference_hashes_and_typed_errors(choice: DecoderChoice) -> None:
     good = _variants()
-    gif = encode(RGB, "GIF")  # not the decoders': the CPU path
-    items = [*good.values(), gif, b"\xff\xd8\xff\xe0 not a jpeg", b"plain text", b""]
+    cpu_path = [encode(RGB, "GIF"), _png_16_bit()]  # not the decoders'
+    items = [*good.values(), *cpu_path, b"\xff\xd8\xff\xe0 not a jpeg", b"plain text", b""]
     for workers in (1, 3):  # in this thread, and the host work spread over a pool
         engine = Engine(EngineConfig(backend=BackendChoice.CPU, decoder=choice, workers=workers))
         assert engine.decoder_name == f"{choice.value} cpu"  # as metrics and start-up say
         results = engine.hash_many(items)
-        for data, r in zip([*good.values(), gif], results, strict=False):
+        for data, r in zip([*good.values(), *cpu_path], results, strict=False):
             assert isinstance(r, Signature)
             assert (r.pdq.value, r.quality) == oracle(pillow_rgb(data))  # bit for bit
             assert (r.width, r.height) == (120, 90)  # as stored: EXIF not applied
