@@ -89,7 +89,7 @@ class DaliDecoder:
     def decode_many(self, items: Sequence[bytes]) -> list[Any | None]:
         """RGB uint8[h, w, 3] per item (CuPy on the GPU); None for every item of a batch
         DALI refused."""
-        out: list[np.ndarray | None] = []
+        out: list[Any | None] = []
         for lo in range(0, len(items), self.max_batch):
             chunk = items[lo : lo + self.max_batch]
             with self._lock:

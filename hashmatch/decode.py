@@ -168,7 +168,8 @@ class Header:
 def _deep(img: ImageFile.ImageFile) -> bool:
     """Whether the stored samples are 16-bit (PNG "RGB;16B", TIFF "RGB;16N", ...)."""
     for tile in img.tile:
-        raw = tile.args[0] if isinstance(tile.args, tuple) and tile.args else tile.args
+        args = tile[3]  # (codec, extents, offset, args): a plain tuple before Pillow 11
+        raw = args[0] if isinstance(args, tuple) and args else args
         if isinstance(raw, str) and ";16" in raw:
             return True
     return False
