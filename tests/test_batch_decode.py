@@ -7,6 +7,7 @@ or does not take goes through the CPU path with its typed errors.
 
 from __future__ import annotations
 
+import csv
 import io
 import struct
 import zlib
@@ -25,7 +26,7 @@ from hashmatch.engine import Engine
 from hashmatch.errors import ConfigError, ItemError
 from hashmatch.nvimgcodec_decode import NvImageCodecDecoder, nvimgcodec_installed
 from hashmatch.signatures import Signature
-from tests.helpers import encode, oracle, pillow_rgb, synthetic_rgb
+from tests.helpers import encode, oracle, pillow_rgb, reference_dir, synthetic_rgb
 
 RGB = synthetic_rgb(90, 120, seed=5)
 
@@ -229,3 +230,18 @@ def test_one_decoder_shared_by_concurrent_batches(choice: DecoderChoice) -> None
 
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(hammer, range(4))) == [0, 0, 0, 0]
+
+
+def test_meta_reference_images_bit_exact(choice: DecoderChoice) -> None:
+    """All of Meta's PDQ test images (EXIF-rotated ones included): the same hash and
+    quality as Pillow + pdqhash, bit for bit, JPEG too (the CPU path's Y plane is only
+    within a few bits there)."""
+    root = reference_dir("pdq")
+    with (root / "reference-pillow-pdqhash.tsv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    engine = Engine(EngineConfig(backend=BackendChoice.CPU, decoder=choice))
+    results = engine.hash_many([root / r["file"] for r in rows])
+    for row, sig in zip(rows, results, strict=True):
+        assert isinstance(sig, Signature), row["file"]
+        assert (sig.pdq.hex(), sig.quality) == (row["hash"], int(row["quality"])), row["file"]
+    assert len(rows) == 53

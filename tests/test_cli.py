@@ -52,6 +52,21 @@ def test_paths_from_stdin_and_dihedral(files: list[Path]) -> None:
     assert all(len(line["dihedral"]) == 8 for line in lines)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("decoder", ["dali", "nvimagecodec"])
+def test_hash_with_a_library_decoder(files: list[Path], decoder: str) -> None:
+    """--decoder picks the image decoder (here on the CPU backend): the JPEG then decodes
+    to Pillow's RGB and hashes as the reference, bit for bit; errors stay per file."""
+    pytest.importorskip("nvidia.dali" if decoder == "dali" else "nvidia.nvimgcodec")
+    code, lines = _run(["hash", "--backend", "cpu", "--decoder", decoder, *map(str, files)])
+    assert code == 0
+    want, quality = oracle(pillow_rgb(files[1].read_bytes()))
+    assert (lines[1]["pdq"], lines[1]["quality"]) == (want.hex(), quality)
+    assert [line.get("error", {}).get("code") for line in lines[2:]] == [  # type: ignore[attr-defined]
+        "CORRUPT_IMAGE",
+        "UNREADABLE",
+    ]
+
+
 def test_usage_error_exit_code() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["hash"])

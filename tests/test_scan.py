@@ -26,7 +26,7 @@ from hashmatch.engine import Engine
 from hashmatch.scan.sources import SourceItem
 from hashmatch.scan.worker import hash_shard
 from hashmatch.signatures import Signature
-from tests.helpers import descendants, encode, still_running, synthetic_rgb
+from tests.helpers import descendants, encode, oracle, pillow_rgb, still_running, synthetic_rgb
 
 N_IMAGES = 1200
 
@@ -114,6 +114,25 @@ def test_scan_rows_match_the_engine_row_for_row(tree: Path, tmp_path: Path) -> N
     assert expect.sum() >= 3
     assert summary["summary"]["matched"] == int(expect.sum())  # type: ignore[index]
     assert summary["summary"]["errors"] == {"NOT_AN_IMAGE": 2, "CORRUPT_IMAGE": 1, "UNREADABLE": 1}  # type: ignore[index]
+
+
+def test_scan_with_a_library_decoder(tmp_path: Path) -> None:
+    """--decoder reaches the scan's engine: JPEGs then hash as the reference (Pillow's RGB +
+    pdqhash) bit for bit, where the CPU path's Y plane lands a few bits off."""
+    pytest.importorskip("nvidia.nvimgcodec")
+    src = tmp_path / "jpegs"
+    src.mkdir()
+    for k in range(6):
+        (src / f"{k}.jpg").write_bytes(encode(synthetic_rgb(70 + k, 90, seed=k), "JPEG"))
+    _scan(str(src), "--out", str(tmp_path / "out"), "--hash-only", "--decoder", "nvimagecodec")
+    df = pd.read_parquet(tmp_path / "out").sort_values("path")
+    want = [oracle(pillow_rgb(Path(p).read_bytes())) for p in df["path"]]
+    assert list(zip(df["pdq"], df["quality"], strict=True)) == [(h.hex(), q) for h, q in want]
+    cpu_path = Engine(EngineConfig(backend=BackendChoice.CPU)).hash_many(list(df["path"]))
+    assert any(
+        isinstance(r, Signature) and r.pdq.hex() != h.hex()
+        for r, (h, _) in zip(cpu_path, want, strict=True)
+    )
 
 
 def test_vanished_file_is_a_row_error() -> None:

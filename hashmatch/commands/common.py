@@ -1,4 +1,4 @@
-"""What every subcommand shares: exit codes and the streams it talks to."""
+"""What every subcommand shares: exit codes, the streams it talks to, common options."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, TextIO
+
+from hashmatch.config import DecoderChoice
 
 
 class ExitCode(IntEnum):
@@ -25,3 +27,11 @@ class Streams:
 
     def json_line(self, obj: dict[str, Any]) -> None:
         self.stdout.write(json.dumps(obj) + "\n")
+
+
+# The image decoder option of `hash` and `scan` (exact mode).
+DECODER_ARGUMENT: dict[str, Any] = {
+    "choices": [c.value for c in DecoderChoice],
+    "default": DecoderChoice.AUTO.value,
+    "help": "auto: DALI, else nvImageCodec, beside the GPU backend; else cpu (simplejpeg/Pillow)",
+}

@@ -7,8 +7,8 @@ from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any, TextIO
 
-from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.config import BackendChoice, EngineConfig, HashMode, PoolKind
+from hashmatch.commands.common import DECODER_ARGUMENT, ExitCode, Streams
+from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode, PoolKind
 from hashmatch.engine import Engine
 from hashmatch.errors import ItemError
 
@@ -26,6 +26,7 @@ def register(sub: Any) -> None:
     h.add_argument(
         "--backend", choices=[b.value for b in BackendChoice], default=BackendChoice.AUTO.value
     )
+    h.add_argument("--decoder", **DECODER_ARGUMENT)
     h.add_argument("--max-pixels", type=int, default=EngineConfig.max_pixels)
     h.set_defaults(run=run)
 
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace, io: Streams) -> ExitCode:
         workers=args.workers,
         pool=PoolKind(args.pool),
         backend=BackendChoice(args.backend),
+        decoder=DecoderChoice(args.decoder),
         max_pixels=args.max_pixels,
     )
     paths = iter_paths(args.files, io.stdin)

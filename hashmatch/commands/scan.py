@@ -12,9 +12,9 @@ from typing import Any
 import grpc
 
 from hashmatch.client import auth_metadata
-from hashmatch.commands.common import ExitCode, Streams
+from hashmatch.commands.common import DECODER_ARGUMENT, ExitCode, Streams
 from hashmatch.commands.data import STORE_FILE, add_data_dir, matcher_config, open_store
-from hashmatch.config import BackendChoice, EngineConfig, HashMode
+from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode
 from hashmatch.matcher import Matcher as BankMatcher
 from hashmatch.matching import Matcher, MatchOptions
 from hashmatch.remote_matcher import RemoteMatcher, RemoteVideoMatcher
@@ -45,6 +45,7 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--mode", choices=[m.value for m in HashMode], default=HashMode.EXACT.value)
     p.add_argument("--backend", choices=[b.value for b in BackendChoice], default="auto")
+    p.add_argument("--decoder", **DECODER_ARGUMENT)
     p.add_argument("--shard-size", type=int, default=256)
     p.add_argument("--restart", action="store_true", help="discard an earlier run in --out")
     p.add_argument("--ray", action="store_true", help="hash shards as Ray tasks (ray.init())")
@@ -92,7 +93,10 @@ def _scan(args: argparse.Namespace, io: Streams) -> ExitCode:
         source=args.source,
         out=args.out,
         engine=EngineConfig(
-            mode=HashMode(args.mode), workers=args.workers, backend=BackendChoice(args.backend)
+            mode=HashMode(args.mode),
+            workers=args.workers,
+            backend=BackendChoice(args.backend),
+            decoder=DecoderChoice(args.decoder),
         ),
         shard_size=args.shard_size,
         hash_only=args.hash_only,
