@@ -59,8 +59,15 @@ def main(seed: int) -> None:
     assert got(index, queries, 31) == brute(codes[keep], ids[keep], queries, 31)
     empty = index.range_search(np.zeros((0, 32), np.uint8), 31)
     assert empty.n_queries == 0 and empty.ids.size == 0
+    # More codes after the removals, enough to grow again: the dead stay dead.
+    more = rng.integers(0, 256, (120, 32), dtype=np.uint8)
+    more_ids = np.arange(20_000, 20_120, dtype=np.int64)
+    index.add(more_ids, more)
+    all_codes, all_ids = np.concatenate([codes[keep], more]), np.concatenate([ids[keep], more_ids])
+    assert len(index) == len(all_ids)
+    assert got(index, queries, 31) == brute(all_codes, all_ids, queries, 31)
     live_ids, live_codes = index.live_arrays()
-    assert set(live_ids.tolist()) == set(ids[keep].tolist()) and len(live_codes) == len(live_ids)
+    assert set(live_ids.tolist()) == set(all_ids.tolist()) and len(live_codes) == len(live_ids)
     print("cudasim search ok")
 
 

@@ -3,8 +3,10 @@ search is an exact scan by the tiled kernels of hashmatch.index.cuda_search.
 
 Brute force on purpose: at 100M codes a GPU scans the bank faster than the CPU's MIH
 probes it, and the scan's cost does not depend on the radius. Host copies of ids and codes
-stay beside it (for snapshots and to map rows back to ids); adds copy only the new codes
-to the device (capacity doubles when full), removes flip a live flag.
+stay beside it (for snapshots and to map rows back to ids); adds copy only the new codes,
+on the host and to the device (both double their capacity when full, so a change costs
+what it adds, not the bank's size: at 100M codes a copy of the bank is 3.2 GB), removes
+flip live flags (only the span they touch goes to the device).
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ from hashmatch.index.snapshot import write_snapshot
 FORMAT = "hashmatch-gpu-flat-1"
 
 
+def _grown(array: np.ndarray, used: int, capacity: int) -> np.ndarray:
+    """`array` with room for `capacity` rows, its first `used` rows kept."""
+    out = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+    out[:used] = array[:used]
+    return out
+
+
 def _cuda() -> Any:
     from numba import cuda
 
@@ -34,10 +43,10 @@ def _cuda() -> Any:
 class GpuFlatIndex:
     def __init__(self, capacity: int = 1 << 16) -> None:
         self._cuda = _cuda()
-        self._n = 0
-        self._codes = np.empty((0, 32), dtype=np.uint8)
-        self._ids = np.empty(0, dtype=np.int64)
-        self._alive = np.empty(0, dtype=bool)
+        self._n = 0  # rows used; the arrays below have room for more
+        self._codes = np.empty((capacity, 32), dtype=np.uint8)
+        self._ids = np.empty(capacity, dtype=np.int64)
+        self._alive = np.zeros(capacity, dtype=bool)
         self._bank = self._cuda.device_array((capacity, 8), dtype=np.uint32)
         self._live = self._cuda.to_device(np.zeros(capacity, dtype=np.uint8))
         # Searches and updates come from different threads (the matcher's follower): one
@@ -54,7 +63,7 @@ class GpuFlatIndex:
         """Device memory goes with the object; nothing else to release."""
 
     def __len__(self) -> int:
-        return int(self._alive.sum())
+        return int(self._alive[: self._n].sum())
 
     def add(self, ids: np.ndarray, codes: np.ndarray) -> None:
         with self._lock:
@@ -67,12 +76,11 @@ class GpuFlatIndex:
         if k == 0:
             return
         self._grow(self._n + k)
-        self._bank[self._n : self._n + k].copy_to_device(codes.view(np.uint32))
-        self._live[self._n : self._n + k].copy_to_device(np.ones(k, dtype=np.uint8))
-        self._codes = np.concatenate([self._codes, codes])
-        self._ids = np.concatenate([self._ids, ids64])
-        self._alive = np.concatenate([self._alive, np.ones(k, dtype=bool)])
-        self._n += k
+        lo, hi = self._n, self._n + k
+        self._bank[lo:hi].copy_to_device(codes.view(np.uint32))
+        self._live[lo:hi].copy_to_device(np.ones(k, dtype=np.uint8))
+        self._codes[lo:hi], self._ids[lo:hi], self._alive[lo:hi] = codes, ids64, True
+        self._n = hi
 
     def _grow(self, need: int) -> None:
         capacity = self._bank.shape[0]
@@ -80,23 +88,31 @@ class GpuFlatIndex:
             return
         while capacity < need:
             capacity *= 2
+        n = self._n
         bank = self._cuda.device_array((capacity, 8), dtype=np.uint32)
         live = self._cuda.to_device(np.zeros(capacity, dtype=np.uint8))
-        if self._n:
-            bank[: self._n].copy_to_device(self._bank[: self._n])
-            live[: self._n].copy_to_device(self._live[: self._n])
+        if n:
+            bank[:n].copy_to_device(self._bank[:n])
+            live[:n].copy_to_device(self._live[:n])
         self._bank, self._live = bank, live
+        self._codes = _grown(self._codes, n, capacity)
+        self._ids = _grown(self._ids, n, capacity)
+        self._alive = _grown(self._alive, n, capacity)
 
     def remove(self, ids: np.ndarray) -> int:
         with self._lock:
             return self._remove(ids)
 
     def _remove(self, ids: np.ndarray) -> int:
-        dead = np.isin(self._ids, np.asarray(ids, dtype=np.int64)) & self._alive
-        if dead.any():
+        n = self._n
+        dead = np.flatnonzero(
+            np.isin(self._ids[:n], np.asarray(ids, dtype=np.int64)) & self._alive[:n]
+        )
+        if len(dead):
             self._alive[dead] = False
-            self._live[: self._n].copy_to_device(self._alive.astype(np.uint8))
-        return int(dead.sum())
+            lo, hi = int(dead[0]), int(dead[-1]) + 1
+            self._live[lo:hi].copy_to_device(self._alive[lo:hi].astype(np.uint8))
+        return len(dead)
 
     def range_search(self, queries: np.ndarray, radius: int) -> RangeHits:
         with self._lock:
@@ -134,7 +150,7 @@ class GpuFlatIndex:
 
     def live_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
-            keep = np.flatnonzero(self._alive)
+            keep = np.flatnonzero(self._alive[: self._n])
             return self._ids[keep], self._codes[keep]
 
     def save(self, path: Path, meta: Mapping[str, int | str]) -> None:
