@@ -13,12 +13,14 @@ import struct
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from hashmatch.batch_decode import BatchDecoder, takes
+from hashmatch.client import Client
 from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode, VideoConfig
 from hashmatch.dali_decode import DaliDecoder, dali_installed
 from hashmatch.decode import peek
@@ -26,6 +28,7 @@ from hashmatch.engine import Engine
 from hashmatch.errors import ConfigError, ItemError
 from hashmatch.nvimgcodec_decode import NvImageCodecDecoder, nvimgcodec_installed
 from hashmatch.signatures import Signature
+from tests import server_harness
 from tests.helpers import encode, oracle, pillow_rgb, reference_dir, synthetic_rgb
 
 RGB = synthetic_rgb(90, 120, seed=5)
@@ -245,3 +248,23 @@ def test_meta_reference_images_bit_exact(choice: DecoderChoice) -> None:
         assert isinstance(sig, Signature), row["file"]
         assert (sig.pdq.hex(), sig.quality) == (row["hash"], int(row["quality"])), row["file"]
     assert len(rows) == 53
+
+
+def test_server_with_a_library_decoder(choice: DecoderChoice, tmp_path: Path) -> None:
+    """A real server on a real port, `[engine] decoder` set: concurrent calls share its
+    one decoder; every image hashes as the reference, bad ones get their typed errors."""
+    config = tmp_path / "c.toml"
+    config.write_text(f'[engine]\ndecoder = "{choice.value}"\n')
+    srv = server_harness.start(tmp_path / "data", "--config", str(config), "--workers", "3")
+    try:
+        assert any(f"decoder {choice.value} cpu" in line for line in srv.log)  # the banner
+        images = [encode(synthetic_rgb(60 + k, 80, seed=k), "JPEG") for k in range(12)]
+        items = [*images, b"\xff\xd8\xff\xe0 not a jpeg"]
+        with Client(srv.target) as client, ThreadPoolExecutor(4) as pool:
+            calls = list(pool.map(lambda _: client.hash_images(items, batch_size=4), range(4)))
+        want = [oracle(pillow_rgb(data)) for data in images]
+        for outcomes in calls:
+            assert [(o.pdq, o.quality) for o in outcomes[:-1]] == [(h.hex(), q) for h, q in want]
+            assert outcomes[-1].code == "CORRUPT_IMAGE"
+    finally:
+        assert srv.stop() == 0
