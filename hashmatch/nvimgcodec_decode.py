@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +37,10 @@ class NvImageCodecDecoder:
     name = "nvimagecodec"
 
     def __init__(self, device_id: int | None = None, threads: int = 0):
+        # Its own log level, read when it loads: errors only. Bad items are expected here
+        # and each gets a typed error; a warning per item on stderr would flood the
+        # server's log. An operator's own setting wins.
+        os.environ.setdefault("PYNVIMGCODEC_VERBOSITY", "1")
         # Untyped: its bundled annotations are partial.
         self._codec: Any = importlib.import_module("nvidia.nvimgcodec")
         self.device_id = device_id
