@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import struct
+import urllib.request
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -255,9 +257,15 @@ def test_server_with_a_library_decoder(choice: DecoderChoice, tmp_path: Path) ->
     one decoder; every image hashes as the reference, bad ones get their typed errors."""
     config = tmp_path / "c.toml"
     config.write_text(f'[engine]\ndecoder = "{choice.value}"\n')
-    srv = server_harness.start(tmp_path / "data", "--config", str(config), "--workers", "3")
+    srv = server_harness.start(
+        tmp_path / "data", "--config", str(config), "--workers", "3", "--rest-listen", "127.0.0.1:0"
+    )
     try:
         assert any(f"decoder {choice.value} cpu" in line for line in srv.log)  # the banner
+        with urllib.request.urlopen(f"http://127.0.0.1:{srv.rest_port}/health") as resp:
+            health = json.loads(resp.read())
+        assert health["status"] == "SERVING" and health["backend"] == "cpu"
+        assert health["decoder"] == f"{choice.value} cpu" and health["device"]
         images = [encode(synthetic_rgb(60 + k, 80, seed=k), "JPEG") for k in range(12)]
         items = [*images, b"\xff\xd8\xff\xe0 not a jpeg"]
         with Client(srv.target) as client, ThreadPoolExecutor(4) as pool:

@@ -170,7 +170,16 @@ def create_app(
         return JSONResponse(OPENAPI)
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "SERVING"})
+        # Where the math runs, as the metrics say it (hashmatch_backend_info).
+        batcher = core.batcher
+        return JSONResponse(
+            {
+                "status": "SERVING",
+                "backend": batcher.backend_name,
+                "device": batcher.backend_device,
+                "decoder": batcher.decoder,
+            }
+        )
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HttpError)

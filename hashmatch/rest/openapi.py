@@ -156,7 +156,12 @@ OPENAPI: dict[str, Any] = {
             }
         },
         "/health": {
-            "get": {"summary": "Liveness", "responses": {"200": {"description": "serving"}}}
+            "get": {
+                "summary": "Liveness, and where the hashing runs",
+                "responses": {
+                    "200": {"description": "serving: status, backend (cpu/gpu), device, decoder"}
+                },
+            }
         },
     },
 }
