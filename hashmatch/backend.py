@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode
+from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode, usable_cores
 from hashmatch.errors import ConfigError
 from hashmatch.kernels.cpu import resample_to_64
 from hashmatch.kernels.pdq import hash_buffers
@@ -194,7 +194,7 @@ def select_decoder(config: EngineConfig, backend: Backend) -> BatchDecoder | Non
     device_id = 0 if backend.name == "gpu" else None
     # The decoder's host-side work (Huffman for nvJPEG's hybrid path, PNG, WebP) on every
     # core: one batch decodes at a time (the decoders lock), so it is not shared out.
-    threads = max(2, len(os.sched_getaffinity(0)))
+    threads = max(2, usable_cores())
     if choice in (DecoderChoice.AUTO, DecoderChoice.DALI) and dali_installed():
         return DaliDecoder(device_id=device_id, threads=threads)
     if choice in (DecoderChoice.AUTO, DecoderChoice.NVIMAGECODEC) and nvimgcodec_installed():

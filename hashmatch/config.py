@@ -12,6 +12,13 @@ from typing import Any, get_type_hints
 from hashmatch.errors import ConfigError
 
 
+def usable_cores() -> int:
+    """The cores this process may use (its affinity where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class HashMode(StrEnum):
     """Which PDQ the engine computes.
 
@@ -101,11 +108,7 @@ class BatchConfig:
 
     @property
     def worker_count(self) -> int:
-        return self.workers or (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1
-        )
+        return self.workers or usable_cores()
 
 
 @dataclass(frozen=True)
@@ -194,11 +197,7 @@ class VideoConfig:
     @property
     def decoders(self) -> int:
         """How many decoders (or decode threads) run at once."""
-        if self.decode_threads:
-            return self.decode_threads
-        if hasattr(os, "sched_getaffinity"):  # the cores this process may use
-            return len(os.sched_getaffinity(0))
-        return os.cpu_count() or 1
+        return self.decode_threads or usable_cores()
 
     @property
     def frame_mod_may_skip(self) -> bool:
