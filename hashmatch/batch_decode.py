@@ -10,6 +10,7 @@ which gives it its typed error.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -21,6 +22,15 @@ _MODES = frozenset({"RGB", "RGBA", "L", "LA", "P", "PA"})
 _FORMATS = frozenset(
     {ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.WEBP, ImageFormat.BMP, ImageFormat.TIFF}
 )
+
+
+def importable(module: str) -> bool:
+    """Whether an optional library (DALI, nvImageCodec) is installed."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def takes(header: Header) -> bool:

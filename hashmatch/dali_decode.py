@@ -21,15 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from hashmatch.batch_decode import importable
+
 log = logging.getLogger(__name__)
 
 
 def dali_installed() -> bool:
-    try:
-        importlib.import_module("nvidia.dali")
-    except ImportError:
-        return False
-    return True
+    return importable("nvidia.dali")
 
 
 def sync_pipeline(

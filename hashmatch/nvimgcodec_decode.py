@@ -22,15 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from hashmatch.batch_decode import importable
+
 log = logging.getLogger(__name__)
 
 
 def nvimgcodec_installed() -> bool:
-    try:
-        importlib.import_module("nvidia.nvimgcodec")
-    except ImportError:
-        return False
-    return True
+    return importable("nvidia.nvimgcodec")
 
 
 class NvImageCodecDecoder:
@@ -45,17 +43,13 @@ class NvImageCodecDecoder:
         self._codec: Any = importlib.import_module("nvidia.nvimgcodec")
         self.device_id = device_id
         codec = self._codec
-        if device_id is None:
-            self._decoder = codec.Decoder(
-                device_id=codec.NVIMGCODEC_DEVICE_CPU_ONLY,
-                max_num_cpu_threads=threads,
-                backends=[codec.Backend(codec.CPU_ONLY)],
-                options=":fancy_upsampling=1",
-            )
-        else:
-            self._decoder = codec.Decoder(
-                device_id=device_id, max_num_cpu_threads=threads, options=":fancy_upsampling=1"
-            )
+        cpu = device_id is None
+        self._decoder = codec.Decoder(
+            device_id=codec.NVIMGCODEC_DEVICE_CPU_ONLY if cpu else device_id,
+            max_num_cpu_threads=threads,
+            backends=[codec.Backend(codec.CPU_ONLY)] if cpu else None,  # None: all
+            options=":fancy_upsampling=1",
+        )
         # One decode at a time: the server runs several engine batches at once over one
         # engine, and a decoder used concurrently breaks its internal futures.
         self._lock = threading.Lock()
@@ -82,24 +76,19 @@ class NvImageCodecDecoder:
         try:
             with self._lock:
                 decoded = self._decoder.decode(parsed, params=self._params) if parsed else []
-            images = iter(decoded)
         except Exception as exc:  # the library raising for a batch: the CPU path sorts it
             log.info("nvImageCodec refused a batch of %d (%s): CPU path", len(parsed), exc)
             return [None] * len(items)
-        if self.device_id is not None:
-            import cupy
+        images = iter(self._own(decoded))
+        return [None if s is None else next(images) for s in streams]
 
-            # Wait for the decode once a batch, whether or not each image's array
-            # interface names its stream.
-            cupy.cuda.Device(self.device_id).synchronize()
-        return [None if s is None else self._own(next(images)) for s in streams]
-
-    def _own(self, image: Any) -> Any:
-        if image is None:
-            return None
+    def _own(self, decoded: list[Any]) -> list[Any | None]:
+        """NumPy (CPU) or CuPy (GPU) arrays of a batch's images; None where one failed."""
         if self.device_id is None:
-            return np.asarray(image.cpu())
+            return [None if im is None else np.asarray(im.cpu()) for im in decoded]
         import cupy
 
-        # Zero-copy: the CuPy array keeps the nvImageCodec image (its owner) alive.
-        return cupy.asarray(image)
+        # Wait for the decode once a batch, whether or not each image's array interface
+        # names its stream; then zero-copy: each CuPy array keeps its image alive.
+        cupy.cuda.Device(self.device_id).synchronize()
+        return [None if im is None else cupy.asarray(im) for im in decoded]
