@@ -90,11 +90,6 @@ def _prepared(data: bytes, pixels: Any, width: int, height: int, backend: Backen
 _PROCESS_BACKEND = CpuBackend()
 
 
-def _data(peeked: tuple[bytes, Header] | ItemError) -> bytes:
-    assert not isinstance(peeked, ItemError)
-    return peeked[0]
-
-
 def _prepare_in_process(item: Item, config: EngineConfig) -> _Prepared | ItemError:
     return prepare_item(item, config, _PROCESS_BACKEND)
 
@@ -162,10 +157,11 @@ class Engine:
         headers and checksums run on the worker threads: at GPU rates they are the host's
         main work."""
         peeked = self._thread_map(lambda it: _peeked(it, self.config), items)
-        batch = [k for k, p in enumerate(peeked) if not isinstance(p, ItemError) and takes(p[1])]
-        pixels = dict(
-            zip(batch, decoder.decode_many([_data(peeked[k]) for k in batch]), strict=True)
-        )
+        batch = [
+            (k, p[0]) for k, p in enumerate(peeked) if not isinstance(p, ItemError) and takes(p[1])
+        ]
+        decoded = decoder.decode_many([data for _, data in batch])
+        pixels = {k: px for (k, _), px in zip(batch, decoded, strict=True)}
 
         def finish(k: int) -> _Prepared | ItemError:
             p = peeked[k]
