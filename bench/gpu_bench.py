@@ -22,7 +22,7 @@ import argparse
 import numpy as np
 
 from bench.timing import median_seconds
-from hashmatch.backend import CpuBackend, GpuBackend, _try_cupy
+from hashmatch.hashing.backend import CpuBackend, GpuBackend, _try_cupy
 
 
 def main() -> None:
@@ -79,7 +79,7 @@ def end_to_end(base: np.ndarray, batch: int, runs: int, decoder: str, on_gpu: bo
     from PIL import Image
 
     from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig
-    from hashmatch.engine import Engine
+    from hashmatch.hashing.engine import Engine
 
     rgb = np.dstack([base, np.roll(base, 7, axis=0), np.roll(base, 13, axis=1)])
     jpegs = []

@@ -25,8 +25,8 @@ from PIL import Image
 
 from bench.timing import median_seconds
 from hashmatch.config import BackendChoice, EngineConfig, HashMode, PoolKind
-from hashmatch.engine import Engine
-from hashmatch.signatures import Signature
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import Signature
 
 SIZES = [(640, 480), (1280, 960), (3000, 2000)]
 PHOTOS = ["astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg"]

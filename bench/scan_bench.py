@@ -27,12 +27,12 @@ from PIL import Image
 
 from bench.hash_bench import make_jpegs
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
-from hashmatch.commands.data import matcher_config, open_store
 from hashmatch.config import BackendChoice, EngineConfig
-from hashmatch.engine import Engine
-from hashmatch.matcher import Matcher
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import Signature
+from hashmatch.matching.bank_matcher import Matcher
 from hashmatch.scan.runner import Progress, ScanConfig, run_scan
-from hashmatch.signatures import Signature
+from hashmatch.storage.datadir import matcher_config, open_store
 
 
 def make_tree(root: Path, count: int) -> list[Path]:

@@ -40,12 +40,12 @@ from bench.timing import median_seconds
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.client import Client
-from hashmatch.commands.data import STORE_FILE
 from hashmatch.config import BackendChoice, EngineConfig, IndexChoice
-from hashmatch.engine import Engine
-from hashmatch.matcher import Matcher, MatcherConfig, queries_for
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import Signature
+from hashmatch.matching.bank_matcher import Matcher, MatcherConfig, queries_for
 from hashmatch.proto import pb, rpc
-from hashmatch.signatures import Signature
+from hashmatch.storage.datadir import STORE_FILE
 from tests import server_harness
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
-from hashmatch.matcher import Matcher, MatcherConfig
+from hashmatch.matching.bank_matcher import Matcher, MatcherConfig
 
 
 def main() -> None:

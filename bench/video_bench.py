@@ -33,7 +33,7 @@ import numpy as np
 
 from bench.timing import median_seconds
 from hashmatch.config import VideoConfig
-from hashmatch.signatures import hamming
+from hashmatch.hashing.signature import hamming
 from hashmatch.video.decode import iter_segments
 from hashmatch.video.features import VideoHash
 from hashmatch.video.hasher import VideoHasher

@@ -277,7 +277,7 @@ class WebhooksConfig:
 
 @dataclass(frozen=True)
 class FloodSettings:
-    """Flood quarantine (hashmatch.flood): an entry matching more than max_distinct
+    """Flood quarantine (hashmatch.core.flood): an entry matching more than max_distinct
     different contents within window_s is flagged (and, with suspend, its matches are
     reported as suppressed until released)."""
 

@@ -16,7 +16,7 @@ assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run me under the CUDA sim
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType  # noqa: E402
 from hashmatch.banks.sqlite_store import SqliteBankStore  # noqa: E402
 from hashmatch.config import IndexChoice  # noqa: E402
-from hashmatch.matcher import HashQuery, Matcher, MatcherConfig  # noqa: E402
+from hashmatch.matching.bank_matcher import HashQuery, Matcher, MatcherConfig  # noqa: E402
 
 
 def near(rng: np.random.Generator, code: np.ndarray, flips: int) -> bytes:

@@ -11,7 +11,7 @@ import numpy as np
 
 assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run me under the CUDA simulator"
 
-from hashmatch.backend import CpuBackend, GpuBackend  # noqa: E402
+from hashmatch.hashing.backend import CpuBackend, GpuBackend  # noqa: E402
 from hashmatch.kernels import cuda as k  # noqa: E402
 from hashmatch.kernels.cpu import _cols, _rows_gray, _rows_rgb  # noqa: E402
 from hashmatch.kernels.resample import resampler  # noqa: E402

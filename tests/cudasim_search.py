@@ -10,8 +10,8 @@ import numpy as np
 
 assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run me under the CUDA simulator"
 
+from hashmatch.hashing.signature import hamming  # noqa: E402
 from hashmatch.index.gpu_flat import GpuFlatIndex  # noqa: E402
-from hashmatch.signatures import hamming  # noqa: E402
 
 Hit = tuple[int, int, int]  # (query, id, distance)
 

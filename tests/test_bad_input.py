@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from hashmatch.config import EngineConfig
-from hashmatch.engine import Engine
 from hashmatch.errors import ErrorCode, ItemError
-from hashmatch.signatures import Signature
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import Signature
 from tests.helpers import distance, encode, oracle, pillow_rgb, synthetic_rgb
 
 RGB = synthetic_rgb(120, 160, seed=11)

@@ -21,15 +21,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hashmatch.batch_decode import BatchDecoder, takes
 from hashmatch.client import Client
 from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode, VideoConfig
-from hashmatch.dali_decode import DaliDecoder, dali_installed
-from hashmatch.decode import peek
-from hashmatch.engine import Engine
 from hashmatch.errors import ConfigError, ItemError
-from hashmatch.nvimgcodec_decode import NvImageCodecDecoder, nvimgcodec_installed
-from hashmatch.signatures import Signature
+from hashmatch.hashing.decode.batch import BatchDecoder, takes
+from hashmatch.hashing.decode.dali import DaliDecoder, dali_installed
+from hashmatch.hashing.decode.images import peek
+from hashmatch.hashing.decode.nvimagecodec import NvImageCodecDecoder, nvimgcodec_installed
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import Signature
 from tests import server_harness
 from tests.helpers import encode, oracle, pillow_rgb, reference_dir, synthetic_rgb
 
@@ -178,7 +178,9 @@ def test_decoders_only_in_exact_mode_and_only_where_asked(choice: DecoderChoice)
 def test_auto_beside_the_gpu_backend_prefers_dali_then_nvimagecodec(
     monkeypatch: pytest.MonkeyPatch, dali: bool, nvimgcodec: bool, want: str | None
 ) -> None:
-    from hashmatch import backend, dali_decode, nvimgcodec_decode
+    from hashmatch.hashing.decode import batch
+    from hashmatch.hashing.decode import dali as dali_decode
+    from hashmatch.hashing.decode import nvimagecodec as nvimgcodec_decode
 
     made: list[tuple[str, int | None]] = []
     monkeypatch.setattr(dali_decode, "dali_installed", lambda: dali)
@@ -192,7 +194,7 @@ def test_auto_beside_the_gpu_backend_prefers_dali_then_nvimagecodec(
         lambda **kw: made.append(("nvimagecodec", kw["device_id"])),
     )
     gpu = type("FakeGpuBackend", (), {"name": "gpu"})()
-    backend.select_decoder(EngineConfig(), gpu)
+    batch.select_decoder(EngineConfig(), gpu)
     assert made == ([] if want is None else [(want, 0)])  # device 0: the backend's
 
 
@@ -200,7 +202,8 @@ def test_auto_beside_the_gpu_backend_prefers_dali_then_nvimagecodec(
 def test_a_decoder_asked_for_but_not_installed_refuses_to_start(
     monkeypatch: pytest.MonkeyPatch, choice: DecoderChoice
 ) -> None:
-    from hashmatch import dali_decode, nvimgcodec_decode
+    from hashmatch.hashing.decode import dali as dali_decode
+    from hashmatch.hashing.decode import nvimagecodec as nvimgcodec_decode
 
     monkeypatch.setattr(dali_decode, "dali_installed", lambda: False)
     monkeypatch.setattr(nvimgcodec_decode, "nvimgcodec_installed", lambda: False)

@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from hashmatch.config import BackendChoice, BatchConfig, EngineConfig, PoolKind
-from hashmatch.engine import Engine
-from hashmatch.server.batcher import Batcher
-from hashmatch.signatures import Signature
+from hashmatch.core.batcher import Batcher
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import Signature
 from tests.helpers import encode, synthetic_rgb
 
 IMAGES = [encode(synthetic_rgb(40 + k, 50, seed=k), "PNG") for k in range(6)]

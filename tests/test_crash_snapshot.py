@@ -18,7 +18,7 @@ import pytest
 from hashmatch.banks.model import SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.index.mih import MihConfig
-from hashmatch.matcher import HashQuery, Matcher, MatcherConfig
+from hashmatch.matching.bank_matcher import HashQuery, Matcher, MatcherConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ WRITER = textwrap.dedent(
     from hashmatch.banks.model import BankSettings, NewEntry, SignalType
     from hashmatch.banks.sqlite_store import SqliteBankStore
     from hashmatch.index.mih import MihConfig
-    from hashmatch.matcher import Matcher, MatcherConfig
+    from hashmatch.matching.bank_matcher import Matcher, MatcherConfig
     data, seed = Path(sys.argv[1]), int(sys.argv[2])
     store = SqliteBankStore(data / "banks.sqlite3")
     try:

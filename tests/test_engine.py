@@ -8,11 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from hashmatch.backend import CpuBackend, GpuBackend, select_backend
 from hashmatch.config import BackendChoice, EngineConfig, PoolKind
-from hashmatch.engine import Engine, hash_many
 from hashmatch.errors import BadParameter, ConfigError, ErrorCode, ItemError
-from hashmatch.signatures import PdqHash, Signature
+from hashmatch.hashing.backend import CpuBackend, GpuBackend, select_backend
+from hashmatch.hashing.engine import Engine, hash_many
+from hashmatch.hashing.signature import PdqHash, Signature
 from tests.helpers import encode, synthetic_rgb
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hashmatch.backend import CpuBackend, GpuBackend, _try_cupy
 from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig
-from hashmatch.dali_decode import dali_installed
-from hashmatch.engine import Engine
-from hashmatch.nvimgcodec_decode import nvimgcodec_installed
-from hashmatch.signatures import PdqHash, Signature
+from hashmatch.hashing.backend import CpuBackend, GpuBackend, _try_cupy
+from hashmatch.hashing.decode.dali import dali_installed
+from hashmatch.hashing.decode.nvimagecodec import nvimgcodec_installed
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import PdqHash, Signature
 from tests.helpers import encode, oracle, pillow_rgb, synthetic_rgb
 
 cupy = _try_cupy()

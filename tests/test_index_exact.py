@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.faiss_flat import FaissFlatIndex
 from hashmatch.errors import BadParameter
-from hashmatch.index.faiss_flat import FaissFlatIndex
 from hashmatch.index.mih import MihConfig, MultiIndexHashIndex
 from hashmatch.index.snapshot import SnapshotError
 from tests.banks_helpers import (

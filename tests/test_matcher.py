@@ -14,7 +14,7 @@ from hashmatch.banks.model import BankKind, BankSettings, NewEntry, SignalType, 
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.errors import BadParameter, NotFound
 from hashmatch.index.mih import MihConfig
-from hashmatch.matcher import HashQuery, Matcher, MatcherConfig
+from hashmatch.matching.bank_matcher import HashQuery, Matcher, MatcherConfig
 from tests.banks_helpers import brute_force, flip_bits, planted_queries, random_codes
 
 RNG = np.random.default_rng(21)
@@ -259,8 +259,8 @@ def test_unusable_snapshots_fall_back_to_a_rebuild(store: SqliteBankStore, tmp_p
 
 
 def test_queries_for_an_engine_signature(store: SqliteBankStore) -> None:
-    from hashmatch.matcher import queries_for
-    from hashmatch.signatures import PdqHash, Signature
+    from hashmatch.hashing.signature import PdqHash, Signature
+    from hashmatch.matching.bank_matcher import queries_for
 
     store.create_bank("b", BankSettings(min_quality=50))
     listed = random_codes(RNG, 1)[0]

@@ -8,7 +8,7 @@ import numpy as np
 
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
-from hashmatch.matcher import HashQuery, Matcher
+from hashmatch.matching.bank_matcher import HashQuery, Matcher
 from tests.banks_helpers import flip_bits, random_codes
 
 

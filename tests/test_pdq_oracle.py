@@ -9,8 +9,8 @@ import pytest
 import skimage
 
 from hashmatch.config import EngineConfig
-from hashmatch.engine import Engine
-from hashmatch.signatures import Signature
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import Signature
 from tests.helpers import distance, encode, oracle, pillow_rgb, synthetic_rgb
 
 SIZES = [

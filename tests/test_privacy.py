@@ -149,7 +149,7 @@ def test_no_image_bytes_anywhere(tmp_path: Path) -> None:
 
 def test_a_new_data_dir_is_private(tmp_path: Path) -> None:
     """Who can read the data dir reads every bank and the audit: a new one is 0700."""
-    from hashmatch.commands.data import open_store
+    from hashmatch.storage.datadir import open_store
 
     store = open_store(tmp_path / "fresh" / "data")
     store.close()

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hashmatch.backend import CpuBackend
 from hashmatch.config import EngineConfig, HashMode
-from hashmatch.engine import Engine
-from hashmatch.signatures import PdqHash, Signature
+from hashmatch.hashing.backend import CpuBackend
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import PdqHash, Signature
 from tests.helpers import oracle_dihedral, pillow_rgb, reference_dir
 
 

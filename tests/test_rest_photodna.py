@@ -13,10 +13,10 @@ import pytest
 
 from hashmatch.audit.log import records
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
-from hashmatch.commands.data import open_store
 from hashmatch.config import BackendChoice, EngineConfig
-from hashmatch.engine import Engine
-from hashmatch.signatures import Signature
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import Signature
+from hashmatch.storage.datadir import open_store
 from tests import server_harness
 from tests.helpers import encode, synthetic_rgb
 

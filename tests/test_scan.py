@@ -20,12 +20,12 @@ import pytest
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.cli import main
 from hashmatch.commands.common import Streams
-from hashmatch.commands.data import open_store
 from hashmatch.config import BackendChoice, EngineConfig
-from hashmatch.engine import Engine
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import Signature
 from hashmatch.scan.sources import SourceItem
 from hashmatch.scan.worker import hash_shard
-from hashmatch.signatures import Signature
+from hashmatch.storage.datadir import open_store
 from tests.helpers import descendants, encode, oracle, pillow_rgb, still_running, synthetic_rgb
 
 N_IMAGES = 1200

@@ -22,9 +22,9 @@ from PIL import Image
 
 from hashmatch.client import Client
 from hashmatch.config import EngineConfig
-from hashmatch.engine import Engine
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import Signature
 from hashmatch.proto import bank_pb, bank_rpc, pb, rpc
-from hashmatch.signatures import Signature
 from tests import server_harness
 from tests.helpers import encode, synthetic_rgb
 

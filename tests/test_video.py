@@ -15,7 +15,7 @@ import pytest
 
 from hashmatch.config import VideoConfig
 from hashmatch.errors import BadParameter, NotAVideo, SizeOutOfRange, Unreadable
-from hashmatch.signatures import hamming
+from hashmatch.hashing.signature import hamming
 from hashmatch.video import hasher as hasher_module
 from hashmatch.video.compare import VideoMatchOptions, compare
 from hashmatch.video.decode import SkipUnsafe, decode_segment, iter_frames, iter_segments

@@ -13,7 +13,7 @@ from hashmatch.banks.model import BankSettings, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.config import VideoConfig
 from hashmatch.errors import NotFound
-from hashmatch.matcher import HashQuery, Matcher
+from hashmatch.matching.bank_matcher import HashQuery, Matcher
 from hashmatch.video.compare import VideoMatchOptions
 from hashmatch.video.features import VideoHash
 from hashmatch.video.hasher import VideoHasher

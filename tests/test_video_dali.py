@@ -19,7 +19,7 @@ import pytest
 
 from hashmatch.config import DecoderChoice, VideoConfig, load_config
 from hashmatch.errors import ConfigError, NotAVideo, Unreadable
-from hashmatch.signatures import hamming
+from hashmatch.hashing.signature import hamming
 from hashmatch.video import dali_video
 from hashmatch.video.dali_video import DaliVideoDecoder, select_video_decoder
 from hashmatch.video.decode import SkipUnsafe, StreamInfo, iter_frames

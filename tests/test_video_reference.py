@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hashmatch.config import VideoConfig
-from hashmatch.signatures import hamming
+from hashmatch.hashing.signature import hamming
 from hashmatch.video.compare import compare
 from hashmatch.video.features import VideoHash
 from hashmatch.video.hasher import VideoHasher

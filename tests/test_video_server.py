@@ -14,10 +14,10 @@ import grpc
 import pytest
 
 from hashmatch.cli import main
+from hashmatch.client.video import VideoClient, options
 from hashmatch.commands.common import Streams
 from hashmatch.config import VideoConfig
 from hashmatch.proto import video_pb, video_rpc
-from hashmatch.video.client import VideoClient, options
 from hashmatch.video.hasher import VideoHasher
 from tests import server_harness
 from tests.video_helpers import write_video

@@ -10,8 +10,8 @@ import grpc
 import pytest
 
 from hashmatch.cli import main
+from hashmatch.client.video import VideoClient
 from hashmatch.commands.common import Streams
-from hashmatch.video.client import VideoClient
 from tests import server_harness
 from tests.tenancy_setup import admin, key, tenant
 from tests.video_helpers import write_video

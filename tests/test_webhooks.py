@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from hashmatch.client import Client
-from hashmatch.webhooks import sign
+from hashmatch.core.webhooks import sign
 from tests import server_harness
 from tests.helpers import encode, synthetic_rgb
 

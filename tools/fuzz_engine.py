@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image
 
 from hashmatch.config import BackendChoice, EngineConfig
-from hashmatch.engine import Engine
 from hashmatch.errors import ErrorCode, ItemError
+from hashmatch.hashing.engine import Engine
 
 
 def seeds() -> dict[str, bytes]:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hashmatch.sqlite_schema import write_transaction
+from hashmatch.storage.sqlite import write_transaction
 
 GENESIS = "0" * 64
 SCHEMA = """

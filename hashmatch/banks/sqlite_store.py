@@ -34,7 +34,7 @@ from hashmatch.banks.model import (
     check_bank_name,
 )
 from hashmatch.errors import AlreadyExists, NotFound
-from hashmatch.sqlite_schema import migrate, read_transaction, write_transaction
+from hashmatch.storage.sqlite import migrate, read_transaction, write_transaction
 
 SCHEMA_VERSION = 1
 

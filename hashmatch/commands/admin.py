@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.commands.data import OPERATOR_KEY_FILE, add_data_dir, open_tenants
 from hashmatch.config import AuthConfig
 from hashmatch.errors import AlreadyExists
+from hashmatch.storage.datadir import OPERATOR_KEY_FILE, add_data_dir, open_tenants
 from hashmatch.tenancy.model import TenantAction, TenantState, parse_roles
 from hashmatch.tenancy.service import LOCAL_OPERATOR, Tenancy
 

@@ -9,9 +9,9 @@ from typing import Any
 from hashmatch.audit.log import prune, verify
 from hashmatch.audit.usage import aggregate_for_ncmec, to_csv, usage
 from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.commands.data import add_data_dir
-from hashmatch.feedback import FEEDBACK_FILE, FeedbackStore
-from hashmatch.flood import FLOOD_FILE, FloodStore
+from hashmatch.core.feedback import FEEDBACK_FILE, FeedbackStore
+from hashmatch.core.flood import FLOOD_FILE, FloodStore
+from hashmatch.storage.datadir import add_data_dir
 
 AUDIT_FILE = "audit.sqlite3"
 REPORTS_FILE = "reports.sqlite3"

@@ -20,8 +20,8 @@ from hashmatch.banks.model import (
 )
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.commands.data import add_data_dir, open_store
 from hashmatch.errors import BadParameter
+from hashmatch.storage.datadir import add_data_dir, open_store
 
 
 def register(sub: Any) -> None:

@@ -9,8 +9,8 @@ from typing import Any, TextIO
 
 from hashmatch.commands.common import DECODER_ARGUMENT, ExitCode, Streams
 from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode, PoolKind
-from hashmatch.engine import Engine
 from hashmatch.errors import ItemError
+from hashmatch.hashing.engine import Engine
 
 # Bounded memory for long path lists: hash this many, print, go on.
 BATCH = 64

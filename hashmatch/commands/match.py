@@ -11,13 +11,13 @@ from typing import Any
 
 import grpc
 
-from hashmatch.client import DEFAULT_TARGET, Client
+from hashmatch.client.images import DEFAULT_TARGET, Client
+from hashmatch.client.video import VideoClient, is_video_path
+from hashmatch.client.video import options as video_options
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.hash import iter_paths
-from hashmatch.engine import read_item
 from hashmatch.errors import HashmatchError
-from hashmatch.video.client import VideoClient, is_video_path
-from hashmatch.video.client import options as video_options
+from hashmatch.hashing.engine import read_item
 
 BATCH = 64
 MAX_BYTES = 64 * 1024 * 1024

@@ -16,9 +16,9 @@ from typing import Any, TextIO
 
 from hashmatch.banks.model import SignalType, guess_signal
 from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.commands.data import add_data_dir, matcher_config, open_store
 from hashmatch.errors import BadParameter, HashmatchError, ItemError
-from hashmatch.matcher import HashQuery, Matcher
+from hashmatch.matching.bank_matcher import HashQuery, Matcher
+from hashmatch.storage.datadir import add_data_dir, matcher_config, open_store
 
 BATCH = 1024
 _SPLIT = re.compile(r"[,\s]+")

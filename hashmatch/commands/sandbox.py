@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.sandbox import export
+from hashmatch.core.sandbox import export
 
 
 def register(sub: Any) -> None:

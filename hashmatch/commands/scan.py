@@ -12,14 +12,14 @@ from typing import Any
 import grpc
 
 from hashmatch.client import auth_metadata
+from hashmatch.client.remote_matcher import RemoteMatcher, RemoteVideoMatcher
 from hashmatch.commands.common import DECODER_ARGUMENT, ExitCode, Streams
-from hashmatch.commands.data import STORE_FILE, add_data_dir, matcher_config, open_store
 from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode
-from hashmatch.matcher import Matcher as BankMatcher
-from hashmatch.matching import Matcher, MatchOptions
-from hashmatch.remote_matcher import RemoteMatcher, RemoteVideoMatcher
+from hashmatch.matching.bank_matcher import Matcher as BankMatcher
+from hashmatch.matching.model import Matcher, MatchOptions
 from hashmatch.scan.output import ScanRow, read_rows, to_table, write_atomic
 from hashmatch.scan.runner import Progress, ScanConfig, match_rows, match_video_rows, run_scan
+from hashmatch.storage.datadir import STORE_FILE, add_data_dir, matcher_config, open_store
 from hashmatch.video.matching import VideoBankMatcher, VideoMatcher
 from hashmatch.video.store import VideoStore
 

@@ -12,16 +12,16 @@ from typing import Any
 from hashmatch.audit.log import AuditLog
 from hashmatch.commands.audit import AUDIT_FILE, REPORTS_FILE
 from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.commands.data import matcher_config, open_store, open_tenants
 from hashmatch.config import Config, WebhooksConfig, load_config
+from hashmatch.core.sandbox import ensure_sandbox
+from hashmatch.core.webhooks import Target, WebhookNotifier
 from hashmatch.errors import ConfigError
-from hashmatch.matcher import Matcher
-from hashmatch.sandbox import ensure_sandbox
+from hashmatch.matching.bank_matcher import Matcher
 from hashmatch.server.app import serve_forever, start_server
 from hashmatch.server.report_servicer import open_outbox
+from hashmatch.storage.datadir import matcher_config, open_store, open_tenants
 from hashmatch.video.matching import VideoBankMatcher
 from hashmatch.video.store import VideoStore
-from hashmatch.webhooks import Target, WebhookNotifier
 
 
 def register(sub: Any) -> None:
@@ -63,7 +63,7 @@ async def _serve(config: Config, io: Streams) -> None:
     store = open_store(config.data_dir)
     tenants = open_tenants(config.data_dir)
     if config.sandbox.enabled:
-        # First start: the public "Test" bank of benign synthetic images (hashmatch.sandbox).
+        # First start: the public "Test" bank of benign synthetic images (hashmatch.core.sandbox).
         await asyncio.to_thread(ensure_sandbox, store, config.engine)
     matcher = Matcher.open(store, matcher_config(config.data_dir, config.server.pdq_index))
     matcher.start()  # follows the bank change log: updates apply within a second

@@ -8,10 +8,10 @@ from typing import Any
 
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.compare_video import load
-from hashmatch.commands.data import add_data_dir, open_store
 from hashmatch.commands.hash_video import add_video_options, video_config
 from hashmatch.config import VideoConfig
 from hashmatch.errors import HashmatchError
+from hashmatch.storage.datadir import add_data_dir, open_store
 from hashmatch.video.hasher import VideoHasher
 from hashmatch.video.store import VideoStore
 

@@ -1,5 +1,5 @@
 """SignatureIndex on a CUDA device: the bank's codes live in device memory and every range
-search is an exact scan by the tiled kernels of hashmatch.index.cuda_search.
+search is an exact scan by the tiled kernels of hashmatch.index.gpu_flat_kernels.
 
 Brute force on purpose: at 100M codes a GPU scans the bank faster than the CPU's MIH
 probes it, and the scan's cost does not depend on the radius. Host copies of ids and codes
@@ -119,7 +119,7 @@ class GpuFlatIndex:
             return self._range_search(queries, radius)
 
     def _range_search(self, queries: np.ndarray, radius: int) -> RangeHits:
-        from hashmatch.index import cuda_search as k
+        from hashmatch.index import gpu_flat_kernels as k
 
         queries = check_codes(queries)
         if radius < 0:

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from hashmatch.errors import BadParameter, ConfigError
-from hashmatch.index import kernels
+from hashmatch.hashing.signature import PDQ_BYTES
+from hashmatch.index import mih_kernels as kernels
 from hashmatch.index.protocol import RangeHits, check_codes, check_ids
 from hashmatch.index.snapshot import SnapshotError, read_snapshot, write_snapshot
-from hashmatch.signatures import PDQ_BYTES
 
 FORMAT = "hashmatch-mih-1"
 # Beyond this many bits of difference per chunk the probe sets explode: scan instead.

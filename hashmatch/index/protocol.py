@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from hashmatch.errors import BadParameter
-from hashmatch.signatures import PDQ_BYTES
+from hashmatch.hashing.signature import PDQ_BYTES
 
 # Ids are the bank store's entry ids; the index keeps them as uint32 to stay within its
 # memory budget (10M entries in under 1 GB).

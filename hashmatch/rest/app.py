@@ -16,14 +16,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from hashmatch.core.auditing import Auditor, CallTally
+from hashmatch.core.service import HashmatchService, new_tracking_id
 from hashmatch.errors import BadParameter, HashmatchError, ItemError, TooLarge
-from hashmatch.matching import MatchOptions
+from hashmatch.matching.model import MatchOptions
 from hashmatch.reports.model import ReportStatus
 from hashmatch.reports.outbox import DONE, ReportOutbox
 from hashmatch.rest import photodna
 from hashmatch.rest.openapi import OPENAPI
-from hashmatch.server.auditing import Auditor, CallTally
-from hashmatch.service import HashmatchService, new_tracking_id
 
 # Who is calling: the tenant for a key (None: the operator), or an HTTP error raised.
 Authenticate = Callable[[Request], Awaitable[str | None]]

@@ -13,9 +13,9 @@ import json
 from typing import Any
 
 from hashmatch.banks.model import SignalType
-from hashmatch.engine import Result
 from hashmatch.errors import BadParameter, ErrorCode, ItemError
-from hashmatch.matcher import HashQuery, MatchResult
+from hashmatch.hashing.engine import Result
+from hashmatch.matching.bank_matcher import HashQuery, MatchResult
 from hashmatch.reports.model import INCIDENT_TYPES, Report, ReportFile
 
 DESCRIPTIONS = {

@@ -22,19 +22,19 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
-from hashmatch.backend import CpuBackend, select_backend
 from hashmatch.config import EngineConfig, VideoConfig
-from hashmatch.engine import Engine
-from hashmatch.matching import Matcher, MatchOptions, image_queries, merge_results
+from hashmatch.hashing.backend import CpuBackend, select_backend
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.pools import watch_parent
+from hashmatch.hashing.signature import Signature
+from hashmatch.matching.model import Matcher, MatchOptions, image_queries, merge_results
 from hashmatch.scan.checkpoint import Manifest
 from hashmatch.scan.output import ScanRow, to_table, write_atomic
 from hashmatch.scan.sources import SourceItem, iter_source
 from hashmatch.scan.worker import hash_shard, hash_shard_task
-from hashmatch.signatures import Signature
 from hashmatch.video.compare import VideoMatchOptions
 from hashmatch.video.features import VideoHash
 from hashmatch.video.matching import VideoMatcher
-from hashmatch.workers import watch_parent
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def match_video_rows(rows: list[ScanRow], videos: VideoMatcher, options: MatchOp
 
 
 def signature_of(row: ScanRow) -> Signature:
-    from hashmatch.signatures import PdqHash
+    from hashmatch.hashing.signature import PdqHash
 
     assert row.pdq is not None and row.md5 and row.sha256  # callers pass hashed rows only
     return Signature(

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from hashmatch.client.video import is_video_path
 from hashmatch.config import BackendChoice, EngineConfig
-from hashmatch.engine import Engine, Result
 from hashmatch.errors import ItemError, TooLarge, Unreadable
+from hashmatch.hashing.engine import Engine, Result
 from hashmatch.scan.output import ScanRow
 from hashmatch.scan.sources import SourceItem, read_uri
-from hashmatch.video.client import is_video_path
 from hashmatch.video.hasher import VideoHasher
 
 _VIDEO_HASHER = VideoHasher()

@@ -17,30 +17,30 @@ from grpc_reflection.v1alpha import reflection
 from hashmatch.audit.log import AuditEvent, AuditLog
 from hashmatch.banks.store import BankStore
 from hashmatch.config import Config, ServerConfig
+from hashmatch.core.auditing import Auditor
+from hashmatch.core.batcher import Batcher
+from hashmatch.core.feedback import FEEDBACK_FILE, FeedbackStore
+from hashmatch.core.flood import FLOOD_FILE, FloodMonitor, FloodStore
+from hashmatch.core.metrics import Metrics
+from hashmatch.core.service import HashmatchService
+from hashmatch.core.webhooks import WebhookNotifier
 from hashmatch.errors import ConfigError
-from hashmatch.feedback import FEEDBACK_FILE, FeedbackStore
-from hashmatch.flood import FLOOD_FILE, FloodMonitor, FloodStore
-from hashmatch.matching import Matcher
+from hashmatch.matching.model import Matcher
 from hashmatch.proto import admin_pb, admin_rpc, bank_pb, bank_rpc, pb, report_pb, report_rpc, rpc
 from hashmatch.reports.outbox import ReportOutbox
 from hashmatch.rest.app import create_app
 from hashmatch.rest.auth import tenancy_auth
 from hashmatch.rest.server import RestServer
 from hashmatch.server.admin_servicer import AdminServicer
-from hashmatch.server.auditing import Auditor
 from hashmatch.server.auth import AuthInterceptor
 from hashmatch.server.bank_servicer import BankServicer
-from hashmatch.server.batcher import Batcher
-from hashmatch.server.metrics import Metrics
 from hashmatch.server.report_servicer import ReportServicer
 from hashmatch.server.servicer import MatchServicer
 from hashmatch.server.video_servicer import VIDEO_SERVICE, add_video_service
-from hashmatch.service import HashmatchService
 from hashmatch.tenancy.limits import TenantLimits
 from hashmatch.tenancy.service import Tenancy
 from hashmatch.tenancy.store import TenantStore
 from hashmatch.video.matching import VideoBankMatcher
-from hashmatch.webhooks import WebhookNotifier
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import grpc
 
+from hashmatch.core.auditing import Auditor, CallTally
+from hashmatch.core.metrics import Metrics
 from hashmatch.errors import HashmatchError, PermissionDenied
 from hashmatch.proto import admin_pb, bank_pb, pb, report_pb, video_pb
-from hashmatch.server.auditing import Auditor, CallTally
 from hashmatch.server.context import CALLER, caller
-from hashmatch.server.metrics import Metrics
 from hashmatch.server.status import GRPC_STATUS, abort_for
 from hashmatch.tenancy.limits import TenantLimits
 from hashmatch.tenancy.model import ANONYMOUS, Principal, Role

@@ -24,10 +24,10 @@ from hashmatch.banks.model import (
     WriteReport,
 )
 from hashmatch.banks.store import BankStore
+from hashmatch.core.auditing import Auditor
+from hashmatch.core.feedback import FeedbackStore, Verdict, give_feedback
 from hashmatch.errors import BadParameter, TooLarge
-from hashmatch.feedback import FeedbackStore, Verdict, give_feedback
 from hashmatch.proto import bank_pb, bank_rpc
-from hashmatch.server.auditing import Auditor
 from hashmatch.server.auth import caller
 from hashmatch.server.convert import SIGNAL_FROM_PROTO, SIGNAL_TO_PROTO
 from hashmatch.server.status import streaming, unary

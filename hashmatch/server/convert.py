@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from hashmatch.banks.model import SignalType
-from hashmatch.engine import Result
 from hashmatch.errors import BadParameter, ItemError
+from hashmatch.hashing.engine import Result
+from hashmatch.hashing.signature import Signature
 from hashmatch.kernels.pdq import DIHEDRAL_NAMES
-from hashmatch.matcher import HashQuery, Match, MatchResult
-from hashmatch.matching import SANDBOX_BANK, MatchOptions
+from hashmatch.matching.bank_matcher import HashQuery, Match, MatchResult
+from hashmatch.matching.model import SANDBOX_BANK, MatchOptions
 from hashmatch.proto import pb
 from hashmatch.server.status import ITEM_CODE
-from hashmatch.signatures import Signature
 
 SIGNAL_FROM_PROTO: dict[int, SignalType] = {
     pb.PDQ: SignalType.PDQ,

@@ -10,12 +10,12 @@ from pathlib import Path
 import grpc
 
 from hashmatch.config import ReportsConfig
+from hashmatch.core.auditing import Auditor
 from hashmatch.errors import BadParameter
 from hashmatch.proto import report_pb, report_rpc
 from hashmatch.reports.cybertip import CyberTipClient, Endpoint
 from hashmatch.reports.model import Report, ReportFile
 from hashmatch.reports.outbox import DONE, ReportOutbox, ReportRecord, RetryPolicy
-from hashmatch.server.auditing import Auditor
 from hashmatch.server.context import caller
 from hashmatch.server.status import unary
 

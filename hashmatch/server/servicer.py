@@ -8,19 +8,19 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from hashmatch.core.auditing import Auditor
+from hashmatch.core.metrics import Metrics
+from hashmatch.core.service import HashmatchService, ImageOutcome, new_tracking_id
+from hashmatch.core.webhooks import WebhookNotifier
 from hashmatch.errors import BadParameter, ItemError
-from hashmatch.matcher import HashQuery
-from hashmatch.matching import MatchOptions
+from hashmatch.matching.bank_matcher import HashQuery
+from hashmatch.matching.model import MatchOptions
 from hashmatch.proto import pb, rpc
 from hashmatch.server import convert
-from hashmatch.server.auditing import Auditor
 from hashmatch.server.auth import caller
-from hashmatch.server.metrics import Metrics
 from hashmatch.server.status import streaming, unary
-from hashmatch.service import HashmatchService, ImageOutcome, new_tracking_id
 from hashmatch.tenancy.limits import TenantLimits
 from hashmatch.tenancy.model import Principal
-from hashmatch.webhooks import WebhookNotifier
 
 # A stream's items are hashed and matched in groups of up to this many, by a few workers.
 STREAM_GROUP = 32

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import DecodeError
 
+from hashmatch.core.auditing import CallTally, caller_of
 from hashmatch.errors import ErrorCode, HashmatchError, Overloaded
 from hashmatch.proto import pb
-from hashmatch.server.auditing import CallTally, caller_of
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,15 @@ from collections.abc import AsyncIterator
 import grpc
 import numpy as np
 
-from hashmatch.backend import select_backend
 from hashmatch.config import Config
+from hashmatch.core.auditing import Auditor
+from hashmatch.core.service import new_tracking_id
 from hashmatch.errors import BadParameter
+from hashmatch.hashing.backend import select_backend
+from hashmatch.hashing.signature import PDQ_BYTES
 from hashmatch.proto import video_pb, video_rpc
-from hashmatch.server.auditing import Auditor
 from hashmatch.server.auth import caller
 from hashmatch.server.status import unary
-from hashmatch.service import new_tracking_id
-from hashmatch.signatures import PDQ_BYTES
 from hashmatch.tenancy.limits import TenantLimits
 from hashmatch.video.features import VideoHash
 from hashmatch.video.hasher import VideoHasher

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hashmatch.errors import AlreadyExists, NotFound
-from hashmatch.sqlite_schema import migrate, write_transaction
+from hashmatch.storage.sqlite import migrate, write_transaction
 from hashmatch.tenancy.clock import now_iso
 from hashmatch.tenancy.model import ApiKey, Role, Tenant, TenantState
 

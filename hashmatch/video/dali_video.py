@@ -36,8 +36,8 @@ import av
 import numpy as np
 
 from hashmatch.config import DecoderChoice, VideoConfig
-from hashmatch.dali_decode import dali_installed, sync_pipeline
 from hashmatch.errors import ConfigError
+from hashmatch.hashing.decode.dali import dali_installed, sync_pipeline
 from hashmatch.video.decode import (
     Frame,
     SkipUnsafe,

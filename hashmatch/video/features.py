@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hashmatch.errors import BadParameter
-from hashmatch.signatures import PDQ_BYTES
+from hashmatch.hashing.signature import PDQ_BYTES
 
 _MAGIC = b"VPDQ\x01"
 # frame number, timestamp in milliseconds, quality, hash

@@ -15,8 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from hashmatch.backend import Backend, CpuBackend
 from hashmatch.config import DecoderChoice, VideoConfig
+from hashmatch.hashing.backend import Backend, CpuBackend
 from hashmatch.video.dali_video import DaliVideoDecoder, select_video_decoder
 from hashmatch.video.decode import (
     Frame,

@@ -18,8 +18,8 @@ from typing import Protocol
 import numpy as np
 
 from hashmatch.banks.model import Bank, SignalType
-from hashmatch.matcher import HashQuery
-from hashmatch.matching import Matcher
+from hashmatch.matching.bank_matcher import HashQuery
+from hashmatch.matching.model import Matcher
 from hashmatch.video.compare import VideoComparison, VideoMatchOptions, compare
 from hashmatch.video.features import VideoHash
 from hashmatch.video.store import VideoStore
@@ -47,7 +47,7 @@ class VideoMatch:
 
 class VideoMatcher(Protocol):
     """Matches a video's frame list against video banks: the local VideoBankMatcher, or a
-    running server's MatchVideoHashes (hashmatch.remote_matcher.RemoteVideoMatcher)."""
+    running server's MatchVideoHashes (hashmatch.client.remote_matcher.RemoteVideoMatcher)."""
 
     def match(
         self,
@@ -61,7 +61,7 @@ class VideoMatcher(Protocol):
 
 
 class BankMatcher(Matcher, Protocol):
-    """What video matching needs of the bank matcher (hashmatch.matcher.Matcher): the
+    """What video matching needs of the bank matcher (hashmatch.matching.bank_matcher.Matcher): the
     image Matcher's match, plus the banks a caller may see."""
 
     def visible_banks(self, tenant: str | None = None, names: Sequence[str] = ()) -> list[Bank]: ...

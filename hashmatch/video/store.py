@@ -30,7 +30,7 @@ import numpy as np
 from hashmatch.banks.model import NewEntry, SignalType
 from hashmatch.banks.store import BankStore
 from hashmatch.errors import BadParameter, NotFound
-from hashmatch.sqlite_schema import read_transaction, write_transaction
+from hashmatch.storage.sqlite import read_transaction, write_transaction
 from hashmatch.video.features import VideoHash
 
 VPDQ_SOURCE = "vpdq"

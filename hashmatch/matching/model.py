@@ -1,4 +1,4 @@
-"""Matching requests in domain terms, over the bank matcher (hashmatch.matcher).
+"""Matching requests in domain terms, over the bank matcher (hashmatch.matching.bank_matcher).
 
 An image is three lookups (its PDQ, with the dihedral variants when asked; its MD5; its
 SHA-256); the transports deal in images and client hashes, this module in queries.
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hashmatch.errors import BadParameter
-from hashmatch.matcher import HashQuery, MatchResult, queries_for
-from hashmatch.signatures import Signature
+from hashmatch.hashing.signature import Signature
+from hashmatch.matching.bank_matcher import HashQuery, MatchResult, queries_for
 
-# The integration sandbox's public bank (hashmatch.sandbox fills it; PhotoDNA's "Test"
+# The integration sandbox's public bank (hashmatch.core.sandbox fills it; PhotoDNA's "Test"
 # source): the `test` request option matches against it alone.
 SANDBOX_BANK = "Test"
 

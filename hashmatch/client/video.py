@@ -10,7 +10,7 @@ from typing import IO, Any
 
 import grpc
 
-from hashmatch.client import auth_metadata
+from hashmatch.client.images import auth_metadata
 from hashmatch.proto import video_pb, video_rpc
 from hashmatch.video.features import VideoHash
 from hashmatch.video.wire import features_to_proto

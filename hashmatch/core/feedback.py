@@ -19,7 +19,7 @@ from typing import Any
 from hashmatch.banks.model import BankKind, BankSettings, NewEntry, Visibility
 from hashmatch.banks.store import BankStore
 from hashmatch.errors import NotFound
-from hashmatch.sqlite_schema import migrate, write_transaction
+from hashmatch.storage.sqlite import migrate, write_transaction
 from hashmatch.tenancy.access import BankAccess
 from hashmatch.tenancy.model import Principal
 

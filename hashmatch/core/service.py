@@ -12,13 +12,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hashmatch.engine import Result
+from hashmatch.core.batcher import Batcher
+from hashmatch.core.flood import FloodMonitor
 from hashmatch.errors import BadParameter
-from hashmatch.flood import FloodMonitor
-from hashmatch.matcher import HashQuery, MatchResult
-from hashmatch.matching import Matcher, MatchOptions, image_queries, merge_results
-from hashmatch.server.batcher import Batcher
-from hashmatch.signatures import Signature
+from hashmatch.hashing.engine import Result
+from hashmatch.hashing.signature import Signature
+from hashmatch.matching.bank_matcher import HashQuery, MatchResult
+from hashmatch.matching.model import Matcher, MatchOptions, image_queries, merge_results
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from hashmatch.config import FloodSettings
-from hashmatch.matcher import MatchResult, Suppressor
-from hashmatch.sqlite_schema import migrate, write_transaction
+from hashmatch.matching.bank_matcher import MatchResult, Suppressor
+from hashmatch.storage.sqlite import migrate, write_transaction
 
 FLOOD_FILE = "flood.sqlite3"
 QUARANTINE = "quarantine"  # the suppressor's bank name on a suspended entry's matches

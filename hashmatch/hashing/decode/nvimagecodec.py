@@ -1,6 +1,6 @@
 """Batch image decode through nvImageCodec, the codec library DALI decodes with, for
 machines that have it without DALI (a 25 MB wheel against DALI's ~200 MB). One of the two
-BatchDecoders (hashmatch.batch_decode).
+BatchDecoders (hashmatch.hashing.decode.batch).
 
 On a GPU it decodes with nvJPEG (NVJPG hardware where the card has it, with the
 `nvidia-nvjpeg` wheel installed) into device memory, handed to the GPU backend as CuPy
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hashmatch.batch_decode import importable
+from hashmatch.hashing.decode.batch import importable
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import grpc
 from hashmatch.banks.model import SignalType
 from hashmatch.errors import BadParameter
 from hashmatch.kernels.pdq import DIHEDRAL_NAMES
-from hashmatch.matcher import HashQuery, Match, MatchResult, Suppressor
+from hashmatch.matching.bank_matcher import HashQuery, Match, MatchResult, Suppressor
 from hashmatch.proto import pb, rpc, video_pb, video_rpc
 from hashmatch.server.convert import SIGNAL_FROM_PROTO, SIGNAL_TO_PROTO
 from hashmatch.video.compare import TimeRange, VideoComparison, VideoMatchOptions

@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from hashmatch.backend import Backend, CpuBackend, select_backend, select_decoder
-from hashmatch.batch_decode import BatchDecoder, takes
 from hashmatch.config import EngineConfig, PoolKind
-from hashmatch.decode import Header, decode, peek
 from hashmatch.errors import ItemError, TooLarge, Unreadable
-from hashmatch.signatures import PdqHash, Signature
-from hashmatch.workers import watch_parent
+from hashmatch.hashing.backend import Backend, CpuBackend, select_backend
+from hashmatch.hashing.decode.batch import BatchDecoder, select_decoder, takes
+from hashmatch.hashing.decode.images import Header, decode, peek
+from hashmatch.hashing.pools import watch_parent
+from hashmatch.hashing.signature import PdqHash, Signature
 
 Item = bytes | bytearray | memoryview | str | os.PathLike[str]
 Result = Signature | ItemError

@@ -29,11 +29,11 @@ from hashmatch.banks.model import Bank, BankKind, ChangeKind, Entry, SignalType
 from hashmatch.banks.store import BankStore
 from hashmatch.config import IndexChoice
 from hashmatch.errors import BadParameter, NotFound
+from hashmatch.hashing.signature import Signature
 from hashmatch.index.exact import ExactHashIndex
 from hashmatch.index.mih import MihConfig, MultiIndexHashIndex
 from hashmatch.index.protocol import PdqIndex
 from hashmatch.index.snapshot import SnapshotError, read_snapshot, write_snapshot
-from hashmatch.signatures import Signature
 
 _log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.config import IndexChoice
-from hashmatch.matcher import MatcherConfig
+from hashmatch.matching.bank_matcher import MatcherConfig
 from hashmatch.tenancy.sqlite_store import SqliteTenantStore
 
 DEFAULT_DATA_DIR = "./hashmatch-data"

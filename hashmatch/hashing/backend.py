@@ -16,18 +16,15 @@ import os
 import platform
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode, usable_cores
+from hashmatch.config import BackendChoice, EngineConfig
 from hashmatch.errors import ConfigError
 from hashmatch.kernels.cpu import resample_to_64
 from hashmatch.kernels.pdq import hash_buffers
 from hashmatch.kernels.resample import PDQ_BUFFER, resampler
-
-if TYPE_CHECKING:
-    from hashmatch.batch_decode import BatchDecoder
 
 log = logging.getLogger(__name__)
 
@@ -178,31 +175,6 @@ def _try_cupy() -> Any | None:
     except Exception as exc:  # CuPy is there but no driver or device works: say so
         log.warning("GPU backend unusable, using the CPU: %s", exc)
         return None
-
-
-def select_decoder(config: EngineConfig, backend: Backend) -> BatchDecoder | None:
-    """A library batch decoder for exact-mode batches where asked, or by default beside
-    the GPU backend (DALI, else nvImageCodec); None: the CPU path decodes."""
-    from hashmatch.dali_decode import DaliDecoder, dali_installed
-    from hashmatch.nvimgcodec_decode import NvImageCodecDecoder, nvimgcodec_installed
-
-    choice = config.decoder
-    if config.mode is not HashMode.EXACT or choice is DecoderChoice.CPU:
-        return None
-    if choice is DecoderChoice.AUTO and backend.name != "gpu":
-        return None  # on the CPU, simplejpeg's Y plane is faster than a library's RGB
-    device_id = 0 if backend.name == "gpu" else None
-    # The decoder's host-side work (Huffman for nvJPEG's hybrid path, PNG, WebP) on every
-    # core: one batch decodes at a time (the decoders lock), so it is not shared out.
-    threads = max(2, usable_cores())
-    if choice in (DecoderChoice.AUTO, DecoderChoice.DALI) and dali_installed():
-        return DaliDecoder(device_id=device_id, threads=threads)
-    if choice in (DecoderChoice.AUTO, DecoderChoice.NVIMAGECODEC) and nvimgcodec_installed():
-        return NvImageCodecDecoder(device_id=device_id, threads=threads)
-    if choice is not DecoderChoice.AUTO:
-        package = "nvidia-dali" if choice is DecoderChoice.DALI else "nvidia-nvimgcodec"
-        raise ConfigError(f"decoder {choice.value!r} asked for, but {package} is not installed")
-    return None
 
 
 def select_backend(config: EngineConfig) -> Backend:

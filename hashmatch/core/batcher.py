@@ -18,9 +18,9 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from hashmatch.config import BatchConfig, EngineConfig, PoolKind
-from hashmatch.engine import Engine, Result
 from hashmatch.errors import ErrorCode, ItemError, Overloaded
-from hashmatch.workers import watch_parent
+from hashmatch.hashing.engine import Engine, Result
+from hashmatch.hashing.pools import watch_parent
 
 
 @dataclass(slots=True)

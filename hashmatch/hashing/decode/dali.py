@@ -1,6 +1,6 @@
 """Batch image decode through NVIDIA DALI: on the GPU (the "mixed" decoder, NVJPG hardware
 where the card has it) or on the CPU (a pipeline with device_id=None, which is how CI runs
-it: no CUDA needed). One of the two BatchDecoders (hashmatch.batch_decode).
+it: no CUDA needed). One of the two BatchDecoders (hashmatch.hashing.decode.batch).
 
 Output is RGB, so the hash follows the reference's path exactly (Pillow's RGB, then luma
 in float), with EXIF orientation not applied (the reference does not) and libjpeg's
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from hashmatch.batch_decode import importable
+from hashmatch.hashing.decode.batch import importable
 
 log = logging.getLogger(__name__)
 

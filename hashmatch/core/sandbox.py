@@ -24,10 +24,10 @@ from PIL import Image, ImageDraw, ImageFont
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType, Visibility
 from hashmatch.banks.store import BankStore
 from hashmatch.config import EngineConfig
-from hashmatch.engine import Engine
 from hashmatch.errors import InternalError, NotFound
-from hashmatch.matching import SANDBOX_BANK
-from hashmatch.signatures import Signature
+from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.signature import Signature
+from hashmatch.matching.model import SANDBOX_BANK
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,6 @@
+"""Python clients for a hashmatch server: images (blocking and asyncio), video, and the
+remote matchers a bulk scan uses. Only gRPC, protobuf and NumPy are needed."""
+
+from hashmatch.client.images import AsyncClient, Client, ItemOutcome, auth_metadata
+
+__all__ = ["AsyncClient", "Client", "ItemOutcome", "auth_metadata"]
