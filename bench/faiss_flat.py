@@ -8,17 +8,12 @@ asking for "<= r" means passing r + 1.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hashmatch.errors import BadParameter
 from hashmatch.index.protocol import RangeHits, check_codes, check_ids
-from hashmatch.index.snapshot import write_snapshot
-
-FORMAT = "hashmatch-faiss-flat-1"
 
 
 def _faiss() -> Any:
@@ -90,8 +85,3 @@ class FaissFlatIndex:
         return RangeHits.from_unsorted(
             queries.shape[0], q[live], self._ids[labels[live]], dist[live].astype(np.int16)
         )
-
-    def save(self, path: Path, meta: Mapping[str, int | str]) -> None:
-        keep = self._alive
-        arrays: dict[str, np.ndarray] = {"codes": self._codes[keep], "ids": self._ids[keep]}
-        write_snapshot(path, {"format": FORMAT, "meta": dict(meta)}, arrays)

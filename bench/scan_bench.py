@@ -10,14 +10,12 @@ in 100 folders; a bank of 10,000 random PDQ hashes with 50 of the tree's own pla
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import platform
 import shutil
 import statistics
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import faiss
@@ -29,10 +27,11 @@ from bench.hash_bench import make_jpegs
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.config import BackendChoice, EngineConfig
 from hashmatch.hashing.engine import Engine
+from hashmatch.hashing.pools import process_pool
 from hashmatch.hashing.signature import Signature
-from hashmatch.matching.bank_matcher import Matcher
+from hashmatch.matching.bank_matcher import BankMatcher, MatcherConfig
 from hashmatch.scan.runner import Progress, ScanConfig, run_scan
-from hashmatch.storage.datadir import matcher_config, open_store
+from hashmatch.storage.datadir import DataDir
 
 
 def make_tree(root: Path, count: int) -> list[Path]:
@@ -73,12 +72,10 @@ def bare_processes(paths: list[Path], workers: int, runs: int) -> float:
     """The engine alone as the scan runs it with several workers: one process per worker,
     a 256-path chunk per task; no listing, matching or writing."""
     chunks = [[str(p) for p in paths[lo : lo + 256]] for lo in range(0, len(paths), 256)]
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["hashmatch.scan.preload"])  # as the scan's pool does
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()  # pool start-up counted, as it is in the scan
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        with process_pool(workers) as pool:  # as the scan's pool is made
             assert sum(pool.map(_hash_chunk, chunks)) == len(paths)
         times.append(time.perf_counter() - t0)
     return len(paths) / statistics.median(times)
@@ -105,7 +102,7 @@ def main() -> None:
             *planted,
             *(rng.integers(0, 256, 32, dtype=np.uint8).tobytes() for _ in range(10_000 - 50)),
         ]
-        store = open_store(root / "data")
+        store = DataDir(root / "data").open_banks()
         store.create_bank("bench", BankSettings())
         store.write_entries("bench", [NewEntry(SignalType.PDQ, v) for v in bank])
         index = faiss.IndexBinaryFlat(256)
@@ -134,7 +131,7 @@ def main() -> None:
             paths, 2, args.runs
         )
 
-        with Matcher.open(store, matcher_config(root / "data")) as matcher:
+        with BankMatcher.open(store, MatcherConfig(DataDir(root / "data").snapshot)) as matcher:
             for workers in (1, 2):
                 times = []
                 for _ in range(args.runs):

@@ -38,14 +38,14 @@ import numpy as np
 from bench.hash_bench import make_jpegs
 from bench.timing import median_seconds
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
-from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.client import Client
 from hashmatch.config import BackendChoice, EngineConfig, IndexChoice
 from hashmatch.hashing.engine import Engine
 from hashmatch.hashing.signature import Signature
-from hashmatch.matching.bank_matcher import Matcher, MatcherConfig, queries_for
+from hashmatch.matching.bank_matcher import BankMatcher, MatcherConfig
+from hashmatch.matching.model import image_queries
 from hashmatch.proto import pb, rpc
-from hashmatch.storage.datadir import STORE_FILE
+from hashmatch.storage.datadir import DataDir
 from tests import server_harness
 
 
@@ -54,7 +54,7 @@ def rate(n_items: int, fn: Callable[[], object], runs: int) -> float:
 
 
 def build_bank(data_dir: Path, n: int, planted: np.ndarray) -> None:
-    store = SqliteBankStore(data_dir / STORE_FILE)
+    store = DataDir(data_dir).open_banks()
     store.create_bank("bench", BankSettings())
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
@@ -164,14 +164,14 @@ def hash_and_match_rate(
 ) -> float:
     """images/s of what MatchImages does, in-process: hash, then look up every image's
     PDQ, MD5 and SHA-256 in the bank (one match call, like a server batch)."""
-    store = SqliteBankStore(data_dir / STORE_FILE)
-    matcher = Matcher.open(store, MatcherConfig(pdq_index=pdq_index))
+    store = DataDir(data_dir).open_banks()
+    matcher = BankMatcher.open(store, MatcherConfig(pdq_index=pdq_index))
     try:
         with Engine(EngineConfig(workers=cores, backend=backend)) as eng:
 
             def once() -> None:
                 signed = [r for r in eng.hash_many(images) if isinstance(r, Signature)]
-                matcher.match([q for sig in signed for q in queries_for(sig, False)])
+                matcher.match([q for sig in signed for q in image_queries(sig, False)])
 
             return rate(len(images), once, runs)
     finally:

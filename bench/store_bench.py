@@ -16,7 +16,7 @@ import numpy as np
 
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
-from hashmatch.matching.bank_matcher import Matcher, MatcherConfig
+from hashmatch.matching.bank_matcher import BankMatcher, MatcherConfig
 
 
 def main() -> None:
@@ -34,14 +34,14 @@ def main() -> None:
     out["import_s"] = time.perf_counter() - t0
     cfg = MatcherConfig(snapshot_path=args.dir / "index.snapshot")
     t0 = time.perf_counter()
-    m = Matcher.open(store, cfg)
+    m = BankMatcher.open(store, cfg)
     out["build_from_store_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     m.save_snapshot()
     out["save_snapshot_s"] = time.perf_counter() - t0
     m.close()
     t0 = time.perf_counter()
-    m = Matcher.open(store, cfg)
+    m = BankMatcher.open(store, cfg)
     out["open_from_snapshot_s"] = time.perf_counter() - t0
     m.close()
     store.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
@@ -125,6 +127,9 @@ class ServerConfig:
     grace_seconds: float = 10.0
     # The banks' PDQ index: "mih" (CPU) or "gpu" (device memory; needs CUDA).
     pdq_index: IndexChoice = IndexChoice.MIH
+    # The index snapshot (data dir) is rewritten after this many applied changes, and at
+    # shutdown, so a restart loads it instead of rebuilding from the database; 0: never.
+    snapshot_every: int = 100_000
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""  # set: clients must present a certificate signed by it
@@ -134,6 +139,8 @@ class ServerConfig:
             raise ConfigError("tls_cert and tls_key go together")
         if self.max_items_per_request < 1 or self.stream_window < 1:
             raise ConfigError("max_items_per_request and stream_window must be >= 1")
+        if self.snapshot_every < 0:
+            raise ConfigError("snapshot_every must be >= 0 (0: no snapshots)")
 
 
 @dataclass(frozen=True)
@@ -320,48 +327,123 @@ _SECTIONS = {
 }
 
 
-def _build(cls: type[Any], values: dict[str, Any], where: str) -> Any:
+ENV_PREFIX = "HASHMATCH_"
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _typed(kind: Any, value: Any, where: str) -> Any:
+    """A TOML value of the setting's own type, or ConfigError naming the setting: a
+    string is no number, a number no address, "no" no boolean."""
+
+    def wrong(want: str) -> ConfigError:
+        return ConfigError(f"{where}: expected {want}, got {value!r} ({type(value).__name__})")
+
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong("an integer")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise wrong("a number")
+        return float(value)
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        choices = ", ".join(m.value for m in kind)
+        if not isinstance(value, str) or value not in {m.value for m in kind}:
+            raise ConfigError(f"{where}: {value!r} is not one of {choices}")
+        return kind(value)
+    if kind is str or kind is Path:
+        if not isinstance(value, str):
+            raise wrong("a string")
+        return kind(value)
+    if kind == dict[str, str]:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise wrong("a table of strings")
+        return dict(value)
+    raise ConfigError(f"{where}: settings of type {kind} are not supported")  # a bug of ours
+
+
+def _from_env(kind: Any, text: str, where: str) -> Any:
+    """An environment variable's text as the setting's type (then checked like TOML)."""
+    value: Any = text
+    try:
+        if kind is bool:
+            low = text.strip().lower()
+            if low not in _TRUE | _FALSE:
+                raise ValueError(text)
+            value = low in _TRUE
+        elif kind is int:
+            value = int(text)
+        elif kind is float:
+            value = float(text)
+        elif kind == dict[str, str]:
+            value = json.loads(text)
+    except ValueError:
+        pass  # _typed says what was expected
+    return _typed(kind, value, where)
+
+
+def _build(
+    cls: type[Any],
+    values: dict[str, Any],
+    section: str,
+    environ: Mapping[str, str],
+    flags: dict[str, Any],
+) -> Any:
+    """File values, then environment variables, then flags: each checked by its type."""
     hints = get_type_hints(cls)
     known = {f.name for f in fields(cls)}
-    unknown = set(values) - known
+    unknown = (set(values) | set(flags)) - known
     if unknown:
-        raise ConfigError(f"unknown setting(s) in [{where}]: {', '.join(sorted(unknown))}")
-    converted = {}
-    for name, value in values.items():
-        kind = hints[name]
-        if isinstance(kind, type) and issubclass(kind, StrEnum):
-            try:
-                value = kind(value)
-            except ValueError:
-                choices = ", ".join(m.value for m in kind)
-                raise ConfigError(f"[{where}] {name}: {value!r} is not one of {choices}") from None
-        converted[name] = value
-    return cls(**converted)
+        raise ConfigError(f"unknown setting(s) in [{section}]: {', '.join(sorted(unknown))}")
+    converted = {name: _typed(hints[name], v, f"[{section}] {name}") for name, v in values.items()}
+    for name in known:
+        env = f"{ENV_PREFIX}{section}_{name}".upper()
+        if env in environ:
+            converted[name] = _from_env(hints[name], environ[env], env)
+    for name, v in flags.items():
+        converted[name] = _typed(hints[name], v, f"--{name.replace('_', '-')}")
+    try:
+        return cls(**converted)
+    except ConfigError as exc:
+        raise ConfigError(f"[{section}] {exc.message}") from None
 
 
 def load_config(
-    path: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None
+    path: Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Config:
-    """A Config from an optional TOML file, then flag overrides ({"server": {"listen": ...}}).
-
-    Top-level keys: data_dir; sections [engine], [batch], [server], [auth], [sandbox]:
-    see hashmatch.example.toml.
+    """A Config from an optional TOML file, then the environment (`HASHMATCH_<SECTION>_<KEY>`,
+    e.g. HASHMATCH_BATCH_MAX_BATCH=64, and HASHMATCH_DATA_DIR), then flag overrides
+    ({"server": {"listen": ...}}). Every value is checked against the setting's type, and
+    an error names the setting. See hashmatch.example.toml.
     """
+    environ = {} if environ is None else environ
     raw: dict[str, Any] = {}
     if path is not None:
         try:
             raw = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"config {path}: {exc}") from None
-    for section, values in (overrides or {}).items():
-        if section == "":
-            raw.update(values)
-        else:
-            raw.setdefault(section, {}).update(values)
+    flags = overrides or {}
     parts: dict[str, Any] = {}
     for section, cls in _SECTIONS.items():
-        parts[section] = _build(cls, dict(raw.pop(section, {})), section)
-    data_dir = Path(raw.pop("data_dir", Config.data_dir))
+        table = raw.pop(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{section}]: expected a table, got {table!r}")
+        parts[section] = _build(cls, table, section, environ, flags.get(section, {}))
+    data_dir = _typed(Path, raw.pop("data_dir", str(Config.data_dir)), "data_dir")
+    if f"{ENV_PREFIX}DATA_DIR" in environ:
+        data_dir = Path(environ[f"{ENV_PREFIX}DATA_DIR"])
+    if "data_dir" in flags.get("", {}):
+        data_dir = Path(flags[""]["data_dir"])
     if raw:
         raise ConfigError(f"unknown top-level setting(s): {', '.join(sorted(raw))}")
     return Config(data_dir=data_dir, **parts)

@@ -16,7 +16,8 @@ assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run me under the CUDA sim
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType  # noqa: E402
 from hashmatch.banks.sqlite_store import SqliteBankStore  # noqa: E402
 from hashmatch.config import IndexChoice  # noqa: E402
-from hashmatch.matching.bank_matcher import HashQuery, Matcher, MatcherConfig  # noqa: E402
+from hashmatch.matching.bank_matcher import BankMatcher, MatcherConfig  # noqa: E402
+from hashmatch.matching.model import HashQuery  # noqa: E402
 
 
 def near(rng: np.random.Generator, code: np.ndarray, flips: int) -> bytes:
@@ -25,7 +26,7 @@ def near(rng: np.random.Generator, code: np.ndarray, flips: int) -> bytes:
     return np.packbits(bits).tobytes()
 
 
-def answers(matcher: Matcher, queries: list[HashQuery]) -> list[set[tuple[str, int, int]]]:
+def answers(matcher: BankMatcher, queries: list[HashQuery]) -> list[set[tuple[str, int, int]]]:
     return [{(m.bank, m.entry_id, m.distance) for m in r.matches} for r in matcher.match(queries)]
 
 
@@ -36,8 +37,8 @@ def main() -> None:
         store = SqliteBankStore(Path(tmp) / "banks.sqlite")
         store.create_bank("list", BankSettings())
         store.write_entries("list", [NewEntry(SignalType.PDQ, c.tobytes()) for c in codes[:80]])
-        cpu = Matcher.open(store, MatcherConfig())
-        gpu = Matcher.open(store, MatcherConfig(pdq_index=IndexChoice.GPU))
+        cpu = BankMatcher.open(store, MatcherConfig())
+        gpu = BankMatcher.open(store, MatcherConfig(pdq_index=IndexChoice.GPU))
         picks = rng.integers(0, 120, 30)
         queries = [HashQuery(SignalType.PDQ, (near(rng, codes[k], int(rng.integers(0, 45))),))
                    for k in picks]  # fmt: skip

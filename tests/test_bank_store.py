@@ -153,13 +153,16 @@ def test_live_signals_is_one_consistent_read(store: SqliteBankStore) -> None:
         + [NewEntry(SignalType.SHA256, pdq(i)) for i in range(3)],
     )
     store.remove_entries("b", [(SignalType.PDQ, pdq(4))])
-    seq, live = store.live_signals()
-    assert seq == store.current_sequence()
-    ids, values = live[SignalType.PDQ]
+    live = store.live_signals()
+    assert live.sequence == store.current_sequence()
+    ids, values = live.signals[SignalType.PDQ]
     assert ids.shape == (9,) and values.shape == (9, 32)
     assert [bytes(v) for v in values] == [pdq(i) for i in range(10) if i != 4]
-    assert live[SignalType.SHA256][0].shape == (3,)
-    assert live[SignalType.MD5][1].shape == (0, 16)
+    assert live.signals[SignalType.SHA256][0].shape == (3,)
+    assert live.signals[SignalType.MD5][1].shape == (0, 16)
+    # What matches report of each live entry, in the same read: 12 entries, all of "b".
+    assert live.ids.tolist() == sorted([*ids.tolist(), *live.signals[SignalType.SHA256][0]])
+    assert set(live.bank_ids.tolist()) == {store.get_bank("b").id}
 
 
 def test_lookup_and_entries_by_id(store: SqliteBankStore) -> None:

@@ -58,7 +58,7 @@ def test_bank_flow_end_to_end(tmp_path: Path) -> None:
     assert code == ExitCode.OK and len(res) == 4
     assert res[0]["hash"] == near
     assert res[0]["matches"] == [
-        {"bank": "ncmec", "entry_id": 1, "value": hexes[0], "distance": 20, "label": "A1"}
+        {"bank": "ncmec", "entry_id": 1, "signal_type": "pdq", "distance": 20, "label": "A1"}
     ]
     assert res[1]["matches"] == []  # 21 > the bank's 20
     assert res[2]["error"]["code"] == "BAD_PARAMETER"  # type: ignore[index]

@@ -45,3 +45,51 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('[batch]\nmax_batch = "64"\n', "[batch] max_batch"),
+        ("[server]\nlisten = 50051\n", "[server] listen"),
+        ('[sandbox]\nenabled = "no"\n', "[sandbox] enabled"),
+        ('[engine]\ndihedral = "no"\n', "[engine] dihedral"),
+        ("[auth]\nrate_per_second = true\n", "[auth] rate_per_second"),
+        ("[webhooks]\nurls = { acme = 3 }\n", "[webhooks] urls"),
+        ("data_dir = 7\n", "data_dir"),
+        ("server = 3\n", "[server]"),
+    ],
+)
+def test_values_of_the_wrong_type_are_refused_naming_the_key(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    """A string is no number, a number no address, "no" no boolean: each is a ConfigError
+    naming the setting, never a TypeError deep inside or a truthy "no"."""
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert named in exc.value.message
+
+
+def test_environment_overrides_file_and_flags_override_both(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[batch]\nmax_batch = 16\n[sandbox]\nenabled = true\n")
+    env = {
+        "HASHMATCH_BATCH_MAX_BATCH": "64",
+        "HASHMATCH_SANDBOX_ENABLED": "false",
+        "HASHMATCH_SERVER_LISTEN": "0.0.0.0:7000",
+        "HASHMATCH_ENGINE_BACKEND": "cpu",
+        "HASHMATCH_DATA_DIR": str(tmp_path / "env-data"),
+        "HASHMATCH_API_KEY": "not a setting: ignored",
+    }
+    config = load_config(path, None, env)
+    assert config.batch.max_batch == 64 and config.sandbox.enabled is False
+    assert config.server.listen == "0.0.0.0:7000" and config.engine.backend is BackendChoice.CPU
+    assert config.data_dir == tmp_path / "env-data"
+    flagged = load_config(path, {"server": {"listen": "127.0.0.1:1"}, "batch": {}}, env)
+    assert flagged.server.listen == "127.0.0.1:1" and flagged.batch.max_batch == 64
+    with pytest.raises(ConfigError, match="HASHMATCH_SANDBOX_ENABLED"):
+        load_config(None, None, {"HASHMATCH_SANDBOX_ENABLED": "maybe"})
+    with pytest.raises(ConfigError, match="HASHMATCH_BATCH_MAX_BATCH"):
+        load_config(None, None, {"HASHMATCH_BATCH_MAX_BATCH": "lots"})

@@ -18,7 +18,8 @@ import pytest
 from hashmatch.banks.model import SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.index.mih import MihConfig
-from hashmatch.matching.bank_matcher import HashQuery, Matcher, MatcherConfig
+from hashmatch.matching.bank_matcher import BankMatcher, MatcherConfig
+from hashmatch.matching.model import HashQuery
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +31,7 @@ WRITER = textwrap.dedent(
     from hashmatch.banks.model import BankSettings, NewEntry, SignalType
     from hashmatch.banks.sqlite_store import SqliteBankStore
     from hashmatch.index.mih import MihConfig
-    from hashmatch.matching.bank_matcher import Matcher, MatcherConfig
+    from hashmatch.matching.bank_matcher import BankMatcher, MatcherConfig
     data, seed = Path(sys.argv[1]), int(sys.argv[2])
     store = SqliteBankStore(data / "banks.sqlite3")
     try:
@@ -39,7 +40,7 @@ WRITER = textwrap.dedent(
         pass
     # Small tail/merge settings: segments are folded often, so kills land mid-fold too.
     config = MatcherConfig(snapshot_path=data / "index.snapshot", mih=MihConfig(tail_max=64))
-    matcher = Matcher.open(store, config)
+    matcher = BankMatcher.open(store, config)
     rng = np.random.default_rng(seed)
     while True:
         codes = rng.integers(0, 256, (200, 32), dtype=np.uint8)
@@ -72,10 +73,11 @@ def test_index_equals_store_after_sigkill(tmp_path: Path, seed: int) -> None:
     assert acked > 0
     store = SqliteBankStore(tmp_path / "banks.sqlite3")
     assert store.current_sequence() >= acked  # nothing acknowledged was lost
-    seq, live = store.live_signals()
-    ids, codes = live[SignalType.PDQ]
+    live = store.live_signals()
+    seq = live.sequence
+    ids, codes = live.signals[SignalType.PDQ]
     config = MatcherConfig(snapshot_path=tmp_path / "index.snapshot", mih=MihConfig(tail_max=64))
-    with Matcher.open(store, config) as matcher:
+    with BankMatcher.open(store, config) as matcher:
         assert matcher.sequence == seq
         assert matcher.stats()["pdq"] == len(ids)
         # Every stored code is found (distance 0), and nothing that is not stored is.

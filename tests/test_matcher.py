@@ -14,7 +14,9 @@ from hashmatch.banks.model import BankKind, BankSettings, NewEntry, SignalType, 
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.errors import BadParameter, NotFound
 from hashmatch.index.mih import MihConfig
-from hashmatch.matching.bank_matcher import HashQuery, Matcher, MatcherConfig
+from hashmatch.matching.bank_matcher import BankMatcher, MatcherConfig
+from hashmatch.matching.follower import ChangeFollower
+from hashmatch.matching.model import HashQuery
 from tests.banks_helpers import brute_force, flip_bits, planted_queries, random_codes
 
 RNG = np.random.default_rng(21)
@@ -45,7 +47,7 @@ def test_per_bank_thresholds_at_the_boundary(store: SqliteBankStore, tmp_path: P
     center = random_codes(RNG, 1)[0]
     for bank in ("wide", "narrow"):
         _add(store, bank, np.stack([flip_bits(RNG, center, d) for d in (10, 11, 31, 32)]))
-    with Matcher.open(store, MatcherConfig()) as m:
+    with BankMatcher.open(store, MatcherConfig()) as m:
         [res] = m.match([_pdq(center)])
         got = sorted((x.bank, x.distance) for x in res.matches)
         assert got == [("narrow", 10), ("wide", 10), ("wide", 11), ("wide", 31)]
@@ -68,7 +70,7 @@ def test_exact_against_brute_force_through_the_store(store: SqliteBankStore) -> 
     store.create_bank("b", BankSettings())
     codes = random_codes(RNG, 20_000)
     _add(store, "b", codes)
-    with Matcher.open(store) as m:
+    with BankMatcher.open(store) as m:
         q = planted_queries(RNG, codes, 120, max_flip=36)
         results = m.match([_pdq(c) for c in q])
         ids = np.arange(1, codes.shape[0] + 1)  # entry ids in insertion order
@@ -85,7 +87,7 @@ def test_allow_list_suppresses_and_says_by_which_entry(store: SqliteBankStore) -
     md5 = bytes(range(16))
     store.write_entries("csam", [NewEntry(SignalType.MD5, md5, "A2")])
     store.write_entries("fp", [NewEntry(SignalType.MD5, md5)])
-    with Matcher.open(store) as m:
+    with BankMatcher.open(store) as m:
         near_benign = flip_bits(RNG, benign, 3)
         far = flip_bits(RNG, listed, 2)
         r_benign, r_far, r_md5 = m.match(
@@ -111,7 +113,7 @@ def test_visibility_and_enabled(store: SqliteBankStore) -> None:
     store.create_bank("off", BankSettings(owner="t1", enabled=False))
     for b in ("mine", "shared", "public", "hidden", "off"):
         _add(store, b, code)
-    with Matcher.open(store) as m:
+    with BankMatcher.open(store) as m:
         banks = lambda t: {x.bank for x in m.match([_pdq(code[0])], tenant=t)[0].matches}  # noqa: E731
         assert banks("t1") == {"mine", "shared", "public"}
         assert banks("t5") == {"public"}
@@ -127,7 +129,7 @@ def test_dihedral_variants_report_which_matched(store: SqliteBankStore) -> None:
     variants = random_codes(RNG, 8)
     variants[5] = flip_bits(RNG, listed, 4)
     variants[2] = flip_bits(RNG, listed, 9)
-    with Matcher.open(store) as m:
+    with BankMatcher.open(store) as m:
         [r] = m.match([HashQuery(SignalType.PDQ, tuple(v.tobytes() for v in variants))])
         [hit] = r.matches
         assert (hit.dihedral, hit.distance) == (5, 4)
@@ -142,7 +144,7 @@ def test_min_quality(store: SqliteBankStore) -> None:
     store.create_bank("b", BankSettings(min_quality=50))
     code = random_codes(RNG, 1)
     _add(store, "b", code)
-    with Matcher.open(store) as m:
+    with BankMatcher.open(store) as m:
         low, high, unknown = m.match(
             [
                 HashQuery(SignalType.PDQ, (code[0].tobytes(),), quality=49),
@@ -157,7 +159,7 @@ def test_refresh_applies_adds_removes_and_bank_changes(store: SqliteBankStore) -
     store.create_bank("b", BankSettings())
     codes = random_codes(RNG, 3000)
     _add(store, "b", codes[:1000])
-    with Matcher.open(store, MatcherConfig(mih=MihConfig(tail_max=300))) as m:
+    with BankMatcher.open(store, MatcherConfig(mih=MihConfig(tail_max=300))) as m:
         _add(store, "b", codes[1000:])
         store.remove_entries("b", [(SignalType.PDQ, c.tobytes()) for c in codes[:500]])
         store.write_entries("b", [NewEntry(SignalType.SHA256, bytes(32))])
@@ -181,8 +183,9 @@ def test_second_process_view_follows_within_a_second(tmp_path: Path) -> None:
     path = tmp_path / "banks.sqlite3"
     writer, reader = SqliteBankStore(path), SqliteBankStore(path)
     writer.create_bank("b", BankSettings())
-    m = Matcher.open(reader, MatcherConfig(poll_interval_s=0.05))
-    m.start()
+    m = BankMatcher.open(reader, MatcherConfig())
+    follower = ChangeFollower(m, poll_interval_s=0.05)
+    follower.start()
     try:
         code = random_codes(RNG, 1)
         _add(writer, "b", code)
@@ -196,6 +199,7 @@ def test_second_process_view_follows_within_a_second(tmp_path: Path) -> None:
             assert time.monotonic() - t0 < 1.0, "removal not applied within a second"
             time.sleep(0.01)
     finally:
+        follower.stop()
         m.close()
         writer.close()
         reader.close()
@@ -208,7 +212,7 @@ def test_restart_from_snapshot_then_catch_up(store: SqliteBankStore, tmp_path: P
     codes = random_codes(RNG, 5000)
     _add(store, "b", codes[:4000])
     store.write_entries("b", [NewEntry(SignalType.MD5, bytes(16))])
-    with Matcher.open(store, cfg) as m:
+    with BankMatcher.open(store, cfg) as m:
         assert not m.loaded_from_snapshot
         m.save_snapshot()
     # changes after the snapshot: the restarted matcher applies them from the log
@@ -218,7 +222,7 @@ def test_restart_from_snapshot_then_catch_up(store: SqliteBankStore, tmp_path: P
     ids = np.arange(1, 5001)
     ids = np.delete(ids, [0])
     ids[ids > 4000] += 1  # the md5 entry took id 4001
-    with Matcher.open(store, cfg) as m:
+    with BankMatcher.open(store, cfg) as m:
         assert m.loaded_from_snapshot and m.sequence == store.current_sequence()
         assert [_ids(r) for r in m.match([_pdq(c) for c in q])] == brute_force(
             codes[1:], ids, q, 31
@@ -231,17 +235,17 @@ def test_unusable_snapshots_fall_back_to_a_rebuild(store: SqliteBankStore, tmp_p
     store.create_bank("b", BankSettings())
     code = random_codes(RNG, 1)
     _add(store, "b", code)
-    with Matcher.open(store, MatcherConfig(snapshot_path=snap)) as m:
+    with BankMatcher.open(store, MatcherConfig(snapshot_path=snap)) as m:
         m.save_snapshot()
     good = snap.read_bytes()
     # corrupt
-    snap.write_bytes(good[:-10] + bytes(10))
-    with Matcher.open(store, MatcherConfig(snapshot_path=snap)) as m:
+    snap.write_bytes(good[:-10] + bytes(b ^ 0xFF for b in good[-10:]))
+    with BankMatcher.open(store, MatcherConfig(snapshot_path=snap)) as m:
         assert not m.loaded_from_snapshot and m.match([_pdq(code[0])])[0].matches
     # another database's snapshot
     other = SqliteBankStore(tmp_path / "other.sqlite3")
     snap.write_bytes(good)
-    with Matcher.open(other, MatcherConfig(snapshot_path=snap)) as m:
+    with BankMatcher.open(other, MatcherConfig(snapshot_path=snap)) as m:
         assert not m.loaded_from_snapshot and m.stats()["pdq"] == 0
     other.close()
     # ahead of the database (e.g. the database restored from an older backup)
@@ -254,13 +258,13 @@ def test_unusable_snapshots_fall_back_to_a_rebuild(store: SqliteBankStore, tmp_p
     snap.write_bytes(
         good[:8] + len(new_head).to_bytes(8, "little") + new_head + good[16 + head_len :]
     )
-    with Matcher.open(store, MatcherConfig(snapshot_path=snap)) as m:
+    with BankMatcher.open(store, MatcherConfig(snapshot_path=snap)) as m:
         assert not m.loaded_from_snapshot and m.match([_pdq(code[0])])[0].matches
 
 
 def test_queries_for_an_engine_signature(store: SqliteBankStore) -> None:
     from hashmatch.hashing.signature import PdqHash, Signature
-    from hashmatch.matching.bank_matcher import queries_for
+    from hashmatch.matching.model import image_queries
 
     store.create_bank("b", BankSettings(min_quality=50))
     listed = random_codes(RNG, 1)[0]
@@ -269,8 +273,8 @@ def test_queries_for_an_engine_signature(store: SqliteBankStore) -> None:
     variants = tuple(PdqHash(c.tobytes()) for c in random_codes(RNG, 8))
     variants = (*variants[:3], PdqHash(flip_bits(RNG, listed, 7).tobytes()), *variants[4:])
     sig = Signature(variants[0], 80, bytes(16), bytes(range(32)), 640, 480, variants)
-    with Matcher.open(store) as m:
-        pdq, md5, sha = m.match(queries_for(sig))
+    with BankMatcher.open(store) as m:
+        pdq, md5, sha = m.match(image_queries(sig, dihedral=True))
         assert [(x.label, x.dihedral, x.distance) for x in pdq.matches] == [("A1", 3, 7)]
         assert md5.matches == () and sha.matches[0].label == "A2"
 
@@ -283,8 +287,9 @@ def test_a_separate_writer_process_is_followed(tmp_path: Path) -> None:
     store = SqliteBankStore(data / "banks.sqlite3")
     store.create_bank("b", BankSettings())
     code = random_codes(RNG, 1)[0]
-    m = Matcher.open(store, MatcherConfig(poll_interval_s=0.05))
-    m.start()
+    m = BankMatcher.open(store, MatcherConfig())
+    follower = ChangeFollower(m, poll_interval_s=0.05)
+    follower.start()
     try:
         cmd = [sys.executable, "-m", "hashmatch", "bank", "add", "b", code.tobytes().hex()]
         subprocess.run([*cmd, "--data-dir", str(data)], check=True, capture_output=True)
@@ -293,5 +298,53 @@ def test_a_separate_writer_process_is_followed(tmp_path: Path) -> None:
             assert time.monotonic() - t0 < 1.0, "another process's commit not seen within 1 s"
             time.sleep(0.01)
     finally:
+        follower.stop()
         m.close()
         store.close()
+
+
+def test_labels_come_from_memory_and_follow_relabels(store: SqliteBankStore) -> None:
+    """A match reads no database: label and source are the catalog's, and a relabel
+    (the same entry written again with a new label) reaches it through the change log."""
+    store.create_bank("b", BankSettings())
+    code = random_codes(RNG, 1)[0]
+    store.write_entries("b", [NewEntry(SignalType.PDQ, code.tobytes(), "A1", "x1", "NCMEC")])
+    with BankMatcher.open(store) as m:
+        calls: list[object] = []
+        real = store.entries_by_id
+        store.entries_by_id = lambda ids: calls.append(ids) or real(ids)  # type: ignore[method-assign]
+        (hit,) = m.match([_pdq(code)])[0].matches
+        assert (hit.label, hit.source) == ("A1", "NCMEC") and calls == []
+        report = store.write_entries("b", [NewEntry(SignalType.PDQ, code.tobytes(), "B2",
+                                                    "x1", "NCMEC")])  # fmt: skip
+        assert report.updated == 1
+        m.refresh()
+        (hit,) = m.match([_pdq(code)])[0].matches
+        assert hit.label == "B2" and m.stats()["pdq"] == 1  # relabelled, not added twice
+        assert m.match([_pdq(code)], threshold=0)[0].matches[0].entry_id == hit.entry_id
+
+
+def test_follower_snapshots_after_changes_and_at_stop(
+    store: SqliteBankStore, tmp_path: Path
+) -> None:
+    snap = tmp_path / "index.snapshot"
+    store.create_bank("b", BankSettings())
+    _add(store, "b", random_codes(RNG, 10))
+    m = BankMatcher.open(store, MatcherConfig(snapshot_path=snap))
+    follower = ChangeFollower(m, poll_interval_s=60, snapshot_every=50)
+    follower.step()  # built from the store: the first pass writes a snapshot
+    assert snap.exists() and m.snapshot_sequence == m.sequence
+    first = snap.stat().st_mtime_ns
+    _add(store, "b", random_codes(RNG, 20))
+    follower.step()
+    assert snap.stat().st_mtime_ns == first  # 20 changes: not yet due
+    _add(store, "b", random_codes(RNG, 40))
+    follower.step()
+    assert m.snapshot_sequence == m.sequence == store.current_sequence()  # 60 >= 50
+    _add(store, "b", random_codes(RNG, 3))
+    follower.step()
+    follower.stop()  # ahead of its snapshot: written at stop
+    assert m.snapshot_sequence == store.current_sequence()
+    m.close()
+    with BankMatcher.open(store, MatcherConfig(snapshot_path=snap)) as again:
+        assert again.loaded_from_snapshot and again.stats()["pdq"] == 73

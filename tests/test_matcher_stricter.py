@@ -8,7 +8,8 @@ import numpy as np
 
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
-from hashmatch.matching.bank_matcher import HashQuery, Matcher
+from hashmatch.matching.bank_matcher import BankMatcher
+from hashmatch.matching.model import HashQuery
 from tests.banks_helpers import flip_bits, random_codes
 
 
@@ -21,7 +22,7 @@ def test_override_replaces_but_stricter_only_never_loosens(tmp_path: Path) -> No
     at = {d: flip_bits(rng, base, d).tobytes() for d in (8, 15, 25)}
     for bank in ("loose", "tight"):
         store.write_entries(bank, [NewEntry(SignalType.PDQ, v, f"d{d}") for d, v in at.items()])
-    with Matcher.open(store) as matcher:
+    with BankMatcher.open(store) as matcher:
         q = [HashQuery(SignalType.PDQ, (base.tobytes(),))]
 
         def found(**kw: object) -> set[tuple[str, int]]:

@@ -149,8 +149,8 @@ def test_no_image_bytes_anywhere(tmp_path: Path) -> None:
 
 def test_a_new_data_dir_is_private(tmp_path: Path) -> None:
     """Who can read the data dir reads every bank and the audit: a new one is 0700."""
-    from hashmatch.storage.datadir import open_store
+    from hashmatch.storage.datadir import DataDir
 
-    store = open_store(tmp_path / "fresh" / "data")
+    store = DataDir(tmp_path / "fresh" / "data").open_banks()
     store.close()
     assert (tmp_path / "fresh" / "data").stat().st_mode & 0o077 == 0

@@ -16,7 +16,7 @@ from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.config import BackendChoice, EngineConfig
 from hashmatch.hashing.engine import Engine
 from hashmatch.hashing.signature import Signature
-from hashmatch.storage.datadir import open_store
+from hashmatch.storage.datadir import DataDir
 from tests import server_harness
 from tests.helpers import encode, synthetic_rgb
 
@@ -29,7 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server_harness.
     data = tmp_path_factory.mktemp("data")
     sig = Engine(EngineConfig(backend=BackendChoice.CPU)).hash_one(LISTED)
     assert isinstance(sig, Signature)
-    store = open_store(data)
+    store = DataDir(data).open_banks()
     store.create_bank("NCMEC", BankSettings())
     store.write_entries("NCMEC", [NewEntry(SignalType.PDQ, sig.pdq.value, "A1", "ext-1")])
     store.close()

@@ -25,7 +25,7 @@ from hashmatch.hashing.engine import Engine
 from hashmatch.hashing.signature import Signature
 from hashmatch.scan.sources import SourceItem
 from hashmatch.scan.worker import hash_shard
-from hashmatch.storage.datadir import open_store
+from hashmatch.storage.datadir import DataDir
 from tests.helpers import descendants, encode, oracle, pillow_rgb, still_running, synthetic_rgb
 
 N_IMAGES = 1200
@@ -63,7 +63,7 @@ def _scan(*args: str) -> dict[str, object]:
 
 
 def _bank(data: Path, values: list[str]) -> None:
-    store = open_store(data)
+    store = DataDir(data).open_banks()
     store.create_bank("planted", BankSettings())
     store.write_entries(
         "planted", [NewEntry(SignalType.PDQ, bytes.fromhex(v), "A1") for v in values]

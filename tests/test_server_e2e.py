@@ -70,7 +70,7 @@ def _wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyp
 
 def test_health_and_reflection(server: server_harness.ServerProcess) -> None:
     health = health_pb2_grpc.HealthStub(server.channel())
-    for service in ("", "hashmatch.v1.MatchService", "hashmatch.v1.BankService"):
+    for service in ("", "hashmatch.v1.MatchService", "hashmatch.v1.BankService", "liveness"):
         resp = health.Check(health_pb2.HealthCheckRequest(service=service))
         assert resp.status == health_pb2.HealthCheckResponse.SERVING
     # What grpcurl does with no proto files: list services, fetch their descriptors.
@@ -206,6 +206,45 @@ def test_match_stream_answers_every_item_once(
     assert all(by_id[c].code == ("NOT_AN_IMAGE" if int(c[1:]) % 7 == 0 else "OK") for c, _ in items)
 
 
+def test_stream_options_of_the_first_message_hold_for_the_stream(
+    match: rpc.MatchServiceStub, photos: list[bytes]
+) -> None:
+    """omit_signatures set on the first message only: no answer of the stream carries
+    signatures (the proto: the first message's options hold unless a later one sets them)."""
+    first = pb.MatchStreamRequest(
+        image=pb.Image(content_id="s0", data=photos[0]),
+        options=pb.MatchOptions(omit_signatures=True),
+    )
+    rest = [pb.MatchStreamRequest(image=pb.Image(content_id=f"s{k}", data=photos[k]))
+            for k in range(1, len(photos))]  # fmt: skip
+    answers = list(match.MatchStream(iter([first, *rest])))
+    assert len(answers) == len(photos)
+    assert all(a.result.status.code == pb.OK for a in answers)
+    assert not any(a.result.HasField("signatures") for a in answers)
+    # A later message that sets options changes them from there on.
+    again = pb.MatchStreamRequest(
+        image=pb.Image(content_id="t1", data=photos[1]), options=pb.MatchOptions()
+    )
+    (a0, a1) = sorted(match.MatchStream(iter([first, again])), key=lambda a: a.result.content_id)
+    assert not a0.result.HasField("signatures") and a1.result.signatures.pdq
+
+
+def test_reflection_v1_and_v1alpha(server: server_harness.ServerProcess) -> None:
+    """Newer tools (grpcurl >= 1.9) ask grpc.reflection.v1 first; older ones v1alpha."""
+    from grpc_reflection.v1alpha import reflection_pb2 as refl
+
+    channel = server.channel()
+    for version in ("v1", "v1alpha"):
+        call = channel.stream_stream(
+            f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+            request_serializer=refl.ServerReflectionRequest.SerializeToString,
+            response_deserializer=refl.ServerReflectionResponse.FromString,
+        )
+        (resp,) = list(call(iter([refl.ServerReflectionRequest(list_services="")])))
+        names = {s.name for s in resp.list_services_response.service}
+        assert {"hashmatch.v1.MatchService", "grpc.reflection.v1.ServerReflection"} <= names
+
+
 def test_bad_requests_get_clear_statuses(
     server: server_harness.ServerProcess, match: rpc.MatchServiceStub
 ) -> None:
@@ -252,14 +291,21 @@ def test_deadline_exceeded_costs_no_hashing(
         ]
         return sum(float(ln.split()[-1]) for ln in lines if 'reason="queue_full"' not in ln)
 
+    def queued() -> float:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics").read()
+        (line,) = [
+            ln for ln in body.decode().splitlines() if ln.startswith("hashmatch_queue_depth")
+        ]
+        return float(line.split()[-1])
+
     before = dropped()
-    # A long request fills the hashing queue first; a short-deadline one waits behind it,
+    # Long requests fill the hashing queue first; a short-deadline one waits behind them,
     # so its items are still queued when its deadline passes (no race with the clock).
     big = pb.MatchImagesRequest(images=[pb.Image(data=photos[0])] * 1000)
     ahead = [threading.Thread(target=lambda: match.MatchImages(big, timeout=120)) for _ in range(3)]
     for t in ahead:
         t.start()
-    time.sleep(0.3)
+    _wait_for(lambda: queued() >= 1500, timeout=60)
     req = pb.MatchImagesRequest(images=[pb.Image(data=photos[1])] * 20)
     with pytest.raises(grpc.RpcError) as exc:
         match.MatchImages(req, timeout=0.2)

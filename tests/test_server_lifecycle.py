@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from hashmatch.client import Client
 from hashmatch.proto import pb, rpc
 from tests import server_harness
 from tests.helpers import descendants, encode, still_running, synthetic_rgb
@@ -116,3 +117,49 @@ def test_a_killed_server_takes_its_worker_processes_with_it(tmp_path: Path) -> N
         os.kill(pid, signal.SIGKILL)
     srv.stop()
     assert not left, "worker processes outlived the killed server"
+
+
+def test_the_server_writes_its_snapshot_and_restarts_from_it(tmp_path: Path) -> None:
+    """A running server snapshots its index (after snapshot_every changes, and at
+    shutdown), so a restart loads it instead of rebuilding from the database."""
+    import io
+
+    from hashmatch.cli import main
+    from hashmatch.commands.common import Streams
+    from hashmatch.index.snapshot import read_snapshot
+    from hashmatch.storage.datadir import DataDir
+
+    config = tmp_path / "c.toml"
+    config.write_text("[server]\nsnapshot_every = 5\n")
+    data = DataDir(tmp_path / "data")
+    srv = server_harness.start(data.root, "--config", str(config))
+    try:
+        assert "warming up" in "".join(srv.log)  # listening came before SERVING
+        args = ["--data-dir", str(data.root)]
+        main(["bank", "create", "b", *args], Streams(stdout=io.StringIO()))
+        values = [f"{k:064x}" for k in range(1, 21)]
+        main(["bank", "add", "b", *values, *args], Streams(stdout=io.StringIO()))
+        store = data.open_banks()
+        want = store.current_sequence()
+        store.close()
+        end = time.monotonic() + 30
+        # 20 changes past snapshot_every: written while running, not only at the end.
+        while time.monotonic() < end:
+            if data.snapshot.exists() and read_snapshot(data.snapshot)[0]["sequence"] == want:
+                break
+            time.sleep(0.1)
+        assert read_snapshot(data.snapshot)[0]["sequence"] == want
+        main(["bank", "add", "b", f"{99:064x}", *args], Streams(stdout=io.StringIO()))
+        with Client(srv.target) as client:  # followed (one change: under snapshot_every)
+            while not client.match_hashes([f"{99:064x}"])[0].is_match:
+                assert time.monotonic() < end, "the change was not followed"
+                time.sleep(0.05)
+    finally:
+        assert srv.stop() == 0
+    header, _ = read_snapshot(data.snapshot)
+    assert header["sequence"] == want + 1  # written at shutdown
+    again = server_harness.start(data.root)
+    try:
+        assert "loaded from its snapshot" in "".join(again.log)
+    finally:
+        assert again.stop() == 0

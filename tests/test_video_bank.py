@@ -13,7 +13,8 @@ from hashmatch.banks.model import BankSettings, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.config import VideoConfig
 from hashmatch.errors import NotFound
-from hashmatch.matching.bank_matcher import HashQuery, Matcher
+from hashmatch.matching.bank_matcher import BankMatcher
+from hashmatch.matching.model import HashQuery
 from hashmatch.video.compare import VideoMatchOptions
 from hashmatch.video.features import VideoHash
 from hashmatch.video.hasher import VideoHasher
@@ -59,7 +60,7 @@ def test_frames_go_to_the_pdq_index_with_a_back_reference(
     back = store.frames([entry.id])[entry.id]
     assert (back.hashes == videos["a"].hashes).all()
     # One query frame finds the video through the PDQ index.
-    with Matcher.open(banks) as matcher:
+    with BankMatcher.open(banks) as matcher:
         [result] = matcher.match([HashQuery(SignalType.PDQ, (bytes(videos["a"].hashes[3]),))])
         ids = [m.entry_id for m in result.matches]
         assert store.videos_of_entries(ids) == {ids[0]: [entry.id]}
@@ -71,7 +72,7 @@ def test_match_a_video_against_the_banks(
     banks, store = stores
     a = store.add_video("known", videos["a"], label="a")
     store.add_video("known", videos["b"], label="b")
-    with Matcher.open(banks) as matcher:
+    with BankMatcher.open(banks) as matcher:
         vm = VideoBankMatcher(matcher, store)
         [hit] = vm.match(videos["a_small"], VideoMatchOptions())
         assert (hit.bank, hit.video_id, hit.label) == ("known", a.id, "a")
@@ -91,7 +92,7 @@ def test_per_bank_threshold_and_removal(
 ) -> None:
     banks, store = stores
     store.add_video("strict", videos["a"], label="a")  # threshold 0: exact frames only
-    with Matcher.open(banks) as matcher:
+    with BankMatcher.open(banks) as matcher:
         vm = VideoBankMatcher(matcher, store)
         assert [h.bank for h in vm.match(videos["a"], VideoMatchOptions())] == ["strict"]
         assert vm.match(videos["a_small"], VideoMatchOptions()) == []
@@ -132,6 +133,6 @@ def test_frame_entries_a_crashed_add_left_are_swept(
     live = {e.value for e in banks.list_entries("known", limit=1000) if e.removed_at is None}
     assert image in live and not live & set(orphans)
     assert len(store.frames([kept.id])[kept.id]) == len(videos["a"])  # the video intact
-    with Matcher.open(banks) as matcher:
+    with BankMatcher.open(banks) as matcher:
         [hit] = matcher.match([HashQuery(SignalType.PDQ, (bytes(videos["a"].hashes[0]),))])
         assert hit.matches  # its frames still match

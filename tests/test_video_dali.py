@@ -19,6 +19,7 @@ import pytest
 
 from hashmatch.config import DecoderChoice, VideoConfig, load_config
 from hashmatch.errors import ConfigError, NotAVideo, Unreadable
+from hashmatch.hashing.backend import cuda_usable
 from hashmatch.hashing.signature import hamming
 from hashmatch.video import dali_video
 from hashmatch.video.dali_video import DaliVideoDecoder, select_video_decoder
@@ -34,7 +35,7 @@ SEEDS = [1, 2, 3, 4, 5, 6]
 # Measured on these clips (10 fps, 128x96): max 2 bits at 0.5 s, 4 bits every frame (mean
 # 0.7-0.9), qualities equal; the bound leaves room for other FFmpeg builds.
 MAX_BITS = 8
-NO_GPU = not dali_video._cuda_usable()
+NO_GPU = not cuda_usable()
 
 
 def _config(decoder: DecoderChoice, seconds_per_hash: float = 0.5, **kw: Any) -> VideoConfig:

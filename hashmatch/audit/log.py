@@ -54,7 +54,7 @@ class AuditEvent:
     codes: dict[str, int] = field(default_factory=dict)
     tracking_id: str = ""
     bank_sequence: int = -1
-    status: str = "OK"  # the call's gRPC status name
+    status: str = "OK"  # how the call ended: OK, an ErrorCode value, CANCELLED
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,8 @@ from typing import Any
 
 from hashmatch.audit.log import records
 
-IMAGE_RPCS = {"MatchImages", "MatchStream", "HashImages", "Match"}
+IMAGE_RPCS = {"MatchImages", "MatchStream", "HashImages", "REST:Match"}
+HASH_RPCS = {"MatchHashes", "REST:MatchHash"}
 
 
 @dataclass
@@ -49,7 +50,7 @@ def usage(path: Path, start: str, end: str, reports_db: Path | None = None) -> l
         u.calls += 1
         if rec["rpc"] in IMAGE_RPCS:
             u.images += rec["items"]
-        elif rec["rpc"] == "MatchHashes":
+        elif rec["rpc"] in HASH_RPCS:
             u.hashes += rec["items"]
         u.matched_items += rec.get("matched_items", 0)
         u.matches_by_bank.update(rec.get("matches_by_bank", {}))

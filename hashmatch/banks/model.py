@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+
 from hashmatch.errors import BadParameter
 
 DEFAULT_PDQ_THRESHOLD = 31
@@ -170,6 +172,8 @@ class Entry:
 
 
 class ChangeKind(StrEnum):
+    # An entry became live, or a live entry's label or source changed (the follower
+    # tells the two apart by whether it holds the entry already).
     ADD = "add"
     REMOVE = "remove"
     BANK = "bank"  # a bank's settings changed (or it was created or deleted)
@@ -183,6 +187,22 @@ class Change:
     entry_id: int | None
     signal_type: SignalType | None = None
     value: bytes | None = None
+    label: str | None = None  # the entry's, now (what a match reports)
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """Everything live at one change-log sequence number, read in one transaction: the
+    values by signal type (ids int64[n] increasing, values uint8[n, nbytes]) and what a
+    match reports of each entry (bank, label, source), for every live entry by id."""
+
+    sequence: int
+    signals: dict[SignalType, tuple[np.ndarray, np.ndarray]]
+    ids: np.ndarray  # int64[m]
+    bank_ids: np.ndarray  # int32[m]
+    labels: list[str | None]
+    sources: list[str | None]
 
 
 @dataclass(frozen=True, slots=True)

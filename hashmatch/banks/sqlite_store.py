@@ -27,6 +27,7 @@ from hashmatch.banks.model import (
     Change,
     ChangeKind,
     Entry,
+    LiveState,
     NewEntry,
     SignalType,
     Visibility,
@@ -36,7 +37,7 @@ from hashmatch.banks.model import (
 from hashmatch.errors import AlreadyExists, NotFound
 from hashmatch.storage.sqlite import migrate, read_transaction, write_transaction
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Migration i brings the schema from version i - 1 to i. Append only; never edit one.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -108,6 +109,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TRIGGER banks_updated AFTER UPDATE ON banks
         BEGIN
             INSERT INTO changes (kind, bank_id, at) VALUES ('bank', NEW.id, NEW.updated_at);
+        END""",
+    ),
+    (
+        # A live entry's label or source changed: matchers keep both in memory.
+        """CREATE TRIGGER entries_relabelled AFTER UPDATE OF label, source ON entries
+        WHEN NEW.removed_at IS NULL AND OLD.removed_at IS NULL
+            AND (OLD.label IS NOT NEW.label OR OLD.source IS NOT NEW.source)
+        BEGIN
+            INSERT INTO changes (kind, bank_id, entry_id, at)
+            VALUES ('add', NEW.bank_id, NEW.id, NEW.added_at);
         END""",
     ),
 )
@@ -446,8 +457,8 @@ class SqliteBankStore:
     def changes_since(self, seq: int, limit: int = 100_000) -> list[Change]:
         with self._read() as db:
             rows = db.execute(
-                "SELECT c.seq, c.kind, c.bank_id, c.entry_id, e.signal_type, e.value"
-                " FROM changes c LEFT JOIN entries e ON e.id = c.entry_id"
+                "SELECT c.seq, c.kind, c.bank_id, c.entry_id, e.signal_type, e.value, e.label,"
+                " e.source FROM changes c LEFT JOIN entries e ON e.id = c.entry_id"
                 " WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
                 (seq, limit),
             ).fetchall()
@@ -459,17 +470,41 @@ class SqliteBankStore:
                 entry_id=r[3],
                 signal_type=SignalType(r[4]) if r[4] is not None else None,
                 value=bytes(r[5]) if r[5] is not None else None,
+                label=r[6],
+                source=r[7],
             )
             for r in rows
         ]
 
-    def live_signals(self) -> tuple[int, dict[SignalType, tuple[np.ndarray, np.ndarray]]]:
+    def live_signals(self) -> LiveState:
         out: dict[SignalType, tuple[np.ndarray, np.ndarray]] = {}
         with self._read() as db:
             seq = int(db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
             for st in SignalType:
                 out[st] = self._live_of(db, st)
-        return seq, out
+            ids, bank_ids, labels, sources = self._live_meta(db)
+        return LiveState(seq, out, ids, bank_ids, labels, sources)
+
+    @staticmethod
+    def _live_meta(
+        db: sqlite3.Connection,
+    ) -> tuple[np.ndarray, np.ndarray, list[str | None], list[str | None]]:
+        cur = db.execute(
+            "SELECT e.id, e.bank_id, e.label, e.source FROM entries e"
+            " JOIN banks b ON b.id = e.bank_id"
+            " WHERE e.removed_at IS NULL AND b.deleted_at IS NULL ORDER BY e.id"
+        )
+        ids: list[int] = []
+        banks: list[int] = []
+        labels: list[str | None] = []
+        sources: list[str | None] = []
+        while rows := cur.fetchmany(1 << 16):
+            for r in rows:
+                ids.append(r[0])
+                banks.append(r[1])
+                labels.append(r[2])
+                sources.append(r[3])
+        return np.array(ids, np.int64), np.array(banks, np.int32), labels, sources
 
     @staticmethod
     def _live_of(db: sqlite3.Connection, st: SignalType) -> tuple[np.ndarray, np.ndarray]:

@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-import numpy as np
-
 from hashmatch.banks.model import (
     Bank,
     BankSettings,
     Change,
     Entry,
+    LiveState,
     NewEntry,
     SignalType,
     WriteReport,
@@ -62,9 +61,8 @@ class BankStore(Protocol):
     # change log
     def current_sequence(self) -> int: ...
     def changes_since(self, seq: int, limit: int = 100_000) -> list[Change]: ...
-    def live_signals(self) -> tuple[int, dict[SignalType, tuple[np.ndarray, np.ndarray]]]:
-        """The change-log sequence number and, consistent with it (one read transaction),
-        every live entry by signal type: ids int64[n] (increasing), values uint8[n, nbytes]."""
+    def live_signals(self) -> LiveState:
+        """Every live entry, consistent with one change-log sequence number."""
         ...
 
     def close(self) -> None: ...

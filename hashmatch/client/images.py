@@ -1,4 +1,5 @@
-"""Python clients for a hashmatch server: `Client` (blocking) and `AsyncClient` (asyncio).
+"""What both image clients (blocking and asyncio) share: the outcome type, the channel
+options, and the requests a call is cut into.
 
 Batching helpers split long inputs into requests of `batch_size`; streaming helpers keep
 one MatchStream open. Calls are retried on UNAVAILABLE by gRPC's own retry policy.
@@ -8,13 +9,11 @@ Results are `ItemOutcome`s: hex at this edge, since this is what callers print a
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
-
-from hashmatch.proto import pb, rpc
+from hashmatch.proto import pb
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024
@@ -103,7 +102,7 @@ class ItemOutcome:
         return out
 
 
-def _options(
+def options(
     banks: Sequence[str], max_distance: int, dihedral: bool, test: bool = False
 ) -> pb.MatchOptions:
     return pb.MatchOptions(
@@ -117,7 +116,7 @@ def auth_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
 
-def _channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
+def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
@@ -192,187 +191,5 @@ def stream_request(
     return req
 
 
-def _outcomes(results: Iterable[pb.ItemResult]) -> list[ItemOutcome]:
+def outcomes(results: Iterable[pb.ItemResult]) -> list[ItemOutcome]:
     return [ItemOutcome.from_proto(r) for r in results]
-
-
-class Client:
-    """Blocking client. `with Client("host:port", api_key=KEY) as c: c.match_images([...])`.
-
-    `test=True` on a call matches against the integration sandbox's "Test" bank only."""
-
-    def __init__(
-        self,
-        target: str = DEFAULT_TARGET,
-        *,
-        credentials: grpc.ChannelCredentials | None = None,
-        metadata: Sequence[tuple[str, str]] = (),
-        api_key: str | None = None,
-        timeout: float = 60.0,
-        max_message_bytes: int = MAX_MESSAGE_BYTES,
-    ) -> None:
-        options = _channel_options(max_message_bytes)
-        if credentials is None:
-            self._channel = grpc.insecure_channel(target, options=options)
-        else:
-            self._channel = grpc.secure_channel(target, credentials, options=options)
-        self._stub = rpc.MatchServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self._metadata = tuple(metadata) + auth_metadata(api_key)
-        self.timeout = timeout
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _call(self, method: Any, req: Any) -> Any:
-        return method(req, timeout=self.timeout, metadata=self._metadata)
-
-    def match_images(
-        self,
-        images: Sequence[bytes],
-        content_ids: Sequence[str] | None = None,
-        banks: Sequence[str] = (),
-        max_distance: int = 0,
-        dihedral: bool = False,
-        batch_size: int = 64,
-        test: bool = False,
-    ) -> list[ItemOutcome]:
-        options = _options(banks, max_distance, dihedral, test)
-        out: list[ItemOutcome] = []
-        for req in match_requests(images, content_ids, options, batch_size):
-            out += _outcomes(self._call(self._stub.MatchImages, req).results)
-        return out
-
-    def hash_images(
-        self, images: Sequence[bytes], dihedral: bool = False, batch_size: int = 64
-    ) -> list[ItemOutcome]:
-        out: list[ItemOutcome] = []
-        for req in hash_requests(images, dihedral, batch_size):
-            out += _outcomes(self._call(self._stub.HashImages, req).results)
-        return out
-
-    def match_hashes(
-        self,
-        hashes: Sequence[str | bytes],
-        banks: Sequence[str] = (),
-        max_distance: int = 0,
-        batch_size: int = 1000,
-        test: bool = False,
-    ) -> list[ItemOutcome]:
-        out: list[ItemOutcome] = []
-        options = _options(banks, max_distance, False, test)
-        for req in hashes_requests(hashes, options, batch_size):
-            out += _outcomes(self._call(self._stub.MatchHashes, req).results)
-        return out
-
-    def match_stream(
-        self,
-        images: Iterable[tuple[str, bytes]],
-        banks: Sequence[str] = (),
-        max_distance: int = 0,
-        dihedral: bool = False,
-    ) -> Iterator[ItemOutcome]:
-        """(content_id, bytes) pairs in, outcomes out as they finish (any order)."""
-        options = _options(banks, max_distance, dihedral)
-        requests = (
-            stream_request(cid, data, options if k == 0 else None)
-            for k, (cid, data) in enumerate(images)
-        )
-        for resp in self._stub.MatchStream(requests, metadata=self._metadata):
-            yield ItemOutcome.from_proto(resp.result)
-
-
-class AsyncClient:
-    """asyncio client with the same calls as `Client`."""
-
-    def __init__(
-        self,
-        target: str = DEFAULT_TARGET,
-        *,
-        credentials: grpc.ChannelCredentials | None = None,
-        metadata: Sequence[tuple[str, str]] = (),
-        api_key: str | None = None,
-        timeout: float = 60.0,
-        max_message_bytes: int = MAX_MESSAGE_BYTES,
-    ) -> None:
-        options = _channel_options(max_message_bytes)
-        if credentials is None:
-            self._channel = grpc.aio.insecure_channel(target, options=options)
-        else:
-            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
-        self._stub = rpc.MatchServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self._metadata = tuple(metadata) + auth_metadata(api_key)
-        self.timeout = timeout
-
-    async def close(self) -> None:
-        await self._channel.close()
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def _call(self, method: Any, req: Any) -> Any:
-        return await method(req, timeout=self.timeout, metadata=self._metadata)
-
-    async def match_images(
-        self,
-        images: Sequence[bytes],
-        content_ids: Sequence[str] | None = None,
-        banks: Sequence[str] = (),
-        max_distance: int = 0,
-        dihedral: bool = False,
-        batch_size: int = 64,
-        test: bool = False,
-    ) -> list[ItemOutcome]:
-        options = _options(banks, max_distance, dihedral, test)
-        out: list[ItemOutcome] = []
-        for req in match_requests(images, content_ids, options, batch_size):
-            out += _outcomes((await self._call(self._stub.MatchImages, req)).results)
-        return out
-
-    async def hash_images(
-        self, images: Sequence[bytes], dihedral: bool = False, batch_size: int = 64
-    ) -> list[ItemOutcome]:
-        out: list[ItemOutcome] = []
-        for req in hash_requests(images, dihedral, batch_size):
-            out += _outcomes((await self._call(self._stub.HashImages, req)).results)
-        return out
-
-    async def match_hashes(
-        self,
-        hashes: Sequence[str | bytes],
-        banks: Sequence[str] = (),
-        max_distance: int = 0,
-        batch_size: int = 1000,
-        test: bool = False,
-    ) -> list[ItemOutcome]:
-        out: list[ItemOutcome] = []
-        options = _options(banks, max_distance, False, test)
-        for req in hashes_requests(hashes, options, batch_size):
-            out += _outcomes((await self._call(self._stub.MatchHashes, req)).results)
-        return out
-
-    async def match_stream(
-        self,
-        images: AsyncIterator[tuple[str, bytes]],
-        banks: Sequence[str] = (),
-        max_distance: int = 0,
-        dihedral: bool = False,
-    ) -> AsyncIterator[ItemOutcome]:
-        options = _options(banks, max_distance, dihedral)
-
-        async def requests() -> AsyncIterator[pb.MatchStreamRequest]:
-            k = 0
-            async for cid, data in images:
-                yield stream_request(cid, data, options if k == 0 else None)
-                k += 1
-
-        async for resp in self._stub.MatchStream(requests(), metadata=self._metadata):
-            yield ItemOutcome.from_proto(resp.result)

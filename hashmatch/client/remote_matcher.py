@@ -9,16 +9,13 @@ from typing import Any
 
 import grpc
 
-from hashmatch.banks.model import SignalType
 from hashmatch.errors import BadParameter
-from hashmatch.kernels.pdq import DIHEDRAL_NAMES
-from hashmatch.matching.bank_matcher import HashQuery, Match, MatchResult, Suppressor
+from hashmatch.matching.model import HashQuery, MatchResult
 from hashmatch.proto import pb, rpc, video_pb, video_rpc
-from hashmatch.server.convert import SIGNAL_FROM_PROTO, SIGNAL_TO_PROTO
+from hashmatch.proto.convert import SIGNAL_TO_PROTO, features_to, result_from
 from hashmatch.video.compare import TimeRange, VideoComparison, VideoMatchOptions
 from hashmatch.video.features import VideoHash
 from hashmatch.video.matching import VideoMatch
-from hashmatch.video.wire import features_to_proto
 
 BATCH = 1000
 
@@ -69,26 +66,7 @@ class RemoteMatcher(_Remote):
     def _result(r: pb.ItemResult) -> MatchResult:
         if r.status.code != pb.OK:
             raise BadParameter(f"server refused a hash: {r.status.message}")
-        return MatchResult(
-            tuple(
-                Match(
-                    bank=m.bank,
-                    entry_id=m.entry_id,
-                    signal_type=SIGNAL_FROM_PROTO.get(m.signal_type, SignalType.PDQ),
-                    value=b"",  # servers never return stored values
-                    distance=m.distance,
-                    label=m.label or None,
-                    source=m.source or None,
-                    dihedral=DIHEDRAL_NAMES.index(m.variant) if m.variant in DIHEDRAL_NAMES else 0,
-                    suppressed_by=Suppressor(
-                        m.suppressed_by.bank, m.suppressed_by.entry_id, m.suppressed_by.distance
-                    )
-                    if m.HasField("suppressed_by")
-                    else None,
-                )
-                for m in r.matches
-            )
-        )
+        return result_from(r)
 
 
 class RemoteVideoMatcher(_Remote):
@@ -109,7 +87,7 @@ class RemoteVideoMatcher(_Remote):
         stricter_only: bool = True,  # what a server does for its callers anyway
     ) -> list[VideoMatch]:
         req = video_pb.MatchVideoHashesRequest(
-            features=features_to_proto(query),
+            features=features_to(query),
             options=video_pb.VideoMatchOptions(
                 banks=list(banks),
                 max_distance=max_distance or 0,

@@ -12,8 +12,8 @@ import grpc
 
 from hashmatch.client.images import auth_metadata
 from hashmatch.proto import video_pb, video_rpc
+from hashmatch.proto.convert import features_from, features_to
 from hashmatch.video.features import VideoHash
-from hashmatch.video.wire import features_to_proto
 
 CHUNK_BYTES = 1024 * 1024
 VIDEO_SUFFIXES = frozenset(
@@ -96,12 +96,6 @@ def response_json(r: video_pb.VideoMatchResponse) -> dict[str, Any]:
     }
 
 
-def features_of(features: Sequence[video_pb.VideoFeature]) -> VideoHash:
-    return VideoHash.from_rows(
-        [(f.frame_number, f.timestamp, bytes(f.pdq), f.quality) for f in features]
-    )
-
-
 class VideoClient:
     def __init__(
         self,
@@ -126,7 +120,7 @@ class VideoClient:
         if seconds_per_hash is not None:
             header.seconds_per_hash = seconds_per_hash
         r = self.stub.HashVideo(_chunks(source, header), metadata=self._metadata)
-        return features_of(r.features)
+        return features_from(r.features)
 
     def match_video(
         self,
@@ -147,7 +141,7 @@ class VideoClient:
         content_id: str = "",
     ) -> dict[str, Any]:
         request = video_pb.MatchVideoHashesRequest(
-            content_id=content_id, features=features_to_proto(video), options=match_options
+            content_id=content_id, features=features_to(video), options=match_options
         )
         return response_json(self.stub.MatchVideoHashes(request, metadata=self._metadata))
 

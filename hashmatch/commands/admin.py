@@ -16,18 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hashmatch.commands.common import ExitCode, Streams
+from hashmatch.commands.common import ExitCode, Streams, add_data_dir, data_dir
 from hashmatch.config import AuthConfig
 from hashmatch.errors import AlreadyExists
-from hashmatch.storage.datadir import OPERATOR_KEY_FILE, add_data_dir, open_tenants
 from hashmatch.tenancy.model import TenantAction, TenantState, parse_roles
 from hashmatch.tenancy.service import LOCAL_OPERATOR, Tenancy
 
 Action = Callable[[Tenancy, argparse.Namespace, Streams], None]
 
 
-def register(sub: Any) -> None:
-    admin = sub.add_parser("admin", help="tenants and API keys (on the data dir)")
+def register(admin: argparse.ArgumentParser) -> None:
     groups = admin.add_subparsers(dest="group", required=True)
 
     def command(parent: Any, name: str, help_: str, fn: Action) -> argparse.ArgumentParser:
@@ -82,7 +80,7 @@ def register(sub: Any) -> None:
 
 
 def _run(fn: Action, args: argparse.Namespace, io: Streams) -> ExitCode:
-    store = open_tenants(args.data_dir)
+    store = data_dir(args).open_tenants()
     try:
         fn(Tenancy(store, AuthConfig()), args, io)
     finally:
@@ -91,10 +89,10 @@ def _run(fn: Action, args: argparse.Namespace, io: Streams) -> ExitCode:
 
 
 def _bootstrap(args: argparse.Namespace, io: Streams) -> ExitCode:
-    path: Path = args.data_dir / OPERATOR_KEY_FILE
+    path: Path = data_dir(args).operator_key
     if path.exists() and not args.force:
         raise AlreadyExists(f"{path} exists (the operator key); --force makes another")
-    store = open_tenants(args.data_dir)
+    store = data_dir(args).open_tenants()
     try:
         key, whole = Tenancy(store, AuthConfig()).bootstrap()
     finally:

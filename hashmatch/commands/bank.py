@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from hashmatch.banks.formats import Format
 from hashmatch.banks.importer import export_bank, import_file
@@ -19,13 +18,11 @@ from hashmatch.banks.model import (
     guess_signal,
 )
 from hashmatch.banks.sqlite_store import SqliteBankStore
-from hashmatch.commands.common import ExitCode, Streams
+from hashmatch.commands.common import ExitCode, Streams, add_data_dir, data_dir
 from hashmatch.errors import BadParameter
-from hashmatch.storage.datadir import add_data_dir, open_store
 
 
-def register(sub: Any) -> None:
-    bank = sub.add_parser("bank", help="manage signature banks")
+def register(bank: argparse.ArgumentParser) -> None:
     actions = bank.add_subparsers(dest="action", required=True)
 
     def action(name: str, help_: str) -> argparse.ArgumentParser:
@@ -134,7 +131,7 @@ def _settings(args: argparse.Namespace) -> BankSettings:
 
 
 def _with_store(args: argparse.Namespace) -> SqliteBankStore:
-    return open_store(args.data_dir)
+    return data_dir(args).open_banks()
 
 
 def _create(args: argparse.Namespace, io: Streams) -> ExitCode:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import dataclass, field
 from enum import IntEnum
+from pathlib import Path
 from typing import Any, TextIO
 
 from hashmatch.config import DecoderChoice
+from hashmatch.storage.datadir import DEFAULT_DATA_DIR, DataDir
 
 
 class ExitCode(IntEnum):
@@ -17,6 +20,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     DEPENDENCY = 3
     INTERRUPTED = 130
+    BROKEN_PIPE = 141  # 128 + SIGPIPE: a reader that stopped reading (`| head`)
 
 
 @dataclass
@@ -35,3 +39,17 @@ DECODER_ARGUMENT: dict[str, Any] = {
     "default": DecoderChoice.AUTO.value,
     "help": "auto: DALI, else nvImageCodec, beside the GPU backend; else cpu (simplejpeg/Pillow)",
 }
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help=f"the data folder: banks, tenants, audit, index snapshot (default {DEFAULT_DATA_DIR})",
+    )
+
+
+def data_dir(args: argparse.Namespace) -> DataDir:
+    return DataDir(args.data_dir)

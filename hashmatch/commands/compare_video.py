@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.commands.hash_video import add_video_options, video_config
+from hashmatch.commands.video_options import add_video_options, load, video_hasher
 from hashmatch.config import VideoConfig
-from hashmatch.errors import Unreadable
 from hashmatch.video.compare import VideoMatchOptions, compare
-from hashmatch.video.features import VideoHash
-from hashmatch.video.hasher import VideoHasher
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("compare-video", help="vPDQ-match two videos (or vPDQ hash files)")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("query", type=Path, help="video, or .txt vPDQ hash file")
     p.add_argument("target", type=Path, help="video, or .txt vPDQ hash file")
     add_match_options(p)
@@ -45,18 +40,9 @@ def match_options(args: argparse.Namespace) -> VideoMatchOptions:
     )
 
 
-def load(path: Path, hasher: VideoHasher) -> VideoHash:
-    if path.suffix.lower() == ".txt":
-        try:
-            return VideoHash.from_text(path.read_text())
-        except OSError as exc:
-            raise Unreadable(f"{path}: {exc.strerror or type(exc).__name__}") from None
-    return hasher.hash(path)
-
-
 def run(args: argparse.Namespace, io: Streams) -> ExitCode:
     options = match_options(args)
-    hasher = VideoHasher(video_config(args))
+    hasher = video_hasher(args)
     result = compare(load(args.query, hasher), load(args.target, hasher), options)
     io.json_line({"query": str(args.query), "target": str(args.target), **result.to_json()})
     return ExitCode.OK

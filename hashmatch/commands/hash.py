@@ -5,19 +5,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator, Sequence
 from itertools import islice
-from typing import Any, TextIO
+from typing import TextIO
 
 from hashmatch.commands.common import DECODER_ARGUMENT, ExitCode, Streams
 from hashmatch.config import BackendChoice, DecoderChoice, EngineConfig, HashMode, PoolKind
 from hashmatch.errors import ItemError
-from hashmatch.hashing.engine import Engine
 
 # Bounded memory for long path lists: hash this many, print, go on.
 BATCH = 64
 
 
-def register(sub: Any) -> None:
-    h = sub.add_parser("hash", help="hash image files: one JSON line per input, in order")
+def register(h: argparse.ArgumentParser) -> None:
     h.add_argument("files", nargs="+", metavar="FILE", help="image paths; '-': paths on stdin")
     h.add_argument("--dihedral", action="store_true", help="also the 8 dihedral PDQ hashes")
     h.add_argument("--workers", type=int, default=1, help="decode/hash on N cores")
@@ -50,6 +48,8 @@ def run(args: argparse.Namespace, io: Streams) -> ExitCode:
         decoder=DecoderChoice(args.decoder),
         max_pixels=args.max_pixels,
     )
+    from hashmatch.hashing.engine import Engine  # the kernels load here
+
     paths = iter_paths(args.files, io.stdin)
     with Engine(config) as engine:
         while batch := list(islice(paths, BATCH)):

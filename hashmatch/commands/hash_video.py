@@ -9,14 +9,12 @@ from typing import Any
 
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.hash import iter_paths
-from hashmatch.config import DecoderChoice, VideoConfig
+from hashmatch.commands.video_options import add_video_options, video_hasher
 from hashmatch.errors import HashmatchError
 from hashmatch.video.features import VideoHash
-from hashmatch.video.hasher import VideoHasher
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("hash-video", help="vPDQ-hash video files: one JSON line per video")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="video paths; '-': paths on stdin")
     add_video_options(p)
     p.add_argument(
@@ -29,41 +27,6 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def add_video_options(p: argparse.ArgumentParser) -> None:
-    d = VideoConfig()
-    p.add_argument(
-        "--seconds-per-hash",
-        type=float,
-        default=d.seconds_per_hash,
-        help="hash one frame per this many seconds (default 1, as vPDQ); 0: every frame",
-    )
-    p.add_argument(
-        "--threads", type=int, default=d.decode_threads, help="decoders at once (0: one per core)"
-    )
-    p.add_argument(
-        "--rgb",
-        action="store_true",
-        help="luma from RGB24 like the reference (slower; default: the Y plane)",
-    )
-    p.add_argument("--max-pixels", type=int, default=d.max_pixels, help="largest frame")
-    p.add_argument(
-        "--decoder",
-        choices=[c.value for c in DecoderChoice if c is not DecoderChoice.NVIMAGECODEC],
-        default=d.decoder.value,
-        help="auto: DALI (NVDEC) where installed with a GPU, else PyAV; dali; cpu: PyAV",
-    )
-
-
-def video_config(args: argparse.Namespace) -> VideoConfig:
-    return VideoConfig(
-        seconds_per_hash=args.seconds_per_hash,
-        decode_threads=args.threads,
-        rgb=args.rgb,
-        max_pixels=args.max_pixels,
-        decoder=DecoderChoice(args.decoder),
-    )
-
-
 def features_json(h: VideoHash) -> list[dict[str, Any]]:
     return [
         {"frame": f, "timestamp": round(t, 3), "pdq": p.hex(), "quality": q}
@@ -72,7 +35,7 @@ def features_json(h: VideoHash) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace, io: Streams) -> ExitCode:
-    hasher = VideoHasher(video_config(args))
+    hasher = video_hasher(args)
     if args.output_dir is not None:
         args.output_dir.mkdir(parents=True, exist_ok=True)
     failed = False

@@ -11,20 +11,20 @@ from typing import Any
 
 import grpc
 
-from hashmatch.client.images import DEFAULT_TARGET, Client
+from hashmatch.client.blocking import Client
+from hashmatch.client.images import DEFAULT_TARGET
 from hashmatch.client.video import VideoClient, is_video_path
 from hashmatch.client.video import options as video_options
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.commands.hash import iter_paths
 from hashmatch.errors import HashmatchError
-from hashmatch.hashing.engine import read_item
+from hashmatch.hashing.reading import read_item
 
 BATCH = 64
 MAX_BYTES = 64 * 1024 * 1024
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("match", help="match image or video files against a server's banks")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "files", nargs="+", metavar="FILE", help="image or video paths; '-': paths on stdin"
     )

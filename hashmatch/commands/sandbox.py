@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.core.sandbox import export
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("sandbox", help="the integration sandbox (benign test images)")
+def register(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="action", required=True)
     e = actions.add_parser("export", help="write the sample images and manifest.json to DIR")
     e.add_argument("folder", type=Path, metavar="DIR")

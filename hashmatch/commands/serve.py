@@ -6,26 +6,20 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hashmatch.audit.log import AuditLog
-from hashmatch.commands.audit import AUDIT_FILE, REPORTS_FILE
 from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.config import Config, WebhooksConfig, load_config
-from hashmatch.core.sandbox import ensure_sandbox
-from hashmatch.core.webhooks import Target, WebhookNotifier
-from hashmatch.errors import ConfigError
-from hashmatch.matching.bank_matcher import Matcher
-from hashmatch.server.app import serve_forever, start_server
-from hashmatch.server.report_servicer import open_outbox
-from hashmatch.storage.datadir import matcher_config, open_store, open_tenants
-from hashmatch.video.matching import VideoBankMatcher
-from hashmatch.video.store import VideoStore
+from hashmatch.config import Config, load_config
+
+if TYPE_CHECKING:
+    from hashmatch.core.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("serve", help="run the gRPC matching server")
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML config (see hashmatch.example.toml)"
     )
@@ -56,81 +50,71 @@ def config_from(args: argparse.Namespace) -> Config:
         overrides["engine"]["backend"] = args.backend
     if args.workers is not None:
         overrides["batch"]["workers"] = args.workers
-    return load_config(args.config, overrides)
+    return load_config(args.config, overrides, os.environ)
 
 
 async def _serve(config: Config, io: Streams) -> None:
-    store = open_store(config.data_dir)
-    tenants = open_tenants(config.data_dir)
-    if config.sandbox.enabled:
-        # First start: the public "Test" bank of benign synthetic images (hashmatch.core.sandbox).
-        await asyncio.to_thread(ensure_sandbox, store, config.engine)
-    matcher = Matcher.open(store, matcher_config(config.data_dir, config.server.pdq_index))
-    matcher.start()  # follows the bank change log: updates apply within a second
-    videos = VideoStore(store.path, store)
-    # Frame entries a crashed `video-bank add` left without their video (see add_video).
-    await asyncio.to_thread(videos.sweep_orphans)
-    outbox = open_outbox(config.data_dir / REPORTS_FILE, config.reports)
-    audit = AuditLog(config.data_dir / AUDIT_FILE)
-    webhooks = open_webhooks(config.webhooks)
-    # Reports interrupted by a restart: finish the filable ones, fail the rest (off the loop).
-    resuming = asyncio.get_running_loop().run_in_executor(None, outbox.resume)
+    """Open, listen (NOT_SERVING), warm up, SERVING until SIGTERM/SIGINT, then drain: stop
+    taking calls, finish what was admitted (up to grace_seconds), write the snapshot."""
+    # The server's parts (numba kernels, gRPC, the index) load here, not at CLI start-up.
+    from hashmatch.core.runtime import Runtime
+    from hashmatch.rest.app import create_app
+    from hashmatch.rest.server import RestServer
+    from hashmatch.server.app import start_server
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = await asyncio.to_thread(Runtime.open, config)
+    grpc_server, rest = None, None
     try:
-
-        def index_size() -> float:
-            stats = matcher.stats()
-            return float(stats["pdq"] + stats["md5"] + stats["sha256"])
-
-        running = await start_server(
-            config,
-            matcher,
-            store,
-            tenants,
-            index_size,
-            outbox,
-            audit,
-            lambda: matcher.sequence,
-            webhooks,
-            video_matcher=VideoBankMatcher(matcher, videos),
-        )
-
-        def ready() -> None:
-            metrics = f", metrics on port {running.metrics_port}" if running.metrics_port else ""
-            rest = f", REST on port {running.rest_port}" if running.rest_port else ""
-            io.stderr.write(
-                f"hashmatch serving on port {running.port} (data {config.data_dir}, "
-                f"backend {running.batcher.backend_name}, decoder {running.batcher.decoder}"
-                f"{metrics}{rest})\n"
-            )
-            io.stderr.flush()
-
-        await serve_forever(running, config.server.grace_seconds, ready)
+        grpc_server = await start_server(runtime)
+        rest_port = None
+        if config.server.rest_listen:
+            rest = RestServer(create_app(runtime), config.server.rest_listen)
+            rest_port = await rest.start()
+        io.stderr.write(f"hashmatch listening on port {grpc_server.port}: warming up\n")
+        io.stderr.flush()
+        await runtime.start()
+        warm = asyncio.ensure_future(runtime.warm_up())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([warm, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if warm.done():
+            warm.result()  # a warm-up that failed is a start-up error
+            runtime.readiness.ready = True
+            await grpc_server.set_ready()
+            _say_serving(io, config, runtime, grpc_server.port, grpc_server.metrics_port, rest_port)
+            await stopping
+        log.info("shutting down: draining (grace %.0fs)", config.server.grace_seconds)
     finally:
-        await resuming
-        outbox.close()
-        audit.close()  # flushes what is queued
-        if webhooks is not None:
-            webhooks.close()
-        matcher.close()
-        videos.close()
-        store.close()
-        tenants.close()
+        runtime.readiness.ready = False
+        if grpc_server is not None:
+            await grpc_server.drain()
+        if rest is not None:
+            await rest.stop()
+        if grpc_server is not None:
+            await grpc_server.stop(config.server.grace_seconds)
+        await runtime.stop()
+        runtime.close()
 
 
-def open_webhooks(config: WebhooksConfig) -> WebhookNotifier | None:
-    """The notifier for the tenants with a webhook URL; secrets from the environment."""
-    if not config.urls:
-        return None
-    targets = {}
-    for tenant, url in config.urls.items():
-        env = config.secret_env_prefix + tenant.upper().replace("-", "_")
-        secret = os.environ.get(env, "")
-        if not secret:
-            raise ConfigError(f"webhook for tenant {tenant!r}: set its secret in ${env}")
-        targets[tenant] = Target(url, secret.encode())
-    return WebhookNotifier(
-        targets, config.attempts, config.backoff_s, config.timeout_s, config.queue_max
+def _say_serving(
+    io: Streams,
+    config: Config,
+    runtime: Runtime,
+    port: int,
+    metrics_port: int | None,
+    rest_port: int | None,
+) -> None:
+    metrics = f", metrics on port {metrics_port}" if metrics_port else ""
+    rest = f", REST on port {rest_port}" if rest_port else ""
+    b = runtime.batcher
+    io.stderr.write(
+        f"hashmatch serving on port {port} (data {config.data_dir}, "
+        f"backend {b.backend_name}, decoder {b.decoder}{metrics}{rest})\n"
     )
+    io.stderr.flush()
 
 
 def no_core_dumps() -> None:

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.commands.compare_video import load
-from hashmatch.commands.hash_video import add_video_options, video_config
+from hashmatch.commands.common import ExitCode, Streams, add_data_dir, data_dir
+from hashmatch.commands.video_options import add_video_options, load, video_hasher
 from hashmatch.config import VideoConfig
 from hashmatch.errors import HashmatchError
-from hashmatch.storage.datadir import add_data_dir, open_store
-from hashmatch.video.hasher import VideoHasher
-from hashmatch.video.store import VideoStore
+
+if TYPE_CHECKING:
+    from hashmatch.banks.sqlite_store import SqliteBankStore
+    from hashmatch.video.store import VideoStore
 
 
-def register(sub: Any) -> None:
-    vb = sub.add_parser("video-bank", help="manage a bank's video (vpdq) entries")
+def register(vb: argparse.ArgumentParser) -> None:
     actions = vb.add_subparsers(dest="action", required=True)
 
     p = actions.add_parser("add", help="hash videos (or read vPDQ .txt files) into a bank")
@@ -48,13 +47,14 @@ def register(sub: Any) -> None:
     p.set_defaults(run=_remove)
 
 
-def _open(args: argparse.Namespace) -> tuple[Any, VideoStore]:
-    store = open_store(args.data_dir)
-    return store, VideoStore(store.path, store)
+def _open(args: argparse.Namespace) -> tuple[SqliteBankStore, VideoStore]:
+    data = data_dir(args)
+    store = data.open_banks()
+    return store, data.open_videos(store)
 
 
 def _add(args: argparse.Namespace, io: Streams) -> ExitCode:
-    hasher = VideoHasher(video_config(args))
+    hasher = video_hasher(args)
     store, videos = _open(args)
     failed = False
     try:

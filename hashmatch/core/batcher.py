@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -20,7 +18,7 @@ from dataclasses import dataclass, field
 from hashmatch.config import BatchConfig, EngineConfig, PoolKind
 from hashmatch.errors import ErrorCode, ItemError, Overloaded
 from hashmatch.hashing.engine import Engine, Result
-from hashmatch.hashing.pools import watch_parent
+from hashmatch.hashing.pools import process_pool, worker_engine
 
 
 @dataclass(slots=True)
@@ -44,18 +42,8 @@ class BatchStats:
     last_batch_sizes: list[int] = field(default_factory=list)
 
 
-_ENGINE: Engine | None = None
-
-
-def _process_init(config: EngineConfig, parent: int) -> None:
-    global _ENGINE
-    watch_parent(parent)  # a killed server takes its workers with it
-    _ENGINE = Engine(config)
-
-
-def _hash_in_process(items: list[bytes], dihedral: bool) -> list[Result]:
-    assert _ENGINE is not None  # set by the pool initializer
-    return _ENGINE.hash_many(items, dihedral)
+def _hash_in_worker(config: EngineConfig, items: list[bytes], dihedral: bool) -> list[Result]:
+    return worker_engine(config).hash_many(items, dihedral)
 
 
 class Batcher:
@@ -86,13 +74,7 @@ class Batcher:
     def _make_executor(self) -> Executor:
         n = self.config.worker_count
         if self.config.pool is PoolKind.PROCESS:
-            ctx = multiprocessing.get_context("spawn")
-            return ProcessPoolExecutor(
-                n,
-                mp_context=ctx,
-                initializer=_process_init,
-                initargs=(self._engine_config, os.getpid()),
-            )
+            return process_pool(n)  # a killed server takes its workers with it
         return ThreadPoolExecutor(n, "hashmatch-batch")
 
     @property
@@ -230,7 +212,7 @@ class Batcher:
             dihedral = any(j.dihedral for j in jobs)
             if isinstance(self._executor, ProcessPoolExecutor):
                 results = await loop.run_in_executor(
-                    self._executor, _hash_in_process, data, dihedral
+                    self._executor, _hash_in_worker, self._engine_config, data, dihedral
                 )
             else:
                 results = await loop.run_in_executor(

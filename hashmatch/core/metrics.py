@@ -1,16 +1,18 @@
-"""Prometheus metrics, on their own HTTP port, in a registry per server."""
+"""Prometheus metrics, on their own HTTP port, in a registry per server: one place counts
+what every face answers (from the core's outcomes)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter as Tally
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from hashmatch.core.outcome import Outcome
 from hashmatch.errors import ConfigError
-from hashmatch.proto import pb
 
 _LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10)
 
@@ -99,11 +101,16 @@ class Metrics:
     def on_drop(self, reason: str) -> None:
         self.dropped.labels(reason).inc()
 
-    def count_results(self, results: Iterable[pb.ItemResult]) -> None:
-        for r in results:
-            self.results.labels(pb.ItemCode.Name(r.status.code)).inc()
-            if r.is_match:
-                self.matched.inc()
+    def count_outcomes(self, tenant: str | None, outcomes: Sequence[Outcome]) -> None:
+        """Per-item results, overall and (for a tenant's calls) per tenant."""
+        codes = Tally(o.code for o in outcomes)
+        for code, n in codes.items():
+            self.results.labels(code).inc(n)
+        matched = sum(1 for o in outcomes if o.is_match)
+        self.matched.inc(matched)
+        if tenant is not None:
+            self.tenant_items.labels(tenant).inc(len(outcomes))
+            self.tenant_matched.labels(tenant).inc(matched)
 
     def auth_refused(self, code: str) -> None:
         self.auth_refusals.labels(code).inc()
@@ -116,11 +123,6 @@ class Metrics:
 
     def bank_not_found(self, tenant: str) -> None:
         self.tenant_not_found.labels(tenant).inc()
-
-    def tenant_results(self, tenant: str, results: Iterable[pb.ItemResult]) -> None:
-        results = list(results)
-        self.tenant_items.labels(tenant).inc(len(results))
-        self.tenant_matched.labels(tenant).inc(sum(1 for r in results if r.is_match))
 
     def stream_opened(self) -> None:
         self.streams.inc()

@@ -25,7 +25,6 @@ from hashmatch.banks.model import BankSettings, NewEntry, SignalType, Visibility
 from hashmatch.banks.store import BankStore
 from hashmatch.config import EngineConfig
 from hashmatch.errors import InternalError, NotFound
-from hashmatch.hashing.engine import Engine
 from hashmatch.hashing.signature import Signature
 from hashmatch.matching.model import SANDBOX_BANK
 
@@ -84,6 +83,8 @@ def sample_images() -> list[SampleImage]:
 
 
 def _entries(engine_config: EngineConfig) -> list[NewEntry]:
+    from hashmatch.hashing.engine import Engine  # `sandbox export` needs no kernels
+
     listed = [s for s in sample_images() if s.listed]
     with Engine(engine_config) as engine:
         results = engine.hash_many([s.png for s in listed])

@@ -1,48 +1,50 @@
-"""The service core that every transport (gRPC, CLI, REST) is a thin layer over.
+"""The matching service every face (gRPC, REST) is a thin layer over.
 
-Hashing goes through the batcher (items from all callers share engine batches), matching
-through the Matcher (the bank index), off the event loop.
+Each call: the batch checked, the tenant's monthly quota charged, the images hashed
+through the batcher (items from all callers share engine batches), the hashes matched
+against the banks (CPU work: off the event loop; a caller's max_distance can only make a
+bank stricter), flood quarantine applied, then the effects
+(metrics, webhooks, the audit tally) once, here, whichever face asked.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from hashmatch.core.batcher import Batcher
+from hashmatch.core.calls import Call
+from hashmatch.core.effects import Effects
 from hashmatch.core.flood import FloodMonitor
-from hashmatch.errors import BadParameter
+from hashmatch.core.outcome import Outcome
+from hashmatch.errors import BadParameter, ItemError
 from hashmatch.hashing.engine import Result
 from hashmatch.hashing.signature import Signature
-from hashmatch.matching.bank_matcher import HashQuery, MatchResult
-from hashmatch.matching.model import Matcher, MatchOptions, image_queries, merge_results
+from hashmatch.matching.batch import match_parsed, match_signatures
+from hashmatch.matching.model import HashQuery, MatchOptions, MatchResult
+from hashmatch.matching.protocol import Matcher
+from hashmatch.tenancy.limits import TenantLimits
+from hashmatch.tenancy.model import Principal
+
+# An item a face received: its content id and its bytes (an image) or parsed hash.
+ImageItem = tuple[str, bytes]
+HashItem = tuple[str, HashQuery | ItemError]
 
 
-@dataclass(frozen=True, slots=True)
-class ImageOutcome:
-    """What the service says about one image: its hashing result and, if hashed, matches."""
-
-    result: Result
-    matches: MatchResult | None = None
-
-
-def new_tracking_id() -> str:
-    return uuid.uuid4().hex
-
-
-class HashmatchService:
+class MatchService:
     def __init__(
         self,
         batcher: Batcher,
         matcher: Matcher,
+        limits: TenantLimits,
+        effects: Effects,
         max_items: int,
         flood: FloodMonitor | None = None,
     ) -> None:
         self.batcher = batcher
         self.matcher = matcher
+        self.limits = limits
+        self.effects = effects
         self.max_items = max_items
         self.flood = flood
 
@@ -50,65 +52,108 @@ class HashmatchService:
         if n > self.max_items:
             raise BadParameter(f"{n} items in one request; the limit is {self.max_items}")
 
-    async def hash_images(
-        self,
-        images: Sequence[bytes],
-        deadline: float | None = None,
-        wait: bool = False,
-        dihedral: bool = False,
-    ) -> list[Result]:
-        self.check_batch(len(images))
-        return await self.batcher.submit_many(images, deadline, wait, dihedral)
+    async def charge(self, who: Principal, n: int) -> None:
+        """The tenant's monthly item quota, charged before any work (a store write)."""
+        if who.limited and n > 0:
+            await asyncio.to_thread(self.limits.charge_items, who, n)
 
+    # -- the calls -----------------------------------------------------------------------
     async def match_images(
         self,
-        images: Sequence[bytes],
+        call: Call,
+        images: Sequence[ImageItem],
         options: MatchOptions,
-        tenant: str | None = None,
         deadline: float | None = None,
         wait: bool = False,
-    ) -> list[ImageOutcome]:
-        results = await self.hash_images(images, deadline, wait, options.dihedral)
-        return await self.match_results(results, options, tenant)
-
-    async def match_results(
-        self, results: Sequence[Result], options: MatchOptions, tenant: str | None = None
-    ) -> list[ImageOutcome]:
-        hashed = [(k, r) for k, r in enumerate(results) if isinstance(r, Signature)]
-        per_image = [image_queries(sig, options.dihedral) for _, sig in hashed]
-        flat = [q for qs in per_image for q in qs]
-        found = await self._match(flat, options, tenant) if flat else []
-        merged: list[MatchResult] = []
-        pos = 0
-        for qs in per_image:
-            merged.append(merge_results(found[pos : pos + len(qs)]))
-            pos += len(qs)
-        if self.flood is not None:  # content identity: the upload's MD5
-            merged = self.flood.observe([sig.md5 for _, sig in hashed], merged)
-        by_item = {k: m for (k, _), m in zip(hashed, merged, strict=True)}
-        return [ImageOutcome(r, by_item.get(k)) for k, r in enumerate(results)]
-
-    async def match_queries(
-        self, queries: Sequence[HashQuery], options: MatchOptions, tenant: str | None = None
-    ) -> list[MatchResult]:
-        self.check_batch(len(queries))
-        found = await self._match(queries, options, tenant)
-        if self.flood is not None:  # content identity: the client's hash itself
-            found = self.flood.observe([q.values[0] for q in queries], found)
-        return found
-
-    async def _match(
-        self, queries: Sequence[HashQuery], options: MatchOptions, tenant: str | None
-    ) -> list[MatchResult]:
-        # The index search is CPU work: off the event loop. A caller's max_distance can
-        # only make a bank stricter (probing a list with a looser one is not allowed).
-        return await asyncio.to_thread(
-            functools.partial(
-                self.matcher.match,
-                queries,
-                tenant,
-                options.banks,
-                options.max_distance,
-                stricter_only=True,
-            )
+    ) -> list[Outcome]:
+        """wait=False (unary calls): admitted whole or refused whole by the batcher."""
+        self.check_batch(len(images))
+        await self.charge(call.caller, len(images))
+        results = await self.batcher.submit_many(
+            [data for _, data in images], deadline, wait, options.dihedral
         )
+        return await self._matched(call, images, results, options)
+
+    async def hash_images(
+        self,
+        call: Call,
+        images: Sequence[ImageItem],
+        dihedral: bool = False,
+        deadline: float | None = None,
+    ) -> list[Outcome]:
+        self.check_batch(len(images))
+        await self.charge(call.caller, len(images))
+        results = await self.batcher.submit_many([d for _, d in images], deadline, False, dihedral)
+        ids = call.item_ids(len(images))
+        outcomes = [Outcome(cid, t, r) for (cid, _), t, r in zip(images, ids, results, strict=True)]
+        self.effects.answered(call, outcomes)
+        return outcomes
+
+    async def match_hashes(
+        self, call: Call, hashes: Sequence[HashItem], options: MatchOptions
+    ) -> list[Outcome]:
+        """Client hashes, each parsed by the face (a query, or the item's typed error)."""
+        self.check_batch(len(hashes))
+        await self.charge(call.caller, len(hashes))
+        parsed = [h for _, h in hashes]
+        tenant = call.caller.match_tenant
+        found = await asyncio.to_thread(match_parsed, self.matcher, parsed, options, tenant)
+        if self.flood is not None:  # content identity: the client's hash itself
+            hits = [(k, q, f) for k, (q, f) in enumerate(zip(parsed, found, strict=True))
+                    if isinstance(q, HashQuery) and isinstance(f, MatchResult)]  # fmt: skip
+            seen = self.flood.observe([q.values[0] for _, q, _ in hits], [f for *_, f in hits])
+            for (k, _, _), result in zip(hits, seen, strict=True):
+                found[k] = result
+        ids = call.item_ids(len(hashes))
+        outcomes = [
+            Outcome(cid, t, f, None) if isinstance(f, ItemError) else Outcome(cid, t, None, f)
+            for (cid, _), t, f in zip(hashes, ids, found, strict=True)
+        ]
+        self.effects.answered(call, outcomes)
+        return outcomes
+
+    async def match_stream_items(
+        self, call: Call, images: Sequence[ImageItem], options: MatchOptions
+    ) -> list[Outcome]:
+        """Items of a stream: they wait for room in the batcher (back-pressure), and a
+        failure of the group (the quota, say) is each item's answer: the stream goes on."""
+        try:
+            await self.charge(call.caller, len(images))
+            results = await self.batcher.submit_many(
+                [d for _, d in images], None, True, options.dihedral
+            )
+        except Exception as exc:
+            err = ItemError.from_exception(exc)
+            results = [err] * len(images)
+        return await self._matched(call, images, results, options)
+
+    def unreadable(self, call: Call, items: Sequence[tuple[str, ItemError]]) -> list[Outcome]:
+        """Items a face could not even read (a body that is no image and no hash): each
+        answered with its error, and counted like any other answer."""
+        ids = call.item_ids(len(items))
+        outcomes = [Outcome(cid, t, err) for (cid, err), t in zip(items, ids, strict=True)]
+        self.effects.answered(call, outcomes)
+        return outcomes
+
+    # -- the steps -----------------------------------------------------------------------
+    async def _matched(
+        self,
+        call: Call,
+        images: Sequence[ImageItem],
+        results: Sequence[Result],
+        options: MatchOptions,
+    ) -> list[Outcome]:
+        hashed = [(k, r) for k, r in enumerate(results) if isinstance(r, Signature)]
+        sigs = [sig for _, sig in hashed]
+        tenant = call.caller.match_tenant
+        merged = await asyncio.to_thread(match_signatures, self.matcher, sigs, options, tenant)
+        if self.flood is not None:  # content identity: the upload's MD5
+            merged = self.flood.observe([sig.md5 for sig in sigs], merged)
+        by_item = {k: m for (k, _), m in zip(hashed, merged, strict=True)}
+        ids = call.item_ids(len(images))
+        outcomes = [
+            Outcome(cid, t, r, by_item.get(k))
+            for k, ((cid, _), t, r) in enumerate(zip(images, ids, results, strict=True))
+        ]
+        self.effects.answered(call, outcomes)
+        return outcomes

@@ -11,6 +11,7 @@ Nothing else in hashmatch asks whether there is a GPU.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import platform
@@ -22,9 +23,10 @@ import numpy as np
 
 from hashmatch.config import BackendChoice, EngineConfig
 from hashmatch.errors import ConfigError
+from hashmatch.kernels.constants import PDQ_BUFFER
 from hashmatch.kernels.cpu import resample_to_64
 from hashmatch.kernels.pdq import hash_buffers
-from hashmatch.kernels.resample import PDQ_BUFFER, resampler
+from hashmatch.kernels.resample import resampler
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +165,7 @@ def _empty(dihedral: bool) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(shape, dtype=np.uint8), np.zeros(0, dtype=np.int32)
 
 
+@functools.cache  # a driver query: the answer does not change while the process runs
 def _try_cupy() -> Any | None:
     try:
         import cupy
@@ -175,6 +178,21 @@ def _try_cupy() -> Any | None:
     except Exception as exc:  # CuPy is there but no driver or device works: say so
         log.warning("GPU backend unusable, using the CPU: %s", exc)
         return None
+
+
+@functools.cache
+def cuda_usable() -> bool:
+    """Whether a CUDA device is usable in this process: the one question of "is there a
+    GPU?" that the backend, the GPU index and the video decoder all ask, here. CuPy
+    answers where it is installed; else Numba's CUDA driver (its simulator in tests)."""
+    if _try_cupy() is not None:
+        return True
+    try:
+        from numba import cuda
+
+        return bool(cuda.is_available())  # type: ignore[no-untyped-call]
+    except Exception:  # no driver, or numba without CUDA support
+        return False
 
 
 def select_backend(config: EngineConfig) -> Backend:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,14 +11,14 @@ from typing import Any, TypeVar
 import numpy as np
 
 from hashmatch.config import EngineConfig, PoolKind
-from hashmatch.errors import ItemError, TooLarge, Unreadable
+from hashmatch.errors import ItemError
 from hashmatch.hashing.backend import Backend, CpuBackend, select_backend
 from hashmatch.hashing.decode.batch import BatchDecoder, select_decoder, takes
 from hashmatch.hashing.decode.images import Header, decode, peek
-from hashmatch.hashing.pools import watch_parent
+from hashmatch.hashing.pools import process_pool, worker_engine
+from hashmatch.hashing.reading import Item, read_item
 from hashmatch.hashing.signature import PdqHash, Signature
 
-Item = bytes | bytearray | memoryview | str | os.PathLike[str]
 Result = Signature | ItemError
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
@@ -33,28 +31,6 @@ class _Prepared:
     sha256: bytes
     width: int
     height: int
-
-
-def read_item(item: Item, max_bytes: int) -> bytes:
-    """The bytes of an item: given directly, or read from a path (bounded)."""
-    if isinstance(item, (bytes, bytearray, memoryview)):
-        return bytes(item)
-    try:
-        # Plain open(): pathlib's parsing costs tens of microseconds under the GIL per
-        # item, which is what caps thread scaling on small images.
-        with open(os.fspath(item), "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > max_bytes:
-                raise TooLarge(f"{size} bytes, over the limit of {max_bytes}")
-            # Read one byte past the limit: files can grow, pipes have no size.
-            data = fh.read(max_bytes + 1)
-    except IsADirectoryError:
-        raise Unreadable("is a directory") from None
-    except OSError as exc:
-        raise Unreadable(exc.strerror or type(exc).__name__) from None
-    if len(data) > max_bytes:
-        raise TooLarge(f"over the limit of {max_bytes} bytes")
-    return data
 
 
 def prepare_item(item: Item, config: EngineConfig, backend: Backend) -> _Prepared | ItemError:
@@ -87,11 +63,10 @@ def _prepared(data: bytes, pixels: Any, width: int, height: int, backend: Backen
     )
 
 
-_PROCESS_BACKEND = CpuBackend()
-
-
 def _prepare_in_process(item: Item, config: EngineConfig) -> _Prepared | ItemError:
-    return prepare_item(item, config, _PROCESS_BACKEND)
+    """prepare_item in a worker process, on that worker's engine (a CPU one: the pool
+    is only used beside the CPU backend)."""
+    return prepare_item(item, config, worker_engine(config).backend)
 
 
 class Engine:
@@ -190,13 +165,7 @@ class Engine:
     def _executor(self) -> Executor:
         if self._pool is None:
             if self.config.pool is PoolKind.PROCESS and isinstance(self.backend, CpuBackend):
-                ctx = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(
-                    self.config.workers,
-                    mp_context=ctx,
-                    initializer=watch_parent,
-                    initargs=(os.getpid(),),
-                )
+                self._pool = process_pool(self.config.workers)
             else:
                 self._pool = ThreadPoolExecutor(self.config.workers, "hashmatch-engine")
         return self._pool

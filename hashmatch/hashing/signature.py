@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hashmatch.errors import BadParameter
+from hashmatch.kernels.constants import DIHEDRAL_NAMES, PDQ_BYTES, PDQ_HEX_LEN
 
-PDQ_BYTES = 32
-PDQ_HEX_LEN = 64
+__all__ = ["DIHEDRAL_NAMES", "PDQ_BYTES", "PdqHash", "Signature", "hamming"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,17 +12,13 @@ flip live flags (only the span they touch goes to the device).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hashmatch.errors import BadParameter
+from hashmatch.hashing.backend import cuda_usable
 from hashmatch.index.protocol import RangeHits, check_codes, check_ids
-from hashmatch.index.snapshot import write_snapshot
-
-FORMAT = "hashmatch-gpu-flat-1"
 
 
 def _grown(array: np.ndarray, used: int, capacity: int) -> np.ndarray:
@@ -33,10 +29,10 @@ def _grown(array: np.ndarray, used: int, capacity: int) -> np.ndarray:
 
 
 def _cuda() -> Any:
+    if not cuda_usable():
+        raise BadParameter("the GPU index needs a CUDA device (none is usable here)")
     from numba import cuda
 
-    if not cuda.is_available():  # type: ignore[no-untyped-call]
-        raise BadParameter("the GPU index needs a CUDA device (numba.cuda finds none)")
     return cuda
 
 
@@ -152,7 +148,3 @@ class GpuFlatIndex:
         with self._lock:
             keep = np.flatnonzero(self._alive[: self._n])
             return self._ids[keep], self._codes[keep]
-
-    def save(self, path: Path, meta: Mapping[str, int | str]) -> None:
-        ids, codes = self.live_arrays()
-        write_snapshot(path, {"format": FORMAT, "meta": dict(meta)}, {"codes": codes, "ids": ids})

@@ -15,12 +15,10 @@ import itertools
 import math
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -28,9 +26,7 @@ from hashmatch.errors import BadParameter, ConfigError
 from hashmatch.hashing.signature import PDQ_BYTES
 from hashmatch.index import mih_kernels as kernels
 from hashmatch.index.protocol import RangeHits, check_codes, check_ids
-from hashmatch.index.snapshot import SnapshotError, read_snapshot, write_snapshot
 
-FORMAT = "hashmatch-mih-1"
 # Beyond this many bits of difference per chunk the probe sets explode: scan instead.
 MAX_T = 3
 
@@ -300,7 +296,7 @@ class MultiIndexHashIndex:
         d = np.concatenate([p[2] for p in pieces])
         return RangeHits.from_unsorted(nq, q, ids[s].astype(np.int64), d)
 
-    # -- snapshots -----------------------------------------------------------------------
+    # -- bulk in and out (what the matcher's snapshot holds) -----------------------------
     @classmethod
     def from_arrays(
         cls, ids: np.ndarray, codes: np.ndarray, config: MihConfig | None = None
@@ -318,29 +314,6 @@ class MultiIndexHashIndex:
         with self._write_lock:
             keep = np.flatnonzero(self._alive[: self._n])
             return self._ids[keep].astype(np.int64), self._codes[keep]
-
-    def save(self, path: Path, meta: Mapping[str, int | str]) -> None:
-        with self._write_lock:
-            n = self._n
-            keep = np.flatnonzero(self._alive[:n])
-            arrays: dict[str, np.ndarray] = {"codes": self._codes[keep], "ids": self._ids[keep]}
-            write_snapshot(path, {"format": FORMAT, "meta": dict(meta)}, arrays)
-
-    @classmethod
-    def load(
-        cls, path: Path, config: MihConfig | None = None
-    ) -> tuple[MultiIndexHashIndex, dict[str, Any]]:
-        """The index from a snapshot and the meta saved with it; SnapshotError if unusable."""
-        header, arrays = read_snapshot(path)
-        if header.get("format") != FORMAT:
-            raise SnapshotError(f"{path}: format {header.get('format')!r}, expected {FORMAT}")
-        codes, ids = arrays.get("codes"), arrays.get("ids")
-        if codes is None or ids is None or codes.shape != (ids.shape[0], PDQ_BYTES):
-            raise SnapshotError(f"{path}: arrays do not fit together")
-        index = cls(config)
-        index._load_arrays(ids.astype(np.uint32), np.ascontiguousarray(codes, dtype=np.uint8))
-        meta: dict[str, Any] = header.get("meta", {})
-        return index, meta
 
     def _load_arrays(self, ids: np.ndarray, codes: np.ndarray) -> None:
         with self._write_lock:

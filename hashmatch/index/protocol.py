@@ -6,9 +6,7 @@ in the bank store, so the index stays a plain, replaceable data structure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -66,10 +64,6 @@ class SignatureIndex(Protocol):
 
     def range_search(self, queries: np.ndarray, radius: int) -> RangeHits:
         """Every live entry within Hamming distance <= radius of each query uint8[Q, 32]."""
-        ...
-
-    def save(self, path: Path, meta: Mapping[str, int | str]) -> None:
-        """Write a snapshot atomically (temp file + os.replace), with the caller's meta."""
         ...
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from hashmatch.kernels.resample import PDQ_BUFFER, BandedResampler
-
-# The reference's float64 luma weights (pdqhash computes R*0.299 + G*0.587 + B*0.114
-# in float64 and rounds the sum to float32). Same order of operations here.
-_R, _G, _B = 0.299, 0.587, 0.114
+from hashmatch.kernels.constants import LUMA_B as _B
+from hashmatch.kernels.constants import LUMA_G as _G
+from hashmatch.kernels.constants import LUMA_R as _R
+from hashmatch.kernels.constants import PDQ_BUFFER
+from hashmatch.kernels.resample import BandedResampler
 
 
 @njit(nogil=True, cache=True)

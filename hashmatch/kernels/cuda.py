@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from numba import cuda, float32, float64
 
-PDQ_BUFFER = 64
+from hashmatch.kernels.constants import LUMA_B, LUMA_G, LUMA_R, PDQ_BUFFER
 
 
 @cuda.jit
@@ -18,9 +18,9 @@ def luma_kernel(rgb, out):  # type: ignore[no-untyped-def]
     c, r, n = cuda.grid(3)
     if n < rgb.shape[0] and r < rgb.shape[1] and c < rgb.shape[2]:
         v = (
-            float64(rgb[n, r, c, 0]) * 0.299
-            + float64(rgb[n, r, c, 1]) * 0.587
-            + float64(rgb[n, r, c, 2]) * 0.114
+            float64(rgb[n, r, c, 0]) * LUMA_R
+            + float64(rgb[n, r, c, 1]) * LUMA_G
+            + float64(rgb[n, r, c, 2]) * LUMA_B
         )
         out[n, r, c] = float32(v)
 

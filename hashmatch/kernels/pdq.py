@@ -11,21 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from hashmatch.kernels.resample import PDQ_BUFFER
-
-HASH_BITS = 256
-HASH_BYTES = 32
-# The order pdqhash.compute_dihedral and the reference C++ return the variants in.
-DIHEDRAL_NAMES = (
-    "original",
-    "rotate90",
-    "rotate180",
-    "rotate270",
-    "flipx",
-    "flipy",
-    "flipplus1",
-    "flipminus1",
-)
+from hashmatch.kernels.constants import PDQ_BITS, PDQ_BUFFER, PDQ_BYTES
 
 
 @lru_cache(maxsize=1)
@@ -92,14 +78,14 @@ def to_bits(coeffs: Any, xp: Any = np) -> Any:
     form of sum(bit_k << k), the same bytes as the reference's 64-digit hex.
     """
     lead = coeffs.shape[:-2]
-    flat = coeffs.reshape(-1, HASH_BITS)
-    median = xp.partition(flat, HASH_BITS // 2 - 1, axis=1)[:, HASH_BITS // 2 - 1]
+    flat = coeffs.reshape(-1, PDQ_BITS)
+    median = xp.partition(flat, PDQ_BITS // 2 - 1, axis=1)[:, PDQ_BITS // 2 - 1]
     bits = (flat > median[:, None]).astype(xp.uint8)
     # Byte 0 holds bits 255..248, most significant first.
-    msb_first = bits[:, ::-1].reshape(-1, HASH_BYTES, 8)
+    msb_first = bits[:, ::-1].reshape(-1, PDQ_BYTES, 8)
     weights = xp.asarray(np.array([128, 64, 32, 16, 8, 4, 2, 1], dtype=np.uint8))
     packed = (msb_first * weights).sum(axis=2, dtype=xp.uint32).astype(xp.uint8)
-    return packed.reshape(*lead, HASH_BYTES)
+    return packed.reshape(*lead, PDQ_BYTES)
 
 
 def hash_buffers(buffers: Any, with_dihedral: bool = False, xp: Any = np) -> tuple[Any, Any]:

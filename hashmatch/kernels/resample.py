@@ -14,7 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
-PDQ_BUFFER = 64
+from hashmatch.kernels.constants import PDQ_BUFFER
+
 JAROSZ_PASSES = 2
 
 

@@ -6,14 +6,17 @@ fileDetails); HTTP Basic; the response XML's responseCode decides success.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import urllib.error
-import urllib.request
+import os
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
+
+from hashmatch.config import ReportsConfig
+from hashmatch.errors import BadParameter
 from hashmatch.reports.model import Report, ReportFile
 
 ALREADY_FINISHED = 5102
@@ -94,28 +97,30 @@ def file_details_xml(report_id: str, file_id: str, f: ReportFile, md5: str) -> b
 
 
 class CyberTipClient:
+    """One HTTP client (connection pool) per endpoint; the outbox does the retrying, since
+    each step's outcome must be committed before the next."""
+
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        token = base64.b64encode(f"{endpoint.username}:{endpoint.password}".encode()).decode()
-        self._auth = f"Basic {token}"
+        self._http = httpx.Client(
+            base_url=endpoint.base_url.rstrip("/"),
+            auth=httpx.BasicAuth(endpoint.username, endpoint.password),
+            timeout=endpoint.timeout_s,
+        )
+
+    def close(self) -> None:
+        self._http.close()
 
     def _post(self, path: str, body: bytes, content_type: str) -> ET.Element:
-        req = urllib.request.Request(
-            self.endpoint.base_url.rstrip("/") + path,
-            data=body,
-            method="POST",
-            headers={"Content-Type": content_type, "Authorization": self._auth},
-        )
         try:
-            with urllib.request.urlopen(req, timeout=self.endpoint.timeout_s) as resp:
-                answer = resp.read()
-        except urllib.error.HTTPError as exc:
+            resp = self._http.post(path, content=body, headers={"Content-Type": content_type})
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"{path}: {type(exc).__name__}: {exc}", retry=True) from None
+        if resp.is_error:
             # 5xx and 429: the endpoint's trouble, worth retrying; other 4xx are ours.
-            raise DeliveryError(
-                f"{path}: HTTP {exc.code}", exc.code >= 500 or exc.code == 429
-            ) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-            raise DeliveryError(f"{path}: {exc}", retry=True) from None
+            code = resp.status_code
+            raise DeliveryError(f"{path}: HTTP {code}", code >= 500 or code == 429)
+        answer = resp.content
         try:
             root = ET.fromstring(answer)
         except ET.ParseError:
@@ -173,3 +178,26 @@ class CyberTipClient:
         except DeliveryError as exc:
             if exc.code not in (ALREADY_RETRACTED, 5001):
                 raise
+
+
+def client_factory(config: ReportsConfig) -> Callable[[bool], CyberTipClient]:
+    """The endpoint per mode (test or not); credentials read once, from the environment."""
+    clients: dict[bool, CyberTipClient] = {}
+    if config.endpoint:
+        password = os.environ.get(config.password_env, "")
+        clients[False] = CyberTipClient(
+            Endpoint(config.endpoint, config.username, password, config.timeout_s)
+        )
+    if config.test_endpoint:
+        password = os.environ.get(config.test_password_env, "")
+        clients[True] = CyberTipClient(
+            Endpoint(config.test_endpoint, config.test_username, password, config.timeout_s)
+        )
+
+    def client_for(test: bool) -> CyberTipClient:
+        if test not in clients:
+            mode = "test_endpoint" if test else "endpoint"
+            raise BadParameter(f"reporting is not configured: set [reports] {mode}")
+        return clients[test]
+
+    return client_for

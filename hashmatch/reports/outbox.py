@@ -163,6 +163,15 @@ class ReportOutbox:
             )  # fmt: skip
 
     # -- delivery --------------------------------------------------------------------------
+    def file(self, report: Report, idempotency_key: str, tenant: str = "") -> ReportRecord:
+        """File a report: committed, then delivered. A retry with the same key returns the
+        first report (delivering what it still lacks), so nothing is filed twice."""
+        self.client_for(report.test)  # reporting configured for this mode, or say so
+        rec, created = self.create(report, idempotency_key, tenant)
+        if created or rec.status not in DONE:
+            rec = self.deliver(rec, report)
+        return rec
+
     def deliver(self, record: ReportRecord, report: Report | None) -> ReportRecord:
         """Run the remaining steps, with retries and backoff, while the content is in memory
         (report None: no content held, only the steps after the uploads can run)."""

@@ -13,9 +13,9 @@ import json
 from typing import Any
 
 from hashmatch.banks.model import SignalType
-from hashmatch.errors import BadParameter, ErrorCode, ItemError
-from hashmatch.hashing.engine import Result
-from hashmatch.matching.bank_matcher import HashQuery, MatchResult
+from hashmatch.core.outcome import Outcome
+from hashmatch.errors import BadParameter, ErrorCode, HashmatchError, ItemError
+from hashmatch.matching.model import HashQuery, MatchResult
 from hashmatch.reports.model import INCIDENT_TYPES, Report, ReportFile
 
 DESCRIPTIONS = {
@@ -54,26 +54,35 @@ def match_details(found: MatchResult | None) -> dict[str, Any]:
     return {"AdvancedInfo": [], "MatchFlags": flags}
 
 
-def match_response(
-    tracking_id: str, content_id: str | None, result: Result, found: MatchResult | None
-) -> dict[str, Any]:
-    if isinstance(result, ItemError):
-        return {
-            "Status": error_status(result),
-            "TrackingId": tracking_id,
-            "ContentId": content_id,
-            "IsMatch": False,
-            "MatchDetails": {"AdvancedInfo": [], "MatchFlags": []},
-            "EvaluateResponse": None,
-        }
+def _status_of(o: Outcome) -> dict[str, Any]:
+    err = o.error
+    return status(3000) if err is None else error_status(code_of_item(err))
+
+
+def match_response(tracking_id: str, content_id: str | None, o: Outcome) -> dict[str, Any]:
     return {
-        "Status": status(3000),
+        "Status": _status_of(o),
         "TrackingId": tracking_id,
         "ContentId": content_id,
-        "IsMatch": bool(found and found.is_match),
-        "MatchDetails": match_details(found),
+        "IsMatch": o.is_match,
+        "MatchDetails": match_details(o.matches),
         "EvaluateResponse": None,
     }
+
+
+def hash_result(o: Outcome) -> dict[str, Any]:
+    """One MatchHash item's answer."""
+    return {
+        "Status": _status_of(o),
+        "ContentId": o.content_id,
+        "IsMatch": o.is_match,
+        "MatchDetails": match_details(o.matches),
+    }
+
+
+def content_id_of(item: Any, k: int) -> str:
+    """A MatchHash item's ContentId, else its position."""
+    return str(item.get("ContentId", k)) if isinstance(item, dict) else str(k)
 
 
 def image_from_json(body: Any) -> bytes:
@@ -92,8 +101,16 @@ def image_from_json(body: Any) -> bytes:
         raise BadParameter("Value is not valid base64") from None
 
 
-def hash_query(item: Any) -> HashQuery:
-    """A MatchHash item: {"DataRepresentation": "PDQ"|"MD5"|"SHA256", "Value": hex}."""
+def hash_query(item: Any) -> HashQuery | ItemError:
+    """A MatchHash item: {"DataRepresentation": "PDQ"|"MD5"|"SHA256", "Value": hex}, or
+    the item's error."""
+    try:
+        return _hash_query(item)
+    except HashmatchError as exc:
+        return ItemError.from_exception(exc)
+
+
+def _hash_query(item: Any) -> HashQuery:
     if not isinstance(item, dict):
         raise BadParameter('each item is {"DataRepresentation": ..., "Value": ...}')
     kind = str(item.get("DataRepresentation", ""))
@@ -107,7 +124,11 @@ def hash_query(item: Any) -> HashQuery:
 
 
 def code_of(exc: BaseException) -> ItemError:
-    err = ItemError.from_exception(exc)
+    return code_of_item(ItemError.from_exception(exc))
+
+
+def code_of_item(err: ItemError) -> ItemError:
+    """What PhotoDNA's Exception field may say: never internals."""
     if err.code is ErrorCode.INTERNAL:
         return ItemError(ErrorCode.INTERNAL, "internal error")
     return err

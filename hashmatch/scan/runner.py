@@ -8,7 +8,6 @@ the listing streams, so memory stays bounded whatever the size of the tree.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import queue
 import sys
@@ -16,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -25,9 +24,10 @@ from typing import Any, TextIO
 from hashmatch.config import EngineConfig, VideoConfig
 from hashmatch.hashing.backend import CpuBackend, select_backend
 from hashmatch.hashing.engine import Engine
-from hashmatch.hashing.pools import watch_parent
+from hashmatch.hashing.pools import process_pool
 from hashmatch.hashing.signature import Signature
-from hashmatch.matching.model import Matcher, MatchOptions, image_queries, merge_results
+from hashmatch.matching.model import MatchOptions, image_queries, merge_results
+from hashmatch.matching.protocol import Matcher
 from hashmatch.scan.checkpoint import Manifest
 from hashmatch.scan.output import ScanRow, to_table, write_atomic
 from hashmatch.scan.sources import SourceItem, iter_source
@@ -219,17 +219,9 @@ def pooled_hashed(
     """Shards hashed by `workers` processes, a one-thread engine each, yielded as they
     finish. Processes, not threads: at ~1 ms per 640x480 image the per-item Python work
     of hashing, matching and writing all under one GIL is what capped scaling."""
-    methods = multiprocessing.get_all_start_methods()
-    # forkserver: workers forked from a clean, single-threaded server that has already
-    # imported the engine (fork from this process could inherit its threads' locks).
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if "forkserver" in methods:
-        ctx.set_forkserver_preload(["hashmatch.scan.preload"])  # not imported here: it warms
     worker_config = replace(config, workers=1)
     in_flight: dict[Future[list[ScanRow]], int] = {}
-    with ProcessPoolExecutor(
-        config.workers, mp_context=ctx, initializer=watch_parent, initargs=(os.getpid(),)
-    ) as pool:
+    with process_pool(config.workers) as pool:
         for index, items in pending:
             in_flight[pool.submit(hash_shard_task, worker_config, items)] = index
             while len(in_flight) >= 2 * config.workers:

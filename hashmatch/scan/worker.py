@@ -6,19 +6,16 @@ The same code hashes in the scan's own thread (one worker), in its worker proces
 
 from __future__ import annotations
 
-import numpy as np
-
 from hashmatch.client.video import is_video_path
-from hashmatch.config import BackendChoice, EngineConfig
+from hashmatch.config import EngineConfig
 from hashmatch.errors import ItemError, TooLarge, Unreadable
 from hashmatch.hashing.engine import Engine, Result
+from hashmatch.hashing.pools import worker_engine
 from hashmatch.scan.output import ScanRow
 from hashmatch.scan.sources import SourceItem, read_uri
 from hashmatch.video.hasher import VideoHasher
 
 _VIDEO_HASHER = VideoHasher()
-# One engine per configuration in each worker process, made on its first shard.
-_ENGINES: dict[EngineConfig, Engine] = {}
 
 
 def hash_shard(engine: Engine, items: list[SourceItem]) -> list[ScanRow]:
@@ -48,19 +45,7 @@ def hash_shard(engine: Engine, items: list[SourceItem]) -> list[ScanRow]:
 
 def hash_shard_task(config: EngineConfig, items: list[SourceItem]) -> list[ScanRow]:
     """hash_shard in a worker process or Ray task, on that worker's engine."""
-    engine = _ENGINES.get(config)
-    if engine is None:
-        engine = _ENGINES[config] = Engine(config)
-    return hash_shard(engine, items)
-
-
-def warm(config: EngineConfig | None = None) -> None:
-    """Load the engine's compiled kernels now rather than on the first shard."""
-    config = config or EngineConfig(backend=BackendChoice.CPU)
-    engine = _ENGINES.get(config)
-    if engine is None:
-        engine = _ENGINES[config] = Engine(config)
-    engine.backend.finish([engine.backend.prepare(np.zeros((64, 64), np.uint8))], False)
+    return hash_shard(worker_engine(config), items)
 
 
 def _read(item: SourceItem, max_bytes: int) -> bytes | str:

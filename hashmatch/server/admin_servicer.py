@@ -6,9 +6,9 @@ import asyncio
 
 import grpc
 
+from hashmatch.core.calls import Call, CallRecorder
 from hashmatch.errors import BadParameter
 from hashmatch.proto import admin_pb, admin_rpc
-from hashmatch.server.auth import caller
 from hashmatch.server.status import unary
 from hashmatch.tenancy.model import ApiKey, Tenant, TenantAction, TenantState, parse_roles
 from hashmatch.tenancy.service import Tenancy
@@ -58,12 +58,13 @@ def key_to(k: ApiKey) -> admin_pb.ApiKey:
 
 
 class AdminServicer(admin_rpc.AdminServiceServicer):
-    def __init__(self, tenancy: Tenancy) -> None:
+    def __init__(self, tenancy: Tenancy, calls: CallRecorder) -> None:
         self.tenancy = tenancy
+        self.calls = calls  # read by the status wrappers
 
     @unary
     async def ApplyTenant(
-        self, request: admin_pb.ApplyTenantRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb.ApplyTenantRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> admin_pb.Tenant:
         t = await asyncio.to_thread(
             self.tenancy.apply,
@@ -76,69 +77,69 @@ class AdminServicer(admin_rpc.AdminServiceServicer):
 
     @unary
     async def GetTenant(
-        self, request: admin_pb.GetTenantRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb.GetTenantRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> admin_pb.Tenant:
-        t = await asyncio.to_thread(self.tenancy.get_tenant, caller(), request.tenant_id)
+        t = await asyncio.to_thread(self.tenancy.get_tenant, call.caller, request.tenant_id)
         return tenant_to(t)
 
     @unary
     async def ListTenants(
-        self, request: admin_pb.ListTenantsRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb.ListTenantsRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> admin_pb.ListTenantsResponse:
         state = STATE_FROM_PROTO.get(request.state)
-        found = await asyncio.to_thread(self.tenancy.list_tenants, caller(), state)
+        found = await asyncio.to_thread(self.tenancy.list_tenants, call.caller, state)
         return admin_pb.ListTenantsResponse(tenants=[tenant_to(t) for t in found])
 
     @unary
     async def SetTenantState(
-        self, request: admin_pb.SetTenantStateRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb.SetTenantStateRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> admin_pb.Tenant:
         action = ACTION_FROM_PROTO.get(request.action)
         if action is None:
             raise BadParameter("action: APPROVE, REJECT, SUSPEND or REINSTATE")
         t = await asyncio.to_thread(
-            self.tenancy.decide, caller(), request.tenant_id, action, request.reason
+            self.tenancy.decide, call.caller, request.tenant_id, action, request.reason
         )
         return tenant_to(t)
 
     @unary
     async def CreateKey(
-        self, request: admin_pb.CreateKeyRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb.CreateKeyRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> admin_pb.CreatedKey:
         roles = parse_roles(list(request.roles))
         key, whole = await asyncio.to_thread(
-            self.tenancy.create_key, caller(), request.tenant_id, roles, request.name
+            self.tenancy.create_key, call.caller, request.tenant_id, roles, request.name
         )
         return admin_pb.CreatedKey(key=key_to(key), secret=whole)
 
     @unary
     async def ListKeys(
-        self, request: admin_pb.ListKeysRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb.ListKeysRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> admin_pb.ListKeysResponse:
-        keys = await asyncio.to_thread(self.tenancy.list_keys, caller(), request.tenant_id)
+        keys = await asyncio.to_thread(self.tenancy.list_keys, call.caller, request.tenant_id)
         return admin_pb.ListKeysResponse(keys=[key_to(k) for k in keys])
 
     @unary
     async def RotateKey(
-        self, request: admin_pb.RotateKeyRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb.RotateKeyRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> admin_pb.CreatedKey:
         overlap = float(request.overlap_seconds) if request.overlap_seconds else None
         key, whole = await asyncio.to_thread(
-            self.tenancy.rotate_key, caller(), request.key_id, overlap
+            self.tenancy.rotate_key, call.caller, request.key_id, overlap
         )
         return admin_pb.CreatedKey(key=key_to(key), secret=whole)
 
     @unary
     async def RevokeKey(
-        self, request: admin_pb.RevokeKeyRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb.RevokeKeyRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> admin_pb.ApiKey:
-        return key_to(await asyncio.to_thread(self.tenancy.revoke_key, caller(), request.key_id))
+        return key_to(await asyncio.to_thread(self.tenancy.revoke_key, call.caller, request.key_id))
 
     @unary
     async def WhoAmI(
-        self, request: admin_pb.WhoAmIRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb.WhoAmIRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> admin_pb.WhoAmIResponse:
-        who = caller()
+        who = call.caller
         return admin_pb.WhoAmIResponse(
             tenant_id=who.tenant_id, key_id=who.key_id, roles=sorted(r.value for r in who.roles)
         )

@@ -24,13 +24,13 @@ from hashmatch.banks.model import (
     WriteReport,
 )
 from hashmatch.banks.store import BankStore
-from hashmatch.core.auditing import Auditor
-from hashmatch.core.feedback import FeedbackStore, Verdict, give_feedback
+from hashmatch.core.calls import Call, CallRecorder
+from hashmatch.core.feedback import give_feedback
 from hashmatch.errors import BadParameter, TooLarge
 from hashmatch.proto import bank_pb, bank_rpc
-from hashmatch.server.auth import caller
-from hashmatch.server.convert import SIGNAL_FROM_PROTO, SIGNAL_TO_PROTO
+from hashmatch.proto.convert import SIGNAL_TO_PROTO, signal_from
 from hashmatch.server.status import streaming, unary
+from hashmatch.storage.feedback_store import FeedbackStore, Verdict
 from hashmatch.tenancy.access import BankAccess
 from hashmatch.tenancy.model import Principal
 
@@ -44,20 +44,13 @@ MAX_IMPORT_BYTES = 4 * 1024 * 1024 * 1024
 EXPORT_CHUNK = 1 << 20
 
 
-def _signal(code: int) -> SignalType:
-    try:
-        return SIGNAL_FROM_PROTO[code]
-    except KeyError:
-        raise BadParameter("signal_type must be PDQ, MD5 or SHA256") from None
-
-
 def settings_from(msg: bank_pb.BankSettings) -> BankSettings:
     return BankSettings(
         owner=msg.owner if msg.HasField("owner") else None,
         visibility=VISIBILITY.get(msg.visibility),
         shared_with=frozenset(msg.shared_with) if msg.set_shared_with else None,
         kind=KIND.get(msg.kind),
-        signal_types=frozenset(_signal(s) for s in msg.signal_types) or None,
+        signal_types=frozenset(signal_from(s) for s in msg.signal_types) or None,
         pdq_threshold=msg.pdq_threshold if msg.HasField("pdq_threshold") else None,
         min_quality=msg.min_quality if msg.HasField("min_quality") else None,
         enabled=msg.enabled if msg.HasField("enabled") else None,
@@ -123,15 +116,15 @@ class BankServicer(bank_rpc.BankServiceServicer):
     """Store calls run in threads: SQLite work stays off the event loop. Every call goes
     through BankAccess first: other tenants' banks look exactly like missing ones."""
 
-    def __init__(self, store: BankStore, auditor: Auditor, feedback: FeedbackStore) -> None:
+    def __init__(self, store: BankStore, calls: CallRecorder, feedback: FeedbackStore) -> None:
         self.store = store
         self.access = BankAccess(store)
-        self.auditor = auditor
+        self.calls = calls  # read by the status wrappers
         self.feedback = feedback
 
     @unary
     async def SendFeedback(
-        self, request: bank_pb.FeedbackRequest, context: grpc.aio.ServicerContext
+        self, request: bank_pb.FeedbackRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.FeedbackResponse:
         verdicts = {
             bank_pb.CONFIRMED: Verdict.CONFIRMED,
@@ -140,43 +133,43 @@ class BankServicer(bank_rpc.BankServiceServicer):
         if request.verdict not in verdicts:
             raise BadParameter("verdict must be CONFIRMED or FALSE_POSITIVE")
         allow = await asyncio.to_thread(
-            give_feedback, self.store, self.access, self.feedback, caller(), request.bank,
+            give_feedback, self.store, self.access, self.feedback, call.caller, request.bank,
             request.entry_id, verdicts[request.verdict], request.note,
         )  # fmt: skip
         return bank_pb.FeedbackResponse(allow_bank=allow)
 
     @unary
     async def CreateBank(
-        self, request: bank_pb.CreateBankRequest, context: grpc.aio.ServicerContext
+        self, request: bank_pb.CreateBankRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.Bank:
         settings = self.access.settings_for(
-            caller(), request.name, settings_from(request.settings), creating=True
+            call.caller, request.name, settings_from(request.settings), creating=True
         )
         bank = await asyncio.to_thread(self.store.create_bank, request.name, settings)
         return bank_to(bank)
 
     @unary
     async def GetBank(
-        self, request: bank_pb.GetBankRequest, context: grpc.aio.ServicerContext
+        self, request: bank_pb.GetBankRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.Bank:
-        who = caller()
+        who = call.caller
         bank = await asyncio.to_thread(self.access.readable, who, request.name)
         counts = await asyncio.to_thread(self.store.count_entries, request.name)
         return _seen_by(who, bank, bank_to(bank, counts))
 
     @unary
     async def ListBanks(
-        self, request: bank_pb.ListBanksRequest, context: grpc.aio.ServicerContext
+        self, request: bank_pb.ListBanksRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.ListBanksResponse:
-        who = caller()
+        who = call.caller
         banks = self.access.visible(who, await asyncio.to_thread(self.store.list_banks))
         return bank_pb.ListBanksResponse(banks=[_seen_by(who, b, bank_to(b)) for b in banks])
 
     @unary
     async def UpdateBank(
-        self, request: bank_pb.UpdateBankRequest, context: grpc.aio.ServicerContext
+        self, request: bank_pb.UpdateBankRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.Bank:
-        who = caller()
+        who = call.caller
         await asyncio.to_thread(self.access.owned, who, request.name)
         settings = self.access.settings_for(
             who, request.name, settings_from(request.settings), creating=False
@@ -186,20 +179,20 @@ class BankServicer(bank_rpc.BankServiceServicer):
 
     @unary
     async def DeleteBank(
-        self, request: bank_pb.DeleteBankRequest, context: grpc.aio.ServicerContext
+        self, request: bank_pb.DeleteBankRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.DeleteBankResponse:
-        await asyncio.to_thread(self.access.owned, caller(), request.name)
+        await asyncio.to_thread(self.access.owned, call.caller, request.name)
         await asyncio.to_thread(self.store.delete_bank, request.name)
         return bank_pb.DeleteBankResponse()
 
     @unary
     async def AddEntries(
-        self, request: bank_pb.AddEntriesRequest, context: grpc.aio.ServicerContext
+        self, request: bank_pb.AddEntriesRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.WriteReport:
-        await asyncio.to_thread(self.access.owned, caller(), request.bank)
+        await asyncio.to_thread(self.access.owned, call.caller, request.bank)
         entries = [
             NewEntry(
-                _signal(e.signal_type),
+                signal_from(e.signal_type),
                 e.value,
                 e.label or None,
                 e.external_id or None,
@@ -212,21 +205,21 @@ class BankServicer(bank_rpc.BankServiceServicer):
 
     @unary
     async def RemoveEntries(
-        self, request: bank_pb.RemoveEntriesRequest, context: grpc.aio.ServicerContext
+        self, request: bank_pb.RemoveEntriesRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.RemoveEntriesResponse:
-        await asyncio.to_thread(self.access.owned, caller(), request.bank)
-        values = [(_signal(v.signal_type), v.value) for v in request.values]
+        await asyncio.to_thread(self.access.owned, call.caller, request.bank)
+        values = [(signal_from(v.signal_type), v.value) for v in request.values]
         removed = await asyncio.to_thread(self.store.remove_entries, request.bank, values)
         return bank_pb.RemoveEntriesResponse(removed=removed)
 
     @unary
     async def ListEntries(
-        self, request: bank_pb.ListEntriesRequest, context: grpc.aio.ServicerContext
+        self, request: bank_pb.ListEntriesRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.ListEntriesResponse:
         limit = request.limit or 1000
         if not 1 <= limit <= 10_000:
             raise BadParameter("limit must be in 1..10000")
-        await asyncio.to_thread(self.access.owned, caller(), request.bank)
+        await asyncio.to_thread(self.access.owned, call.caller, request.bank)
         rows = await asyncio.to_thread(
             self.store.list_entries, request.bank, request.after_id, limit
         )
@@ -238,11 +231,12 @@ class BankServicer(bank_rpc.BankServiceServicer):
         self,
         request_iterator: AsyncIterator[bank_pb.ImportChunk],
         context: grpc.aio.ServicerContext,
+        call: Call,
     ) -> bank_pb.WriteReport:
         # Hash lists (never images) are spooled to a private temp file, then imported in
         # one transaction: a stream cut short imports nothing.
         bank, fmt, size = "", Format.CSV, 0
-        who = caller()
+        who = call.caller
         with tempfile.NamedTemporaryFile(prefix="hashmatch-import-") as spool:
             async for chunk in request_iterator:
                 if not bank:
@@ -260,10 +254,10 @@ class BankServicer(bank_rpc.BankServiceServicer):
 
     @streaming
     async def ExportEntries(
-        self, request: bank_pb.ExportRequest, context: grpc.aio.ServicerContext
+        self, request: bank_pb.ExportRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> AsyncIterator[bank_pb.ExportChunk]:
         fmt = _format(request.format)
-        await asyncio.to_thread(self.access.owned, caller(), request.bank)
+        await asyncio.to_thread(self.access.owned, call.caller, request.bank)
         with tempfile.TemporaryFile(mode="w+b", prefix="hashmatch-export-") as spool:
             # Written whole first (NCMEC XML is one document), then streamed in chunks.
             await asyncio.to_thread(self._export, request.bank, fmt, spool)

@@ -1,20 +1,21 @@
-"""Domain errors -> gRPC status codes and per-item codes: the one place they are mapped."""
+"""Domain errors -> gRPC status codes and per-item codes: the one place they are mapped,
+and the wrappers that give every RPC handler its Call (audited once it ends)."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError
 
-from hashmatch.core.auditing import CallTally, caller_of
-from hashmatch.errors import ErrorCode, HashmatchError, Overloaded
+from hashmatch.core.calls import Call, CallRecorder, status_of
+from hashmatch.errors import BadParameter, ErrorCode, HashmatchError, Overloaded
 from hashmatch.proto import pb
+from hashmatch.server.context import caller
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +35,7 @@ GRPC_STATUS = {
     ErrorCode.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
 }
 
-ITEM_CODE = {
-    ErrorCode.BAD_PARAMETER: pb.BAD_PARAMETER,
-    ErrorCode.NOT_AN_IMAGE: pb.NOT_AN_IMAGE,
-    ErrorCode.CORRUPT_IMAGE: pb.CORRUPT_IMAGE,
-    ErrorCode.SIZE_OUT_OF_RANGE: pb.SIZE_OUT_OF_RANGE,
-    ErrorCode.TOO_LARGE: pb.TOO_LARGE,
-    ErrorCode.UNREADABLE: pb.UNREADABLE,
-    ErrorCode.INTERNAL: pb.INTERNAL,
-    ErrorCode.RESOURCE_EXHAUSTED: pb.RESOURCE_EXHAUSTED,
-    ErrorCode.DEADLINE_EXCEEDED: pb.DEADLINE_EXCEEDED,
-    ErrorCode.NOT_FOUND: pb.NOT_FOUND,
-    ErrorCode.ALREADY_EXISTS: pb.ALREADY_EXISTS,
-    ErrorCode.UNAUTHENTICATED: pb.UNAUTHENTICATED,
-    ErrorCode.PERMISSION_DENIED: pb.PERMISSION_DENIED,
-}
+ITEM_CODE = {code: pb.ItemCode.Value(code.value) for code in ErrorCode}
 
 # Seconds a client should wait before retrying an overloaded call (sent as metadata),
 # unless the error says how long (a rate limit or a monthly quota knows).
@@ -61,91 +48,75 @@ def retry_after(exc: HashmatchError) -> str:
     return RETRY_AFTER_S
 
 
-T = TypeVar("T")
+def domain_error(exc: BaseException) -> BaseException:
+    """A streamed request message that does not parse is the caller's fault: say so."""
+    if isinstance(exc, DecodeError):
+        return BadParameter(f"malformed request message: {exc}")
+    return exc
 
 
 async def abort_for(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
-    if isinstance(exc, DecodeError):
-        # A streamed request message that does not parse: the caller's fault, said so.
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request message: {exc}")
+    exc = domain_error(exc)
     if isinstance(exc, HashmatchError):
         if exc.code is ErrorCode.RESOURCE_EXHAUSTED:
             context.set_trailing_metadata((("retry-after", retry_after(exc)),))
         await context.abort(GRPC_STATUS[exc.code], exc.message)
-    log.exception("unexpected error in an RPC")
+    log.exception("unexpected error in an RPC", exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
-def _audit(
-    self: Any, name: str, context: grpc.aio.ServicerContext, tally: CallTally, status: str
-) -> None:
-    auditor = getattr(self, "auditor", None)
-    if auditor is not None:
-        auditor.record(name, caller_of(context), tally, status)
+class HasCalls(Protocol):
+    calls: CallRecorder
 
 
-def _status_name(exc: BaseException) -> str:
-    if isinstance(exc, DecodeError):
-        return "INVALID_ARGUMENT"
-    if isinstance(exc, HashmatchError):
-        return str(GRPC_STATUS[exc.code].name)
-    if isinstance(exc, asyncio.CancelledError):
-        return "CANCELLED"
-    return "INTERNAL"
+T = TypeVar("T")
+S = TypeVar("S", bound=HasCalls)
+
+
+def _ended(calls: CallRecorder, call: Call, exc: BaseException) -> None:
+    if isinstance(exc, grpc.aio.AbortError):
+        calls.record(call, "ABORTED")  # a handler that aborted on purpose said why
+    else:
+        calls.record(call, status_of(domain_error(exc)))
 
 
 def unary(
-    fn: Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[T]],
-) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[T]]:
-    """Map what a unary handler raises to its gRPC status; audit the call."""
+    fn: Callable[[S, Any, grpc.aio.ServicerContext, Call], Awaitable[T]],
+) -> Callable[[S, Any, grpc.aio.ServicerContext], Awaitable[T]]:
+    """A unary handler gets its Call; what it raises becomes its gRPC status."""
 
     @functools.wraps(fn)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
-        tally = CallTally()
+    async def wrapper(self: S, request: Any, context: grpc.aio.ServicerContext) -> T:
+        call = Call(caller(), fn.__name__)
         try:
-            response = await fn(self, request, context)
-        except grpc.aio.AbortError:
-            _audit(self, fn.__name__, context, tally, "ABORTED")
-            raise
+            response = await fn(self, request, context, call)
         except BaseException as exc:
-            _audit(self, fn.__name__, context, tally, _status_name(exc))
-            if isinstance(exc, Exception):
+            _ended(self.calls, call, exc)
+            if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
                 await abort_for(exc, context)
             raise
-        tally.add_response(response)
-        _audit(self, fn.__name__, context, tally, "OK")
+        self.calls.record(call, "OK")
         return response
 
     return wrapper
 
 
 def streaming(
-    fn: Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[T]],
-) -> Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[T]]:
-    """Map what a streaming handler raises to its gRPC status; audit the call once."""
+    fn: Callable[[S, Any, grpc.aio.ServicerContext, Call], AsyncIterator[T]],
+) -> Callable[[S, Any, grpc.aio.ServicerContext], AsyncIterator[T]]:
+    """A streaming handler gets its Call (one for the whole stream), audited once."""
 
     @functools.wraps(fn)
-    async def wrapper(
-        self: Any, request: Any, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[T]:
-        tally = CallTally()
-        status = "OK"
+    async def wrapper(self: S, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[T]:
+        call = Call(caller(), fn.__name__)
         try:
-            async for item in fn(self, request, context):
-                tally.add_response(item)
+            async for item in fn(self, request, context, call):
                 yield item
-        except grpc.aio.AbortError:
-            status = "ABORTED"
-            raise
-        except GeneratorExit:
-            status = "CANCELLED"
-            raise
         except BaseException as exc:
-            status = _status_name(exc)
-            if isinstance(exc, Exception):
+            _ended(self.calls, call, exc)
+            if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
                 await abort_for(exc, context)
             raise
-        finally:
-            _audit(self, fn.__name__, context, tally, status)
+        self.calls.record(call, "OK")
 
     return wrapper

@@ -1,63 +1,28 @@
-"""gRPC VideoService: proto <-> domain around the video service core (hashmatch.video.service).
+"""VideoService over gRPC: proto <-> domain around the core's video service.
 
-Uploads arrive as a client stream of chunks, the header on the first; they are spooled to
-an unlinked private temp file and hashed when the stream ends (see the core's docstring).
+Uploads arrive as a client stream of chunks, the header on the first; the core spools
+them to an unlinked private temp file and hashes them when the stream ends.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
-import numpy as np
 
-from hashmatch.config import Config
-from hashmatch.core.auditing import Auditor
-from hashmatch.core.service import new_tracking_id
+from hashmatch.core.calls import Call, CallRecorder
+from hashmatch.core.video import VideoRequest, VideoService
 from hashmatch.errors import BadParameter
-from hashmatch.hashing.backend import select_backend
-from hashmatch.hashing.signature import PDQ_BYTES
 from hashmatch.proto import video_pb, video_rpc
-from hashmatch.server.auth import caller
+from hashmatch.proto.convert import features_from, features_to
 from hashmatch.server.status import unary
-from hashmatch.tenancy.limits import TenantLimits
 from hashmatch.video.features import VideoHash
-from hashmatch.video.hasher import VideoHasher
-from hashmatch.video.matching import VideoBankMatcher, VideoMatch
-from hashmatch.video.service import VideoRequest, VideoService
-from hashmatch.video.wire import features_to_proto
+from hashmatch.video.matching import VideoMatch
 
 VIDEO_SERVICE = video_pb.DESCRIPTOR.services_by_name["VideoService"].full_name
 
 
-def add_video_service(
-    server: grpc.aio.Server,
-    config: Config,
-    matcher: VideoBankMatcher | None,
-    auditor: Auditor | None = None,
-    limits: TenantLimits | None = None,
-) -> None:
-    """Registers VideoService (matching needs `matcher`; hashing works without)."""
-    hasher = VideoHasher(config.video, select_backend(config.engine))
-    core = VideoService(config.video, hasher, matcher)
-    servicer = VideoServicer(core, auditor, limits)
-    video_rpc.add_VideoServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-
-
-def features_from_proto(features: list[video_pb.VideoFeature]) -> VideoHash:
-    rows = []
-    for k, f in enumerate(features):
-        if len(f.pdq) != PDQ_BYTES or not 0 <= f.quality <= 100 or f.frame_number < 0:
-            raise BadParameter(f"feature {k}: a 32-byte pdq, quality 0..100, frame >= 0")
-        rows.append((int(f.frame_number), float(f.timestamp), bytes(f.pdq), int(f.quality)))
-    video = VideoHash.from_rows(rows)
-    if len(video) and (np.diff(video.frame_numbers) <= 0).any():
-        raise BadParameter("features must be in increasing frame order")
-    return video
-
-
-def _match_to_proto(m: VideoMatch) -> video_pb.VideoMatch:
+def _match_to(m: VideoMatch) -> video_pb.VideoMatch:
     c = m.comparison
     return video_pb.VideoMatch(
         bank=m.bank,
@@ -71,31 +36,14 @@ def _match_to_proto(m: VideoMatch) -> video_pb.VideoMatch:
     )
 
 
-def _tenant(context: grpc.aio.ServicerContext) -> str | None:
-    """The banks the caller may see: its tenant's view (the auth interceptor's Principal)."""
-    return caller().match_tenant
-
-
-class VideoServicer:
-    def __init__(
-        self,
-        core: VideoService,
-        auditor: Auditor | None = None,
-        limits: TenantLimits | None = None,
-    ) -> None:
-        self.core = core
-        self.auditor = auditor  # the status wrappers record one audit entry per call
-        self.limits = limits
-
-    async def _charge(self) -> None:
-        """A video is one item of the tenant's monthly quota, charged before any work."""
-        who = caller()
-        if self.limits is not None and who.limited:
-            await asyncio.to_thread(self.limits.charge_items, who, 1)
+class VideoServicer(video_rpc.VideoServiceServicer):
+    def __init__(self, service: VideoService, calls: CallRecorder) -> None:
+        self.service = service
+        self.calls = calls  # read by the status wrappers
 
     def _request(self, options: video_pb.VideoMatchOptions) -> VideoRequest:
         return VideoRequest(
-            options=self.core.match_options(
+            options=self.service.match_options(
                 options.min_quality if options.HasField("min_quality") else None,
                 options.query_match_percent if options.HasField("query_match_percent") else None,
                 options.target_match_percent if options.HasField("target_match_percent") else None,
@@ -105,7 +53,7 @@ class VideoServicer:
         )
 
     async def _upload(
-        self, chunks: AsyncIterator[video_pb.VideoChunk]
+        self, call: Call, chunks: AsyncIterator[video_pb.VideoChunk]
     ) -> tuple[video_pb.VideoHeader, VideoHash]:
         first = await anext(aiter(chunks), None)
         if first is None:
@@ -121,43 +69,47 @@ class VideoServicer:
                 yield chunk.data
 
         sph = header.seconds_per_hash if header.HasField("seconds_per_hash") else None
-        return header, await self.core.hash_upload(data(), sph)
+        return header, await self.service.hash_upload(call, data(), sph)
 
     @unary
     async def HashVideo(
-        self, request: AsyncIterator[video_pb.VideoChunk], context: grpc.aio.ServicerContext
+        self,
+        request: AsyncIterator[video_pb.VideoChunk],
+        context: grpc.aio.ServicerContext,
+        call: Call,
     ) -> video_pb.HashVideoResponse:
-        await self._charge()
-        header, video = await self._upload(request)
-        return video_pb.HashVideoResponse(
-            content_id=header.content_id, features=features_to_proto(video)
-        )
+        header, video = await self._upload(call, request)
+        return video_pb.HashVideoResponse(content_id=header.content_id, features=features_to(video))
 
     @unary
     async def MatchVideo(
-        self, request: AsyncIterator[video_pb.VideoChunk], context: grpc.aio.ServicerContext
+        self,
+        request: AsyncIterator[video_pb.VideoChunk],
+        context: grpc.aio.ServicerContext,
+        call: Call,
     ) -> video_pb.VideoMatchResponse:
-        await self._charge()
-        header, video = await self._upload(request)
-        matches = await self.core.match(video, self._request(header.options), _tenant(context))
+        header, video = await self._upload(call, request)
+        matches = await self.service.match(call, video, self._request(header.options))
         return video_pb.VideoMatchResponse(
             content_id=header.content_id,
             is_match=bool(matches),
-            matches=[_match_to_proto(m) for m in matches],
-            features=features_to_proto(video) if header.return_features else [],
-            tracking_id=new_tracking_id(),
+            matches=[_match_to(m) for m in matches],
+            features=features_to(video) if header.return_features else [],
+            tracking_id=call.tracking_id,
         )
 
     @unary
     async def MatchVideoHashes(
-        self, request: video_pb.MatchVideoHashesRequest, context: grpc.aio.ServicerContext
+        self,
+        request: video_pb.MatchVideoHashesRequest,
+        context: grpc.aio.ServicerContext,
+        call: Call,
     ) -> video_pb.VideoMatchResponse:
-        await self._charge()
-        video = features_from_proto(list(request.features))
-        matches = await self.core.match(video, self._request(request.options), _tenant(context))
+        video = features_from(list(request.features))
+        matches = await self.service.match_hashes(call, video, self._request(request.options))
         return video_pb.VideoMatchResponse(
             content_id=request.content_id,
             is_match=bool(matches),
-            matches=[_match_to_proto(m) for m in matches],
-            tracking_id=new_tracking_id(),
+            matches=[_match_to(m) for m in matches],
+            tracking_id=call.tracking_id,
         )

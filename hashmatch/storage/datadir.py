@@ -1,39 +1,106 @@
-"""Where the bank commands keep their data: one folder, one SQLite file, one snapshot."""
+"""The data dir: every file hashmatch keeps, named once, and the stores opened over them.
+
+Every command and the server open their stores here, so another database has one place to
+plug into. Imports of the stores are deferred to the methods that open them: a command
+that needs one store does not load the others (or the index's compiled kernels).
+"""
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hashmatch.banks.sqlite_store import SqliteBankStore
-from hashmatch.config import IndexChoice
-from hashmatch.matching.bank_matcher import MatcherConfig
-from hashmatch.tenancy.sqlite_store import SqliteTenantStore
+if TYPE_CHECKING:
+    from hashmatch.audit.log import AuditLog
+    from hashmatch.banks.sqlite_store import SqliteBankStore
+    from hashmatch.banks.store import BankStore
+    from hashmatch.config import ReportsConfig
+    from hashmatch.reports.outbox import ReportOutbox
+    from hashmatch.storage.feedback_store import FeedbackStore
+    from hashmatch.storage.flood_store import FloodStore
+    from hashmatch.tenancy.sqlite_store import SqliteTenantStore
+    from hashmatch.video.store import VideoStore
 
-DEFAULT_DATA_DIR = "./hashmatch-data"
-STORE_FILE = "banks.sqlite3"
-SNAPSHOT_FILE = "index.snapshot"
-TENANTS_FILE = "tenants.sqlite3"  # tenants and API key hashes, apart from the banks
-OPERATOR_KEY_FILE = "operator.key"  # written by `hashmatch admin bootstrap` (mode 0600)
-
-
-def add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(DEFAULT_DATA_DIR),
-        metavar="DIR",
-        help=f"folder of the bank database and index snapshot (default {DEFAULT_DATA_DIR})",
-    )
+DEFAULT_DATA_DIR = Path("hashmatch-data")
 
 
-def open_store(data_dir: Path) -> SqliteBankStore:
-    return SqliteBankStore(data_dir / STORE_FILE)
+@dataclass(frozen=True)
+class DataDir:
+    root: Path
 
+    # -- the files -----------------------------------------------------------------------
+    @property
+    def banks(self) -> Path:
+        """Banks, entries, their change log and video entries."""
+        return self.root / "banks.sqlite3"
 
-def matcher_config(data_dir: Path, pdq_index: IndexChoice = IndexChoice.MIH) -> MatcherConfig:
-    return MatcherConfig(snapshot_path=data_dir / SNAPSHOT_FILE, pdq_index=pdq_index)
+    @property
+    def snapshot(self) -> Path:
+        """The bank matcher's index snapshot (a cache: rebuilt from the banks if absent)."""
+        return self.root / "index.snapshot"
 
+    @property
+    def tenants(self) -> Path:
+        """Tenants and API key hashes, apart from the banks."""
+        return self.root / "tenants.sqlite3"
 
-def open_tenants(data_dir: Path) -> SqliteTenantStore:
-    return SqliteTenantStore(data_dir / TENANTS_FILE)
+    @property
+    def operator_key(self) -> Path:
+        """Written by `hashmatch admin bootstrap` (mode 0600)."""
+        return self.root / "operator.key"
+
+    @property
+    def audit(self) -> Path:
+        return self.root / "audit.sqlite3"
+
+    @property
+    def reports(self) -> Path:
+        """The report outbox (metadata only, never file content)."""
+        return self.root / "reports.sqlite3"
+
+    @property
+    def feedback(self) -> Path:
+        return self.root / "feedback.sqlite3"
+
+    @property
+    def flood(self) -> Path:
+        return self.root / "flood.sqlite3"
+
+    # -- the stores ----------------------------------------------------------------------
+    def open_banks(self) -> SqliteBankStore:
+        from hashmatch.banks.sqlite_store import SqliteBankStore
+
+        return SqliteBankStore(self.banks)
+
+    def open_videos(self, banks: BankStore) -> VideoStore:
+        from hashmatch.video.store import VideoStore
+
+        return VideoStore(self.banks, banks)
+
+    def open_tenants(self) -> SqliteTenantStore:
+        from hashmatch.tenancy.sqlite_store import SqliteTenantStore
+
+        return SqliteTenantStore(self.tenants)
+
+    def open_audit(self) -> AuditLog:
+        from hashmatch.audit.log import AuditLog
+
+        return AuditLog(self.audit)
+
+    def open_outbox(self, config: ReportsConfig) -> ReportOutbox:
+        from hashmatch.reports.cybertip import client_factory
+        from hashmatch.reports.outbox import ReportOutbox, RetryPolicy
+
+        retry = RetryPolicy(config.attempts, config.backoff_s)
+        return ReportOutbox(self.reports, client_factory(config), retry)
+
+    def open_feedback(self) -> FeedbackStore:
+        from hashmatch.storage.feedback_store import FeedbackStore
+
+        return FeedbackStore(self.feedback)
+
+    def open_flood(self) -> FloodStore:
+        from hashmatch.storage.flood_store import FloodStore
+
+        return FloodStore(self.flood)

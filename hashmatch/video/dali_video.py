@@ -22,7 +22,6 @@ Not checked: a frame size that changes mid-stream (DALI keeps the first one).
 
 from __future__ import annotations
 
-import functools
 import importlib
 import itertools
 import logging
@@ -37,6 +36,7 @@ import numpy as np
 
 from hashmatch.config import DecoderChoice, VideoConfig
 from hashmatch.errors import ConfigError
+from hashmatch.hashing.backend import cuda_usable
 from hashmatch.hashing.decode.dali import dali_installed, sync_pipeline
 from hashmatch.video.decode import (
     Frame,
@@ -80,20 +80,10 @@ def select_video_decoder(config: VideoConfig) -> DaliVideoDecoder | None:
         if config.decoder is DecoderChoice.DALI:
             raise ConfigError("video decoder 'dali' asked for, but nvidia-dali is not installed")
         return None
-    gpu = _cuda_usable()
+    gpu = cuda_usable()
     if config.decoder is DecoderChoice.AUTO and not gpu:
         return None
     return DaliVideoDecoder(device_id=0 if gpu else None)
-
-
-@functools.cache  # a driver query; the answer does not change while the process runs
-def _cuda_usable() -> bool:
-    """Whether DALI sees a CUDA device (its own driver check: CuPy need not be there)."""
-    try:
-        backend: Any = importlib.import_module("nvidia.dali.backend")
-        return int(backend.GetCUDADeviceCount()) > 0
-    except Exception:  # no driver, or a DALI without CUDA: the CPU it is
-        return False
 
 
 class DaliVideoDecoder:

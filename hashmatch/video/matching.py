@@ -18,8 +18,8 @@ from typing import Protocol
 import numpy as np
 
 from hashmatch.banks.model import Bank, SignalType
-from hashmatch.matching.bank_matcher import HashQuery
-from hashmatch.matching.model import Matcher
+from hashmatch.matching.model import HashQuery
+from hashmatch.matching.protocol import Matcher
 from hashmatch.video.compare import VideoComparison, VideoMatchOptions, compare
 from hashmatch.video.features import VideoHash
 from hashmatch.video.store import VideoStore
@@ -60,9 +60,9 @@ class VideoMatcher(Protocol):
     ) -> list[VideoMatch]: ...
 
 
-class BankMatcher(Matcher, Protocol):
-    """What video matching needs of the bank matcher (hashmatch.matching.bank_matcher.Matcher): the
-    image Matcher's match, plus the banks a caller may see."""
+class BankView(Matcher, Protocol):
+    """What video matching needs of the bank matcher (hashmatch.matching.bank_matcher):
+    the image Matcher's match, plus the banks a caller may see."""
 
     def visible_banks(self, tenant: str | None = None, names: Sequence[str] = ()) -> list[Bank]: ...
 
@@ -71,7 +71,7 @@ class VideoBankMatcher:
     """Per bank: the frame distance is the bank's PDQ threshold unless the request sets one,
     the frame quality floor the higher of the request's and the bank's min quality."""
 
-    def __init__(self, matcher: BankMatcher, videos: VideoStore) -> None:
+    def __init__(self, matcher: BankView, videos: VideoStore) -> None:
         self.matcher = matcher
         self.videos = videos
 

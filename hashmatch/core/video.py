@@ -1,4 +1,4 @@
-"""The video service core under every transport: uploads spooled privately, hashed off
+"""The video service every face calls: uploads spooled privately, hashed off
 the event loop, matched against the banks.
 
 Privacy: an upload is written to a temp file created with mode 0600 in the configured
@@ -18,7 +18,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO
 
-from hashmatch.config import VideoConfig
+from hashmatch.config import VideoConfig, usable_cores
+from hashmatch.core.calls import Call
+from hashmatch.core.service import MatchService
 from hashmatch.errors import BadParameter, TooLarge
 from hashmatch.video.compare import VideoMatchOptions
 from hashmatch.video.features import VideoHash
@@ -47,13 +49,18 @@ def spool_file(config: VideoConfig) -> IO[bytes]:
 
 class VideoService:
     def __init__(
-        self, config: VideoConfig, hasher: VideoHasher, matcher: VideoBankMatcher | None
+        self,
+        config: VideoConfig,
+        hasher: VideoHasher,
+        matcher: VideoBankMatcher | None,
+        images: MatchService,
     ) -> None:
         self.config = config
         self.hasher = hasher
         self.matcher = matcher
+        self.images = images  # the quota is the same as for images
         # A video is seconds of CPU: bound how many are decoded at once.
-        self._slots = asyncio.Semaphore(max(1, (os.cpu_count() or 1)))
+        self._slots = asyncio.Semaphore(max(1, usable_cores()))
 
     def match_options(
         self,
@@ -72,9 +79,12 @@ class VideoService:
         )
 
     async def hash_upload(
-        self, chunks: AsyncIterator[bytes], seconds_per_hash: float | None = None
+        self, call: Call, chunks: AsyncIterator[bytes], seconds_per_hash: float | None = None
     ) -> VideoHash:
-        """Spools the chunks (bounded by max_bytes), then hashes the file."""
+        """Spools the chunks (bounded by max_bytes), then hashes the file. A video is one
+        item of the tenant's quota, charged before any work."""
+        await self.images.charge(call.caller, 1)
+        call.count_items(1)
         hasher = self.hasher
         if seconds_per_hash is not None and seconds_per_hash != self.config.seconds_per_hash:
             if seconds_per_hash < 0:
@@ -93,11 +103,18 @@ class VideoService:
             async with self._slots:
                 return await asyncio.to_thread(hasher.hash, fh)
 
-    async def match(
-        self, video: VideoHash, request: VideoRequest, tenant: str | None = None
+    async def match_hashes(
+        self, call: Call, video: VideoHash, request: VideoRequest
     ) -> list[VideoMatch]:
+        """A client's vPDQ: one item of the quota, like an upload."""
+        await self.images.charge(call.caller, 1)
+        call.count_items(1)
+        return await self.match(call, video, request)
+
+    async def match(self, call: Call, video: VideoHash, request: VideoRequest) -> list[VideoMatch]:
         if self.matcher is None:
             raise BadParameter("this server has no video banks")
+        tenant = call.caller.match_tenant
         options = request.options or self.match_options()
         # As for images: an API caller's max_distance can only tighten a bank's threshold.
         return await asyncio.to_thread(

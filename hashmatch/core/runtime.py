@@ -1,0 +1,193 @@
+"""The composition root: one object that opens the stores and wires the parts.
+
+`Runtime.open(config)` opens every store of the data dir and builds the matcher (from its
+snapshot when it can); `start()` runs the background parts (batcher, change-log follower,
+report resumption) and `warm_up()` compiles the kernels with a tiny batch, so a server
+says SERVING only once its first call will be fast. Faces (gRPC, REST) take the Runtime
+and call its services; nothing else builds these parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from hashmatch.audit.log import AuditEvent, AuditLog
+from hashmatch.banks.model import SignalType
+from hashmatch.banks.sqlite_store import SqliteBankStore
+from hashmatch.config import Config
+from hashmatch.core.admission import Admission
+from hashmatch.core.batcher import Batcher
+from hashmatch.core.calls import CallRecorder
+from hashmatch.core.effects import Effects
+from hashmatch.core.flood import FloodMonitor
+from hashmatch.core.metrics import Metrics
+from hashmatch.core.sandbox import ensure_sandbox
+from hashmatch.core.service import MatchService
+from hashmatch.core.video import VideoService
+from hashmatch.core.webhooks import WebhookNotifier, open_webhooks
+from hashmatch.errors import InternalError
+from hashmatch.hashing.backend import select_backend
+from hashmatch.hashing.signature import Signature
+from hashmatch.matching.bank_matcher import BankMatcher, MatcherConfig
+from hashmatch.matching.follower import ChangeFollower
+from hashmatch.matching.model import HashQuery
+from hashmatch.reports.outbox import ReportOutbox
+from hashmatch.storage.datadir import DataDir
+from hashmatch.storage.feedback_store import FeedbackStore
+from hashmatch.storage.flood_store import FloodStore
+from hashmatch.tenancy.limits import TenantLimits
+from hashmatch.tenancy.service import Tenancy
+from hashmatch.tenancy.sqlite_store import SqliteTenantStore
+from hashmatch.video.hasher import VideoHasher
+from hashmatch.video.matching import VideoBankMatcher
+from hashmatch.video.store import VideoStore
+
+log = logging.getLogger(__name__)
+
+FOLLOW_INTERVAL_S = 0.2  # changes committed anywhere are matchable within a second
+
+
+@dataclass
+class Readiness:
+    """What every face's health check says: True once warmed up, False while draining."""
+
+    ready: bool = False
+
+
+@dataclass
+class Runtime:
+    config: Config
+    data: DataDir
+    store: SqliteBankStore
+    tenants: SqliteTenantStore
+    videos: VideoStore
+    matcher: BankMatcher
+    follower: ChangeFollower
+    outbox: ReportOutbox
+    audit: AuditLog
+    feedback: FeedbackStore
+    flood_store: FloodStore
+    metrics: Metrics
+    tenancy: Tenancy
+    limits: TenantLimits
+    calls: CallRecorder
+    admission: Admission
+    webhooks: WebhookNotifier | None
+    batcher: Batcher
+    service: MatchService
+    video: VideoService
+    readiness: Readiness = field(default_factory=Readiness)
+    _resuming: asyncio.Future[object] | None = None
+
+    @classmethod
+    def open(cls, config: Config, environ: Mapping[str, str] = os.environ) -> Runtime:
+        """Everything opened and wired; nothing running yet (see start)."""
+        data = DataDir(config.data_dir)
+        store = data.open_banks()
+        tenants = data.open_tenants()
+        if config.sandbox.enabled:
+            # First start: the public "Test" bank of benign synthetic images.
+            ensure_sandbox(store, config.engine)
+        matcher_config = MatcherConfig(data.snapshot, pdq_index=config.server.pdq_index)
+        matcher = BankMatcher.open(store, matcher_config)
+        how = "loaded from its snapshot" if matcher.loaded_from_snapshot else "built from the banks"
+        log.info("index of %d entries %s (sequence %d)", matcher.size, how, matcher.sequence)
+        follower = ChangeFollower(matcher, FOLLOW_INTERVAL_S, config.server.snapshot_every)
+        videos = data.open_videos(store)
+        audit = data.open_audit()
+        metrics = Metrics()
+        tenancy = Tenancy(tenants, config.auth)
+        limits = TenantLimits(tenants, config.auth, on_throttle=metrics.throttled)
+        calls = CallRecorder(audit, lambda: matcher.sequence, metrics.bank_not_found)
+        webhooks = open_webhooks(config.webhooks, environ)
+        flood_store = data.open_flood()
+        flood = None
+        if config.flood.enabled:
+            flood = FloodMonitor(
+                config.flood, flood_store,
+                on_flag=lambda entry, bank, n: _flood_flagged(audit, entry, bank, n),
+            )  # fmt: skip
+        # Dihedral hashes are computed per batch, when one of its items asks for them.
+        batcher = Batcher(config.engine, config.batch, metrics.on_batch, metrics.on_drop)
+        service = MatchService(
+            batcher, matcher, limits, Effects(metrics, webhooks),
+            config.server.max_items_per_request, flood,
+        )  # fmt: skip
+        hasher = VideoHasher(config.video, select_backend(config.engine))
+        video = VideoService(config.video, hasher, VideoBankMatcher(matcher, videos), service)
+        metrics.backend.labels(batcher.backend_name, batcher.backend_device, batcher.decoder).set(1)
+        metrics.watch(lambda: batcher.depth, lambda: float(matcher.size))
+        return cls(
+            config, data, store, tenants, videos, matcher, follower,
+            data.open_outbox(config.reports), audit, data.open_feedback(), flood_store,
+            metrics, tenancy, limits, calls, Admission(tenancy, limits, metrics, calls),
+            webhooks, batcher, service, video,
+        )  # fmt: skip
+
+    async def start(self) -> None:
+        """The background parts: batcher, change-log follower, reports a restart left."""
+        self.batcher.start()
+        self.follower.start()
+        # Frame entries a crashed `video-bank add` left without their video.
+        await asyncio.to_thread(self.videos.sweep_orphans)
+        # Reports interrupted by a restart: finish the filable ones, fail the rest.
+        self._resuming = asyncio.get_running_loop().run_in_executor(None, self.outbox.resume)
+
+    async def warm_up(self) -> None:
+        """One tiny batch through every stage (JPEG and PNG decode, the resample and DCT
+        kernels, the index search), so the first caller does not pay the compilation."""
+        results = await self.batcher.submit_many(_warm_images(), wait=True, dihedral=True)
+        bad = [r for r in results if not isinstance(r, Signature)]
+        if bad:
+            raise InternalError(f"warm-up batch did not hash: {bad[0]}")
+        query = HashQuery(SignalType.PDQ, (bytes(32),))
+        await asyncio.to_thread(self.matcher.match, [query], None, (), 0)
+
+    async def stop(self) -> None:
+        """Drain what was admitted, then stop the background parts (snapshot written)."""
+        await self.batcher.close()
+        self.tenancy.flush()  # last-used times not yet written
+        if self._resuming is not None:
+            await self._resuming
+        await asyncio.to_thread(self.follower.stop)
+
+    def close(self) -> None:
+        self.outbox.close()
+        self.audit.close()  # flushes what is queued
+        if self.webhooks is not None:
+            self.webhooks.close()
+        self.feedback.close()
+        self.flood_store.close()
+        self.matcher.close()
+        self.videos.close()
+        self.store.close()
+        self.tenants.close()
+
+
+def _warm_images() -> list[bytes]:
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    out = []
+    for fmt in ("JPEG", "PNG"):
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, fmt)
+        out.append(buf.getvalue())
+    return out
+
+
+def _flood_flagged(audit: AuditLog, entry: int, bank: str, distinct: int) -> None:
+    log.warning(
+        "flood quarantine: entry %d of bank %r matched %d distinct contents", entry, bank, distinct
+    )
+    audit.append(
+        AuditEvent(rpc="FloodQuarantine", items=distinct, matches_by_bank={bank: distinct},
+                   codes={"flagged": 1}, tracking_id=f"entry-{entry}")
+    )  # fmt: skip
