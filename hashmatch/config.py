@@ -237,6 +237,30 @@ class AuthConfig:
             raise ConfigError("rotation_overlap_s and last_used_interval_s must be >= 0")
 
 
+class DistanceChoice(StrEnum):
+    """A new bank's distance policy (hashmatch.banks.model.DistancePolicy)."""
+
+    EXACT = "exact"
+    BUCKETED = "bucketed"
+    HIDDEN = "hidden"
+
+
+@dataclass(frozen=True)
+class BanksConfig:
+    """Rules every bank follows, whoever made it."""
+
+    # No bank matches looser than this many bits, whatever its own threshold says: a
+    # tenant's bank at 128 bits would match (or, as an allow bank, suppress) anything.
+    max_pdq_threshold: int = 31
+    # What matches tell callers that do not own the bank of the PDQ distance, for banks
+    # created without saying (their owner may change it per bank).
+    distance_policy: DistanceChoice = DistanceChoice.BUCKETED
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_pdq_threshold <= 128:
+            raise ConfigError("max_pdq_threshold must be in 0..128")
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     """The integration sandbox: a public "Test" bank of benign synthetic images."""
@@ -309,6 +333,7 @@ class Config:
     video: VideoConfig = field(default_factory=VideoConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    banks: BanksConfig = field(default_factory=BanksConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     flood: FloodSettings = field(default_factory=FloodSettings)
@@ -321,6 +346,7 @@ _SECTIONS = {
     "video": VideoConfig,
     "auth": AuthConfig,
     "sandbox": SandboxConfig,
+    "banks": BanksConfig,
     "reports": ReportsConfig,
     "webhooks": WebhooksConfig,
     "flood": FloodSettings,

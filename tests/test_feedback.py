@@ -46,10 +46,12 @@ def test_false_positive_feedback_suppresses_and_exports(tmp_path: Path) -> None:
                 bank_pb.FeedbackRequest(bank="ncmec", entry_id=entry_id,
                                         verdict=bank_pb.FALSE_POSITIVE, note="a cat")
             )  # fmt: skip
-            assert resp.allow_bank == "false-positives"
+            assert resp.allow_bank == ""  # kept by entry id, in no bank
             _until(lambda: not match().is_match)  # type: ignore[attr-defined]
             suppressed = match()
             assert suppressed.matches and suppressed.matches[0]["bank"] == "ncmec"  # type: ignore[attr-defined]
+            names = {b.name for b in banks.ListBanks(bank_pb.ListBanksRequest()).banks}
+            assert names == {"ncmec", "Test"}  # no allow bank holding a copy of the value
             banks.SendFeedback(
                 bank_pb.FeedbackRequest(bank="ncmec", entry_id=entry_id, verdict=bank_pb.CONFIRMED)
             )

@@ -115,7 +115,14 @@ def test_visibility_and_enabled(store: SqliteBankStore) -> None:
         _add(store, b, code)
     with BankMatcher.open(store) as m:
         banks = lambda t: {x.bank for x in m.match([_pdq(code[0])], tenant=t)[0].matches}  # noqa: E731
+        # A share changes the invited tenant's matching only once it accepted.
+        assert banks("t1") == {"mine", "public"}
+        store.set_share_accepted("shared", "t1", True)
+        m.refresh()
         assert banks("t1") == {"mine", "shared", "public"}
+        store.set_share_accepted("shared", "t1", False)
+        m.refresh()
+        assert banks("t1") == {"mine", "public"}
         assert banks("t5") == {"public"}
         assert banks(None) == {"mine", "shared", "public", "hidden"}
         with pytest.raises(NotFound):

@@ -54,6 +54,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Keys]
         )
         globex = _md(keys.by_name["other tenant"])
         banks.CreateBank(bank_pb.CreateBankRequest(name="globex:secret"), metadata=globex)
+        shared = bank_pb.BankSettings(
+            visibility=bank_pb.SHARED, set_shared_with=True, shared_with=["acme"]
+        )
+        banks.CreateBank(
+            bank_pb.CreateBankRequest(name="globex:shared", settings=shared), metadata=globex
+        )
         yield srv, keys
     finally:
         assert srv.stop() == 0, "".join(srv.log)
@@ -154,6 +160,12 @@ CALLS: dict[str, Call] = {
         ),
         metadata=md,
     ),
+    "AcceptShare": lambda ch, md, who, k: _stubs(ch)[1].AcceptShare(
+        bank_pb.ShareRequest(bank="globex:shared"), metadata=md
+    ),
+    "LeaveShare": lambda ch, md, who, k: _stubs(ch)[1].LeaveShare(
+        bank_pb.ShareRequest(bank="globex:shared"), metadata=md
+    ),
     "ExportEntries": lambda ch, md, who, k: list(
         _stubs(ch)[1].ExportEntries(bank_pb.ExportRequest(bank="acme:list"), metadata=md)
     ),
@@ -218,7 +230,10 @@ REPORT_ANSWERS = {
 
 MATCH_RPCS = {"MatchImages", "MatchImages(acme bank)", "MatchStream", "HashImages"}
 MATCH_RPCS |= {"MatchHashes(acme bank)"}
+# Accepting or leaving globex:shared, which globex shared with acme alone.
+SHARE_RPCS = {"AcceptShare", "LeaveShare"}
 BANK_RPCS = {n for n in CALLS if n.endswith(("Bank", "Banks", "Entries"))} | {"SendFeedback"}
+BANK_RPCS |= SHARE_RPCS
 ACME_OBJECTS = {"MatchImages(acme bank)", "MatchHashes(acme bank)"} | (BANK_RPCS - {"ListBanks"})
 KEY_ADMIN = {"GetTenant", "CreateKey", "ListKeys", "RotateKey", "RevokeKey"}
 ROLE_OF = {
@@ -242,6 +257,8 @@ def expected(who: str, call: str) -> grpc.StatusCode:
         if call not in ROLE_OF[who]:
             return DENIED
         return REPORT_ANSWERS.get(call, OK)
+    if call in SHARE_RPCS and who in ("operator", "other tenant"):
+        return NOT_FOUND  # only the invited tenant can accept; the others see no invitation
     if who == "operator":  # every role, but no access to tenants' private banks
         if call == "CreateBank":
             return INVALID  # "acme:..." is acme's namespace

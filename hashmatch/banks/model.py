@@ -59,6 +59,26 @@ class Visibility(StrEnum):
     PUBLIC = "public"  # everyone
 
 
+class DistancePolicy(StrEnum):
+    """What a match against a bank says of the PDQ distance to a caller that does not
+    own the bank: one bit more or less per query would otherwise rebuild a stored hash
+    from a near-duplicate in a few hundred queries."""
+
+    EXACT = "exact"
+    BUCKETED = "bucketed"  # rounded up to the next edge of DISTANCE_BUCKETS
+    HIDDEN = "hidden"  # 0, as PhotoDNA (which returns no distance)
+
+    def shown(self, distance: int) -> int:
+        if self is DistancePolicy.EXACT:
+            return distance
+        if self is DistancePolicy.HIDDEN:
+            return 0
+        return next((edge for edge in DISTANCE_BUCKETS if distance <= edge), distance)
+
+
+DISTANCE_BUCKETS = (0, 8, 16, 24, 31)
+
+
 class BankKind(StrEnum):
     BLOCK = "block"  # a match is reported
     ALLOW = "allow"  # known false positives: a hit suppresses the query's matches
@@ -78,7 +98,8 @@ class Bank:
     name: str
     owner: str = ""
     visibility: Visibility = Visibility.PRIVATE
-    shared_with: frozenset[str] = frozenset()
+    shared_with: frozenset[str] = frozenset()  # invited
+    accepted_by: frozenset[str] = frozenset()  # of those invited, who accepted
     kind: BankKind = BankKind.BLOCK
     signal_types: frozenset[SignalType] = frozenset(SignalType)
     pdq_threshold: int = DEFAULT_PDQ_THRESHOLD
@@ -86,12 +107,29 @@ class Bank:
     enabled: bool = True
     created_at: str = ""
     updated_at: str = ""
+    distance_policy: DistancePolicy = DistancePolicy.BUCKETED
+
+    def distance_for(self, tenant: str | None, distance: int) -> int:
+        """The distance a match tells this caller: exact to the owner (and the local
+        operator), by the bank's policy to everyone else."""
+        if tenant is None or tenant == self.owner:
+            return distance
+        return self.distance_policy.shown(distance)
 
     def visible_to(self, tenant: str | None) -> bool:
-        """tenant None is the operator (CLI, admin API): every bank."""
+        """Whether the tenant may see the bank (its settings; an invitation to accept).
+        tenant None is the local operator (CLI): every bank."""
         if tenant is None or self.visibility is Visibility.PUBLIC or tenant == self.owner:
             return True
         return self.visibility is Visibility.SHARED and tenant in self.shared_with
+
+    def applies_to(self, tenant: str | None) -> bool:
+        """Whether the bank takes part in the tenant's matching: its own, a public one
+        (the operator's), or a share it accepted. An invitation alone changes nothing
+        of what the invited tenant matches (or has suppressed)."""
+        if tenant is None or self.visibility is Visibility.PUBLIC or tenant == self.owner:
+            return True
+        return self.visibility is Visibility.SHARED and tenant in self.accepted_by
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -100,11 +138,13 @@ class Bank:
             "owner": self.owner,
             "visibility": self.visibility.value,
             "shared_with": sorted(self.shared_with),
+            "accepted_by": sorted(self.accepted_by),
             "kind": self.kind.value,
             "signal_types": sorted(s.value for s in self.signal_types),
             "pdq_threshold": self.pdq_threshold,
             "min_quality": self.min_quality,
             "enabled": self.enabled,
+            "distance_policy": self.distance_policy.value,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -122,6 +162,7 @@ class BankSettings:
     pdq_threshold: int | None = None
     min_quality: int | None = None
     enabled: bool | None = None
+    distance_policy: DistancePolicy | None = None
 
     def __post_init__(self) -> None:
         if self.pdq_threshold is not None and not 0 <= self.pdq_threshold <= MAX_PDQ_THRESHOLD:

@@ -26,6 +26,7 @@ from hashmatch.banks.model import (
     BankSettings,
     Change,
     ChangeKind,
+    DistancePolicy,
     Entry,
     LiveState,
     NewEntry,
@@ -37,7 +38,7 @@ from hashmatch.banks.model import (
 from hashmatch.errors import AlreadyExists, NotFound
 from hashmatch.storage.sqlite import migrate, read_transaction, write_transaction
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Migration i brings the schema from version i - 1 to i. Append only; never edit one.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -121,11 +122,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             VALUES ('add', NEW.bank_id, NEW.id, NEW.added_at);
         END""",
     ),
+    (
+        # A share is an invitation until the invited tenant accepts it (NULL: invited).
+        """ALTER TABLE bank_shares ADD COLUMN accepted_at TEXT""",
+        """ALTER TABLE banks ADD COLUMN distance_policy TEXT NOT NULL DEFAULT 'bucketed'
+            CHECK (distance_policy IN ('exact', 'bucketed', 'hidden'))""",
+    ),
 )
 
 _BANK_COLUMNS = (
     "id, name, owner, visibility, kind, signal_types, pdq_threshold, min_quality, enabled,"
-    " created_at, updated_at"
+    " created_at, updated_at, distance_policy"
 )
 _ENTRY_COLUMNS = "id, bank_id, signal_type, value, label, external_id, source, added_at, removed_at"
 # SQLite's default limit on host parameters per statement is 32766; stay well below.
@@ -214,11 +221,14 @@ class SqliteBankStore:
             args,
         ).fetchall()
         shares: dict[int, set[str]] = {}
-        for bank_id, tenant in db.execute(
-            "SELECT s.bank_id, s.tenant FROM bank_shares s JOIN banks b ON b.id = s.bank_id"
-            " WHERE b.deleted_at IS NULL"
+        accepted: dict[int, set[str]] = {}
+        for bank_id, tenant, accepted_at in db.execute(
+            "SELECT s.bank_id, s.tenant, s.accepted_at FROM bank_shares s"
+            " JOIN banks b ON b.id = s.bank_id WHERE b.deleted_at IS NULL"
         ):
             shares.setdefault(bank_id, set()).add(tenant)
+            if accepted_at is not None:
+                accepted.setdefault(bank_id, set()).add(tenant)
         return [
             Bank(
                 id=r[0],
@@ -226,6 +236,7 @@ class SqliteBankStore:
                 owner=r[2],
                 visibility=Visibility(r[3]),
                 shared_with=frozenset(shares.get(r[0], ())),
+                accepted_by=frozenset(accepted.get(r[0], ())),
                 kind=BankKind(r[4]),
                 signal_types=frozenset(SignalType(s) for s in r[5].split(",") if s),
                 pdq_threshold=r[6],
@@ -233,6 +244,7 @@ class SqliteBankStore:
                 enabled=bool(r[8]),
                 created_at=r[9],
                 updated_at=r[10],
+                distance_policy=DistancePolicy(r[11]),
             )
             for r in rows
         ]
@@ -276,19 +288,40 @@ class SqliteBankStore:
             fields["min_quality"] = s.min_quality
         if s.enabled is not None:
             fields["enabled"] = int(s.enabled)
+        if s.distance_policy is not None:
+            fields["distance_policy"] = s.distance_policy.value
         if fields or s.shared_with is not None:
             fields["updated_at"] = now
             assignments = ", ".join(f"{k} = ?" for k in fields)
             db.execute(f"UPDATE banks SET {assignments} WHERE id = ?", (*fields.values(), bank_id))
         if s.shared_with is not None:
-            db.execute("DELETE FROM bank_shares WHERE bank_id = ?", (bank_id,))
+            # Invitations kept stay as they were (accepted or not); new ones wait.
+            marks = ",".join("?" * len(s.shared_with))
+            db.execute(
+                f"DELETE FROM bank_shares WHERE bank_id = ? AND tenant NOT IN ({marks})",
+                (bank_id, *sorted(s.shared_with)),
+            )
             db.executemany(
-                "INSERT INTO bank_shares (bank_id, tenant) VALUES (?, ?)",
+                "INSERT INTO bank_shares (bank_id, tenant) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(bank_id, t) for t in sorted(s.shared_with)],
             )
 
     def get_bank(self, name: str) -> Bank:
         with self._read() as db:
+            return self._bank(db, name)
+
+    def set_share_accepted(self, name: str, tenant: str, accepted: bool) -> Bank:
+        with self._write() as db:
+            bank = self._bank(db, name)
+            if tenant not in bank.shared_with:
+                raise NotFound(f"no bank named {name!r}")  # as for any bank not seen
+            now = _now()
+            db.execute(
+                "UPDATE bank_shares SET accepted_at = ? WHERE bank_id = ? AND tenant = ?",
+                (now if accepted else None, bank.id, tenant),
+            )
+            # A bank change in the log: matchers pick the share up within a second.
+            db.execute("UPDATE banks SET updated_at = ? WHERE id = ?", (now, bank.id))
             return self._bank(db, name)
 
     def list_banks(self) -> list[Bank]:

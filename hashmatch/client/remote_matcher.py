@@ -3,7 +3,7 @@ match against a remote deployment's banks with the same code that matches locall
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -47,6 +47,7 @@ class RemoteMatcher(_Remote):
         threshold: int | None = None,
         *,
         stricter_only: bool = True,  # what a server does for its callers anyway
+        suppressed: Collection[int] = (),  # the server applies the caller's own
     ) -> list[MatchResult]:
         out: list[MatchResult] = []
         options = pb.MatchOptions(banks=list(banks), max_distance=threshold or 0)

@@ -12,6 +12,7 @@ from hashmatch.banks.importer import export_bank, import_file
 from hashmatch.banks.model import (
     BankKind,
     BankSettings,
+    DistancePolicy,
     NewEntry,
     SignalType,
     Visibility,
@@ -19,6 +20,7 @@ from hashmatch.banks.model import (
 )
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.commands.common import ExitCode, Streams, add_data_dir, data_dir
+from hashmatch.config import BanksConfig
 from hashmatch.errors import BadParameter
 
 
@@ -82,6 +84,14 @@ def register(bank: argparse.ArgumentParser) -> None:
     p.add_argument("--source")
     p.set_defaults(run=_add)
 
+    p = action("accept-share", "the operator accepts a bank a tenant shared with it")
+    p.add_argument("name")
+    p.set_defaults(run=_accept_share)
+
+    p = action("leave-share", "the operator leaves a bank a tenant shared with it")
+    p.add_argument("name")
+    p.set_defaults(run=_leave_share)
+
     p = action("remove", "remove (tombstone) entries by value")
     p.add_argument("name")
     p.add_argument("values", nargs="+", metavar="VALUE")
@@ -96,12 +106,25 @@ def _settings_args(p: argparse.ArgumentParser, creating: bool) -> None:
     p.add_argument("--visibility", choices=[v.value for v in Visibility])
     p.add_argument("--share", action="append", metavar="TENANT", help="share with TENANT")
     p.add_argument("--signal-types", help="comma-separated: pdq,md5,sha256 (default all)")
+    p.add_argument(
+        "--distance-policy",
+        choices=[d.value for d in DistancePolicy],
+        help="the PDQ distance matches tell callers other than the owner (default bucketed)",
+    )
     if creating:
         p.add_argument("--disabled", action="store_true", help="create disabled")
     else:
         group = p.add_mutually_exclusive_group()
         group.add_argument("--enable", action="store_true")
         group.add_argument("--disable", action="store_true")
+
+
+def _warn_over_the_cap(args: argparse.Namespace, io: Streams) -> None:
+    if args.threshold is not None and args.threshold > BanksConfig.max_pdq_threshold:
+        io.stderr.write(
+            f"hashmatch: note: servers match no bank looser than [banks] max_pdq_threshold"
+            f" ({BanksConfig.max_pdq_threshold} unless set higher): {args.threshold} is capped\n"
+        )
 
 
 def _settings(args: argparse.Namespace) -> BankSettings:
@@ -127,6 +150,7 @@ def _settings(args: argparse.Namespace) -> BankSettings:
         pdq_threshold=args.threshold,
         min_quality=args.min_quality,
         enabled=enabled,
+        distance_policy=DistancePolicy(args.distance_policy) if args.distance_policy else None,
     )
 
 
@@ -135,6 +159,7 @@ def _with_store(args: argparse.Namespace) -> SqliteBankStore:
 
 
 def _create(args: argparse.Namespace, io: Streams) -> ExitCode:
+    _warn_over_the_cap(args, io)
     store = _with_store(args)
     try:
         io.json_line(store.create_bank(args.name, _settings(args)).to_json())
@@ -144,6 +169,7 @@ def _create(args: argparse.Namespace, io: Streams) -> ExitCode:
 
 
 def _update(args: argparse.Namespace, io: Streams) -> ExitCode:
+    _warn_over_the_cap(args, io)
     store = _with_store(args)
     try:
         io.json_line(store.update_bank(args.name, _settings(args)).to_json())
@@ -260,3 +286,20 @@ def _remove(args: argparse.Namespace, io: Streams) -> ExitCode:
         store.close()
     io.json_line({"bank": args.name, "removed": removed})
     return ExitCode.OK
+
+
+def _share(args: argparse.Namespace, io: Streams, accepted: bool) -> ExitCode:
+    store = _with_store(args)
+    try:
+        io.json_line(store.set_share_accepted(args.name, "", accepted).to_json())
+    finally:
+        store.close()
+    return ExitCode.OK
+
+
+def _accept_share(args: argparse.Namespace, io: Streams) -> ExitCode:
+    return _share(args, io, True)
+
+
+def _leave_share(args: argparse.Namespace, io: Streams) -> ExitCode:
+    return _share(args, io, False)

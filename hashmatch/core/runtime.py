@@ -20,13 +20,15 @@ import numpy as np
 from PIL import Image
 
 from hashmatch.audit.log import AuditEvent, AuditLog
-from hashmatch.banks.model import SignalType
+from hashmatch.banks.model import DistancePolicy, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.config import Config
 from hashmatch.core.admission import Admission
 from hashmatch.core.batcher import Batcher
 from hashmatch.core.calls import CallRecorder
 from hashmatch.core.effects import Effects
+from hashmatch.core.false_positives import FalsePositives
+from hashmatch.core.feedback import FeedbackService
 from hashmatch.core.flood import FloodMonitor
 from hashmatch.core.metrics import Metrics
 from hashmatch.core.sandbox import ensure_sandbox
@@ -43,6 +45,7 @@ from hashmatch.reports.outbox import ReportOutbox
 from hashmatch.storage.datadir import DataDir
 from hashmatch.storage.feedback_store import FeedbackStore
 from hashmatch.storage.flood_store import FloodStore
+from hashmatch.tenancy.access import BankAccess
 from hashmatch.tenancy.limits import TenantLimits
 from hashmatch.tenancy.service import Tenancy
 from hashmatch.tenancy.sqlite_store import SqliteTenantStore
@@ -73,7 +76,9 @@ class Runtime:
     follower: ChangeFollower
     outbox: ReportOutbox
     audit: AuditLog
-    feedback: FeedbackStore
+    feedback_store: FeedbackStore
+    feedback: FeedbackService
+    access: BankAccess
     flood_store: FloodStore
     metrics: Metrics
     tenancy: Tenancy
@@ -96,7 +101,11 @@ class Runtime:
         if config.sandbox.enabled:
             # First start: the public "Test" bank of benign synthetic images.
             ensure_sandbox(store, config.engine)
-        matcher_config = MatcherConfig(data.snapshot, pdq_index=config.server.pdq_index)
+        matcher_config = MatcherConfig(
+            data.snapshot,
+            pdq_index=config.server.pdq_index,
+            max_pdq_threshold=config.banks.max_pdq_threshold,
+        )
         matcher = BankMatcher.open(store, matcher_config)
         how = "loaded from its snapshot" if matcher.loaded_from_snapshot else "built from the banks"
         log.info("index of %d entries %s (sequence %d)", matcher.size, how, matcher.sequence)
@@ -115,19 +124,25 @@ class Runtime:
                 config.flood, flood_store,
                 on_flag=lambda entry, bank, n: _flood_flagged(audit, entry, bank, n),
             )  # fmt: skip
+        feedback_store = data.open_feedback()
+        false_positives = FalsePositives(feedback_store)
         # Dihedral hashes are computed per batch, when one of its items asks for them.
         batcher = Batcher(config.engine, config.batch, metrics.on_batch, metrics.on_drop)
         service = MatchService(
             batcher, matcher, limits, Effects(metrics, webhooks),
-            config.server.max_items_per_request, flood,
+            config.server.max_items_per_request, flood, false_positives,
         )  # fmt: skip
+        feedback = FeedbackService(store, feedback_store, false_positives, service)
+        access = BankAccess(
+            store, config.banks.max_pdq_threshold, DistancePolicy(config.banks.distance_policy)
+        )
         hasher = VideoHasher(config.video, select_backend(config.engine))
         video = VideoService(config.video, hasher, VideoBankMatcher(matcher, videos), service)
         metrics.backend.labels(batcher.backend_name, batcher.backend_device, batcher.decoder).set(1)
         metrics.watch(lambda: batcher.depth, lambda: float(matcher.size))
         return cls(
             config, data, store, tenants, videos, matcher, follower,
-            data.open_outbox(config.reports), audit, data.open_feedback(), flood_store,
+            data.open_outbox(config.reports), audit, feedback_store, feedback, access, flood_store,
             metrics, tenancy, limits, calls, Admission(tenancy, limits, metrics, calls),
             webhooks, batcher, service, video,
         )  # fmt: skip
@@ -164,7 +179,7 @@ class Runtime:
         self.audit.close()  # flushes what is queued
         if self.webhooks is not None:
             self.webhooks.close()
-        self.feedback.close()
+        self.feedback_store.close()
         self.flood_store.close()
         self.matcher.close()
         self.videos.close()

@@ -10,11 +10,13 @@ bank stricter), flood quarantine applied, then the effects
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 
 from hashmatch.core.batcher import Batcher
 from hashmatch.core.calls import Call
 from hashmatch.core.effects import Effects
+from hashmatch.core.false_positives import FalsePositives
 from hashmatch.core.flood import FloodMonitor
 from hashmatch.core.outcome import Outcome
 from hashmatch.errors import BadParameter, ItemError
@@ -40,6 +42,7 @@ class MatchService:
         effects: Effects,
         max_items: int,
         flood: FloodMonitor | None = None,
+        false_positives: FalsePositives | None = None,
     ) -> None:
         self.batcher = batcher
         self.matcher = matcher
@@ -47,6 +50,10 @@ class MatchService:
         self.effects = effects
         self.max_items = max_items
         self.flood = flood
+        self.false_positives = false_positives
+
+    def _suppressed(self, who: Principal) -> frozenset[int]:
+        return frozenset() if self.false_positives is None else self.false_positives.of(who)
 
     def check_batch(self, n: int) -> None:
         if n > self.max_items:
@@ -96,8 +103,11 @@ class MatchService:
         self.check_batch(len(hashes))
         await self.charge(call.caller, len(hashes))
         parsed = [h for _, h in hashes]
-        tenant = call.caller.match_tenant
-        found = await asyncio.to_thread(match_parsed, self.matcher, parsed, options, tenant)
+        who = call.caller
+        found = await asyncio.to_thread(
+            functools.partial(match_parsed, suppressed=self._suppressed(who)),
+            self.matcher, parsed, options, who.match_tenant,
+        )  # fmt: skip
         if self.flood is not None:  # content identity: the client's hash itself
             hits = [(k, q, f) for k, (q, f) in enumerate(zip(parsed, found, strict=True))
                     if isinstance(q, HashQuery) and isinstance(f, MatchResult)]  # fmt: skip
@@ -145,8 +155,11 @@ class MatchService:
     ) -> list[Outcome]:
         hashed = [(k, r) for k, r in enumerate(results) if isinstance(r, Signature)]
         sigs = [sig for _, sig in hashed]
-        tenant = call.caller.match_tenant
-        merged = await asyncio.to_thread(match_signatures, self.matcher, sigs, options, tenant)
+        who = call.caller
+        merged = await asyncio.to_thread(
+            functools.partial(match_signatures, suppressed=self._suppressed(who)),
+            self.matcher, sigs, options, who.match_tenant,
+        )  # fmt: skip
         if self.flood is not None:  # content identity: the upload's MD5
             merged = self.flood.observe([sig.md5 for sig in sigs], merged)
         by_item = {k: m for (k, _), m in zip(hashed, merged, strict=True)}

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from hashmatch.banks.model import Bank, BankKind, SignalType
+from hashmatch.banks.model import DEFAULT_PDQ_THRESHOLD, Bank, BankKind, SignalType
 from hashmatch.banks.store import BankStore
 from hashmatch.config import IndexChoice
 from hashmatch.errors import BadParameter, NotFound
@@ -36,6 +36,9 @@ from hashmatch.matching.snapshot import load_snapshot, save_snapshot
 
 _log = logging.getLogger(__name__)
 
+# The suppressor's bank name on a match the caller marked a false positive (feedback).
+FEEDBACK = "feedback"
+
 
 @dataclass(frozen=True)
 class MatcherConfig:
@@ -43,6 +46,8 @@ class MatcherConfig:
     mih: MihConfig = field(default_factory=MihConfig)
     # The PDQ index: multi-index hashing on the CPU, or an exact scan on a CUDA device.
     pdq_index: IndexChoice = IndexChoice.MIH
+    # The installation's ceiling on every bank's PDQ threshold ([banks] max_pdq_threshold).
+    max_pdq_threshold: int = DEFAULT_PDQ_THRESHOLD
 
     @property
     def indexes(self) -> IndexConfig:
@@ -142,15 +147,21 @@ class BankMatcher:
 
     # -- matching ------------------------------------------------------------------------
     def visible_banks(self, tenant: str | None = None, names: Sequence[str] = ()) -> list[Bank]:
-        """Enabled banks the tenant may see (None: the operator, all), limited to `names`."""
+        """Enabled banks taking part in the tenant's matching (None: the local operator,
+        all), limited to `names`: its own, public ones, and shares it accepted."""
         banks = list(self._banks.values())
         if names:
-            by_name = {b.name: b for b in banks if b.visible_to(tenant)}
+            by_name = {b.name: b for b in banks if b.applies_to(tenant)}
             missing = [n for n in names if n not in by_name]
             if missing:
                 raise NotFound(f"no bank named {missing[0]!r}")
             banks = [by_name[n] for n in dict.fromkeys(names)]
-        return [b for b in banks if b.enabled and b.visible_to(tenant)]
+        return [b for b in banks if b.enabled and b.applies_to(tenant)]
+
+    def pdq_threshold_of(self, bank: Bank) -> int:
+        """The bank's PDQ threshold, never looser than the installation allows (a bank
+        created with 128 bits would match half of all hashes)."""
+        return min(bank.pdq_threshold, self.config.max_pdq_threshold)
 
     def match(
         self,
@@ -160,6 +171,7 @@ class BankMatcher:
         threshold: int | None = None,
         *,
         stricter_only: bool = False,
+        suppressed: Collection[int] = (),
     ) -> list[MatchResult]:
         """One result per query, in order (see hashmatch.matching.protocol.Matcher)."""
         if threshold is not None and not 0 <= threshold <= 256:
@@ -168,7 +180,7 @@ class BankMatcher:
         hits: list[list[_Hit]] = [[] for _ in queries]
         self._pdq_hits(queries, visible, threshold, hits, stricter_only)
         self._exact_hits(queries, visible, hits)
-        return [_result(h) for h in hits]
+        return [_result(h, suppressed, tenant) for h in hits]
 
     def _pdq_hits(
         self,
@@ -194,9 +206,10 @@ class BankMatcher:
             return
 
         def effective(bank: Bank) -> int:
+            own = self.pdq_threshold_of(bank)
             if threshold is None:
-                return bank.pdq_threshold
-            return min(bank.pdq_threshold, threshold) if stricter_only else threshold
+                return own
+            return min(own, threshold) if stricter_only else threshold
 
         thresholds = {b.id: effective(b) for b in pdq_banks}
         codes = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, 32)
@@ -244,13 +257,14 @@ class BankMatcher:
                     k += 1
 
 
-def _result(hits: list[_Hit]) -> MatchResult:
+def _result(hits: list[_Hit], suppressed: Collection[int], tenant: str | None) -> MatchResult:
+    """Closest first; each distance as the bank's policy lets this caller see it."""
     allow = [h for h in hits if h.bank.kind is BankKind.ALLOW]
     block = [h for h in hits if h.bank.kind is BankKind.BLOCK]
     suppressor = None
     if allow:
         a = min(allow, key=lambda h: (h.distance, h.entry_id))
-        suppressor = Suppressor(a.bank.name, a.entry_id, a.distance)
+        suppressor = Suppressor(a.bank.name, a.entry_id, a.bank.distance_for(tenant, a.distance))
     block.sort(key=lambda h: (h.distance, h.bank.name, h.entry_id))
     return MatchResult(
         tuple(
@@ -258,10 +272,11 @@ def _result(hits: list[_Hit]) -> MatchResult:
                 bank=h.bank.name,
                 entry_id=h.entry_id,
                 signal_type=h.signal_type,
-                distance=h.distance,
+                distance=h.bank.distance_for(tenant, h.distance),
                 label=h.label,
                 dihedral=h.variant,
-                suppressed_by=suppressor,
+                suppressed_by=suppressor
+                or (Suppressor(FEEDBACK, h.entry_id, 0) if h.entry_id in suppressed else None),
                 source=h.source,
             )
             for h in block

@@ -3,7 +3,7 @@ matches them in one call and puts the answers back per item (service, scan, face
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TypeVar
 
 from hashmatch.hashing.signature import Signature
@@ -26,6 +26,7 @@ def match_signatures(
     tenant: str | None,
     *,
     stricter_only: bool = True,
+    suppressed: Collection[int] = (),
 ) -> list[MatchResult]:
     """One merged result per hashed image, in order."""
     per_image = [image_queries(sig, options.dihedral) for sig in signatures]
@@ -33,8 +34,9 @@ def match_signatures(
     if not flat:
         return [MatchResult(()) for _ in signatures]
     found = matcher.match(
-        flat, tenant, options.banks, options.max_distance, stricter_only=stricter_only
-    )
+        flat, tenant, options.banks, options.max_distance,
+        stricter_only=stricter_only, suppressed=suppressed,
+    )  # fmt: skip
     merged: list[MatchResult] = []
     pos = 0
     for qs in per_image:
@@ -50,15 +52,16 @@ def match_parsed(
     tenant: str | None,
     *,
     stricter_only: bool = True,
+    suppressed: Collection[int] = (),
 ) -> list[MatchResult | _Skip]:
     """Client hashes as parsed by a face (a query, or the item's error, kept in place):
     the queries matched in one call, each answer where its item was."""
     queries = [p for p in parsed if isinstance(p, HashQuery)]
-    found = iter(
-        matcher.match(
-            queries, tenant, options.banks, options.max_distance, stricter_only=stricter_only
-        )
-        if queries
-        else []
-    )
+    answers: list[MatchResult] = []
+    if queries:
+        answers = matcher.match(
+            queries, tenant, options.banks, options.max_distance,
+            stricter_only=stricter_only, suppressed=suppressed,
+        )  # fmt: skip
+    found = iter(answers)
     return [next(found) if isinstance(p, HashQuery) else p for p in parsed]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from hashmatch.matching.model import HashQuery, MatchResult
@@ -18,8 +18,11 @@ class Matcher(Protocol):
         threshold: int | None = None,
         *,
         stricter_only: bool = False,
+        suppressed: Collection[int] = (),
     ) -> list[MatchResult]:
         """One result per query, in order. tenant None: every bank (the operator's local
         view); threshold overrides the banks' PDQ thresholds (with stricter_only, as for
-        API callers, it can only lower them); banks limits the search to these names."""
+        API callers, it can only lower them); banks limits the search to these names;
+        matches of the `suppressed` entries (the caller's false positives) are reported
+        suppressed, by "feedback"."""
         ...

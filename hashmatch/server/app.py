@@ -88,7 +88,7 @@ def _add_services(server: grpc.aio.Server, runtime: Runtime) -> None:
     calls, cfg = runtime.calls, runtime.config.server
     match = MatchServicer(runtime.service, calls, runtime.metrics, cfg.stream_window)
     rpc.add_MatchServiceServicer_to_server(match, server)  # type: ignore[no-untyped-call]
-    bank = BankServicer(runtime.store, calls, runtime.feedback)
+    bank = BankServicer(runtime.store, runtime.access, calls, runtime.feedback)
     bank_rpc.add_BankServiceServicer_to_server(bank, server)  # type: ignore[no-untyped-call]
     admin = AdminServicer(runtime.tenancy, calls)
     admin_rpc.add_AdminServiceServicer_to_server(admin, server)  # type: ignore[no-untyped-call]

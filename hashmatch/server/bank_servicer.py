@@ -17,6 +17,7 @@ from hashmatch.banks.model import (
     Bank,
     BankKind,
     BankSettings,
+    DistancePolicy,
     Entry,
     NewEntry,
     SignalType,
@@ -25,12 +26,12 @@ from hashmatch.banks.model import (
 )
 from hashmatch.banks.store import BankStore
 from hashmatch.core.calls import Call, CallRecorder
-from hashmatch.core.feedback import give_feedback
+from hashmatch.core.feedback import FeedbackService
 from hashmatch.errors import BadParameter, TooLarge
 from hashmatch.proto import bank_pb, bank_rpc
 from hashmatch.proto.convert import SIGNAL_TO_PROTO, signal_from
 from hashmatch.server.status import streaming, unary
-from hashmatch.storage.feedback_store import FeedbackStore, Verdict
+from hashmatch.storage.feedback_store import Verdict
 from hashmatch.tenancy.access import BankAccess
 from hashmatch.tenancy.model import Principal
 
@@ -40,6 +41,11 @@ VISIBILITY = {
     bank_pb.PUBLIC: Visibility.PUBLIC,
 }
 KIND = {bank_pb.BLOCK: BankKind.BLOCK, bank_pb.ALLOW: BankKind.ALLOW}
+DISTANCE = {
+    bank_pb.EXACT: DistancePolicy.EXACT,
+    bank_pb.BUCKETED: DistancePolicy.BUCKETED,
+    bank_pb.HIDDEN: DistancePolicy.HIDDEN,
+}
 MAX_IMPORT_BYTES = 4 * 1024 * 1024 * 1024
 EXPORT_CHUNK = 1 << 20
 
@@ -54,6 +60,7 @@ def settings_from(msg: bank_pb.BankSettings) -> BankSettings:
         pdq_threshold=msg.pdq_threshold if msg.HasField("pdq_threshold") else None,
         min_quality=msg.min_quality if msg.HasField("min_quality") else None,
         enabled=msg.enabled if msg.HasField("enabled") else None,
+        distance_policy=DISTANCE.get(msg.distance_policy),
     )
 
 
@@ -71,6 +78,8 @@ def bank_to(b: Bank, counts: dict[SignalType, int] | None = None) -> bank_pb.Ban
         created_at=b.created_at,
         updated_at=b.updated_at,
         counts={s.value: n for s, n in (counts or {}).items()},
+        accepted_by=sorted(b.accepted_by),
+        distance_policy={v: k for k, v in DISTANCE.items()}[b.distance_policy],
     )
 
 
@@ -106,9 +115,14 @@ def _format(name: str) -> Format:
 
 
 def _seen_by(who: Principal, bank: Bank, msg: bank_pb.Bank) -> bank_pb.Bank:
-    """Who else a bank is shared with is its owner's business only."""
+    """Who else a bank is shared with is its owner's business only; an invited tenant
+    sees whether it accepted."""
     if not who.open and bank.owner != who.bank_owner:
         del msg.shared_with[:]
+        del msg.accepted_by[:]
+        if who.bank_owner in bank.shared_with:
+            accepted = who.bank_owner in bank.accepted_by
+            msg.share_state = bank_pb.ACCEPTED if accepted else bank_pb.INVITED
     return msg
 
 
@@ -116,9 +130,11 @@ class BankServicer(bank_rpc.BankServiceServicer):
     """Store calls run in threads: SQLite work stays off the event loop. Every call goes
     through BankAccess first: other tenants' banks look exactly like missing ones."""
 
-    def __init__(self, store: BankStore, calls: CallRecorder, feedback: FeedbackStore) -> None:
+    def __init__(
+        self, store: BankStore, access: BankAccess, calls: CallRecorder, feedback: FeedbackService
+    ) -> None:
         self.store = store
-        self.access = BankAccess(store)
+        self.access = access
         self.calls = calls  # read by the status wrappers
         self.feedback = feedback
 
@@ -132,11 +148,28 @@ class BankServicer(bank_rpc.BankServiceServicer):
         }
         if request.verdict not in verdicts:
             raise BadParameter("verdict must be CONFIRMED or FALSE_POSITIVE")
-        allow = await asyncio.to_thread(
-            give_feedback, self.store, self.access, self.feedback, call.caller, request.bank,
-            request.entry_id, verdicts[request.verdict], request.note,
-        )  # fmt: skip
-        return bank_pb.FeedbackResponse(allow_bank=allow)
+        verdict = verdicts[request.verdict]
+        await self.feedback.give(call, request.bank, request.entry_id, verdict, request.note)
+        return bank_pb.FeedbackResponse()
+
+    @unary
+    async def AcceptShare(
+        self, request: bank_pb.ShareRequest, context: grpc.aio.ServicerContext, call: Call
+    ) -> bank_pb.Bank:
+        return await self._share(call.caller, request.bank, accepted=True)
+
+    @unary
+    async def LeaveShare(
+        self, request: bank_pb.ShareRequest, context: grpc.aio.ServicerContext, call: Call
+    ) -> bank_pb.Bank:
+        return await self._share(call.caller, request.bank, accepted=False)
+
+    async def _share(self, who: Principal, name: str, accepted: bool) -> bank_pb.Bank:
+        await asyncio.to_thread(self.access.readable, who, name)  # another's: NotFound
+        bank = await asyncio.to_thread(
+            self.store.set_share_accepted, name, who.bank_owner, accepted
+        )
+        return _seen_by(who, bank, bank_to(bank))
 
     @unary
     async def CreateBank(

@@ -69,6 +69,17 @@ class FeedbackStore:
         with write_transaction(self._db, self._lock) as db:
             db.execute(_UPSERT, row)
 
+    def false_positives(self) -> dict[str, frozenset[int]]:
+        """Per tenant, the entry ids its current verdict calls false positives."""
+        out: dict[str, set[int]] = {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT tenant, entry_id FROM feedback WHERE verdict = 'false_positive'"
+            ).fetchall()
+        for tenant, entry_id in rows:
+            out.setdefault(tenant, set()).add(int(entry_id))
+        return {t: frozenset(ids) for t, ids in out.items()}
+
     def export(self, bank: str) -> list[dict[str, Any]]:
         """Per entry of the bank: how many tenants confirmed it, how many called it wrong."""
         keys = ("entry_id", "external_id", "confirmed", "false_positive")

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from hashmatch.banks.model import Bank, BankSettings, Visibility
+from hashmatch.banks.model import (
+    DEFAULT_PDQ_THRESHOLD,
+    Bank,
+    BankSettings,
+    DistancePolicy,
+    Visibility,
+)
 from hashmatch.banks.store import BankStore
 from hashmatch.errors import BadParameter, NotFound, PermissionDenied
 from hashmatch.tenancy.model import Principal
@@ -24,8 +30,15 @@ def missing(name: str) -> NotFound:
 
 
 class BankAccess:
-    def __init__(self, store: BankStore) -> None:
+    def __init__(
+        self,
+        store: BankStore,
+        max_pdq_threshold: int = DEFAULT_PDQ_THRESHOLD,
+        distance_policy: DistancePolicy = DistancePolicy.BUCKETED,
+    ) -> None:
         self.store = store
+        self.max_pdq_threshold = max_pdq_threshold
+        self.distance_policy = distance_policy  # of banks created without one
 
     def readable(self, caller: Principal, name: str) -> Bank:
         bank = self.store.get_bank(name)
@@ -46,7 +59,16 @@ class BankAccess:
         self, caller: Principal, name: str, settings: BankSettings, creating: bool
     ) -> BankSettings:
         """The settings a caller may write: owner pinned to the caller, public only for
-        the operator, names in the caller's namespace."""
+        the operator, names in the caller's namespace, no threshold over the
+        installation's maximum."""
+        t = settings.pdq_threshold
+        if t is not None and t > self.max_pdq_threshold:
+            raise BadParameter(
+                f"pdq threshold {t} is over this installation's maximum of"
+                f" {self.max_pdq_threshold} bits ([banks] max_pdq_threshold)"
+            )
+        if creating and settings.distance_policy is None:
+            settings = dataclasses.replace(settings, distance_policy=self.distance_policy)
         if caller.open:
             return settings
         if settings.owner is not None and settings.owner != caller.bank_owner:

@@ -66,6 +66,8 @@ class BankView(Matcher, Protocol):
 
     def visible_banks(self, tenant: str | None = None, names: Sequence[str] = ()) -> list[Bank]: ...
 
+    def pdq_threshold_of(self, bank: Bank) -> int: ...
+
 
 class VideoBankMatcher:
     """Per bank: the frame distance is the bank's PDQ threshold unless the request sets one,
@@ -109,9 +111,10 @@ class VideoBankMatcher:
             bank = visible.get(candidates[vid])
             if bank is None:
                 continue
-            distance = bank.pdq_threshold if max_distance is None else max_distance
+            own = self.matcher.pdq_threshold_of(bank)
+            distance = own if max_distance is None else max_distance
             if stricter_only:
-                distance = min(distance, bank.pdq_threshold)
+                distance = min(distance, own)
             per_bank = dataclasses.replace(
                 options,
                 max_distance=distance,

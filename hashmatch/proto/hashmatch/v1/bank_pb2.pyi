@@ -21,6 +21,19 @@ class BankKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BLOCK: _ClassVar[BankKind]
     ALLOW: _ClassVar[BankKind]
 
+class ShareState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SHARE_STATE_UNSPECIFIED: _ClassVar[ShareState]
+    INVITED: _ClassVar[ShareState]
+    ACCEPTED: _ClassVar[ShareState]
+
+class DistancePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DISTANCE_POLICY_UNSPECIFIED: _ClassVar[DistancePolicy]
+    EXACT: _ClassVar[DistancePolicy]
+    BUCKETED: _ClassVar[DistancePolicy]
+    HIDDEN: _ClassVar[DistancePolicy]
+
 class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     VERDICT_UNSPECIFIED: _ClassVar[Verdict]
@@ -33,12 +46,19 @@ PUBLIC: Visibility
 BANK_KIND_UNSPECIFIED: BankKind
 BLOCK: BankKind
 ALLOW: BankKind
+SHARE_STATE_UNSPECIFIED: ShareState
+INVITED: ShareState
+ACCEPTED: ShareState
+DISTANCE_POLICY_UNSPECIFIED: DistancePolicy
+EXACT: DistancePolicy
+BUCKETED: DistancePolicy
+HIDDEN: DistancePolicy
 VERDICT_UNSPECIFIED: Verdict
 CONFIRMED: Verdict
 FALSE_POSITIVE: Verdict
 
 class Bank(_message.Message):
-    __slots__ = ("name", "owner", "visibility", "shared_with", "kind", "signal_types", "pdq_threshold", "min_quality", "enabled", "created_at", "updated_at", "counts")
+    __slots__ = ("name", "owner", "visibility", "shared_with", "kind", "signal_types", "pdq_threshold", "min_quality", "enabled", "created_at", "updated_at", "counts", "accepted_by", "share_state", "distance_policy")
     class CountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +78,9 @@ class Bank(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_BY_FIELD_NUMBER: _ClassVar[int]
+    SHARE_STATE_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_POLICY_FIELD_NUMBER: _ClassVar[int]
     name: str
     owner: str
     visibility: Visibility
@@ -70,10 +93,13 @@ class Bank(_message.Message):
     created_at: str
     updated_at: str
     counts: _containers.ScalarMap[str, int]
-    def __init__(self, name: _Optional[str] = ..., owner: _Optional[str] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., shared_with: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[BankKind, str]] = ..., signal_types: _Optional[_Iterable[_Union[_match_pb2.SignalType, str]]] = ..., pdq_threshold: _Optional[int] = ..., min_quality: _Optional[int] = ..., enabled: _Optional[bool] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    accepted_by: _containers.RepeatedScalarFieldContainer[str]
+    share_state: ShareState
+    distance_policy: DistancePolicy
+    def __init__(self, name: _Optional[str] = ..., owner: _Optional[str] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., shared_with: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[BankKind, str]] = ..., signal_types: _Optional[_Iterable[_Union[_match_pb2.SignalType, str]]] = ..., pdq_threshold: _Optional[int] = ..., min_quality: _Optional[int] = ..., enabled: _Optional[bool] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., counts: _Optional[_Mapping[str, int]] = ..., accepted_by: _Optional[_Iterable[str]] = ..., share_state: _Optional[_Union[ShareState, str]] = ..., distance_policy: _Optional[_Union[DistancePolicy, str]] = ...) -> None: ...
 
 class BankSettings(_message.Message):
-    __slots__ = ("owner", "visibility", "set_shared_with", "shared_with", "kind", "signal_types", "pdq_threshold", "min_quality", "enabled")
+    __slots__ = ("owner", "visibility", "set_shared_with", "shared_with", "kind", "signal_types", "pdq_threshold", "min_quality", "enabled", "distance_policy")
     OWNER_FIELD_NUMBER: _ClassVar[int]
     VISIBILITY_FIELD_NUMBER: _ClassVar[int]
     SET_SHARED_WITH_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +109,7 @@ class BankSettings(_message.Message):
     PDQ_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     MIN_QUALITY_FIELD_NUMBER: _ClassVar[int]
     ENABLED_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_POLICY_FIELD_NUMBER: _ClassVar[int]
     owner: str
     visibility: Visibility
     set_shared_with: bool
@@ -92,7 +119,8 @@ class BankSettings(_message.Message):
     pdq_threshold: int
     min_quality: int
     enabled: bool
-    def __init__(self, owner: _Optional[str] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., set_shared_with: _Optional[bool] = ..., shared_with: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[BankKind, str]] = ..., signal_types: _Optional[_Iterable[_Union[_match_pb2.SignalType, str]]] = ..., pdq_threshold: _Optional[int] = ..., min_quality: _Optional[int] = ..., enabled: _Optional[bool] = ...) -> None: ...
+    distance_policy: DistancePolicy
+    def __init__(self, owner: _Optional[str] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., set_shared_with: _Optional[bool] = ..., shared_with: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[BankKind, str]] = ..., signal_types: _Optional[_Iterable[_Union[_match_pb2.SignalType, str]]] = ..., pdq_threshold: _Optional[int] = ..., min_quality: _Optional[int] = ..., enabled: _Optional[bool] = ..., distance_policy: _Optional[_Union[DistancePolicy, str]] = ...) -> None: ...
 
 class Entry(_message.Message):
     __slots__ = ("id", "signal_type", "value", "label", "external_id", "source", "added_at")
@@ -179,6 +207,12 @@ class DeleteBankRequest(_message.Message):
 class DeleteBankResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ShareRequest(_message.Message):
+    __slots__ = ("bank",)
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    def __init__(self, bank: _Optional[str] = ...) -> None: ...
 
 class AddEntriesRequest(_message.Message):
     __slots__ = ("bank", "entries")

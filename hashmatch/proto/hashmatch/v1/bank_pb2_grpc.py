@@ -89,6 +89,16 @@ class BankServiceStub:
                 request_serializer=hashmatch_dot_v1_dot_bank__pb2.FeedbackRequest.SerializeToString,
                 response_deserializer=hashmatch_dot_v1_dot_bank__pb2.FeedbackResponse.FromString,
                 _registered_method=True)
+        self.AcceptShare = channel.unary_unary(
+                '/hashmatch.v1.BankService/AcceptShare',
+                request_serializer=hashmatch_dot_v1_dot_bank__pb2.ShareRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_bank__pb2.Bank.FromString,
+                _registered_method=True)
+        self.LeaveShare = channel.unary_unary(
+                '/hashmatch.v1.BankService/LeaveShare',
+                request_serializer=hashmatch_dot_v1_dot_bank__pb2.ShareRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_bank__pb2.Bank.FromString,
+                _registered_method=True)
 
 
 class BankServiceServicer:
@@ -161,6 +171,18 @@ class BankServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AcceptShare(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LeaveShare(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BankServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -218,6 +240,16 @@ def add_BankServiceServicer_to_server(servicer, server):
                     servicer.SendFeedback,
                     request_deserializer=hashmatch_dot_v1_dot_bank__pb2.FeedbackRequest.FromString,
                     response_serializer=hashmatch_dot_v1_dot_bank__pb2.FeedbackResponse.SerializeToString,
+            ),
+            'AcceptShare': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptShare,
+                    request_deserializer=hashmatch_dot_v1_dot_bank__pb2.ShareRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_bank__pb2.Bank.SerializeToString,
+            ),
+            'LeaveShare': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaveShare,
+                    request_deserializer=hashmatch_dot_v1_dot_bank__pb2.ShareRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_bank__pb2.Bank.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -517,6 +549,60 @@ class BankService:
             '/hashmatch.v1.BankService/SendFeedback',
             hashmatch_dot_v1_dot_bank__pb2.FeedbackRequest.SerializeToString,
             hashmatch_dot_v1_dot_bank__pb2.FeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashmatch.v1.BankService/AcceptShare',
+            hashmatch_dot_v1_dot_bank__pb2.ShareRequest.SerializeToString,
+            hashmatch_dot_v1_dot_bank__pb2.Bank.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LeaveShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashmatch.v1.BankService/LeaveShare',
+            hashmatch_dot_v1_dot_bank__pb2.ShareRequest.SerializeToString,
+            hashmatch_dot_v1_dot_bank__pb2.Bank.FromString,
             options,
             channel_credentials,
             insecure,
