@@ -316,10 +316,34 @@ class FloodSettings:
     window_s: float = 3600.0
     max_distinct: int = 1000
     suspend: bool = False
+    # Tenants it takes: each one's distinct contents count for at most a min_tenants-th
+    # of max_distinct, so no single tenant can quarantine an entry for everybody (set 1
+    # on a single-tenant installation).
+    min_tenants: int = 2
 
     def __post_init__(self) -> None:
-        if self.window_s <= 0 or self.max_distinct < 1:
-            raise ConfigError("flood: window_s > 0 and max_distinct >= 1")
+        if self.window_s <= 0 or self.max_distinct < 1 or self.min_tenants < 1:
+            raise ConfigError("flood: window_s > 0, max_distinct >= 1 and min_tenants >= 1")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Probe detection (hashmatch.core.probing): a tenant whose client hashes are, more
+    than max_near times within window_s, within radius bits of one of its own last
+    `history` hashes (not equal) is flagged and refused hash queries for cooldown_s."""
+
+    enabled: bool = True
+    radius: int = 8
+    history: int = 512
+    window_s: float = 600.0
+    max_near: int = 200
+    cooldown_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.radius <= 128 or self.history < 1 or self.max_near < 1:
+            raise ConfigError("probe: radius in 1..128, history >= 1, max_near >= 1")
+        if self.window_s <= 0 or self.cooldown_s < 0:
+            raise ConfigError("probe: window_s > 0, cooldown_s >= 0")
 
 
 @dataclass(frozen=True)
@@ -337,6 +361,7 @@ class Config:
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     flood: FloodSettings = field(default_factory=FloodSettings)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
 
 
 _SECTIONS = {
@@ -350,6 +375,7 @@ _SECTIONS = {
     "reports": ReportsConfig,
     "webhooks": WebhooksConfig,
     "flood": FloodSettings,
+    "probe": ProbeConfig,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ class World:
     operator: str
     acme: str
     beta: str
+    mallory: str
+    carol: str
 
     def md(self, who: str) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {getattr(self, who)}"),)
@@ -59,17 +62,22 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data = tmp_path_factory.mktemp("attacks") / "data"
     admin(data, "bootstrap")
     operator = (data / "operator.key").read_text().strip()
-    for t in ("acme", "beta"):
+    for t in ("acme", "beta", "mallory", "carol"):
         tenant(data, t, "approve")
     acme = key(data, "acme", "match", "bank-admin")
     beta = key(data, "beta", "match", "bank-admin", "tenant-admin")
+    mallory = key(data, "mallory", "match")
+    carol = key(data, "carol", "match")
     _cli(data, "bank", "create", PUBLIC, "--visibility", "public")
     _cli(data, "bank", "add", PUBLIC, *[v.hex() for v in LISTED], "--label", "A1")
     config = data.parent / "hm.toml"
-    config.write_text("[auth]\nrate_per_second = 1000\nburst = 2000\n")
+    config.write_text(
+        "[auth]\nrate_per_second = 1000\nburst = 2000\n[probe]\nmax_near = 30\n"
+        "[flood]\nmax_distinct = 20\nsuspend = true\n"
+    )
     srv = server_harness.start(data, "--config", str(config))
     try:
-        yield World(srv, data, operator, acme, beta)
+        yield World(srv, data, operator, acme, beta, mallory, carol)
     finally:
         assert srv.stop() == 0, "".join(srv.log)
 
@@ -193,3 +201,83 @@ def test_3_a_shared_block_bank_adds_no_matches_without_consent(world: World) -> 
     got = world.banks.GetBank(bank_pb.GetBankRequest(name="beta:fake-ncmec"),
                               metadata=world.md("acme"))  # fmt: skip
     assert got.share_state == bank_pb.INVITED and not got.shared_with
+
+
+def _flip(value: bytes, bits: list[int]) -> bytes:
+    out = bytearray(value)
+    for b in bits:
+        out[b // 8] ^= 1 << (b % 8)
+    return bytes(out)
+
+
+def test_6_distances_do_not_walk_a_hash_back(world: World) -> None:
+    """Not the bank's owner: distances come in buckets (0, 8, 16, 24, 31), so one more or
+    one less flipped bit mostly changes nothing in the answer; the owner sees them exact."""
+    target = LISTED[40]
+    shown = {}
+    for k in range(9, 17):
+        (hit,) = world.hashes("acme", [_flip(target, list(range(k)))])
+        shown[k] = hit.matches[0].distance
+    assert set(shown.values()) == {16}
+    (exact,) = world.hashes("operator", [_flip(target, list(range(13)))])
+    assert exact.matches[0].distance == 13
+
+
+def test_6_tenants_send_no_dihedral_slots(world: World) -> None:
+    probe = pb.HashQuery(signal_type=pb.PDQ, value=LISTED[41], pdq_dihedral=[LISTED[41]] * 8)
+    req = pb.MatchHashesRequest(hashes=[probe])
+    (res,) = world.match.MatchHashes(req, metadata=world.md("acme")).results
+    assert res.status.code == pb.BAD_PARAMETER and "dihedral" in res.status.message
+    (ok,) = world.match.MatchHashes(req, metadata=world.md("operator")).results
+    assert ok.status.code == pb.OK and ok.is_match
+
+
+def test_6_walking_a_hash_bit_by_bit_is_noticed_and_throttled(world: World) -> None:
+    """mallory walks from a 20-bit-off near-duplicate back, one bit a query: past 30
+    near-identical queries its hash queries are refused, with a metric and an audit
+    record saying so."""
+    from hashmatch.audit.log import records
+
+    target = LISTED[42]
+    refused = None
+    for k in range(40):
+        try:
+            world.hashes("mallory", [_flip(target, list(range(k % 20, 20)))])
+        except grpc.RpcError as exc:
+            refused = (k, exc.code())
+            break
+    assert refused is not None and refused[1] == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert refused[0] <= 32
+    with pytest.raises(grpc.RpcError) as again:  # still refused: the cooldown holds
+        world.hashes("mallory", [LISTED[43]])
+    assert again.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert world.hashes("acme", [LISTED[43]])[0].is_match  # another tenant is untouched
+    _until(lambda: any(r["rpc"] == "ProbeSuspected" and r["tenant"] == "mallory"
+                       for _, r in records(world.data / "audit.sqlite3")))  # fmt: skip
+    body = urllib.request.urlopen(f"http://127.0.0.1:{world.srv.metrics_port}/metrics").read()
+    assert 'hashmatch_tenant_probe_flags_total{tenant="mallory"} 1.0' in body.decode()
+
+
+def test_7_one_tenant_cannot_quarantine_an_entry_for_everyone(world: World) -> None:
+    """acme sends 30 distinct near-duplicates of a public entry (past max_distinct = 20):
+    alone that flags nothing (each tenant counts for at most half); with carol's it does."""
+    target = LISTED[60]
+    # 10 random bits each: within the threshold, and far from one another (no probing).
+    acme_side = [_flip(target, list(RNG.choice(256, 10, replace=False))) for _ in range(30)]
+    assert all(r.is_match for r in world.hashes("acme", acme_side))
+    assert world.hashes("operator", [target])[0].is_match  # nobody else is suppressed
+    assert _quarantined(world) == []
+    carol_side = [_flip(target, list(RNG.choice(256, 10, replace=False))) for _ in range(10)]
+    world.hashes("carol", carol_side)
+    (flagged,) = _quarantined(world)
+    assert flagged["entry_id"] == 61  # entry ids follow the listing's order
+    (after,) = world.hashes("operator", [target])
+    assert not after.is_match and after.matches[0].suppressed_by.bank == "quarantine"
+
+
+def _quarantined(world: World) -> list[dict[str, Any]]:
+    import json
+
+    out = io.StringIO()
+    main(["quarantine", "list", "--data-dir", str(world.data)], Streams(stdout=out))
+    return [json.loads(line) for line in out.getvalue().splitlines()]

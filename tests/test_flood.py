@@ -19,7 +19,10 @@ from tests.helpers import encode, synthetic_rgb
 def test_flooding_entry_is_quarantined_and_released(tmp_path: Path) -> None:
     data = tmp_path / "data"
     config = tmp_path / "c.toml"
-    config.write_text("[flood]\nmax_distinct = 3\nwindow_s = 3600\nsuspend = true\n")
+    # One tenant here (open mode: the operator), so one tenant's flood is enough.
+    config.write_text(
+        "[flood]\nmax_distinct = 3\nwindow_s = 3600\nsuspend = true\nmin_tenants = 1\n"
+    )
     rgb = synthetic_rgb(160, 200, seed=61)
     # Near-identical uploads, each a distinct file (different JPEG quality: other MD5s).
     variants = [encode(rgb, "JPEG", quality=q) for q in (95, 90, 85, 80, 75, 70)]

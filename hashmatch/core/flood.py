@@ -4,7 +4,9 @@ A listed hash that matches thousands of different uploads in an hour is far more
 bad entry (a logo, a blank frame, a meme) than a real flood of abuse material; reporting
 each of those hits would bury reviewers and NCMEC in false reports. Per entry, the monitor
 counts distinct content (by MD5 of the upload, or the client's hash) in a sliding window;
-past `max_distinct` it flags the entry (kept in flood.sqlite3, with an audit event) and, if
+past `max_distinct` it flags the entry (each tenant's contents count for at most a
+`min_tenants`-th of it, so it takes several tenants: one tenant alone cannot quarantine an
+entry for everyone) (kept in flood.sqlite3, with an audit event) and, if
 `suspend`, reports its matches as suppressed until an operator releases it
 (`hashmatch quarantine release ENTRY_ID`).
 """
@@ -34,16 +36,20 @@ class FloodMonitor:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config, self.store, self._on_flag, self._clock = config, store, on_flag, clock
-        self._seen: dict[int, dict[bytes, float]] = {}  # entry -> content -> last seen
+        # entry -> tenant -> content -> last seen
+        self._seen: dict[int, dict[str, dict[bytes, float]]] = {}
+        # One tenant's distinct contents count up to this much: alone it cannot flag an
+        # entry (and so suppress everybody's matches) unless min_tenants is 1.
+        self._per_tenant = -(-(config.max_distinct + 1) // config.min_tenants)
         self._lock = threading.Lock()
         self._suspended = store.suspended()
         self._refreshed = clock()
 
     def observe(
-        self, contents: Sequence[bytes], results: Sequence[MatchResult]
+        self, tenant: str, contents: Sequence[bytes], results: Sequence[MatchResult]
     ) -> list[MatchResult]:
-        """Count each result's entries against its content; return the results with the
-        matches of suspended entries suppressed."""
+        """Count each result's entries against its content, for this tenant; return the
+        results with the matches of suspended entries suppressed."""
         now = self._clock()
         if now - self._refreshed >= REFRESH_S:
             self._suspended = self.store.suspended()
@@ -51,21 +57,25 @@ class FloodMonitor:
         for content, result in zip(contents, results, strict=True):
             for m in result.matches:
                 if m.suppressed_by is None and m.entry_id not in self._suspended:
-                    self._count(m.entry_id, m.bank, content, now)
+                    self._count(m.entry_id, m.bank, tenant, content, now)
         return [self._apply(r) for r in results]
 
-    def _count(self, entry_id: int, bank: str, content: bytes, now: float) -> None:
+    def _distinct(self, per_tenant: dict[str, dict[bytes, float]]) -> int:
+        return sum(min(len(seen), self._per_tenant) for seen in per_tenant.values())
+
+    def _count(self, entry_id: int, bank: str, tenant: str, content: bytes, now: float) -> None:
         with self._lock:
-            seen = self._seen.setdefault(entry_id, {})
-            seen[content] = now
-            if len(seen) <= self.config.max_distinct:
+            per_tenant = self._seen.setdefault(entry_id, {})
+            per_tenant.setdefault(tenant, {})[content] = now
+            if self._distinct(per_tenant) <= self.config.max_distinct:
                 return
             horizon = now - self.config.window_s
-            for key in [k for k, t in seen.items() if t < horizon]:
-                del seen[key]
-            if len(seen) <= self.config.max_distinct:
+            for seen in per_tenant.values():
+                for key in [k for k, t in seen.items() if t < horizon]:
+                    del seen[key]
+            distinct = self._distinct(per_tenant)
+            if distinct <= self.config.max_distinct:
                 return
-            distinct = len(seen)
             del self._seen[entry_id]  # flagged: stop counting it
         self.store.flag(entry_id, bank, distinct, self.config.window_s, self.config.suspend)
         if self.config.suspend:

@@ -73,12 +73,21 @@ class Metrics:
             ["tenant", "limit"],
             registry=r,
         )
+        self.tenant_probes = Counter(
+            "hashmatch_tenant_probe_flags",
+            "Times a tenant was flagged for near-identical hash queries (probing a list)",
+            ["tenant"],
+            registry=r,
+        )
         self.tenant_not_found = Counter(
             "hashmatch_tenant_bank_not_found",
             "Bank names a tenant asked for that it cannot see (or that do not exist)",
             ["tenant"],
             registry=r,
         )
+
+    def probe_flagged(self, tenant: str) -> None:
+        self.tenant_probes.labels(tenant).inc()
 
     def watch(self, queue_depth: Callable[[], float], index_size: Callable[[], float]) -> None:
         self.queue_depth.set_function(queue_depth)

@@ -31,6 +31,7 @@ from hashmatch.core.false_positives import FalsePositives
 from hashmatch.core.feedback import FeedbackService
 from hashmatch.core.flood import FloodMonitor
 from hashmatch.core.metrics import Metrics
+from hashmatch.core.probing import ProbeDetector
 from hashmatch.core.sandbox import ensure_sandbox
 from hashmatch.core.service import MatchService
 from hashmatch.core.video import VideoService
@@ -128,9 +129,14 @@ class Runtime:
         false_positives = FalsePositives(feedback_store)
         # Dihedral hashes are computed per batch, when one of its items asks for them.
         batcher = Batcher(config.engine, config.batch, metrics.on_batch, metrics.on_drop)
+        probes = None
+        if config.probe.enabled:
+            probes = ProbeDetector(
+                config.probe, on_flag=lambda t, n: _probe_flagged(audit, metrics, t, n)
+            )
         service = MatchService(
             batcher, matcher, limits, Effects(metrics, webhooks),
-            config.server.max_items_per_request, flood, false_positives,
+            config.server.max_items_per_request, flood, false_positives, probes,
         )  # fmt: skip
         feedback = FeedbackService(store, feedback_store, false_positives, service)
         access = BankAccess(
@@ -206,3 +212,9 @@ def _flood_flagged(audit: AuditLog, entry: int, bank: str, distinct: int) -> Non
         AuditEvent(rpc="FloodQuarantine", items=distinct, matches_by_bank={bank: distinct},
                    codes={"flagged": 1}, tracking_id=f"entry-{entry}")
     )  # fmt: skip
+
+
+def _probe_flagged(audit: AuditLog, metrics: Metrics, tenant: str, near: int) -> None:
+    log.warning("probe detection: tenant %r sent %d near-identical hash queries", tenant, near)
+    metrics.probe_flagged(tenant)
+    audit.append(AuditEvent(rpc="ProbeSuspected", tenant=tenant, items=near, codes={"flagged": 1}))

@@ -13,13 +13,17 @@ import asyncio
 import functools
 from collections.abc import Sequence
 
+import numpy as np
+
+from hashmatch.banks.model import SignalType
 from hashmatch.core.batcher import Batcher
 from hashmatch.core.calls import Call
 from hashmatch.core.effects import Effects
 from hashmatch.core.false_positives import FalsePositives
 from hashmatch.core.flood import FloodMonitor
 from hashmatch.core.outcome import Outcome
-from hashmatch.errors import BadParameter, ItemError
+from hashmatch.core.probing import ProbeDetector
+from hashmatch.errors import BadParameter, ErrorCode, ItemError
 from hashmatch.hashing.engine import Result
 from hashmatch.hashing.signature import Signature
 from hashmatch.matching.batch import match_parsed, match_signatures
@@ -43,6 +47,7 @@ class MatchService:
         max_items: int,
         flood: FloodMonitor | None = None,
         false_positives: FalsePositives | None = None,
+        probes: ProbeDetector | None = None,
     ) -> None:
         self.batcher = batcher
         self.matcher = matcher
@@ -51,6 +56,7 @@ class MatchService:
         self.max_items = max_items
         self.flood = flood
         self.false_positives = false_positives
+        self.probes = probes
 
     def _suppressed(self, who: Principal) -> frozenset[int]:
         return frozenset() if self.false_positives is None else self.false_positives.of(who)
@@ -101,9 +107,14 @@ class MatchService:
     ) -> list[Outcome]:
         """Client hashes, each parsed by the face (a query, or the item's typed error)."""
         self.check_batch(len(hashes))
-        await self.charge(call.caller, len(hashes))
-        parsed = [h for _, h in hashes]
         who = call.caller
+        await self.charge(who, len(hashes))
+        parsed = [_tenant_query(h) if who.limited else h for _, h in hashes]
+        if who.limited and self.probes is not None:
+            pdq = [q.values[0] for q in parsed
+                   if isinstance(q, HashQuery) and q.signal_type is SignalType.PDQ]  # fmt: skip
+            codes = np.frombuffer(b"".join(pdq), dtype=np.uint8).reshape(-1, 32)
+            await asyncio.to_thread(self.probes.observe, who.tenant_id, codes)
         found = await asyncio.to_thread(
             functools.partial(match_parsed, suppressed=self._suppressed(who)),
             self.matcher, parsed, options, who.match_tenant,
@@ -111,7 +122,9 @@ class MatchService:
         if self.flood is not None:  # content identity: the client's hash itself
             hits = [(k, q, f) for k, (q, f) in enumerate(zip(parsed, found, strict=True))
                     if isinstance(q, HashQuery) and isinstance(f, MatchResult)]  # fmt: skip
-            seen = self.flood.observe([q.values[0] for _, q, _ in hits], [f for *_, f in hits])
+            seen = self.flood.observe(
+                who.tenant_id, [q.values[0] for _, q, _ in hits], [f for *_, f in hits]
+            )
             for (k, _, _), result in zip(hits, seen, strict=True):
                 found[k] = result
         ids = call.item_ids(len(hashes))
@@ -161,7 +174,7 @@ class MatchService:
             self.matcher, sigs, options, who.match_tenant,
         )  # fmt: skip
         if self.flood is not None:  # content identity: the upload's MD5
-            merged = self.flood.observe([sig.md5 for sig in sigs], merged)
+            merged = self.flood.observe(who.tenant_id, [sig.md5 for sig in sigs], merged)
         by_item = {k: m for (k, _), m in zip(hashed, merged, strict=True)}
         ids = call.item_ids(len(images))
         outcomes = [
@@ -170,3 +183,15 @@ class MatchService:
         ]
         self.effects.answered(call, outcomes)
         return outcomes
+
+
+def _tenant_query(q: HashQuery | ItemError) -> HashQuery | ItemError:
+    """A tenant's client hash: dihedral variants are the server's to compute (from the
+    image, with the dihedral option), since 8 arbitrary values per item are 8 probes."""
+    if isinstance(q, HashQuery) and len(q.values) > 1:
+        return ItemError(
+            ErrorCode.BAD_PARAMETER,
+            "pdq_dihedral is not accepted from tenants: send the image with the dihedral"
+            " option and the server computes the 8 variants",
+        )
+    return q
