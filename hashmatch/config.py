@@ -73,6 +73,13 @@ class EngineConfig:
     # Decompression-bomb guard: checked from the header, before any pixel is decoded.
     max_pixels: int = 100_000_000
     max_bytes: int = 64 * 1024 * 1024
+    # Memory one image may take to decode, at its peak, checked from the header: Pillow's
+    # decoded pixels plus their RGB conversion (11 bytes a pixel for RGB: ~97 MP), or a
+    # JPEG's Y plane (2 bytes a pixel).
+    max_decoded_bytes: int = 1024 * 1024 * 1024
+    # The decoded bytes one batch may hold at once where the backend keeps them until
+    # the batch is hashed (the GPU's); a larger batch is hashed in parts.
+    max_batch_decoded_bytes: int = 2 * 1024 * 1024 * 1024
     # The reference hashes nothing under 5 px on a side (it returns a zero hash).
     min_dimension: int = 5
     # fast mode: smallest side kept by the DCT-domain downscale.
@@ -81,8 +88,10 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
-        if self.max_pixels < 1 or self.max_bytes < 1:
-            raise ConfigError("max_pixels and max_bytes must be positive")
+        if self.max_pixels < 1 or self.max_bytes < 1 or self.max_decoded_bytes < 1:
+            raise ConfigError("max_pixels, max_bytes and max_decoded_bytes must be positive")
+        if self.max_batch_decoded_bytes < self.max_decoded_bytes:
+            raise ConfigError("max_batch_decoded_bytes must be >= max_decoded_bytes")
         if self.min_dimension < 1:
             raise ConfigError(f"min_dimension must be >= 1, got {self.min_dimension}")
         if self.fast_min_side < 64:

@@ -281,3 +281,79 @@ def _quarantined(world: World) -> list[dict[str, Any]]:
     out = io.StringIO()
     main(["quarantine", "list", "--data-dir", str(world.data)], Streams(stdout=out))
     return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def _png(width: int, height: int) -> bytes:
+    """A grey PNG of zeros, compressed as it goes (20,000,000 x 5 is 91 bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(
+            ">I", zlib.crc32(kind + body) & 0xFFFFFFFF
+        )
+
+    z = zlib.compressobj(9)
+    row = bytes(width + 1)  # filter byte 0, then the pixels
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(
+        b"IEND", b""
+    )
+
+
+@pytest.mark.parametrize("shape", [(20_000_000, 5), (5, 20_000_000), (150_000, 6)])
+def test_4_a_tiny_png_of_a_hostile_shape_is_answered_and_others_go_on(
+    world: World, shape: tuple[int, int]
+) -> None:
+    """Each used to hold the GIL for hours in the resampler's set-up; now the item is
+    answered (hashed, it is within the limits), and another tenant is served meanwhile.
+    The timeouts are hang guards, not performance targets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    image = _png(*shape)
+    assert len(image) < 200_000
+    req = pb.MatchImagesRequest(images=[pb.Image(content_id="hostile", data=image)])
+    with ThreadPoolExecutor(1) as pool:
+        hostile = pool.submit(world.match.MatchImages, req, timeout=120, metadata=world.md("acme"))
+        for _ in range(3):
+            assert world.hashes("carol", [LISTED[70]])[0].is_match
+        (res,) = hostile.result(timeout=130).results
+    assert res.status.code == pb.OK and res.signatures.quality == 0  # flat: quality 0
+
+
+def test_4_sigterm_ends_the_server_within_its_grace(tmp_path: Path) -> None:
+    """Far more work queued than the grace allows: the server still exits in time."""
+    import signal
+    import threading
+
+    from tests.helpers import encode, synthetic_rgb
+
+    config = tmp_path / "c.toml"
+    config.write_text("[server]\ngrace_seconds = 1\n[batch]\nworkers = 1\nmax_batch = 4\n")
+    srv = server_harness.start(tmp_path / "data", "--config", str(config))
+    photo = encode(synthetic_rgb(960, 1280, seed=9), "JPEG", quality=90)
+    stub = rpc.MatchServiceStub(srv.channel())  # type: ignore[no-untyped-call]
+    req = pb.MatchImagesRequest(images=[pb.Image(data=photo)] * (60_000_000 // len(photo)))
+    cut: list[grpc.StatusCode] = []
+    calls = [threading.Thread(target=_quietly, args=(stub.MatchImages, req, cut))
+             for _ in range(6)]  # fmt: skip
+    for c in calls:
+        c.start()
+    time.sleep(2.0)  # admitted: some 1,700 large images queued, a few ms each
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    code = srv.proc.wait(60)
+    took = time.monotonic() - t0
+    for c in calls:
+        c.join(30)
+    srv.stop()
+    assert code == 0 and took < 15  # a hang guard: the grace is 1 s
+    assert cut  # work was left when the grace ran out, and the process went anyway
+
+
+def _quietly(fn: Any, req: Any, cut: list[grpc.StatusCode]) -> None:
+    try:
+        fn(req, timeout=120)
+    except grpc.RpcError as exc:
+        cut.append(exc.code())  # cut short by the shutdown, as it must be

@@ -229,12 +229,22 @@ class Batcher:
             if not job.future.done():
                 job.future.set_result(result)
 
-    async def close(self) -> None:
-        """Finish what was admitted, then stop (graceful shutdown drains through here)."""
-        while self._queue.qsize() or self._running:
+    async def close(self, timeout: float | None = None) -> None:
+        """Finish what was admitted (graceful shutdown drains through here), for up to
+        `timeout` seconds: what is still queued then is answered "shutting down" and a
+        batch still hashing is abandoned, so shutdown takes no longer than its grace."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while (self._queue.qsize() or self._running) and (
+            deadline is None or loop.time() < deadline
+        ):
             await asyncio.sleep(0.01)
         if self._collector is not None:
             self._collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._collector
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if not job.future.done():
+                job.future.set_result(ItemError(ErrorCode.INTERNAL, "the server is shutting down"))
+        self._executor.shutdown(wait=not self._running, cancel_futures=True)

@@ -10,6 +10,7 @@ and call its services; nothing else builds these parts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import os
@@ -172,12 +173,14 @@ class Runtime:
         query = HashQuery(SignalType.PDQ, (bytes(32),))
         await asyncio.to_thread(self.matcher.match, [query], None, (), 0)
 
-    async def stop(self) -> None:
-        """Drain what was admitted, then stop the background parts (snapshot written)."""
-        await self.batcher.close()
+    async def stop(self, timeout: float | None = None) -> None:
+        """Drain what was admitted (for up to `timeout` seconds), then stop the
+        background parts (the snapshot written)."""
+        await self.batcher.close(timeout)
         self.tenancy.flush()  # last-used times not yet written
-        if self._resuming is not None:
-            await self._resuming
+        if self._resuming is not None:  # reports a restart left: resumed next time if cut
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._resuming), timeout)
         await asyncio.to_thread(self.follower.stop)
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ from hashmatch.errors import ConfigError
 from hashmatch.kernels.constants import PDQ_BUFFER
 from hashmatch.kernels.cpu import resample_to_64
 from hashmatch.kernels.pdq import hash_buffers
-from hashmatch.kernels.resample import resampler
+from hashmatch.kernels.resample import ByteBoundedCache, columns_first, resampler
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 class Backend(Protocol):
     name: str
     device: str  # what metrics and health report: the CPU architecture or the GPU's name
+    # Whether prepare() keeps the decoded pixels until finish() (the engine then hashes a
+    # batch in parts bounded by max_batch_decoded_bytes).
+    keeps_pixels: bool
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray: ...
 
@@ -47,6 +50,7 @@ class CpuBackend:
 
     name = "cpu"
     device = platform.machine() or "cpu"
+    keeps_pixels = False  # prepare() resamples to 64 x 64 at once
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         h, w = pixels.shape[:2]
@@ -65,6 +69,7 @@ class GpuBackend:
     """CuPy arrays + Numba CUDA kernels; only 32 bytes + quality per image come back."""
 
     name = "gpu"
+    keeps_pixels = True
 
     def __init__(self, cupy: Any) -> None:
         # CuPy's own switch (read once, here): TF32 keeps 10 mantissa bits in matmul,
@@ -72,7 +77,10 @@ class GpuBackend:
         if os.environ.get("CUPY_TF32", "0") != "0":
             raise ConfigError("CUPY_TF32 is set: PDQ's DCT needs full float32 (unset it)")
         self.cp = cupy
-        self._bands: dict[int, tuple[Any, Any]] = {}
+        # The device copies of the bands, bounded like the host ones.
+        self._bands: ByteBoundedCache[int, tuple[Any, Any]] = ByteBoundedCache(
+            self._upload_band, lambda b: int(b[0].nbytes + b[1].nbytes), 64 << 20, 8 << 20
+        )
         self.device = _device_name(cupy)
         self._out_of_memory: type[BaseException] = cupy.cuda.memory.OutOfMemoryError
 
@@ -125,13 +133,16 @@ class GpuBackend:
             return cp.asarray(np.stack(images))
         return cp.stack([cp.asarray(im) for im in images])
 
+    def _upload_band(self, n: int) -> tuple[Any, Any]:
+        r = resampler(n)
+        return self.cp.asarray(r.starts), self.cp.asarray(r.weights)
+
     def _band(self, n: int) -> tuple[Any, Any]:
-        if n not in self._bands:
-            r = resampler(n)
-            self._bands[n] = (self.cp.asarray(r.starts), self.cp.asarray(r.weights))
-        return self._bands[n]
+        return self._bands.get(n)
 
     def _resample(self, batch: Any, h: int, w: int) -> Any:
+        if columns_first(h, w):  # as the CPU kernels do, for the same bits
+            return self._resample(cp_swap(self.cp, batch), w, h).transpose(0, 2, 1)
         from hashmatch.kernels import cuda as k
 
         cp = self.cp
@@ -150,6 +161,12 @@ class GpuBackend:
         grid, block = k.grid_for(PDQ_BUFFER, PDQ_BUFFER, n)
         k.cols_kernel[grid, block](tmp, cs, cw, out)
         return out
+
+
+def cp_swap(cp: Any, batch: Any) -> Any:
+    """The batch with each image's rows and columns swapped (a contiguous copy)."""
+    axes = (0, 2, 1, 3) if batch.ndim == 4 else (0, 2, 1)
+    return cp.ascontiguousarray(batch.transpose(axes))
 
 
 def _device_name(cupy: Any) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -14,7 +14,7 @@ from hashmatch.config import EngineConfig, PoolKind
 from hashmatch.errors import ItemError
 from hashmatch.hashing.backend import Backend, CpuBackend, select_backend
 from hashmatch.hashing.decode.batch import BatchDecoder, select_decoder, takes
-from hashmatch.hashing.decode.images import Header, decode, peek
+from hashmatch.hashing.decode.images import Header, decode, decoded_bytes, peek
 from hashmatch.hashing.pools import process_pool, worker_engine
 from hashmatch.hashing.reading import Item, read_item
 from hashmatch.hashing.signature import PdqHash, Signature
@@ -41,6 +41,23 @@ def prepare_item(item: Item, config: EngineConfig, backend: Backend) -> _Prepare
         return _prepared(data, image.pixels, image.width, image.height, backend)
     except Exception as exc:  # one bad item must never fail its batch
         return ItemError.from_exception(exc)
+
+
+def _parts(
+    peeked: list[tuple[bytes, Header] | ItemError], budget: int
+) -> Iterator[list[tuple[bytes, Header] | ItemError]]:
+    """Consecutive runs of items whose decoded size adds up to at most `budget`."""
+    part: list[tuple[bytes, Header] | ItemError] = []
+    used = 0
+    for p in peeked:
+        size = 0 if isinstance(p, ItemError) else decoded_bytes(p[1].width, p[1].height, p[1].mode)
+        if part and used + size > budget:
+            yield part
+            part, used = [], 0
+        part.append(p)
+        used += size
+    if part:
+        yield part
 
 
 def _peeked(item: Item, config: EngineConfig) -> tuple[bytes, Header] | ItemError:
@@ -94,7 +111,21 @@ class Engine:
         """One result per item, in order. dihedral: also the 8 rotation/flip hashes
         (None: as configured)."""
         dihedral = self.config.dihedral if dihedral is None else dihedral
-        prepared = self._prepare_all(list(items))
+        items = list(items)
+        if not self.backend.keeps_pixels or len(items) <= 1:
+            return self._hash_part(items, dihedral)
+        # The backend holds a part's decoded pixels until it hashes them: parts bounded
+        # by max_batch_decoded_bytes, sized from the headers (nothing decoded yet).
+        peeked = self._thread_map(lambda it: _peeked(it, self.config), items)
+        out: list[Result] = []
+        for part in _parts(peeked, self.config.max_batch_decoded_bytes):
+            readable = [p[0] for p in part if not isinstance(p, ItemError)]
+            results = iter(self._hash_part(list(readable), dihedral))
+            out += [p if isinstance(p, ItemError) else next(results) for p in part]
+        return out
+
+    def _hash_part(self, items: list[Item], dihedral: bool) -> list[Result]:
+        prepared = self._prepare_all(items)
         good = [(k, p) for k, p in enumerate(prepared) if isinstance(p, _Prepared)]
         hashes, quality = self.backend.finish([p.buffer for _, p in good], dihedral)
         signed = {

@@ -13,7 +13,7 @@ from hashmatch.kernels.constants import LUMA_B as _B
 from hashmatch.kernels.constants import LUMA_G as _G
 from hashmatch.kernels.constants import LUMA_R as _R
 from hashmatch.kernels.constants import PDQ_BUFFER
-from hashmatch.kernels.resample import BandedResampler
+from hashmatch.kernels.resample import BandedResampler, columns_first
 
 
 @njit(nogil=True, cache=True)
@@ -78,6 +78,8 @@ def _cols(tmp, starts, weights):  # type: ignore[no-untyped-def]
 
 def resample_to_64(img: np.ndarray, rows: BandedResampler, cols: BandedResampler) -> np.ndarray:
     """A = S_H @ L @ S_W.T for one image: gray uint8/float32 [H, W] or RGB uint8 [H, W, 3]."""
+    if columns_first(rows.n, cols.n):  # A.T = S_W @ L.T @ S_H.T: the same bits
+        return np.ascontiguousarray(resample_to_64(np.swapaxes(img, 0, 1), cols, rows).T)
     if img.ndim == 3:
         tmp = _rows_rgb(img, rows.starts, rows.weights)
     else:

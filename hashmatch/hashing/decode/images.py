@@ -79,7 +79,24 @@ def sniff(data: bytes) -> ImageFormat:
     raise NotAnImage("not a JPEG, PNG, GIF, WebP, BMP or TIFF image")
 
 
-def check_size(width: int, height: int, config: EngineConfig) -> None:
+# Bytes a pixel takes in Pillow as decoded (it keeps RGB in 4, as RGBA; modes not listed
+# take 4), to which the RGB conversion (4) and its array (3) add while both are alive.
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}
+_TO_RGB = 4 + 3
+Y_PLANE = "Y"  # a JPEG's luma as libjpeg-turbo hands it over: 1 byte, copied once
+
+
+def decoded_bytes(width: int, height: int, mode: str) -> int:
+    """The memory decoding an image takes at its peak, from its header alone."""
+    if mode == Y_PLANE:
+        return width * height * 2
+    return width * height * (_BYTES_PER_PIXEL.get(mode, 4) + _TO_RGB)
+
+
+def check_size(width: int, height: int, config: EngineConfig, mode: str = "RGB") -> None:
+    """Refused from the header, before any pixel is decoded: too many pixels, too small a
+    side, or more memory to decode than an item may take (a 3.8 KB lossless WebP of
+    16383 x 6000 decodes to 393 MB in Pillow, and to 1.1 GB with its RGB conversion)."""
     if width * height > config.max_pixels:
         raise SizeOutOfRange(
             f"{width}x{height} is {width * height} pixels, over the limit of {config.max_pixels}"
@@ -87,6 +104,12 @@ def check_size(width: int, height: int, config: EngineConfig) -> None:
     if min(width, height) < config.min_dimension:
         raise SizeOutOfRange(
             f"{width}x{height} is under the minimum of {config.min_dimension} px on a side"
+        )
+    need = decoded_bytes(width, height, mode)
+    if need > config.max_decoded_bytes:
+        raise SizeOutOfRange(
+            f"{width}x{height} {mode} decodes to {need} bytes, over the limit of"
+            f" {config.max_decoded_bytes}"
         )
 
 
@@ -122,7 +145,7 @@ def _jpeg_luma(data: bytes, config: EngineConfig) -> DecodedImage | None:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError as exc:
         raise CorruptImage(f"JPEG header: {exc}") from None
-    check_size(width, height, config)
+    check_size(width, height, config, Y_PLANE if colorspace in ("YCbCr", "Gray") else "CMYK")
     if colorspace not in ("YCbCr", "Gray"):
         return None  # CMYK/YCCK: the reference's Pillow conversion decides the colours
     kwargs = {}
@@ -139,7 +162,7 @@ def _jpeg_luma(data: bytes, config: EngineConfig) -> DecodedImage | None:
 def _pillow_rgb(data: bytes, fmt: ImageFormat, config: EngineConfig) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as img:
-            check_size(img.width, img.height, config)
+            check_size(img.width, img.height, config, img.mode)
             rgb = img.convert("RGB")
         return np.asarray(rgb)
     except (SizeOutOfRange, TooLarge):
@@ -187,5 +210,7 @@ def peek(data: bytes, config: EngineConfig) -> Header:
         raise SizeOutOfRange(str(exc)) from None
     except Exception as exc:  # Pillow raises many types for a bad header
         raise CorruptImage(f"{fmt.value} header: {exc}") from None
-    check_size(header.width, header.height, config)
+    # A YCbCr or grey JPEG costs what its decode to luma costs, on every path alike.
+    luma = header.format is ImageFormat.JPEG and header.mode in ("RGB", "L")
+    check_size(header.width, header.height, config, Y_PLANE if luma else header.mode)
     return header
