@@ -50,7 +50,7 @@ def server(
     out = io.StringIO()
     args = ["report", "usage", "--data-dir", str(tmp / "data"), "--from", "2000", "--to", "2100"]
     assert main(args, Streams(stdout=out)) == 0
-    assert sum(json.loads(line)["reports_filed"] for line in out.getvalue().splitlines()) == 2
+    assert sum(json.loads(line)["reports_filed"] for line in out.getvalue().splitlines()) == 3
     # The password never reaches the data dir or the log.
     assert PASSWORD not in "".join(srv.log)
     for f in Path(tmp / "data").rglob("*"):
@@ -145,3 +145,36 @@ def test_photodna_style_report_over_rest(
         r for r in fake.finished() if r.xml.findtext("personOrUserReported/screenName") == "user999"
     ]
     assert filed.xml.findtext("reporter/reportingPerson/email") == "trust@example.org"
+
+
+def test_a_concurrent_retry_with_the_same_key_files_once(
+    stub: report_rpc.ReportServiceStub, fake: FakeCyberTip
+) -> None:
+    """The attack: two FileReport calls with one idempotency key while the first submit is
+    still in flight. The key is reserved before the first network call; the second waits
+    for the first delivery and answers with the same report."""
+    import threading
+
+    submits = fake.requests.count("/submit")
+    release = threading.Event()
+    fake.arrived.pop("/submit", None)
+    fake.hold["/submit"] = release
+    fake.hold_from["/submit"] = submits + 1
+    answers: list[report_pb.ReportState] = []
+    req = request("race-1")
+    calls = [threading.Thread(target=lambda: answers.append(stub.FileReport(req, timeout=60)))
+             for _ in range(2)]  # fmt: skip
+    try:
+        calls[0].start()
+        assert fake.arrived.setdefault("/submit", threading.Event()).wait(20)
+        calls[1].start()
+        calls[1].join(1.0)  # the retry waits for the first delivery, sending nothing
+        assert fake.requests.count("/submit") == submits + 1
+    finally:
+        release.set()
+        for c in calls:
+            c.join(60)
+        del fake.hold["/submit"]
+    assert len(answers) == 2 and answers[0].id == answers[1].id
+    assert {a.status for a in answers} == {"finished"}
+    assert fake.requests.count("/submit") == submits + 1  # filed with NCMEC once

@@ -26,9 +26,12 @@ from typing import Any
 from hashmatch.errors import BadParameter, HashmatchError, NotFound
 from hashmatch.reports.cybertip import CyberTipClient, DeliveryError
 from hashmatch.reports.model import Report, ReportFile, ReportStatus
+from hashmatch.storage.sqlite import migrate, write_transaction
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS reports (
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (),
+    (
+        """CREATE TABLE IF NOT EXISTS reports (
     id INTEGER PRIMARY KEY,
     idempotency_key TEXT NOT NULL,
     tenant TEXT NOT NULL,
@@ -42,8 +45,16 @@ CREATE TABLE IF NOT EXISTS reports (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     UNIQUE (tenant, idempotency_key)
-);
-"""
+)""",
+    ),
+    (
+        # Who delivers a report now (a lease, seconds since the epoch): one deliverer at
+        # a time, also when a retry with the same key arrives while the first is sending.
+        """ALTER TABLE reports ADD COLUMN claimed_until REAL""",
+    ),
+)
+# A claim lasts this long unless renewed by a step (a dead deliverer's claim expires).
+LEASE_S = 120.0
 log = logging.getLogger(__name__)
 DONE = (ReportStatus.FINISHED, ReportStatus.RETRACTED, ReportStatus.FAILED)
 _FILE_FIELDS = [f for f in ReportFile.__dataclass_fields__ if f != "content"]
@@ -92,8 +103,8 @@ class ReportOutbox:
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")  # a filed report must not be forgotten
-        self._db.executescript(SCHEMA)
         self._lock = threading.RLock()
+        migrate(self._db, self._lock, path, MIGRATIONS)
         self.client_for = client_for
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -115,21 +126,22 @@ class ReportOutbox:
             }
             for f in report.files
         ]
-        with self._lock:
-            row = self._db.execute(
-                "SELECT id FROM reports WHERE tenant = ? AND idempotency_key = ?",
-                (tenant, idempotency_key),
-            ).fetchone()
-            if row is not None:
-                return self.get(row[0]), False
-            now = _now()
-            cur = self._db.execute(
+        now = _now()
+        # One transaction: the key is reserved by whoever commits first, in any process.
+        with write_transaction(self._db, self._lock) as db:
+            cur = db.execute(
                 "INSERT INTO reports (idempotency_key, tenant, test, status, report, files,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (tenant, idempotency_key) DO NOTHING",
                 (idempotency_key, tenant, int(report.test), ReportStatus.QUEUED.value,
                  json.dumps(meta), json.dumps(files), now, now),
             )  # fmt: skip
-            return self.get(int(cur.lastrowid or 0)), True
+            created = cur.rowcount == 1
+            (report_id,) = db.execute(
+                "SELECT id FROM reports WHERE tenant = ? AND idempotency_key = ?",
+                (tenant, idempotency_key),
+            ).fetchone()
+        return self.get(int(report_id)), created
 
     def get(self, report_id: int, tenant: str | None = None) -> ReportRecord:
         row = self._db.execute(
@@ -155,22 +167,52 @@ class ReportOutbox:
             setattr(rec, k, v)
         rec.updated_at = _now()
         with self._lock:
+            # Each step renews the deliverer's claim (a slow endpoint is no dead deliverer).
             self._db.execute(
                 "UPDATE reports SET status = ?, reason = ?, endpoint_report_id = ?, files = ?,"
-                " attempts = ?, updated_at = ? WHERE id = ?",
+                " attempts = ?, updated_at = ?, claimed_until = CASE WHEN claimed_until IS"
+                " NULL THEN NULL ELSE ? END WHERE id = ?",
                 (rec.status.value, rec.reason, rec.endpoint_report_id, json.dumps(rec.files),
-                 rec.attempts, rec.updated_at, rec.id),
+                 rec.attempts, rec.updated_at, time.time() + LEASE_S, rec.id),
             )  # fmt: skip
 
     # -- delivery --------------------------------------------------------------------------
-    def file(self, report: Report, idempotency_key: str, tenant: str = "") -> ReportRecord:
+    def file(
+        self, report: Report, idempotency_key: str, tenant: str = "", wait_s: float = 300.0
+    ) -> ReportRecord:
         """File a report: committed, then delivered. A retry with the same key returns the
-        first report (delivering what it still lacks), so nothing is filed twice."""
+        first report: while the first is being delivered it waits for that delivery (up to
+        wait_s, then answers with the report as it stands), and it delivers what is left
+        only when nobody else is, so nothing is filed twice."""
         self.client_for(report.test)  # reporting configured for this mode, or say so
-        rec, created = self.create(report, idempotency_key, tenant)
-        if created or rec.status not in DONE:
-            rec = self.deliver(rec, report)
+        rec, _ = self.create(report, idempotency_key, tenant)
+        deadline = time.monotonic() + wait_s
+        while rec.status not in DONE:
+            if self._claim(rec.id):
+                try:
+                    return self.deliver(self.get(rec.id), report)
+                finally:
+                    self._release(rec.id)
+            if time.monotonic() >= deadline:
+                break
+            self._sleep(0.05)
+            rec = self.get(rec.id)
         return rec
+
+    def _claim(self, report_id: int) -> bool:
+        """Take the report's delivery, unless someone holds an unexpired claim on it."""
+        now = time.time()
+        with write_transaction(self._db, self._lock) as db:
+            cur = db.execute(
+                "UPDATE reports SET claimed_until = ? WHERE id = ?"
+                " AND (claimed_until IS NULL OR claimed_until < ?)",
+                (now + LEASE_S, report_id, now),
+            )
+        return cur.rowcount == 1
+
+    def _release(self, report_id: int) -> None:
+        with write_transaction(self._db, self._lock) as db:
+            db.execute("UPDATE reports SET claimed_until = NULL WHERE id = ?", (report_id,))
 
     def deliver(self, record: ReportRecord, report: Report | None) -> ReportRecord:
         """Run the remaining steps, with retries and backoff, while the content is in memory
@@ -236,29 +278,36 @@ class ReportOutbox:
         return rec
 
     def resume(self) -> list[ReportRecord]:
-        """After a restart: finish what can be finished, fail what lost its content."""
+        """After a restart: finish what can be finished, fail what lost its content (each
+        under a claim: another process may be delivering it)."""
         out = []
         for rec in self.records():
-            if rec.status in DONE:
+            if rec.status in DONE or not self._claim(rec.id):
                 continue
             try:
-                client = self.client_for(rec.test)
-            except HashmatchError as exc:  # reporting switched off since: leave it queued
-                log.warning("report %d not resumed: %s", rec.id, exc.message)
-                continue
-            uploaded = all(m["file_id"] for m in rec.files)
-            if rec.status is ReportStatus.UPLOADED or (
-                rec.status is ReportStatus.SUBMITTED and uploaded
-            ):
-                self.deliver(rec, None)  # describing and finishing need no content
-            else:
-                reason = (
-                    "interrupted before every file was uploaded; the file content is never "
-                    "stored, so the report must be submitted again"
-                )
-                self._fail(client, rec, reason)
+                self._resume(rec)
+            finally:
+                self._release(rec.id)
             out.append(rec)
         return out
+
+    def _resume(self, rec: ReportRecord) -> None:
+        try:
+            client = self.client_for(rec.test)
+        except HashmatchError as exc:  # reporting switched off since: leave it queued
+            log.warning("report %d not resumed: %s", rec.id, exc.message)
+            return
+        uploaded = all(m["file_id"] for m in rec.files)
+        if rec.status is ReportStatus.UPLOADED or (
+            rec.status is ReportStatus.SUBMITTED and uploaded
+        ):
+            self.deliver(rec, None)  # describing and finishing need no content
+        else:
+            reason = (
+                "interrupted before every file was uploaded; the file content is never "
+                "stored, so the report must be submitted again"
+            )
+            self._fail(client, rec, reason)
 
     def close(self) -> None:
         self._db.close()
