@@ -96,4 +96,6 @@ def start(
             server.drain()
             return server
     proc.kill()
+    proc.wait()
+    proc.stderr.close()
     raise RuntimeError("server did not start:\n" + "".join(seen))

@@ -289,16 +289,19 @@ def _png(width: int, height: int) -> bytes:
     import zlib
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(
-            ">I", zlib.crc32(kind + body) & 0xFFFFFFFF
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
         )
 
     z = zlib.compressobj(9)
     row = bytes(width + 1)  # filter byte 0, then the pixels
     idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
     )
 
 
@@ -357,3 +360,84 @@ def _quietly(fn: Any, req: Any, cut: list[grpc.StatusCode]) -> None:
         fn(req, timeout=120)
     except grpc.RpcError as exc:
         cut.append(exc.code())  # cut short by the shutdown, as it must be
+
+
+def test_8_the_data_dir_is_private_from_the_first_command(tmp_path: Path) -> None:
+    import stat
+
+    data = tmp_path / "data"
+    admin(data, "bootstrap")  # the README's first tenancy step creates the dir
+
+    def modes() -> dict[str, int]:
+        return {p.name: stat.S_IMODE(p.stat().st_mode) for p in data.iterdir() if p.is_file()}
+
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert modes() and set(modes().values()) == {0o600}, modes()
+    srv = server_harness.start(data)
+    try:
+        _cli(data, "bank", "create", "b")
+    finally:
+        assert srv.stop() == 0
+    files = modes()
+    for name in ("banks.sqlite3", "audit.sqlite3", "reports.sqlite3", "feedback.sqlite3",
+                 "flood.sqlite3", "tenants.sqlite3", "index.snapshot", "operator.key"):  # fmt: skip
+        assert files.get(name) == 0o600, (name, files)
+    assert set(files.values()) == {0o600}, files
+
+
+def _outside_address() -> str:
+    """An address of this machine that is not loopback (its first one)."""
+    import subprocess
+
+    out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        addr = line.split()[3].split("/")[0]
+        if not addr.startswith("127."):
+            return addr
+    subprocess.run(["ip", "link", "add", "hm-test0", "type", "dummy"], check=True)
+    subprocess.run(["ip", "addr", "add", "10.254.254.1/32", "dev", "hm-test0"], check=True)
+    subprocess.run(["ip", "link", "set", "hm-test0", "up"], check=True)
+    return "10.254.254.1"
+
+
+def test_9_open_mode_answers_only_this_machine_and_grants_nothing(tmp_path: Path) -> None:
+    from hashmatch.proto import admin_pb, admin_rpc
+
+    srv = server_harness.start(tmp_path / "data", "--listen", "0.0.0.0:0")
+    try:
+        outside = grpc.insecure_channel(f"{_outside_address()}:{srv.port}")
+        req = pb.MatchHashesRequest(hashes=[pb.HashQuery(signal_type=pb.PDQ, value=bytes(32))])
+        with pytest.raises(grpc.RpcError) as exc:
+            rpc.MatchServiceStub(outside).MatchHashes(req, timeout=10)  # type: ignore[no-untyped-call]
+        assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        local = srv.channel()
+        rpc.MatchServiceStub(local).MatchHashes(req, timeout=10)  # type: ignore[no-untyped-call]
+        admin_stub = admin_rpc.AdminServiceStub(local)  # type: ignore[no-untyped-call]
+        admin_stub.ApplyTenant(admin_pb.ApplyTenantRequest(
+            tenant_id="eve", organisation="Eve", contact="e@eve.example",
+            intended_use="none"))  # fmt: skip
+        grants = [
+            lambda: admin_stub.SetTenantState(
+                admin_pb.SetTenantStateRequest(tenant_id="eve", action=admin_pb.APPROVE)
+            ),
+            lambda: admin_stub.CreateKey(
+                admin_pb.CreateKeyRequest(tenant_id="operator", roles=["operator"])
+            ),
+        ]
+        for grant in grants:
+            with pytest.raises(grpc.RpcError) as refused:
+                grant()
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        assert srv.stop() == 0
+    assert any("without TLS" in line for line in srv.log)  # 0.0.0.0 in clear text: said
+
+
+def test_9_a_lost_tenants_database_is_a_start_up_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    admin(data, "bootstrap")
+    for f in data.glob("tenants.sqlite3*"):
+        f.unlink()
+    with pytest.raises(RuntimeError) as exc:
+        server_harness.start(data, timeout=30)
+    assert "operator.key exists" in str(exc.value)

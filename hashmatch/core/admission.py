@@ -3,6 +3,7 @@ tenant's request rate charged. Both faces admit every call here, before any work
 
 from __future__ import annotations
 
+import ipaddress
 from enum import Enum
 
 from hashmatch.core.calls import CallRecorder
@@ -30,25 +31,48 @@ class Admission:
         self.metrics = metrics
         self.calls = calls
 
-    def admit(self, key: str | None, policy: Policy | None, rpc: str) -> Principal:
-        """The caller, or the refusal (audited and counted). Blocking: a store read, and
-        scrypt on a key's first use."""
+    def admit(self, key: str | None, policy: Policy | None, rpc: str, peer: str = "") -> Principal:
+        """The caller, or the refusal (audited and counted). `peer` is the caller's
+        address as the face has it ("ipv4:127.0.0.1:5000", "127.0.0.1"). Blocking: a store
+        read, and scrypt on a key's first use."""
         try:
-            return self._admit(key, policy, rpc)
+            return self._admit(key, policy, rpc, peer)
         except HashmatchError as exc:
             self.metrics.auth_refused(exc.code.value)
             self.calls.refused(rpc, exc)
             raise
 
-    def _admit(self, key: str | None, policy: Policy | None, rpc: str) -> Principal:
+    def _admit(self, key: str | None, policy: Policy | None, rpc: str, peer: str) -> Principal:
         if policy is None:  # a method nobody wrote a policy for is nobody's
             raise PermissionDenied("unknown method")
         if policy is Open.PUBLIC:  # any key sent is ignored
             self.limits.check_public()
             return ANONYMOUS
         principal = self.tenancy.authenticate(key)
+        if principal.open and not is_loopback(peer):
+            # No key exists yet: every caller would be the operator. Only this machine.
+            raise PermissionDenied(
+                "this server has no API keys yet and answers only local callers: create"
+                " the first key with `hashmatch admin bootstrap`"
+            )
         if isinstance(policy, Role):
             principal.require(policy)
         self.limits.check_rate(principal)
         self.metrics.tenant_request(principal.tenant_id, rpc)
         return principal
+
+
+def is_loopback(peer: str) -> bool:
+    """Whether a face's peer address is this machine: "ipv4:127.0.0.1:port",
+    "ipv6:[::1]:port", "unix:...", or a bare host ("127.0.0.1", "::1")."""
+    if peer.startswith("unix:"):
+        return True
+    host = peer.removeprefix("ipv4:").removeprefix("ipv6:")
+    if host.startswith("["):
+        host = host[1 : host.find("]")]
+    elif peer.startswith("ipv4:") or host.count(":") == 1:
+        host = host.rsplit(":", 1)[0]
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

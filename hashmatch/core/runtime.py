@@ -37,7 +37,7 @@ from hashmatch.core.sandbox import ensure_sandbox
 from hashmatch.core.service import MatchService
 from hashmatch.core.video import VideoService
 from hashmatch.core.webhooks import WebhookNotifier, open_webhooks
-from hashmatch.errors import InternalError
+from hashmatch.errors import ConfigError, InternalError
 from hashmatch.hashing.backend import select_backend
 from hashmatch.hashing.signature import Signature
 from hashmatch.matching.bank_matcher import BankMatcher, MatcherConfig
@@ -98,6 +98,13 @@ class Runtime:
     def open(cls, config: Config, environ: Mapping[str, str] = os.environ) -> Runtime:
         """Everything opened and wired; nothing running yet (see start)."""
         data = DataDir(config.data_dir)
+        if data.operator_key.exists() and not data.tenants.exists():
+            # Keys were made here once: starting without them would answer everyone as
+            # the operator (a partial restore, say). Refuse rather than fail open.
+            raise ConfigError(
+                f"{data.operator_key} exists but {data.tenants} does not: restore the"
+                " tenants database (or remove operator.key to start over without keys)"
+            )
         store = data.open_banks()
         tenants = data.open_tenants()
         if config.sandbox.enabled:

@@ -62,8 +62,9 @@ def create_app(runtime: Runtime, max_body: int = 64 << 20) -> Starlette:
     def admitted(rpc: str, role: Role, handler: Handler) -> Callable[[Request], Awaitable[Any]]:
         async def endpoint(request: Request) -> JSONResponse:
             try:
+                peer = request.client.host if request.client else ""
                 who = await asyncio.to_thread(
-                    runtime.admission.admit, request_key(request), role, f"REST:{rpc}"
+                    runtime.admission.admit, request_key(request), role, f"REST:{rpc}", peer
                 )
             except HashmatchError as exc:
                 raise Refused(exc) from None

@@ -17,6 +17,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from hashmatch.config import ServerConfig
+from hashmatch.core.admission import is_loopback
 from hashmatch.core.runtime import Runtime
 from hashmatch.errors import ConfigError
 from hashmatch.proto import (
@@ -84,6 +85,27 @@ def _credentials(cfg: ServerConfig) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([(key, cert)], ca, require_client_auth=ca is not None)
 
 
+def _host(listen: str) -> str:
+    host = listen.rpartition(":")[0].strip("[]")
+    return host or "0.0.0.0"
+
+
+def _warn_when_exposed(cfg: ServerConfig, tls: bool) -> None:
+    """Keys travel in metadata: in clear text beyond this machine they can be read."""
+    if not tls and not is_loopback(_host(cfg.listen)):
+        log.warning(
+            "listening on %s without TLS: API keys and images cross the network in clear"
+            " text; set [server] tls_cert and tls_key (or terminate TLS in front)",
+            cfg.listen,
+        )
+    if cfg.metrics_listen and not is_loopback(_host(cfg.metrics_listen)):
+        log.warning(
+            "metrics on %s answer anyone who can reach them (they name tenants): keep them"
+            " on a private network",
+            cfg.metrics_listen,
+        )
+
+
 def _add_services(server: grpc.aio.Server, runtime: Runtime) -> None:
     calls, cfg = runtime.calls, runtime.config.server
     match = MatchServicer(runtime.service, calls, runtime.metrics, cfg.stream_window)
@@ -108,6 +130,7 @@ async def start_server(runtime: Runtime) -> RunningServer:
             " `hashmatch admin bootstrap` (auth then stays on), or set [auth] required = true."
         )
     creds = _credentials(config.server)
+    _warn_when_exposed(config.server, tls=creds is not None)
     # Bound first: a port in use fails start-up before anything else is running.
     http, metrics_port = None, None
     if config.server.metrics_listen:

@@ -81,7 +81,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         rpc = method.rsplit("/", 1)[-1]
         try:
             key = api_key(context.invocation_metadata())
-            principal = await asyncio.to_thread(self.admission.admit, key, policy, rpc)
+            principal = await asyncio.to_thread(
+                self.admission.admit, key, policy, rpc, context.peer()
+            )
         except Exception as exc:
             await abort_for(exc, context)
             raise

@@ -7,6 +7,7 @@ that needs one store does not load the others (or the index's compiled kernels).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +28,23 @@ DEFAULT_DATA_DIR = Path("hashmatch-data")
 
 @dataclass(frozen=True)
 class DataDir:
+    """The folder and every file in it are the service user's alone (0700 / 0600),
+    whichever command creates them first: they hold hashes, key digests, the audit and
+    reporters' details."""
+
     root: Path
+
+    def private(self, path: Path) -> Path:
+        """`path` in the data dir, made (or tightened) private before anything opens it;
+        SQLite gives its -wal and -shm files the database file's mode."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(path, 0o600)
+        for side in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if side.exists():
+                os.chmod(side, 0o600)
+        return path
 
     # -- the files -----------------------------------------------------------------------
     @property
@@ -71,36 +88,36 @@ class DataDir:
     def open_banks(self) -> SqliteBankStore:
         from hashmatch.banks.sqlite_store import SqliteBankStore
 
-        return SqliteBankStore(self.banks)
+        return SqliteBankStore(self.private(self.banks))
 
     def open_videos(self, banks: BankStore) -> VideoStore:
         from hashmatch.video.store import VideoStore
 
-        return VideoStore(self.banks, banks)
+        return VideoStore(self.private(self.banks), banks)
 
     def open_tenants(self) -> SqliteTenantStore:
         from hashmatch.tenancy.sqlite_store import SqliteTenantStore
 
-        return SqliteTenantStore(self.tenants)
+        return SqliteTenantStore(self.private(self.tenants))
 
     def open_audit(self) -> AuditLog:
         from hashmatch.audit.log import AuditLog
 
-        return AuditLog(self.audit)
+        return AuditLog(self.private(self.audit))
 
     def open_outbox(self, config: ReportsConfig) -> ReportOutbox:
         from hashmatch.reports.cybertip import client_factory
         from hashmatch.reports.outbox import ReportOutbox, RetryPolicy
 
         retry = RetryPolicy(config.attempts, config.backoff_s)
-        return ReportOutbox(self.reports, client_factory(config), retry)
+        return ReportOutbox(self.private(self.reports), client_factory(config), retry)
 
     def open_feedback(self) -> FeedbackStore:
         from hashmatch.storage.feedback_store import FeedbackStore
 
-        return FeedbackStore(self.feedback)
+        return FeedbackStore(self.private(self.feedback))
 
     def open_flood(self) -> FloodStore:
         from hashmatch.storage.flood_store import FloodStore
 
-        return FloodStore(self.flood)
+        return FloodStore(self.private(self.flood))

@@ -46,6 +46,16 @@ MISSING_KEY = (
 _MAX_TEXT = 2000
 
 
+def _keyed(caller: Principal, what: str) -> None:
+    """Granting access needs a key: in open mode (no key exists yet) any local caller is
+    the operator, and must not mint itself a key that outlives the operator's bootstrap."""
+    if caller.open:
+        raise PermissionDenied(
+            f"cannot {what} without an API key: create the first one with"
+            " `hashmatch admin bootstrap` on the server's data dir"
+        )
+
+
 def _text(name: str, value: str, required: bool = True) -> str:
     value = value.strip()
     if required and not value:
@@ -173,6 +183,7 @@ class Tenancy:
     def decide(
         self, caller: Principal, tenant_id: str, action: TenantAction, reason: str = ""
     ) -> Tenant:
+        _keyed(caller, "decide on a tenant")
         caller.require(Role.OPERATOR)
         if tenant_id == OPERATOR_TENANT:
             raise BadParameter("the operator tenant's state is fixed")
@@ -187,6 +198,7 @@ class Tenancy:
         rate_per_second: float | None,
         monthly_items: int | None,
     ) -> Tenant:
+        _keyed(caller, "set a tenant's limits")
         caller.require(Role.OPERATOR)
         if rate_per_second is not None and rate_per_second < 0:
             raise BadParameter("rate_per_second must be >= 0 (0: the server's default)")
@@ -219,6 +231,7 @@ class Tenancy:
         self, caller: Principal, tenant_id: str, roles: Iterable[Role], name: str = ""
     ) -> tuple[ApiKey, str]:
         """The stored record and the whole key (shown once)."""
+        _keyed(caller, "create a key")
         tenant_id = self._own_tenant(caller, tenant_id)
         roles = frozenset(roles)
         if not roles:
@@ -246,6 +259,7 @@ class Tenancy:
         self, caller: Principal, key_id: str, overlap_s: float | None = None
     ) -> tuple[ApiKey, str]:
         """A new key with the same tenant and roles; the old one works `overlap_s` more."""
+        _keyed(caller, "rotate a key")
         old = self._key_of(caller, key_id)
         if old.revoked_at is not None:
             raise BadParameter(f"key {key_id!r} is revoked")
