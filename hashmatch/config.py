@@ -185,6 +185,8 @@ class VideoConfig:
     max_pixels: int = 8192 * 8192
     # Largest upload MatchVideo/HashVideo spool to disk.
     max_bytes: int = 4 * 1024**3
+    # Most frames a client's vPDQ (MatchVideoHashes) may carry: a day at one a second.
+    max_frames: int = 86_400
     # Where uploads are spooled (private temp files, removed on every exit path); "": $TMPDIR.
     spool_dir: str = ""
     # vPDQ matching defaults (a frame pair matches within max_distance bits; frames under

@@ -441,3 +441,62 @@ def test_9_a_lost_tenants_database_is_a_start_up_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError) as exc:
         server_harness.start(data, timeout=30)
     assert "operator.key exists" in str(exc.value)
+
+
+def test_10_a_big_import_holds_nobody_up(world: World) -> None:
+    """beta imports 300,000 rows; acme's calls (a match, a bank read) are answered while
+    the import is still running, and the import is applied whole."""
+    import threading
+
+    world.banks.CreateBank(bank_pb.CreateBankRequest(name="beta:big"), metadata=world.md("beta"))
+    rows = b"".join(f"{k:064x},L\n".encode() for k in range(1, 300_001))
+    chunks = [bank_pb.ImportChunk(bank="beta:big", format="csv", data=rows[i : i + (1 << 20)])
+              for i in range(0, len(rows), 1 << 20)]  # fmt: skip
+    done: list[Any] = []
+    importer = threading.Thread(
+        target=lambda: done.append(
+            world.banks.ImportEntries(iter(chunks), metadata=world.md("beta"), timeout=600)
+        )
+    )
+    importer.start()
+    answered_during = 0
+    end = time.monotonic() + 300
+    while importer.is_alive() and time.monotonic() < end:
+        assert world.hashes("acme", [LISTED[80]])[0].is_match
+        world.banks.GetBank(bank_pb.GetBankRequest(name=PUBLIC), metadata=world.md("acme"))
+        answered_during += importer.is_alive()
+    importer.join(600)
+    assert answered_during >= 1  # answered while the import still ran
+    assert done and done[0].added == 300_000 and done[0].error_count == 0
+
+
+def test_11_free_text_and_video_frames_are_bounded(world: World) -> None:
+    from hashmatch.proto import video_pb, video_rpc
+
+    world.banks.CreateBank(bank_pb.CreateBankRequest(name="beta:texts"), metadata=world.md("beta"))
+    huge = bank_pb.AddEntriesRequest(bank="beta:texts", entries=[
+        bank_pb.Entry(signal_type=pb.MD5, value=b"\7" * 16, label="x" * (4 << 20))])  # fmt: skip
+    with pytest.raises(grpc.RpcError) as exc:
+        world.banks.AddEntries(huge, metadata=world.md("beta"))
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "at most 256" in (exc.value.details() or "")
+    videos = video_rpc.VideoServiceStub(world.srv.channel())  # type: ignore[no-untyped-call]
+    frame = video_pb.VideoFeature(pdq=LISTED[90], quality=90)
+    too_many = video_pb.MatchVideoHashesRequest(
+        features=[video_pb.VideoFeature(frame_number=k, timestamp=k, pdq=frame.pdq, quality=90)
+                  for k in range(100_000)])  # fmt: skip
+    with pytest.raises(grpc.RpcError) as exc:
+        videos.MatchVideoHashes(too_many, metadata=world.md("carol"))
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "max_frames" in (exc.value.details() or "")
+    # Charged per frame: a quota of 100 items does not pay for 150 frames.
+    admin(world.data, "tenant", "limits", "carol", "--monthly-items", "100")
+    try:
+        some = video_pb.MatchVideoHashesRequest(
+            features=[video_pb.VideoFeature(frame_number=k, timestamp=k, pdq=frame.pdq,
+                                            quality=90) for k in range(150)])  # fmt: skip
+        with pytest.raises(grpc.RpcError) as exc:
+            videos.MatchVideoHashes(some, metadata=world.md("carol"))
+        assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        admin(world.data, "tenant", "limits", "carol", "--monthly-items", "0")

@@ -121,9 +121,9 @@ def test_jsonl(store: SqliteBankStore, tmp_path: Path) -> None:
 def test_threatexchange_lines(store: SqliteBankStore, tmp_path: Path) -> None:
     text = f"pdq {PDQS[0]}\nmd5 {MD5} extra metadata\nvideo_md5 {MD5}\ntmk abc\npdq\n"
     r = import_file(store, "b", _write(tmp_path, "a.te", text), Format.TE)
-    assert r.added == 2  # the two MD5s are equal values
+    assert (r.added, r.duplicates) == (2, 1)  # the two MD5s are equal values: one counts
     codes = [(e.row, e.code) for e in r.errors]
-    assert codes == [(3, "DUPLICATE"), (4, "UNSUPPORTED_SIGNAL"), (5, "BAD_RECORD")]
+    assert codes == [(4, "UNSUPPORTED_SIGNAL"), (5, "BAD_RECORD")]
 
 
 def test_ncmec_xml_entries_and_tombstones(store: SqliteBankStore, tmp_path: Path) -> None:
@@ -163,12 +163,11 @@ def test_bad_rows_are_reported_and_good_rows_kept(store: SqliteBankStore, tmp_pa
         b"sha1:" + b"0" * 40,  # 9 unsupported type
     ]
     r = import_file(store, "b", _write(tmp_path, "bad.csv", b"\n".join(lines) + b"\n"), Format.CSV)
-    assert r.added == 2
+    assert (r.added, r.duplicates) == (2, 1)  # row 4 repeats row 1: a duplicate, no error
     got = [(e.row, e.code) for e in r.errors]
     assert got == [
         (2, "BAD_VALUE"),
         (3, "BAD_VALUE"),
-        (4, "DUPLICATE"),
         (5, "LINE_TOO_LONG"),
         (6, "BAD_ENCODING"),
         (9, "UNSUPPORTED_SIGNAL"),

@@ -149,9 +149,10 @@ def test_the_server_writes_its_snapshot_and_restarts_from_it(tmp_path: Path) -> 
                 break
             time.sleep(0.1)
         assert read_snapshot(data.snapshot)[0]["sequence"] == want
-        main(["bank", "add", "b", f"{99:064x}", *args], Streams(stdout=io.StringIO()))
+        far = "f" * 64  # far from every value above: matched only once applied
+        main(["bank", "add", "b", far, *args], Streams(stdout=io.StringIO()))
         with Client(srv.target) as client:  # followed (one change: under snapshot_every)
-            while not client.match_hashes([f"{99:064x}"])[0].is_match:
+            while not client.match_hashes([far])[0].is_match:
                 assert time.monotonic() < end, "the change was not followed"
                 time.sleep(0.05)
     finally:

@@ -72,16 +72,22 @@ def test_each_tenant_sees_its_own_video_banks(
         assert client.match_video(query)["matches"] == []
 
 
-def test_a_video_is_one_item_of_the_monthly_quota(
+def test_a_video_is_charged_per_frame(
     setup: tuple[server_harness.ServerProcess, dict[str, str], Path],
 ) -> None:
+    """Its cost is per frame (decoded, hashed, looked up), so is its charge: an upload
+    and a client's vPDQ each cost as many items as they have frames."""
+    from hashmatch.video.hasher import VideoHasher
+
     srv, _, query = setup
+    frames = len(VideoHasher().hash(query))
+    assert frames > 1
     tenant(srv.data_dir, "tiny", "approve")
-    admin(srv.data_dir, "tenant", "limits", "tiny", "--monthly-items", "2")
+    admin(srv.data_dir, "tenant", "limits", "tiny", "--monthly-items", str(2 * frames))
     k = key(srv.data_dir, "tiny", "match")
     with VideoClient(srv.target, api_key=k) as client:
-        video = client.hash_video(query)  # item 1
-        assert client.match_video_hashes(video)["matches"] == []  # item 2: no bank of its own
+        video = client.hash_video(query)  # `frames` items
+        assert client.match_video_hashes(video)["matches"] == []  # as many: no bank of its own
         for call in (lambda: client.match_video(query), lambda: client.hash_video(query)):
             with pytest.raises(grpc.RpcError) as err:
                 call()

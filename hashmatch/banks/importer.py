@@ -1,8 +1,10 @@
 """Bulk import and export of one bank: a file in, a report out; all or nothing.
 
-The whole file is parsed first (bad rows become row errors, good rows are kept), then
-written in ONE store transaction: a killed import leaves the bank as it was, a finished
-one leaves it complete. Writing is idempotent, so importing a file twice equals once.
+The file is read as a stream (bad rows become row errors, good rows go on) into the store's
+import, which stages it in bounded memory and merges it in ONE transaction: a killed import
+leaves the bank as it was, a finished one leaves it complete, and readers are not held up
+meanwhile. Writing is idempotent, so importing a file twice equals once; a value repeated
+in the file counts as a duplicate, not an error.
 """
 
 from __future__ import annotations
@@ -11,8 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from hashmatch.banks.formats import Format, Record, Removal, RowErrorCode, read, write
-from hashmatch.banks.model import Entry, NewEntry, RowError, SignalType, WriteReport
+from hashmatch.banks.formats import Format, Item, Record, Removal, RowErrorCode, read, write
+from hashmatch.banks.model import (
+    Bank,
+    Entry,
+    NewEntry,
+    RowError,
+    SignalType,
+    Tombstone,
+    WriteReport,
+)
 from hashmatch.banks.store import BankStore
 
 
@@ -24,54 +34,32 @@ def import_file(
     default_type: SignalType = SignalType.PDQ,
 ) -> WriteReport:
     b = store.get_bank(bank)  # NotFound before reading anything
-    entries: list[NewEntry] = []
-    removals: list[tuple[int, str]] = []  # (position in `entries` when seen, external id)
-    errors: list[RowError] = []
-    first_row: dict[tuple[SignalType, bytes], int] = {}
+    errors = WriteReport()  # the row errors, gathered while the store reads the stream
     with open(path, "rb") as f:
-        for item in read(f, fmt, default_type):
-            if isinstance(item, RowError):
-                errors.append(item)
-            elif isinstance(item, Removal):
-                removals.append((len(entries), item.external_id))
-            elif isinstance(item, Record):
-                e = item.entry
-                if e.signal_type not in b.signal_types:
-                    errors.append(
-                        RowError(
-                            item.row,
-                            RowErrorCode.SIGNAL_NOT_ENABLED,
-                            f"bank {bank!r} does not hold {e.signal_type.value} signals",
-                        )
-                    )
-                    continue
-                key = (e.signal_type, e.value)
-                if key in first_row:
-                    errors.append(
-                        RowError(
-                            item.row,
-                            RowErrorCode.DUPLICATE,
-                            f"same {e.signal_type.value} value as row {first_row[key]}",
-                        )
-                    )
-                    continue
-                first_row[key] = item.row
-                entries.append(e)
-    # Per external id the last event in the file wins (an update may follow a tombstone).
-    last_add: dict[str, int] = {}
-    for i, e in enumerate(entries):
-        if e.external_id is not None:
-            last_add[e.external_id] = i
-    removal_at = {ext: i for i, ext in removals}
-    entries = [
-        e
-        for i, e in enumerate(entries)
-        if e.external_id is None or removal_at.get(e.external_id, -1) <= i
-    ]
-    kept_removals = [ext for ext, i in removal_at.items() if last_add.get(ext, -1) < i]
-    report = store.write_entries(bank, entries, kept_removals)
-    report.errors = errors
+        report = store.import_entries(bank, _events(read(f, fmt, default_type), b, errors))
+    report.errors, report.error_count = errors.errors, errors.error_count
     return report
+
+
+def _events(
+    items: Iterator[Item], bank: Bank, errors: WriteReport
+) -> Iterator[NewEntry | Tombstone]:
+    for item in items:
+        if isinstance(item, RowError):
+            errors.add_error(item)
+        elif isinstance(item, Removal):
+            yield Tombstone(item.external_id)
+        elif isinstance(item, Record):
+            if item.entry.signal_type not in bank.signal_types:
+                errors.add_error(
+                    RowError(
+                        item.row,
+                        RowErrorCode.SIGNAL_NOT_ENABLED,
+                        f"bank {bank.name!r} does not hold {item.entry.signal_type.value} signals",
+                    )
+                )
+                continue
+            yield item.entry
 
 
 def iter_entries(store: BankStore, bank: str, page: int = 10_000) -> Iterator[Entry]:

@@ -11,6 +11,8 @@ import numpy as np
 from hashmatch.errors import BadParameter
 
 DEFAULT_PDQ_THRESHOLD = 31
+MAX_ROW_ERRORS = 1000
+MAX_TEXT = 256  # an entry's label, external id and source
 MAX_PDQ_THRESHOLD = 128
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
@@ -186,6 +188,21 @@ class NewEntry:
             raise BadParameter(
                 f"a {self.signal_type.value} value is {self.signal_type.nbytes} bytes"
             )
+        for name in ("label", "external_id", "source"):
+            text = getattr(self, name)
+            if text is not None and len(text) > MAX_TEXT:
+                # Every match carries an entry's label and source: a 4 MB label matched
+                # by 200 queries of one call would answer 800 MB.
+                raise BadParameter(f"{name}: at most {MAX_TEXT} characters")
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """An import's removal: the bank's entries with this external id go (NCMEC's
+    deletedImage). In a stream of entries, the later of an entry and a tombstone of its
+    external id wins."""
+
+    external_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +284,9 @@ class WriteReport:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
-    errors: list[RowError] = field(default_factory=list)
+    duplicates: int = 0  # rows repeating an earlier row's value: the first one counts
+    errors: list[RowError] = field(default_factory=list)  # the first MAX_ROW_ERRORS
+    error_count: int = 0  # all of them
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -276,5 +295,12 @@ class WriteReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "removed": self.removed,
-            "errors": len(self.errors),
+            "duplicates": self.duplicates,
+            "errors": max(self.error_count, len(self.errors)),
         }
+
+    def add_error(self, error: RowError) -> None:
+        """Counted always, kept up to MAX_ROW_ERRORS (a file of bad rows stays small)."""
+        self.error_count += 1
+        if len(self.errors) < MAX_ROW_ERRORS:
+            self.errors.append(error)

@@ -10,6 +10,7 @@ in-flight transactions, e.g. by reading below the oldest running xid's sequence.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import uuid
@@ -31,6 +32,7 @@ from hashmatch.banks.model import (
     LiveState,
     NewEntry,
     SignalType,
+    Tombstone,
     Visibility,
     WriteReport,
     check_bank_name,
@@ -134,6 +136,19 @@ _BANK_COLUMNS = (
     "id, name, owner, visibility, kind, signal_types, pdq_threshold, min_quality, enabled,"
     " created_at, updated_at, distance_policy"
 )
+# An import's staging, in the temp database (a file: an import of any size stays small in
+# memory); the first row of a value wins, the event order (seq) decides tombstones.
+_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS staging (seq INTEGER NOT NULL, signal_type TEXT NOT NULL,"
+    " value BLOB NOT NULL, label TEXT, external_id TEXT, source TEXT,"
+    " PRIMARY KEY (signal_type, value))",
+    "CREATE INDEX IF NOT EXISTS temp.staging_external ON staging (external_id)",
+    "CREATE TEMP TABLE IF NOT EXISTS staging_removals (seq INTEGER NOT NULL,"
+    " external_id TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS temp.staging_removals_external ON staging_removals (external_id)",
+    "DELETE FROM staging",
+    "DELETE FROM staging_removals",
+)
 _ENTRY_COLUMNS = "id, bank_id, signal_type, value, label, external_id, source, added_at, removed_at"
 # SQLite's default limit on host parameters per statement is 32766; stay well below.
 _IN_CHUNK = 900
@@ -159,7 +174,9 @@ def _entry(row: sqlite3.Row) -> Entry:
 
 class SqliteBankStore:
     """BankStore in one SQLite file. Safe to share between threads (one connection,
-    serialized by a lock) and between processes (SQLite's own locking, WAL readers)."""
+    serialized by a lock) and between processes (SQLite's own locking, WAL readers).
+    Reads use a connection of their own: a long write (a 10M-row import) holds the write
+    connection, and WAL lets readers see the last commit meanwhile."""
 
     def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
         self.path = Path(path)
@@ -177,13 +194,18 @@ class SqliteBankStore:
             self._db.execute("PRAGMA foreign_keys = ON")
             # 256 MiB of page cache (default 2 MiB): bulk imports insert into three indexes
             # on random 32-byte keys, which thrash a small cache.
-            self._db.execute("PRAGMA cache_size = -262144")
-            self._db.execute("PRAGMA temp_store = MEMORY")
+            self._db.execute("PRAGMA cache_size = -65536")
+            # An import's staging goes to a temp file, not memory: any size, bounded RSS.
+            self._db.execute("PRAGMA temp_store = FILE")
             self._migrate()
             row = self._db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+            self._reader = sqlite3.connect(
+                self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+            )
         except BaseException:
             self._db.close()
             raise
+        self._read_lock = threading.RLock()
         self._store_id = str(row[0])
 
     # -- plumbing ------------------------------------------------------------------------
@@ -191,7 +213,7 @@ class SqliteBankStore:
         return write_transaction(self._db, self._lock)
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
-        return read_transaction(self._db, self._lock)
+        return read_transaction(self._reader, self._read_lock)
 
     def _migrate(self) -> None:
         def after(db: sqlite3.Connection, version: int) -> None:
@@ -209,6 +231,8 @@ class SqliteBankStore:
             return int(self._db.execute("SELECT version FROM schema_version").fetchone()[0])
 
     def close(self) -> None:
+        with self._read_lock:
+            self._reader.close()
         with self._lock:
             self._db.close()
 
@@ -357,64 +381,97 @@ class SqliteBankStore:
         entries: Iterable[NewEntry],
         remove_external_ids: Iterable[str] = (),
     ) -> WriteReport:
+        removals = [Tombstone(x) for x in sorted(set(remove_external_ids))]
+        return self.import_entries(bank, itertools.chain(entries, removals))
+
+    def import_entries(
+        self, bank: str, events: Iterable[NewEntry | Tombstone], chunk: int = 10_000
+    ) -> WriteReport:
         report = WriteReport()
         now = _now()
-        staged: dict[tuple[str, bytes], NewEntry] = {}
-        for e in entries:
-            staged.setdefault((e.signal_type.value, e.value), e)  # first of equal rows wins
-        removals = sorted(set(remove_external_ids))
         with self._write() as db:
             b = self._bank(db, bank)
-            db.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS staging (signal_type TEXT NOT NULL,"
-                " value BLOB NOT NULL, label TEXT, external_id TEXT, source TEXT,"
-                " PRIMARY KEY (signal_type, value))"
-            )
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS staging_removals (external_id TEXT)")
-            db.execute("DELETE FROM staging")
-            db.execute("DELETE FROM staging_removals")
-            db.executemany(
-                "INSERT INTO staging VALUES (?, ?, ?, ?, ?)",
-                ((t, v, e.label, e.external_id, e.source) for (t, v), e in staged.items()),
-            )
-            key = "e.bank_id = ? AND e.signal_type = s.signal_type AND e.value = s.value"
-            differs = (
-                "(e.label IS NOT s.label OR e.external_id IS NOT s.external_id"
-                " OR e.source IS NOT s.source)"
-            )
-            report.revived, report.updated, existing = db.execute(
-                f"SELECT coalesce(sum(e.removed_at IS NOT NULL), 0),"
-                f" coalesce(sum(e.removed_at IS NULL AND {differs}), 0), count(*)"
-                f" FROM staging s JOIN entries e ON {key}",
-                (b.id,),
-            ).fetchone()
-            report.added = len(staged) - existing
-            report.unchanged = existing - report.revived - report.updated
-            db.execute(
-                f"UPDATE entries AS e SET label = s.label, external_id = s.external_id,"
-                f" source = s.source,"
-                f" added_at = CASE WHEN e.removed_at IS NULL THEN e.added_at ELSE ? END,"
-                f" removed_at = NULL"
-                f" FROM staging s WHERE {key} AND (e.removed_at IS NOT NULL OR {differs})",
-                (now, b.id),
-            )
-            db.execute(
-                "INSERT INTO entries (bank_id, signal_type, value, label, external_id, source,"
-                " added_at) SELECT ?, s.signal_type, s.value, s.label, s.external_id, s.source, ?"
-                " FROM staging s WHERE NOT EXISTS"
-                f" (SELECT 1 FROM entries e WHERE {key})",
-                (b.id, now, b.id),
-            )
-            if removals:
-                db.executemany("INSERT INTO staging_removals VALUES (?)", ((r,) for r in removals))
-                cur = db.execute(
-                    "UPDATE entries SET removed_at = ? WHERE bank_id = ? AND removed_at IS NULL"
-                    " AND external_id IN (SELECT external_id FROM staging_removals)",
-                    (now, b.id),
-                )
-                report.removed = cur.rowcount
-            db.execute("DELETE FROM staging")
+            self._stage(db, events, chunk, report)
+            self._merge(db, b.id, now, report)
         return report
+
+    @staticmethod
+    def _stage(
+        db: sqlite3.Connection,
+        events: Iterable[NewEntry | Tombstone],
+        chunk: int,
+        report: WriteReport,
+    ) -> None:
+        """The events into temp tables (on disk: bounded memory), in order."""
+        for statement in _STAGING:
+            db.execute(statement)
+        seq = 0
+        it = iter(events)
+        while part := list(itertools.islice(it, chunk)):
+            adds = [(seq + k, e.signal_type.value, e.value, e.label, e.external_id, e.source)
+                    for k, e in enumerate(part) if isinstance(e, NewEntry)]  # fmt: skip
+            gone = [(seq + k, e.external_id) for k, e in enumerate(part)
+                    if isinstance(e, Tombstone)]  # fmt: skip
+            seq += len(part)
+            before = db.total_changes
+            db.executemany(
+                "INSERT INTO staging VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", adds
+            )
+            report.duplicates += len(adds) - (db.total_changes - before)
+            db.executemany("INSERT INTO staging_removals VALUES (?, ?)", gone)
+        # Per external id the later event wins (an update may follow a tombstone).
+        db.execute(
+            "DELETE FROM staging WHERE external_id IS NOT NULL AND EXISTS (SELECT 1 FROM"
+            " staging_removals r WHERE r.external_id = staging.external_id"
+            " AND r.seq > staging.seq)"
+        )
+        db.execute(
+            "DELETE FROM staging_removals WHERE EXISTS (SELECT 1 FROM staging s"
+            " WHERE s.external_id = staging_removals.external_id"
+            " AND s.seq > staging_removals.seq)"
+        )
+
+    @staticmethod
+    def _merge(db: sqlite3.Connection, bank_id: int, now: str, report: WriteReport) -> None:
+        """What was staged, into the bank: added, revived, relabelled or unchanged; then
+        the tombstones. The staging tables are emptied again."""
+        key = "e.bank_id = ? AND e.signal_type = s.signal_type AND e.value = s.value"
+        differs = (
+            "(e.label IS NOT s.label OR e.external_id IS NOT s.external_id"
+            " OR e.source IS NOT s.source)"
+        )
+        staged = db.execute("SELECT count(*) FROM staging").fetchone()[0]
+        report.revived, report.updated, existing = db.execute(
+            f"SELECT coalesce(sum(e.removed_at IS NOT NULL), 0),"
+            f" coalesce(sum(e.removed_at IS NULL AND {differs}), 0), count(*)"
+            f" FROM staging s JOIN entries e ON {key}",
+            (bank_id,),
+        ).fetchone()
+        report.added = staged - existing
+        report.unchanged = existing - report.revived - report.updated
+        db.execute(
+            f"UPDATE entries AS e SET label = s.label, external_id = s.external_id,"
+            f" source = s.source,"
+            f" added_at = CASE WHEN e.removed_at IS NULL THEN e.added_at ELSE ? END,"
+            f" removed_at = NULL"
+            f" FROM staging s WHERE {key} AND (e.removed_at IS NOT NULL OR {differs})",
+            (now, bank_id),
+        )
+        db.execute(
+            "INSERT INTO entries (bank_id, signal_type, value, label, external_id, source,"
+            " added_at) SELECT ?, s.signal_type, s.value, s.label, s.external_id, s.source, ?"
+            " FROM staging s WHERE NOT EXISTS"
+            f" (SELECT 1 FROM entries e WHERE {key}) ORDER BY s.seq",
+            (bank_id, now, bank_id),
+        )
+        cur = db.execute(
+            "UPDATE entries SET removed_at = ? WHERE bank_id = ? AND removed_at IS NULL"
+            " AND external_id IN (SELECT external_id FROM staging_removals)",
+            (now, bank_id),
+        )
+        report.removed = max(cur.rowcount, 0)
+        db.execute("DELETE FROM staging")
+        db.execute("DELETE FROM staging_removals")
 
     def remove_entries(self, bank: str, values: Iterable[tuple[SignalType, bytes]]) -> int:
         now = _now()
@@ -483,8 +540,8 @@ class SqliteBankStore:
 
     # -- change log ----------------------------------------------------------------------
     def current_sequence(self) -> int:
-        with self._lock:
-            row = self._db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()
+        with self._read() as db:
+            row = db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()
         return int(row[0])
 
     def changes_since(self, seq: int, limit: int = 100_000) -> list[Change]:

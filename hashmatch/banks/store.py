@@ -17,6 +17,7 @@ from hashmatch.banks.model import (
     LiveState,
     NewEntry,
     SignalType,
+    Tombstone,
     WriteReport,
 )
 
@@ -50,6 +51,15 @@ class BankStore(Protocol):
         """Add (or revive, or update the metadata of) entries and tombstone the entries with
         these external ids, all in one transaction: all of it lands or none of it.
         Idempotent: writing the same entries again changes nothing."""
+        ...
+
+    def import_entries(
+        self, bank: str, events: Iterable[NewEntry | Tombstone], chunk: int = 10_000
+    ) -> WriteReport:
+        """write_entries for a stream of any length, in bounded memory: staged in chunks
+        and merged in one transaction (all or nothing); of entries with one value the
+        first counts (the rest are duplicates), of an entry and a tombstone of its
+        external id the later. Readers are not blocked meanwhile."""
         ...
 
     def remove_entries(self, bank: str, values: Iterable[tuple[SignalType, bytes]]) -> int: ...

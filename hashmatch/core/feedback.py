@@ -15,10 +15,12 @@ from hashmatch.banks.store import BankStore
 from hashmatch.core.calls import Call
 from hashmatch.core.false_positives import FalsePositives
 from hashmatch.core.service import MatchService
-from hashmatch.errors import NotFound
+from hashmatch.errors import BadParameter, NotFound
 from hashmatch.storage.feedback_store import FeedbackStore, Verdict
 from hashmatch.tenancy.access import BankAccess
 from hashmatch.tenancy.model import Principal
+
+MAX_NOTE = 1000
 
 
 class FeedbackService:
@@ -41,6 +43,8 @@ class FeedbackService:
         """A verdict on an entry of a bank the caller can see (another tenant's private
         bank, or an id that is not in the bank: NotFound, the same answer)."""
         who = call.caller
+        if len(note) > MAX_NOTE:
+            raise BadParameter(f"note: at most {MAX_NOTE} characters")
         await self.images.charge(who, 1)
         call.count_items(1)
         await asyncio.to_thread(self._record, who, bank, entry_id, verdict, note)

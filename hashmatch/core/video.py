@@ -81,10 +81,9 @@ class VideoService:
     async def hash_upload(
         self, call: Call, chunks: AsyncIterator[bytes], seconds_per_hash: float | None = None
     ) -> VideoHash:
-        """Spools the chunks (bounded by max_bytes), then hashes the file. A video is one
-        item of the tenant's quota, charged before any work."""
+        """Spools the chunks (bounded by max_bytes), then hashes the file. Charged a quota
+        item per frame hashed: the first before any work, the rest once they are known."""
         await self.images.charge(call.caller, 1)
-        call.count_items(1)
         hasher = self.hasher
         if seconds_per_hash is not None and seconds_per_hash != self.config.seconds_per_hash:
             if seconds_per_hash < 0:
@@ -101,14 +100,22 @@ class VideoService:
             fh.flush()
             fh.seek(0)
             async with self._slots:
-                return await asyncio.to_thread(hasher.hash, fh)
+                video = await asyncio.to_thread(hasher.hash, fh)
+        await self.images.charge(call.caller, len(video) - 1)
+        call.count_items(max(1, len(video)))
+        return video
 
     async def match_hashes(
         self, call: Call, video: VideoHash, request: VideoRequest
     ) -> list[VideoMatch]:
-        """A client's vPDQ: one item of the quota, like an upload."""
-        await self.images.charge(call.caller, 1)
-        call.count_items(1)
+        """A client's vPDQ, charged a quota item per frame (its cost is per frame: one
+        100,000-frame request is 100,000 lookups), up to max_frames."""
+        if len(video) > self.config.max_frames:
+            raise BadParameter(
+                f"{len(video)} frames: at most {self.config.max_frames} ([video] max_frames)"
+            )
+        await self.images.charge(call.caller, max(1, len(video)))
+        call.count_items(max(1, len(video)))
         return await self.match(call, video, request)
 
     async def match(self, call: Call, video: VideoHash, request: VideoRequest) -> list[VideoMatch]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from hashmatch.errors import BadParameter
@@ -27,6 +27,10 @@ class ReportStatus(StrEnum):
     FINISHED = "finished"  # filed: irreversible
     RETRACTED = "retracted"
     FAILED = "failed"  # with a reason; never filed
+
+
+# Free text a report carries (names, addresses, notes): bounded, it is stored and sent.
+MAX_FIELD = 4096
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,13 @@ class Report:
     test: bool = False
 
     def validate(self) -> None:
+        for name, text in asdict(self).items():
+            if isinstance(text, str) and len(text) > MAX_FIELD:
+                raise BadParameter(f"{name}: at most {MAX_FIELD} characters")
+        for f in self.files:
+            for name in ("name", "classification", "upload_ip", "upload_time", "match_details"):
+                if len(getattr(f, name)) > MAX_FIELD:
+                    raise BadParameter(f"file {name}: at most {MAX_FIELD} characters")
         if self.incident_type not in INCIDENT_TYPES:
             raise BadParameter(f"incident_type must be one of NCMEC's: {', '.join(INCIDENT_TYPES)}")
         if not self.incident_time:

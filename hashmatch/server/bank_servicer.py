@@ -103,6 +103,8 @@ def report_to(r: WriteReport) -> bank_pb.WriteReport:
         unchanged=r.unchanged,
         removed=r.removed,
         errors=[bank_pb.RowError(row=e.row, code=e.code, message=e.message) for e in r.errors],
+        duplicates=r.duplicates,
+        error_count=max(r.error_count, len(r.errors)),
     )
 
 

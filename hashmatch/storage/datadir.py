@@ -7,6 +7,7 @@ that needs one store does not load the others (or the index's compiled kernels).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,10 @@ class DataDir:
         SQLite gives its -wal and -shm files the database file's mode."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # Created only if absent: closing a descriptor of a database this process has
+        # open would drop SQLite's POSIX locks on it (and leave its reader stale).
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         os.chmod(path, 0o600)
         for side in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             if side.exists():

@@ -151,20 +151,24 @@ class RowError(_message.Message):
     def __init__(self, row: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class WriteReport(_message.Message):
-    __slots__ = ("added", "revived", "updated", "unchanged", "removed", "errors")
+    __slots__ = ("added", "revived", "updated", "unchanged", "removed", "errors", "duplicates", "error_count")
     ADDED_FIELD_NUMBER: _ClassVar[int]
     REVIVED_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
     UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     REMOVED_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    ERROR_COUNT_FIELD_NUMBER: _ClassVar[int]
     added: int
     revived: int
     updated: int
     unchanged: int
     removed: int
     errors: _containers.RepeatedCompositeFieldContainer[RowError]
-    def __init__(self, added: _Optional[int] = ..., revived: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., removed: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RowError, _Mapping]]] = ...) -> None: ...
+    duplicates: int
+    error_count: int
+    def __init__(self, added: _Optional[int] = ..., revived: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., removed: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RowError, _Mapping]]] = ..., duplicates: _Optional[int] = ..., error_count: _Optional[int] = ...) -> None: ...
 
 class CreateBankRequest(_message.Message):
     __slots__ = ("name", "settings")
