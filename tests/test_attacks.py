@@ -500,3 +500,44 @@ def test_11_free_text_and_video_frames_are_bounded(world: World) -> None:
         assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     finally:
         admin(world.data, "tenant", "limits", "carol", "--monthly-items", "0")
+
+
+def _verifications(metrics_port: int | None) -> float:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
+    (line,) = [ln for ln in body.splitlines() if ln.startswith("hashmatch_key_verifications_total")]
+    return float(line.split()[-1])
+
+
+def test_12_wrong_secrets_lock_out_only_their_source(tmp_path: Path) -> None:
+    """Six wrong secrets for acme's key id from one address throttle that address, not
+    the right key from another; a revoked key's id costs no scrypt however often tried."""
+    data = tmp_path / "data"
+    admin(data, "bootstrap")
+    tenant(data, "acme", "approve")
+    good = key(data, "acme", "match")
+    revoked = key(data, "acme", "match")
+    admin(data, "key", "revoke", revoked.split("_")[1])
+    srv = server_harness.start(data, "--listen", "0.0.0.0:0")
+    req = pb.MatchHashesRequest(hashes=[pb.HashQuery(signal_type=pb.PDQ, value=bytes(32))])
+
+    def call(host: str, secret: str) -> grpc.StatusCode:
+        with grpc.insecure_channel(f"{host}:{srv.port}") as ch:
+            stub = rpc.MatchServiceStub(ch)  # type: ignore[no-untyped-call]
+            try:
+                stub.MatchHashes(req, metadata=(("authorization", f"Bearer {secret}"),))
+            except grpc.RpcError as exc:
+                return exc.code()  # type: ignore[no-any-return]
+            return grpc.StatusCode.OK
+
+    guesser = _outside_address()  # the guesser's calls come from there, ours from 127.0.0.1
+    try:
+        wrong = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+        for _ in range(6):
+            assert call(guesser, wrong) == grpc.StatusCode.UNAUTHENTICATED
+        assert call("127.0.0.1", good) == grpc.StatusCode.OK  # not locked out
+        before = _verifications(srv.metrics_port)
+        for _ in range(20):
+            assert call(guesser, revoked[:-4] + "AAAA") == grpc.StatusCode.UNAUTHENTICATED
+        assert _verifications(srv.metrics_port) == before  # answered without scrypt
+    finally:
+        assert srv.stop() == 0

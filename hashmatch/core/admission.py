@@ -3,7 +3,9 @@ tenant's request rate charged. Both faces admit every call here, before any work
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 
 from hashmatch.core.calls import CallRecorder
@@ -20,6 +22,7 @@ class Open(Enum):
 
 
 Policy = Role | Open
+AUTH_THREADS = 2
 
 
 class Admission:
@@ -30,6 +33,18 @@ class Admission:
         self.limits = limits
         self.metrics = metrics
         self.calls = calls
+        # Key checks (a store read; scrypt on a key's first use) on threads of their own:
+        # guessed keys cannot take the threads that hash and match.
+        self._pool = ThreadPoolExecutor(AUTH_THREADS, "hashmatch-auth")
+
+    async def admit_async(
+        self, key: str | None, policy: Policy | None, rpc: str, peer: str = ""
+    ) -> Principal:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.admit, key, policy, rpc, peer)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def admit(self, key: str | None, policy: Policy | None, rpc: str, peer: str = "") -> Principal:
         """The caller, or the refusal (audited and counted). `peer` is the caller's
@@ -48,7 +63,7 @@ class Admission:
         if policy is Open.PUBLIC:  # any key sent is ignored
             self.limits.check_public()
             return ANONYMOUS
-        principal = self.tenancy.authenticate(key)
+        principal = self.tenancy.authenticate(key, peer_host(peer))
         if principal.open and not is_loopback(peer):
             # No key exists yet: every caller would be the operator. Only this machine.
             raise PermissionDenied(
@@ -62,17 +77,25 @@ class Admission:
         return principal
 
 
-def is_loopback(peer: str) -> bool:
-    """Whether a face's peer address is this machine: "ipv4:127.0.0.1:port",
-    "ipv6:[::1]:port", "unix:...", or a bare host ("127.0.0.1", "::1")."""
+def peer_host(peer: str) -> str:
+    """The host of a face's peer address: "ipv4:1.2.3.4:port", "ipv6:[::1]:port",
+    "unix:...", or a bare host."""
     if peer.startswith("unix:"):
-        return True
+        return "unix"
     host = peer.removeprefix("ipv4:").removeprefix("ipv6:")
     if host.startswith("["):
-        host = host[1 : host.find("]")]
-    elif peer.startswith("ipv4:") or host.count(":") == 1:
-        host = host.rsplit(":", 1)[0]
+        return host[1 : host.find("]")]
+    if peer.startswith("ipv4:") or host.count(":") == 1:
+        return host.rsplit(":", 1)[0]
+    return host
+
+
+def is_loopback(peer: str) -> bool:
+    """Whether a face's peer address is this machine."""
+    host = peer_host(peer)
+    if host in ("unix", "localhost"):
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return host == "localhost"
+        return False

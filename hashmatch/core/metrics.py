@@ -73,6 +73,11 @@ class Metrics:
             ["tenant", "limit"],
             registry=r,
         )
+        self.key_verifications = Counter(
+            "hashmatch_key_verifications",
+            "API key secrets checked with scrypt (first use of a key in this process)",
+            registry=r,
+        )
         self.tenant_probes = Counter(
             "hashmatch_tenant_probe_flags",
             "Times a tenant was flagged for near-identical hash queries (probing a list)",

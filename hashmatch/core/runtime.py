@@ -122,7 +122,7 @@ class Runtime:
         videos = data.open_videos(store)
         audit = data.open_audit()
         metrics = Metrics()
-        tenancy = Tenancy(tenants, config.auth)
+        tenancy = Tenancy(tenants, config.auth, on_verify=metrics.key_verifications.inc)
         limits = TenantLimits(tenants, config.auth, on_throttle=metrics.throttled)
         calls = CallRecorder(audit, lambda: matcher.sequence, metrics.bank_not_found)
         webhooks = open_webhooks(config.webhooks, environ)
@@ -191,6 +191,7 @@ class Runtime:
         await asyncio.to_thread(self.follower.stop)
 
     def close(self) -> None:
+        self.admission.close()
         self.outbox.close()
         self.audit.close()  # flushes what is queued
         if self.webhooks is not None:

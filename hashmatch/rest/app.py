@@ -63,8 +63,8 @@ def create_app(runtime: Runtime, max_body: int = 64 << 20) -> Starlette:
         async def endpoint(request: Request) -> JSONResponse:
             try:
                 peer = request.client.host if request.client else ""
-                who = await asyncio.to_thread(
-                    runtime.admission.admit, request_key(request), role, f"REST:{rpc}", peer
+                who = await runtime.admission.admit_async(
+                    request_key(request), role, f"REST:{rpc}", peer
                 )
             except HashmatchError as exc:
                 raise Refused(exc) from None

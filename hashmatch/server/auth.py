@@ -9,7 +9,6 @@ handler's own task. Health and reflection stay open.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -81,9 +80,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         rpc = method.rsplit("/", 1)[-1]
         try:
             key = api_key(context.invocation_metadata())
-            principal = await asyncio.to_thread(
-                self.admission.admit, key, policy, rpc, context.peer()
-            )
+            principal = await self.admission.admit_async(key, policy, rpc, context.peer())
         except Exception as exc:
             await abort_for(exc, context)
             raise

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from hashmatch.config import AuthConfig
 from hashmatch.errors import BadParameter, NotFound, PermissionDenied, Unauthenticated
@@ -44,6 +44,7 @@ MISSING_KEY = (
     " or 'ocp-apim-subscription-key: <key>' metadata"
 )
 _MAX_TEXT = 2000
+_MAX_FAILURE_BUCKETS = 100_000
 
 
 def _keyed(caller: Principal, what: str) -> None:
@@ -66,14 +67,21 @@ def _text(name: str, value: str, required: bool = True) -> str:
 
 
 class Tenancy:
-    def __init__(self, store: TenantStore, config: AuthConfig) -> None:
+    def __init__(
+        self,
+        store: TenantStore,
+        config: AuthConfig,
+        on_verify: Callable[[], None] = lambda: None,
+    ) -> None:
         self.store = store
         self.config = config
+        self._on_verify = on_verify  # each scrypt verification (a metric)
         # sha256 of a whole key -> its id, for keys whose secret verified (scrypt runs once
         # per key and process; the record's state is still read on every call).
         self._verified: dict[bytes, str] = {}
         self._used: dict[str, str] = {}
-        self._failures: dict[str, TokenBucket] = {}  # failed verifications per key id
+        # Failed verifications per (key id, source), and per ("", source).
+        self._failures: dict[tuple[str, str], TokenBucket] = {}
         self._flushed_at = time.monotonic()
         self._lock = threading.Lock()
         self._auth_on = config.required
@@ -84,8 +92,11 @@ class Tenancy:
             self._auth_on = True  # once a key exists, auth stays on
         return self._auth_on
 
-    def authenticate(self, key: str | None) -> Principal:
-        """The caller behind a key (blocking: a store read, scrypt on first sight)."""
+    def authenticate(self, key: str | None, source: str = "") -> Principal:
+        """The caller behind a key (blocking: a store read, scrypt on first sight).
+        `source` is the caller's address: wrong secrets are throttled per source (and
+        per key id from that source), so guessing from one place cannot lock the right
+        key out for everybody else."""
         if not self.auth_enabled():
             # Open mode: no key exists, so none could be checked; any sent is ignored
             # (PhotoDNA clients always send one).
@@ -97,27 +108,16 @@ class Tenancy:
         if found is None:
             raise Unauthenticated(INVALID_KEY)
         record, tenant = found
+        now = now_iso()
+        if not record.usable_at(now):  # revoked or expired: no scrypt spent on it
+            raise Unauthenticated(INVALID_KEY)
         fingerprint = hashlib.sha256(key.strip().encode()).digest()
         with self._lock:
             known = self._verified.get(fingerprint) == key_id
         if not known:
-            # scrypt costs ~50 ms and 16 MiB: wrong secrets for one key id are throttled
-            # (answered at once, unverified) so guessing cannot tie the server up.
-            now_s = time.monotonic()
-            with self._lock:
-                bucket = self._failures.setdefault(key_id, TokenBucket(1.0, 5.0, 5.0, now_s))
-                throttled = bucket.refill(now_s) < 1.0
-            if throttled:
-                raise Unauthenticated(INVALID_KEY)
-            if not secret_matches(secret, record.salt, record.digest):
-                with self._lock:
-                    bucket.take(now_s)
-                raise Unauthenticated(INVALID_KEY)
+            self._verify(key_id, secret, record, source)
             with self._lock:
                 self._verified[fingerprint] = key_id
-        now = now_iso()
-        if not record.usable_at(now):
-            raise Unauthenticated(INVALID_KEY)
         if tenant.state is not TenantState.APPROVED:
             raise PermissionDenied(f"tenant {tenant.id!r} is {tenant.state.value}, not approved")
         self._note_use(key_id, now)
@@ -128,6 +128,29 @@ class Tenancy:
             rate_per_second=tenant.rate_per_second or self.config.rate_per_second,
             monthly_items=tenant.monthly_items or self.config.monthly_items,
         )
+
+    def _verify(self, key_id: str, secret: str, record: ApiKey, source: str) -> None:
+        """scrypt costs ~50 ms and 16 MiB: wrong secrets are throttled (answered at once,
+        unverified) per source and per key id from that source, so guessing cannot tie
+        the server up; the right key from elsewhere is never held back."""
+        now_s = time.monotonic()
+        with self._lock:
+            buckets = (
+                self._failures.setdefault((key_id, source), TokenBucket(1.0, 5.0, 5.0, now_s)),
+                self._failures.setdefault(("", source), TokenBucket(5.0, 20.0, 20.0, now_s)),
+            )
+            throttled = any(b.refill(now_s) < 1.0 for b in buckets)
+            if len(self._failures) > _MAX_FAILURE_BUCKETS:  # many sources: forget the oldest
+                for old in list(self._failures)[: len(self._failures) // 2]:
+                    del self._failures[old]
+        if throttled:
+            raise Unauthenticated(INVALID_KEY)
+        self._on_verify()
+        if not secret_matches(secret, record.salt, record.digest):
+            with self._lock:
+                for b in buckets:
+                    b.take(now_s)
+            raise Unauthenticated(INVALID_KEY)
 
     def _note_use(self, key_id: str, now: str) -> None:
         """last-used times, written at most every last_used_interval_s (not per call)."""
