@@ -541,3 +541,32 @@ def test_12_wrong_secrets_lock_out_only_their_source(tmp_path: Path) -> None:
         assert _verifications(srv.metrics_port) == before  # answered without scrypt
     finally:
         assert srv.stop() == 0
+
+
+def test_13_the_audit_trail_cannot_be_cut_or_re_chained(tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    data = tmp_path / "data"
+    srv = server_harness.start(data)
+    try:
+        req = pb.MatchHashesRequest(hashes=[pb.HashQuery(signal_type=pb.PDQ, value=bytes(32))])
+        stub = rpc.MatchServiceStub(srv.channel())  # type: ignore[no-untyped-call]
+        for _ in range(10):
+            stub.MatchHashes(req)
+    finally:
+        assert srv.stop() == 0
+
+    def verified() -> dict[str, Any]:
+        out = io.StringIO()
+        main(["audit", "verify", "--data-dir", str(data)], Streams(stdout=out))
+        return dict(json.loads(out.getvalue()))
+
+    assert verified()["ok"] is True
+    assert oct((data / "audit.key").stat().st_mode & 0o777) == "0o600"
+    db = sqlite3.connect(data / "audit.sqlite3")
+    db.execute("DELETE FROM audit WHERE seq > (SELECT max(seq) - 3 FROM audit)")
+    db.commit()
+    db.close()
+    result = verified()
+    assert result["ok"] is False and "missing" in result["problems"][0]

@@ -115,3 +115,45 @@ def test_cli_verify_and_usage(log_path: Path) -> None:
     assert sum(c["matched"] for c in agg["customers"]) == 25
     _sql(log_path, "DELETE FROM audit WHERE seq = 3")
     assert main(["audit", "verify", "--data-dir", str(data)], Streams(stdout=io.StringIO())) == 1
+
+
+def test_a_cut_tail_is_caught(log_path: Path) -> None:
+    """Deleting the last records leaves a valid-looking chain: the signed head says the
+    log went further."""
+    _sql(log_path, "DELETE FROM audit WHERE seq > 45")
+    report = verify(log_path)
+    assert not report.ok and "46..50 are missing" in report.problems[0]
+
+
+def test_re_chaining_without_the_key_is_caught(log_path: Path) -> None:
+    """An attacker edits a record and recomputes every later hash, as the unkeyed chain
+    allowed: without the key (apart from the database) the links do not verify."""
+    import hashlib
+
+    db = sqlite3.connect(log_path)
+    rows = db.execute("SELECT seq, ts, record, prev_hash FROM audit ORDER BY seq").fetchall()
+    prev = rows[19][3]
+    for seq, ts, record, _ in rows[19:]:
+        if seq == 20:
+            record = record.replace('"items":4', '"items":0')
+        digest = hashlib.sha256(f"{prev}\n{ts}\n{record}".encode()).hexdigest()
+        db.execute("UPDATE audit SET record=?, prev_hash=?, hash=? WHERE seq=?",
+                   (record, prev, digest, seq))  # fmt: skip
+        prev = digest
+    db.commit()
+    db.close()
+    report = verify(log_path)
+    assert not report.ok and "record 20" in report.problems[0]
+
+
+def test_a_forged_head_or_anchor_is_caught(log_path: Path) -> None:
+    head = log_path.with_suffix(".head")
+    body = json.loads(head.read_text())
+    head.write_text(json.dumps({**body, "seq": 40}))  # an older head: its MAC no longer fits
+    assert not verify(log_path).ok
+    head.write_text(json.dumps(body))
+    assert verify(log_path).ok
+    future = datetime.now(UTC) + timedelta(days=2)
+    prune(log_path, keep_days=1, now=future)
+    _sql(log_path, "UPDATE audit_anchor SET seq = seq - 5")
+    assert not verify(log_path).ok

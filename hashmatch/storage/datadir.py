@@ -76,6 +76,12 @@ class DataDir:
         return self.root / "audit.sqlite3"
 
     @property
+    def audit_key(self) -> Path:
+        """The audit chain's key (apart from the database, so the database alone cannot
+        be re-chained); audit.head beside it holds the signed head."""
+        return self.audit.with_suffix(".key")
+
+    @property
     def reports(self) -> Path:
         """The report outbox (metadata only, never file content)."""
         return self.root / "reports.sqlite3"
