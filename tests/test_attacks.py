@@ -570,3 +570,75 @@ def test_13_the_audit_trail_cannot_be_cut_or_re_chained(tmp_path: Path) -> None:
     db.close()
     result = verified()
     assert result["ok"] is False and "missing" in result["problems"][0]
+
+
+def test_low_findings(world: World, tmp_path: Path) -> None:
+    """The review's low findings, each now refused with a clear answer."""
+    from hashmatch.proto import admin_pb, admin_rpc
+
+    admin_stub = admin_rpc.AdminServiceStub(world.srv.channel())  # type: ignore[no-untyped-call]
+    beta = world.md("beta")
+    # A rotation's overlap out of range: refused before a new key exists.
+    (kid,) = [k.id for k in admin_stub.ListKeys(admin_pb.ListKeysRequest(), metadata=beta).keys]
+    with pytest.raises(grpc.RpcError) as exc:
+        admin_stub.RotateKey(admin_pb.RotateKeyRequest(key_id=kid, overlap_seconds=2**62),
+                             metadata=beta)  # fmt: skip
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(admin_stub.ListKeys(admin_pb.ListKeysRequest(), metadata=beta).keys) == 1
+    # A trailing newline is no part of a tenant id or a bank name.
+    with pytest.raises(grpc.RpcError) as exc:
+        admin_stub.ApplyTenant(admin_pb.ApplyTenantRequest(
+            tenant_id="acme\n", organisation="x", contact="x@x", intended_use="x"))  # fmt: skip
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as exc:
+        world.banks.CreateBank(bank_pb.CreateBankRequest(name="beta:x\n"), metadata=beta)
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # sandbox export does not write through a symlink.
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    out = tmp_path / "sandbox"
+    out.mkdir()
+    (out / "test-hit-00.png").symlink_to(target)
+    err = io.StringIO()
+    code = main(["sandbox", "export", str(out)], Streams(stdout=io.StringIO(), stderr=err))
+    assert code != 0 and "symlink" in err.getvalue() and target.read_text() == "keep me"
+
+
+def test_low_findings_on_the_rest_face(tmp_path: Path) -> None:
+    import json
+
+    srv = server_harness.start(tmp_path / "data", "--rest-listen", "127.0.0.1:0")
+    try:
+        base = f"http://127.0.0.1:{srv.rest_port}/photodna/v1.0"
+
+        def post(path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+            req = urllib.request.Request(f"{base}/{path}", data=body,
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+            with urllib.request.urlopen(req) as resp:
+                return resp.status, json.loads(resp.read())
+
+        deep = b"[" * 100_000 + b"]" * 100_000
+        status, body = post("MatchHash", deep)
+        assert status == 200 and body["Status"]["Code"] == 3002
+        status, body = post("Report", json.dumps({"ViolationContentCollection": [1]}).encode())
+        assert status == 200 and body["Status"]["Code"] == 3002
+        assert "list of objects" in body["Status"]["Exception"]
+    finally:
+        assert srv.stop() == 0
+
+
+def test_api_keys_need_not_be_in_argv(world: World, tmp_path: Path) -> None:
+    keyfile = tmp_path / "key"
+    keyfile.write_text(world.acme + "\n")
+    image = tmp_path / "x.png"
+    from tests.helpers import encode, synthetic_rgb
+
+    image.write_bytes(encode(synthetic_rgb(64, 64, seed=5), "PNG"))
+    server = ["--server", world.srv.target]
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["match", *server, "--api-key-file", str(keyfile), str(image)],
+                Streams(stdout=out, stderr=err)) == 0  # fmt: skip
+    assert "error" not in out.getvalue() and err.getvalue() == ""
+    out, err = io.StringIO(), io.StringIO()
+    main(["match", *server, "--api-key", world.acme, str(image)], Streams(stdout=out, stderr=err))
+    assert "process list" in err.getvalue()  # still works, with a warning

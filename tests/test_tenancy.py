@@ -220,10 +220,13 @@ def test_guessing_a_keys_secret_is_throttled(tenancy: Tenancy) -> None:
     wrong = f"hmk_{k.id}_" + "B" * 43
     for _ in range(8):  # a burst of 5 verified failures, then refused unverified
         with pytest.raises(Unauthenticated):
-            tenancy.authenticate(wrong)
-    # Past the burst, even the right secret waits (no scrypt runs for this id) ...
+            tenancy.authenticate(wrong, "10.0.0.9")
+    # Past the burst the guessing source waits, even with the right secret ...
     with pytest.raises(Unauthenticated):
-        tenancy.authenticate(secret)
-    # ... until the bucket refills.
-    tenancy._failures[k.id].at -= 2.0
-    assert tenancy.authenticate(secret).key_id == k.id
+        tenancy.authenticate(secret, "10.0.0.9")
+    # ... but the right key from anywhere else is not held back,
+    assert tenancy.authenticate(secret, "10.0.0.1").key_id == k.id
+    # and the guesser's source recovers as its bucket refills.
+    tenancy._failures[(k.id, "10.0.0.9")].at -= 2.0
+    tenancy._verified.clear()
+    assert tenancy.authenticate(secret, "10.0.0.9").key_id == k.id

@@ -87,7 +87,7 @@ class BankKind(StrEnum):
 
 
 def check_bank_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # fullmatch: "$" would let a trailing newline in
         raise BadParameter(
             f"bank name {name!r}: 1-128 characters, letters, digits, '_', '.', ':', '-'"
         )

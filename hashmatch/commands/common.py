@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hashmatch.config import DecoderChoice
+from hashmatch.errors import BadParameter
 from hashmatch.storage.datadir import DEFAULT_DATA_DIR, DataDir
 
 
@@ -53,3 +55,34 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 def data_dir(args: argparse.Namespace) -> DataDir:
     return DataDir(args.data_dir)
+
+
+def add_api_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key-file",
+        type=Path,
+        metavar="FILE",
+        help="read the API key from FILE (default: $HASHMATCH_API_KEY); needed once the"
+        " server has keys",
+    )
+    parser.add_argument(
+        "--api-key", help="the API key itself (seen by every user in the process list: prefer"
+        " $HASHMATCH_API_KEY or --api-key-file)",
+    )  # fmt: skip
+
+
+def api_key_of(args: argparse.Namespace, io: Streams) -> str | None:
+    """The caller's key: --api-key-file, else --api-key (with a warning), else the
+    environment's HASHMATCH_API_KEY."""
+    if args.api_key_file is not None:
+        try:
+            return args.api_key_file.read_text().strip() or None
+        except OSError as exc:
+            raise BadParameter(f"--api-key-file: {exc.strerror}") from None
+    if args.api_key:
+        io.stderr.write(
+            "hashmatch: warning: --api-key puts the key in the process list; use"
+            " $HASHMATCH_API_KEY or --api-key-file\n"
+        )
+        return str(args.api_key)
+    return os.environ.get("HASHMATCH_API_KEY") or None

@@ -4,7 +4,6 @@ JSON lines, in order."""
 from __future__ import annotations
 
 import argparse
-import os
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from hashmatch.client.blocking import Client
 from hashmatch.client.images import DEFAULT_TARGET
 from hashmatch.client.video import VideoClient, is_video_path
 from hashmatch.client.video import options as video_options
-from hashmatch.commands.common import ExitCode, Streams
+from hashmatch.commands.common import ExitCode, Streams, add_api_key, api_key_of
 from hashmatch.commands.hash import iter_paths
 from hashmatch.errors import HashmatchError
 from hashmatch.hashing.reading import read_item
@@ -39,11 +38,7 @@ def register(p: argparse.ArgumentParser) -> None:
         metavar="P",
         help="videos: share of frames that must match each way (server default: vPDQ's 80)",
     )
-    p.add_argument(
-        "--api-key",
-        default=os.environ.get("HASHMATCH_API_KEY"),
-        help="API key (default: $HASHMATCH_API_KEY); needed once the server has keys",
-    )
+    add_api_key(p)
     p.add_argument(
         "--test", action="store_true", help="match the integration sandbox's Test bank only"
     )
@@ -52,12 +47,13 @@ def register(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, io: Streams) -> ExitCode:
     paths = iter_paths(args.files, io.stdin)
+    key = api_key_of(args, io)
     creds = None
     if args.tls_ca is not None:
         creds = grpc.ssl_channel_credentials(root_certificates=args.tls_ca.read_bytes())
     with (
-        Client(args.server, credentials=creds, api_key=args.api_key) as client,
-        VideoClient(args.server, creds, api_key=args.api_key) as vc,
+        Client(args.server, credentials=creds, api_key=key) as client,
+        VideoClient(args.server, creds, api_key=key) as vc,
     ):
         while batch := list(islice(paths, BATCH)):
             readable: list[tuple[str, bytes]] = []

@@ -4,12 +4,18 @@ banks, or a running server's with --server) and the options that pick them."""
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from hashmatch.commands.common import ExitCode, Streams, add_data_dir, data_dir
+from hashmatch.commands.common import (
+    ExitCode,
+    Streams,
+    add_api_key,
+    add_data_dir,
+    api_key_of,
+    data_dir,
+)
 from hashmatch.matching.model import MatchOptions
 
 if TYPE_CHECKING:
@@ -22,11 +28,7 @@ if TYPE_CHECKING:
 def add_match_args(p: argparse.ArgumentParser) -> None:
     add_data_dir(p)
     p.add_argument("--server", metavar="HOST:PORT", help="match on a running server instead")
-    p.add_argument(
-        "--api-key",
-        default=os.environ.get("HASHMATCH_API_KEY"),
-        help="with --server: API key (default: $HASHMATCH_API_KEY)",
-    )
+    add_api_key(p)
     p.add_argument("--bank", action="append", default=[], help="only these banks (repeatable)")
     p.add_argument("--threshold", type=int, help="PDQ distance threshold override")
 
@@ -45,7 +47,7 @@ def matchers(args: argparse.Namespace) -> Iterator[tuple[Matcher, VideoMatcher]]
         from hashmatch.client.remote_matcher import RemoteMatcher, RemoteVideoMatcher
 
         with grpc.insecure_channel(args.server) as channel:
-            metadata = auth_metadata(args.api_key)
+            metadata = auth_metadata(api_key_of(args, Streams()))
             yield (
                 RemoteMatcher(channel, metadata=metadata),
                 RemoteVideoMatcher(channel, metadata=metadata),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType, Visibility
 from hashmatch.banks.store import BankStore
 from hashmatch.config import EngineConfig
-from hashmatch.errors import InternalError, NotFound
+from hashmatch.errors import BadParameter, InternalError, NotFound
 from hashmatch.hashing.signature import Signature
 from hashmatch.matching.model import SANDBOX_BANK
 
@@ -120,7 +121,18 @@ def export(folder: Path) -> list[dict[str, object]]:
     folder.mkdir(parents=True, exist_ok=True)
     manifest = []
     for s in sample_images():
-        (folder / s.name).write_bytes(s.png)
+        _write_new(folder / s.name, s.png)
         manifest.append({"file": s.name, "expect_match": s.listed, "source": SOURCE})
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    _write_new(folder / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     return manifest
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Written without following a symlink there (it would overwrite its target, a file
+    of the user's or the system's): a link or other non-file in the way is an error."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise BadParameter(f"{path}: not written ({exc.strerror}; a symlink there?)") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)

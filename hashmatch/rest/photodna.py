@@ -134,16 +134,30 @@ def code_of_item(err: ItemError) -> ItemError:
     return err
 
 
+def _objects(body: dict[str, Any], field: str) -> list[dict[str, Any]]:
+    """A list of JSON objects, or BadParameter naming the field (not a 500)."""
+    items = body.get(field) or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise BadParameter(f"{field} must be a list of objects")
+    return items
+
+
+def _metadata(item: dict[str, Any], where: str) -> dict[str, str]:
+    """PhotoDNA's [{"Key": ..., "Value": ...}] as a dict."""
+    return {
+        str(m.get("Key")): str(m.get("Value"))
+        for m in _objects({where: item.get(where.rsplit(".", 1)[-1])}, where)
+    }
+
+
 def report_from(body: Any) -> tuple[Report, str]:
     """PhotoDNA's /Report body as a Report, and its idempotency key (the caller's
     `IdempotencyKey` field, else a digest of the body: a re-sent request files once)."""
     if not isinstance(body, dict):
         raise BadParameter("expected a JSON object")
     files = []
-    for k, item in enumerate(body.get("ViolationContentCollection") or []):
-        meta = {
-            str(m.get("Key")): str(m.get("Value")) for m in item.get("AdditionalMetadata") or []
-        }
+    for k, item in enumerate(_objects(body, "ViolationContentCollection")):
+        meta = _metadata(item, f"ViolationContentCollection[{k}].AdditionalMetadata")
         try:
             content = base64.b64decode(str(item.get("Value", "")), validate=True)
         except (binascii.Error, ValueError):
@@ -160,7 +174,7 @@ def report_from(body: Any) -> tuple[Report, str]:
                 match_details=meta.get("additionalInfo", ""),
             )
         )
-    extra = {str(m.get("Key")): str(m.get("Value")) for m in body.get("AdditionalMetadata") or []}
+    extra = _metadata(body, "AdditionalMetadata")
     report = Report(
         incident_type=str(body.get("IncidentType") or INCIDENT_TYPES[0]),
         incident_time=str(body.get("IncidentTime") or ""),

@@ -123,7 +123,7 @@ class AdminServicer(admin_rpc.AdminServiceServicer):
     async def RotateKey(
         self, request: admin_pb.RotateKeyRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> admin_pb.CreatedKey:
-        overlap = float(request.overlap_seconds) if request.overlap_seconds else None
+        overlap = float(request.overlap_seconds) if request.HasField("overlap_seconds") else None
         key, whole = await asyncio.to_thread(
             self.tenancy.rotate_key, call.caller, request.key_id, overlap
         )

@@ -83,7 +83,7 @@ def parse_roles(names: object) -> frozenset[Role]:
 
 
 def check_tenant_id(tenant_id: str) -> str:
-    if not _TENANT_ID.match(tenant_id):
+    if not _TENANT_ID.fullmatch(tenant_id):  # "$" would let a trailing newline in
         raise BadParameter(f"tenant id {tenant_id!r}: 1-63 of lower-case letters, digits, '-', '_'")
     return tenant_id
 
@@ -215,7 +215,7 @@ def format_key(key_id: str, secret: str) -> str:
 
 def split_key(key: str) -> tuple[str, str]:
     """(id, secret) of a well-formed key, or Unauthenticated (never echoing the key)."""
-    m = _KEY.match(key.strip())
+    m = _KEY.fullmatch(key.strip())
     if m is None:
         raise Unauthenticated("invalid API key")
     return m.group(1), m.group(2)

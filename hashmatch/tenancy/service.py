@@ -45,6 +45,7 @@ MISSING_KEY = (
 )
 _MAX_TEXT = 2000
 _MAX_FAILURE_BUCKETS = 100_000
+MAX_OVERLAP_S = 30 * 86_400.0
 
 
 def _keyed(caller: Principal, what: str) -> None:
@@ -287,8 +288,9 @@ class Tenancy:
         if old.revoked_at is not None:
             raise BadParameter(f"key {key_id!r} is revoked")
         overlap = self.config.rotation_overlap_s if overlap_s is None else overlap_s
-        if overlap < 0:
-            raise BadParameter("overlap must be >= 0 seconds")
+        # Checked before the new key is made: a refused rotation leaves no key behind.
+        if not 0 <= overlap <= MAX_OVERLAP_S:
+            raise BadParameter(f"overlap must be 0 to {MAX_OVERLAP_S:.0f} seconds (30 days)")
         new, whole = self._new_key(old.tenant_id, old.roles, old.name, now_iso())
         self.store.retire_key(old.id, now_iso(overlap), new.id)
         return new, whole

@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hashmatch/v1/admin.proto\x12\x0chashmatch.v1\"\xe3\x01\n\x06Tenant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0corganisation\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x03 \x01(\t\x12\x14\n\x0cintended_use\x18\x04 \x01(\t\x12(\n\x05state\x18\x05 \x01(\x0e\x32\x19.hashmatch.v1.TenantState\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x12\n\napplied_at\x18\x07 \x01(\t\x12\x12\n\nupdated_at\x18\x08 \x01(\t\x12\x17\n\x0frate_per_second\x18\t \x01(\x01\x12\x15\n\rmonthly_items\x18\n \x01(\x03\"\xab\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05roles\x18\x04 \x03(\t\x12\x12\n\ncreated_at\x18\x05 \x01(\t\x12\x12\n\nexpires_at\x18\x06 \x01(\t\x12\x12\n\nrevoked_at\x18\x07 \x01(\t\x12\x14\n\x0clast_used_at\x18\x08 \x01(\t\x12\x13\n\x0breplaced_by\x18\t \x01(\t\"d\n\x12\x41pplyTenantRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0corganisation\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x03 \x01(\t\x12\x14\n\x0cintended_use\x18\x04 \x01(\t\"%\n\x10GetTenantRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\">\n\x12ListTenantsRequest\x12(\n\x05state\x18\x01 \x01(\x0e\x32\x19.hashmatch.v1.TenantState\"<\n\x13ListTenantsResponse\x12%\n\x07tenants\x18\x01 \x03(\x0b\x32\x14.hashmatch.v1.Tenant\"f\n\x15SetTenantStateRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12*\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x1a.hashmatch.v1.TenantAction\x12\x0e\n\x06reason\x18\x03 \x01(\t\"B\n\x10\x43reateKeyRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"?\n\nCreatedKey\x12!\n\x03key\x18\x01 \x01(\x0b\x32\x14.hashmatch.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"$\n\x0fListKeysRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"6\n\x10ListKeysResponse\x12\"\n\x04keys\x18\x01 \x03(\x0b\x32\x14.hashmatch.v1.ApiKey\";\n\x10RotateKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0foverlap_seconds\x18\x02 \x01(\x03\"\"\n\x10RevokeKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"\x0f\n\rWhoAmIRequest\"B\n\x0eWhoAmIResponse\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t*c\n\x0bTenantState\x12\x1c\n\x18TENANT_STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x41PPLIED\x10\x01\x12\x0c\n\x08\x41PPROVED\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x12\r\n\tSUSPENDED\x10\x04*b\n\x0cTenantAction\x12\x1d\n\x19TENANT_ACTION_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x41PPROVE\x10\x01\x12\n\n\x06REJECT\x10\x02\x12\x0b\n\x07SUSPEND\x10\x03\x12\r\n\tREINSTATE\x10\x04\x32\x9a\x05\n\x0c\x41\x64minService\x12\x45\n\x0b\x41pplyTenant\x12 .hashmatch.v1.ApplyTenantRequest\x1a\x14.hashmatch.v1.Tenant\x12\x41\n\tGetTenant\x12\x1e.hashmatch.v1.GetTenantRequest\x1a\x14.hashmatch.v1.Tenant\x12R\n\x0bListTenants\x12 .hashmatch.v1.ListTenantsRequest\x1a!.hashmatch.v1.ListTenantsResponse\x12K\n\x0eSetTenantState\x12#.hashmatch.v1.SetTenantStateRequest\x1a\x14.hashmatch.v1.Tenant\x12\x45\n\tCreateKey\x12\x1e.hashmatch.v1.CreateKeyRequest\x1a\x18.hashmatch.v1.CreatedKey\x12I\n\x08ListKeys\x12\x1d.hashmatch.v1.ListKeysRequest\x1a\x1e.hashmatch.v1.ListKeysResponse\x12\x45\n\tRotateKey\x12\x1e.hashmatch.v1.RotateKeyRequest\x1a\x18.hashmatch.v1.CreatedKey\x12\x41\n\tRevokeKey\x12\x1e.hashmatch.v1.RevokeKeyRequest\x1a\x14.hashmatch.v1.ApiKey\x12\x43\n\x06WhoAmI\x12\x1b.hashmatch.v1.WhoAmIRequest\x1a\x1c.hashmatch.v1.WhoAmIResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hashmatch/v1/admin.proto\x12\x0chashmatch.v1\"\xe3\x01\n\x06Tenant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0corganisation\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x03 \x01(\t\x12\x14\n\x0cintended_use\x18\x04 \x01(\t\x12(\n\x05state\x18\x05 \x01(\x0e\x32\x19.hashmatch.v1.TenantState\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x12\n\napplied_at\x18\x07 \x01(\t\x12\x12\n\nupdated_at\x18\x08 \x01(\t\x12\x17\n\x0frate_per_second\x18\t \x01(\x01\x12\x15\n\rmonthly_items\x18\n \x01(\x03\"\xab\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05roles\x18\x04 \x03(\t\x12\x12\n\ncreated_at\x18\x05 \x01(\t\x12\x12\n\nexpires_at\x18\x06 \x01(\t\x12\x12\n\nrevoked_at\x18\x07 \x01(\t\x12\x14\n\x0clast_used_at\x18\x08 \x01(\t\x12\x13\n\x0breplaced_by\x18\t \x01(\t\"d\n\x12\x41pplyTenantRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0corganisation\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x03 \x01(\t\x12\x14\n\x0cintended_use\x18\x04 \x01(\t\"%\n\x10GetTenantRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\">\n\x12ListTenantsRequest\x12(\n\x05state\x18\x01 \x01(\x0e\x32\x19.hashmatch.v1.TenantState\"<\n\x13ListTenantsResponse\x12%\n\x07tenants\x18\x01 \x03(\x0b\x32\x14.hashmatch.v1.Tenant\"f\n\x15SetTenantStateRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12*\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x1a.hashmatch.v1.TenantAction\x12\x0e\n\x06reason\x18\x03 \x01(\t\"B\n\x10\x43reateKeyRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"?\n\nCreatedKey\x12!\n\x03key\x18\x01 \x01(\x0b\x32\x14.hashmatch.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"$\n\x0fListKeysRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"6\n\x10ListKeysResponse\x12\"\n\x04keys\x18\x01 \x03(\x0b\x32\x14.hashmatch.v1.ApiKey\"T\n\x10RotateKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x1c\n\x0foverlap_seconds\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x12\n\x10_overlap_seconds\"\"\n\x10RevokeKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"\x0f\n\rWhoAmIRequest\"B\n\x0eWhoAmIResponse\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t*c\n\x0bTenantState\x12\x1c\n\x18TENANT_STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x41PPLIED\x10\x01\x12\x0c\n\x08\x41PPROVED\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x12\r\n\tSUSPENDED\x10\x04*b\n\x0cTenantAction\x12\x1d\n\x19TENANT_ACTION_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x41PPROVE\x10\x01\x12\n\n\x06REJECT\x10\x02\x12\x0b\n\x07SUSPEND\x10\x03\x12\r\n\tREINSTATE\x10\x04\x32\x9a\x05\n\x0c\x41\x64minService\x12\x45\n\x0b\x41pplyTenant\x12 .hashmatch.v1.ApplyTenantRequest\x1a\x14.hashmatch.v1.Tenant\x12\x41\n\tGetTenant\x12\x1e.hashmatch.v1.GetTenantRequest\x1a\x14.hashmatch.v1.Tenant\x12R\n\x0bListTenants\x12 .hashmatch.v1.ListTenantsRequest\x1a!.hashmatch.v1.ListTenantsResponse\x12K\n\x0eSetTenantState\x12#.hashmatch.v1.SetTenantStateRequest\x1a\x14.hashmatch.v1.Tenant\x12\x45\n\tCreateKey\x12\x1e.hashmatch.v1.CreateKeyRequest\x1a\x18.hashmatch.v1.CreatedKey\x12I\n\x08ListKeys\x12\x1d.hashmatch.v1.ListKeysRequest\x1a\x1e.hashmatch.v1.ListKeysResponse\x12\x45\n\tRotateKey\x12\x1e.hashmatch.v1.RotateKeyRequest\x1a\x18.hashmatch.v1.CreatedKey\x12\x41\n\tRevokeKey\x12\x1e.hashmatch.v1.RevokeKeyRequest\x1a\x14.hashmatch.v1.ApiKey\x12\x43\n\x06WhoAmI\x12\x1b.hashmatch.v1.WhoAmIRequest\x1a\x1c.hashmatch.v1.WhoAmIResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hashmatch.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TENANTSTATE']._serialized_start=1226
-  _globals['_TENANTSTATE']._serialized_end=1325
-  _globals['_TENANTACTION']._serialized_start=1327
-  _globals['_TENANTACTION']._serialized_end=1425
+  _globals['_TENANTSTATE']._serialized_start=1251
+  _globals['_TENANTSTATE']._serialized_end=1350
+  _globals['_TENANTACTION']._serialized_start=1352
+  _globals['_TENANTACTION']._serialized_end=1450
   _globals['_TENANT']._serialized_start=43
   _globals['_TENANT']._serialized_end=270
   _globals['_APIKEY']._serialized_start=273
@@ -58,13 +58,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTKEYSRESPONSE']._serialized_start=988
   _globals['_LISTKEYSRESPONSE']._serialized_end=1042
   _globals['_ROTATEKEYREQUEST']._serialized_start=1044
-  _globals['_ROTATEKEYREQUEST']._serialized_end=1103
-  _globals['_REVOKEKEYREQUEST']._serialized_start=1105
-  _globals['_REVOKEKEYREQUEST']._serialized_end=1139
-  _globals['_WHOAMIREQUEST']._serialized_start=1141
-  _globals['_WHOAMIREQUEST']._serialized_end=1156
-  _globals['_WHOAMIRESPONSE']._serialized_start=1158
-  _globals['_WHOAMIRESPONSE']._serialized_end=1224
-  _globals['_ADMINSERVICE']._serialized_start=1428
-  _globals['_ADMINSERVICE']._serialized_end=2094
+  _globals['_ROTATEKEYREQUEST']._serialized_end=1128
+  _globals['_REVOKEKEYREQUEST']._serialized_start=1130
+  _globals['_REVOKEKEYREQUEST']._serialized_end=1164
+  _globals['_WHOAMIREQUEST']._serialized_start=1166
+  _globals['_WHOAMIREQUEST']._serialized_end=1181
+  _globals['_WHOAMIRESPONSE']._serialized_start=1183
+  _globals['_WHOAMIRESPONSE']._serialized_end=1249
+  _globals['_ADMINSERVICE']._serialized_start=1453
+  _globals['_ADMINSERVICE']._serialized_end=2119
 # @@protoc_insertion_point(module_scope)
