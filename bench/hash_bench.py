@@ -1,8 +1,10 @@
 """Engine throughput against the reference path, in one process, one core, same files.
 
 Reference path: Pillow RGB decode + pdqhash.compute (what python-threatexchange does).
-hashmatch: Engine.hash_many in `exact` mode (also `cpp` and `fast`, for the record).
-Prints ms/img (median of --runs) per size and the ratios; then --workers 2 against 1.
+hashmatch: Engine.hash_many in `exact` mode, the default (JPEG planes through libturbojpeg),
+and beside it exact with JPEG decoded to RGB (jpeg_planes = false, or no libturbojpeg),
+`luma` (the Y plane), `cpp` and `fast`, for the record. Prints ms/img (median of --runs)
+per size, the ratios and the distances to the reference; then --workers 2 against 1.
 
     python -m bench.hash_bench                # the full table for bench/RESULTS.md
     python -m bench.hash_bench --quick        # a smoke run
@@ -16,6 +18,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +26,8 @@ import pdqhash
 import skimage
 from PIL import Image
 
-from bench.timing import median_seconds
 from hashmatch.config import BackendChoice, EngineConfig, HashMode, PoolKind
+from hashmatch.hashing.decode.images import jpeg_path
 from hashmatch.hashing.engine import Engine
 from hashmatch.hashing.signature import Signature
 
@@ -53,8 +56,10 @@ def reference_hash(data: bytes) -> bytes:
     return np.packbits(bits.astype(np.uint8)).tobytes()
 
 
-def engine(mode: HashMode, workers: int = 1) -> Engine:
-    return Engine(EngineConfig(mode=mode, workers=workers, backend=BackendChoice.CPU))
+def engine(mode: HashMode, workers: int = 1, jpeg_planes: bool = True) -> Engine:
+    return Engine(
+        EngineConfig(mode=mode, workers=workers, backend=BackendChoice.CPU, jpeg_planes=jpeg_planes)
+    )
 
 
 def distance_to_reference(eng: Engine, files: list[bytes]) -> tuple[float, int]:
@@ -70,25 +75,51 @@ def distance_to_reference(eng: Engine, files: list[bytes]) -> tuple[float, int]:
 
 def single_core_table(count: int, runs: int) -> None:
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    modes = [HashMode.EXACT, HashMode.CPP, HashMode.FAST]
-    engines = {m: engine(m) for m in modes}
-    print(f"\n## single core: ms/img (median of {runs} runs, {count} images per size)")
-    print(
-        "| size | reference (Pillow+pdqhash) | exact | ratio | cpp | ratio | fast | ratio |"
-        " exact bits to ref mean/max | fast bits to ref mean/max |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    engines = {
+        f"exact ({jpeg_path(EngineConfig())})": engine(HashMode.EXACT),
+        "exact (rgb)": engine(HashMode.EXACT, jpeg_planes=False),
+        "luma": engine(HashMode.LUMA),
+        "cpp": engine(HashMode.CPP),
+        "fast": engine(HashMode.FAST),
+    }
+    print(f"\n## single core: ms/img (median of {runs} interleaved runs, {count} images per size)")
+    print("| size | reference (Pillow+pdqhash) | " + " | ".join(f"{k} | ratio" for k in engines))
+    print("|---|---|" + "---|---|" * len(engines))
+    distances = []
     for w, h in SIZES:
         files = make_jpegs(w, h, count)
-        ref = median_seconds(lambda files=files: [reference_hash(d) for d in files], runs) / count
+        for eng in engines.values():
+            eng.hash_many(files)  # warm-up
+        jobs = {"reference": lambda files=files: [reference_hash(d) for d in files]}
+        jobs |= {k: (lambda e=e, files=files: e.hash_many(files)) for k, e in engines.items()}
+        medians = interleaved_medians(jobs, runs)
+        ref = medians["reference"] / count
         row = [f"{w}x{h}", f"{ref * 1e3:.2f}"]
-        for m in modes:
-            t = median_seconds(lambda m=m, files=files: engines[m].hash_many(files), runs) / count
+        for k in engines:
+            t = medians[k] / count
             row += [f"{t * 1e3:.2f}", f"{ref / t:.1f}x"]
-        exact_d = distance_to_reference(engines[HashMode.EXACT], files)
-        fast_d = distance_to_reference(engines[HashMode.FAST], files)
-        row += [f"{exact_d[0]:.2f} / {exact_d[1]}", f"{fast_d[0]:.2f} / {fast_d[1]}"]
         print("| " + " | ".join(row) + " |")
+        distances.append(
+            [f"{w}x{h}"]
+            + ["{:.2f} / {}".format(*distance_to_reference(e, files)) for e in engines.values()]
+        )
+    print("\nbits to the reference, mean / max:")
+    print("| size | " + " | ".join(engines) + " |")
+    print("|---|" + "---|" * len(engines))
+    for row in distances:
+        print("| " + " | ".join(row) + " |")
+
+
+def interleaved_medians(jobs: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
+    """Median seconds of each job, run in interleaved rounds so that a burst of load
+    elsewhere on the machine hits all of them alike."""
+    times: dict[str, list[float]] = {k: [] for k in jobs}
+    for _ in range(runs):
+        for k, job in jobs.items():
+            t0 = time.perf_counter()
+            job()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def workers_table(count: int, runs: int) -> None:

@@ -24,8 +24,11 @@ def usable_cores() -> int:
 class HashMode(StrEnum):
     """Which PDQ the engine computes.
 
-    exact: pdqhash on Pillow-decoded RGB at full resolution (python-threatexchange, HMA);
-           JPEG luma is read straight from the Y plane (within re-encoding noise).
+    exact: pdqhash on Pillow-decoded RGB at full resolution (python-threatexchange, HMA),
+           bit for bit on every format; JPEG luma made from the stored YCbCr planes as
+           libjpeg-turbo would make RGB of them (kernels/ycc.py).
+    luma:  exact, except that a colour JPEG's luma is its Y plane (no chroma decoded):
+           faster, and 0-18 bits from exact (README, Modes).
     cpp:   Meta's C++ pdq-photo-hasher: images over 512 px shrunk to 512x512 by nearest
            neighbour, then hashed; bit-exact with that tool.
     fast:  JPEG decoded at a reduced scale in the DCT domain; NOT reference-compatible,
@@ -33,6 +36,7 @@ class HashMode(StrEnum):
     """
 
     EXACT = "exact"
+    LUMA = "luma"
     CPP = "cpp"
     FAST = "fast"
 
@@ -74,8 +78,8 @@ class EngineConfig:
     max_pixels: int = 100_000_000
     max_bytes: int = 64 * 1024 * 1024
     # Memory one image may take to decode, at its peak, checked from the header: Pillow's
-    # decoded pixels plus their RGB conversion (11 bytes a pixel for RGB: ~97 MP), or a
-    # JPEG's Y plane (2 bytes a pixel).
+    # decoded pixels plus their RGB conversion (11 bytes a pixel for RGB: ~97 MP), a
+    # colour JPEG's planes or RGB and its float luma (7), a grey JPEG's plane (2).
     max_decoded_bytes: int = 1024 * 1024 * 1024
     # The decoded bytes one batch may hold at once where the backend keeps them until
     # the batch is hashed (the GPU's); a larger batch is hashed in parts.
@@ -84,6 +88,9 @@ class EngineConfig:
     min_dimension: int = 5
     # fast mode: smallest side kept by the DCT-domain downscale.
     fast_min_side: int = 256
+    # exact mode: read JPEGs as YCbCr planes through libturbojpeg where it is installed
+    # (false: decode them to RGB, the same hashes, slower).
+    jpeg_planes: bool = True
 
     def __post_init__(self) -> None:
         if self.workers < 1:

@@ -13,8 +13,9 @@ assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run me under the CUDA sim
 
 from hashmatch.hashing.backend import CpuBackend, GpuBackend  # noqa: E402
 from hashmatch.kernels import cuda as k  # noqa: E402
-from hashmatch.kernels.cpu import _cols, _rows_gray, _rows_rgb  # noqa: E402
+from hashmatch.kernels.cpu import _BLUE, _RG, _cols, _rows_gray, _rows_rgb  # noqa: E402
 from hashmatch.kernels.resample import resampler  # noqa: E402
+from hashmatch.kernels.ycc import YccPlanes  # noqa: E402
 
 
 def check_kernels(rng: np.random.Generator) -> None:
@@ -34,7 +35,7 @@ def check_kernels(rng: np.random.Generator) -> None:
         grid, block = k.grid_for(64, 64, 2)
         k.cols_kernel[grid, block](tmp, cols.starts, cols.weights, out)
         for n in range(2):
-            cpu_tmp = _rows_rgb(rgb[n], rows.starts, rows.weights)
+            cpu_tmp = _rows_rgb(rgb[n], rows.starts, rows.weights, _RG, _BLUE)
             np.testing.assert_array_equal(tmp[n], cpu_tmp)
             np.testing.assert_array_equal(out[n], _cols(cpu_tmp, cols.starts, cols.weights))
             grey = rgb[n, :, :, 0].copy()
@@ -58,12 +59,27 @@ def numpy_as_cupy() -> types.ModuleType:
     return shim
 
 
+def _planes(
+    rng: np.random.Generator, h: int, w: int, v: int, hf: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    chroma = (-(-h // v), -(-w // hf))
+    return (
+        rng.integers(0, 256, (h, w), dtype=np.uint8),
+        rng.integers(0, 256, chroma, dtype=np.uint8),
+        rng.integers(0, 256, chroma, dtype=np.uint8),
+    )
+
+
 def check_backend(rng: np.random.Generator) -> None:
     images: list[np.ndarray] = [
         rng.integers(0, 256, (12, 20), dtype=np.uint8),
         rng.integers(0, 256, (9, 33, 3), dtype=np.uint8),
         rng.integers(0, 256, (12, 20), dtype=np.uint8),
         rng.integers(0, 256, (7, 7, 3), dtype=np.uint8),
+        # JPEG planes (4:2:0, then 4:2:2): the CPU resamples them row by row, the GPU
+        # backend takes their luma plane; the same bits.
+        YccPlanes(*_planes(rng, 12, 20, 2, 2), 2, 2),
+        YccPlanes(*_planes(rng, 30, 9, 1, 2), 1, 2),
     ]
     cpu, gpu = CpuBackend(), GpuBackend(numpy_as_cupy())
     for dihedral in (False, True):

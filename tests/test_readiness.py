@@ -14,7 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hashmatch.config import load_config
 from hashmatch.core.runtime import Runtime
-from hashmatch.kernels import cpu
+from hashmatch.hashing.decode.turbojpeg import turbojpeg
+from hashmatch.kernels import cpu, ycc
 from hashmatch.rest.app import create_app
 from hashmatch.rest.server import RestServer
 from hashmatch.server.app import start_server
@@ -59,8 +60,11 @@ def scenario(data_dir: Path) -> None:
                     assert not cpu._rows_gray.signatures  # nothing compiled yet
                     await runtime.start()
                     await runtime.warm_up()
-                    # The JPEG (Y plane) and PNG (RGB) resampling kernels are compiled.
-                    assert cpu._rows_gray.signatures and cpu._rows_rgb.signatures
+                    # The JPEG (planes, or RGB without libturbojpeg) and PNG (RGB)
+                    # resampling kernels are compiled.
+                    assert cpu._rows_rgb.signatures
+                    if turbojpeg() is not None:
+                        assert ycc.rows_ycc.signatures and ycc.luma_plane.signatures
                     runtime.readiness.ready = True
                     await running.set_ready()
                     assert await status("") == SERVING

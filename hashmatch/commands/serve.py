@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hashmatch.commands.common import ExitCode, Streams
-from hashmatch.config import Config, load_config
+from hashmatch.config import Config, HashMode, load_config
 
 if TYPE_CHECKING:
     from hashmatch.core.runtime import Runtime
@@ -118,6 +118,14 @@ def _say_serving(
         f"hashmatch serving on port {port} (data {config.data_dir}, "
         f"backend {b.backend_name}, decoder {b.decoder}{metrics}{rest})\n"
     )
+    from hashmatch.hashing.decode.images import jpeg_path  # the engine's: loaded by now
+
+    engine = config.engine
+    if engine.mode is HashMode.EXACT and engine.jpeg_planes and jpeg_path(engine) != "planes":
+        io.stderr.write(
+            "note: libturbojpeg not found: exact JPEG hashes are decoded through RGB (the"
+            " same hashes, slower; apt install libturbojpeg0)\n"
+        )
     io.stderr.flush()
 
 

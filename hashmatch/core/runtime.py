@@ -205,12 +205,13 @@ class Runtime:
 
 
 def _warm_images() -> list[bytes]:
+    """A JPEG tall and wide (the planes are resampled row by row, or made into a luma
+    plane first for a short, wide image) and a PNG."""
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
     out = []
-    for fmt in ("JPEG", "PNG"):
+    for fmt, shape in (("JPEG", (64, 48, 3)), ("JPEG", (48, 64, 3)), ("PNG", (48, 64, 3))):
         buf = io.BytesIO()
-        Image.fromarray(pixels).save(buf, fmt)
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(buf, fmt)
         out.append(buf.getvalue())
     return out
 

@@ -23,10 +23,12 @@ import numpy as np
 
 from hashmatch.config import BackendChoice, EngineConfig
 from hashmatch.errors import ConfigError
+from hashmatch.kernels import ycc
 from hashmatch.kernels.constants import PDQ_BUFFER
 from hashmatch.kernels.cpu import resample_to_64
 from hashmatch.kernels.pdq import hash_buffers
 from hashmatch.kernels.resample import ByteBoundedCache, columns_first, resampler
+from hashmatch.kernels.ycc import YccPlanes
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class Backend(Protocol):
     # batch in parts bounded by max_batch_decoded_bytes).
     keeps_pixels: bool
 
-    def prepare(self, pixels: np.ndarray) -> np.ndarray: ...
+    def prepare(self, pixels: Any) -> Any: ...
 
     def finish(
         self, prepared: Sequence[np.ndarray], dihedral: bool
@@ -52,7 +54,7 @@ class CpuBackend:
     device = platform.machine() or "cpu"
     keeps_pixels = False  # prepare() resamples to 64 x 64 at once
 
-    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+    def prepare(self, pixels: np.ndarray | YccPlanes) -> np.ndarray:
         h, w = pixels.shape[:2]
         return resample_to_64(pixels, resampler(h), resampler(w))
 
@@ -85,6 +87,8 @@ class GpuBackend:
         self._out_of_memory: type[BaseException] = cupy.cuda.memory.OutOfMemoryError
 
     def prepare(self, pixels: Any) -> Any:
+        if isinstance(pixels, YccPlanes):  # a JPEG the CPU path decoded: its luma goes up
+            return ycc.luma_plane(pixels.y, pixels.cb, pixels.cr, pixels.v, pixels.h)
         return pixels  # host (NumPy) or, from a GPU decoder, device (CuPy) pixels
 
     def finish(

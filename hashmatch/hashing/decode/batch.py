@@ -68,7 +68,7 @@ def select_decoder(config: EngineConfig, backend: HashBackend) -> BatchDecoder |
     if config.mode is not HashMode.EXACT or choice is DecoderChoice.CPU:
         return None
     if choice is DecoderChoice.AUTO and backend.name != "gpu":
-        return None  # on the CPU, simplejpeg's Y plane is faster than a library's RGB
+        return None  # on the CPU, the CPU path is faster than a library's RGB decode
     device_id = 0 if backend.name == "gpu" else None
     # The decoder's host-side work (Huffman for nvJPEG's hybrid path, PNG, WebP) on every
     # core: one batch decodes at a time (the decoders lock), so it is not shared out.

@@ -1,10 +1,12 @@
-"""Image bytes -> pixels for PDQ: a luma plane (uint8 [H, W]) or RGB (uint8 [H, W, 3]).
+"""Image bytes -> pixels for PDQ: a luma plane (uint8 [H, W]), RGB (uint8 [H, W, 3]) or
+a JPEG's YCbCr planes (kernels/ycc.py turns them into Pillow's luma, bit for bit).
 
-JPEG goes through libjpeg-turbo (simplejpeg), reading the Y plane directly when the
-file is YCbCr or greyscale; everything else goes through Pillow exactly as the
-reference path does (`Image.open(...).convert("RGB")`: first frame, EXIF orientation
-not applied, alpha dropped). Sizes are checked from the header before any pixel is
-decoded, so a decompression bomb costs nothing.
+Everything is decoded as the reference path does (`Image.open(...).convert("RGB")`:
+first frame, EXIF orientation not applied, alpha dropped), JPEG through libjpeg-turbo:
+its planes where libturbojpeg is installed, else simplejpeg's RGB with the same fancy
+upsampling and IDCT as Pillow's (equal to it byte for byte). What those cannot take
+(CMYK, an unusual subsampling, a damaged file) goes to Pillow itself. Sizes are checked
+from the header before any pixel is decoded, so a decompression bomb costs nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from PIL import Image, ImageFile
 
 from hashmatch.config import EngineConfig, HashMode
 from hashmatch.errors import CorruptImage, NotAnImage, SizeOutOfRange, TooLarge
+from hashmatch.hashing.decode.turbojpeg import TJCS_GRAY, turbojpeg
+from hashmatch.kernels.ycc import YccPlanes
 
 # Our own pixel limit (EngineConfig.max_pixels) is checked before decoding; Pillow's
 # global bomb check would only warn or fail at a different, fixed limit.
@@ -54,7 +58,7 @@ _PIL_FORMATS = {
 class DecodedImage:
     """Pixels to hash, and the size of the image as stored (pixels may be scaled)."""
 
-    pixels: np.ndarray  # uint8 [H, W] luma or [H, W, 3] RGB
+    pixels: np.ndarray | YccPlanes  # uint8 [H, W] luma, [H, W, 3] RGB, or JPEG planes
     format: ImageFormat
     width: int
     height: int
@@ -84,12 +88,17 @@ def sniff(data: bytes) -> ImageFormat:
 _BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}
 _TO_RGB = 4 + 3
 Y_PLANE = "Y"  # a JPEG's luma as libjpeg-turbo hands it over: 1 byte, copied once
+# A colour JPEG: its planes (at most 3 bytes, 4:4:4) or RGB, and the float32 luma plane
+# made of them for the GPU or for a short, wide image.
+YCC = "YCbCr"
 
 
 def decoded_bytes(width: int, height: int, mode: str) -> int:
     """The memory decoding an image takes at its peak, from its header alone."""
     if mode == Y_PLANE:
         return width * height * 2
+    if mode == YCC:
+        return width * height * (3 + 4)
     return width * height * (_BYTES_PER_PIXEL.get(mode, 4) + _TO_RGB)
 
 
@@ -119,7 +128,10 @@ def decode(data: bytes, config: EngineConfig) -> DecodedImage:
         raise TooLarge(f"{len(data)} bytes, over the limit of {config.max_bytes}")
     fmt = sniff(data)
     if fmt is ImageFormat.JPEG and config.mode is not HashMode.CPP:
-        decoded = _jpeg_luma(data, config)
+        if config.mode is HashMode.EXACT:
+            decoded = _jpeg_exact(data, config)
+        else:
+            decoded = _jpeg_luma(data, config)
         if decoded is not None:
             return decoded
     pixels = _pillow_rgb(data, fmt, config)
@@ -139,12 +151,58 @@ def nearest_512(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb[rows][:, cols])
 
 
-def _jpeg_luma(data: bytes, config: EngineConfig) -> DecodedImage | None:
-    """The Y plane of a YCbCr/greyscale JPEG, or None where only an RGB decode will do."""
+def jpeg_path(config: EngineConfig) -> str:
+    """How exact mode decodes a colour JPEG here: "planes" (libturbojpeg) or "rgb"."""
+    return "planes" if config.jpeg_planes and turbojpeg() is not None else "rgb"
+
+
+def _jpeg_exact(data: bytes, config: EngineConfig) -> DecodedImage | None:
+    """Pillow's pixels of a YCbCr or grey JPEG, or None where Pillow itself must decode."""
+    tj = turbojpeg() if config.jpeg_planes else None
+    if tj is None:
+        return _jpeg_rgb(data, config)
+    with tj.open() as jpeg:
+        header = jpeg.header(data)
+        if header is None:
+            return None
+        grey = header.colorspace == TJCS_GRAY
+        check_size(header.width, header.height, config, Y_PLANE if grey else YCC)
+        planes = jpeg.planes(data, header)
+    if planes is None:
+        return None
+    return DecodedImage(planes, ImageFormat.JPEG, header.width, header.height)
+
+
+def _jpeg_header(data: bytes) -> tuple[int, int, str]:
     try:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError as exc:
         raise CorruptImage(f"JPEG header: {exc}") from None
+    return width, height, colorspace
+
+
+def _jpeg_rgb(data: bytes, config: EngineConfig) -> DecodedImage | None:
+    """simplejpeg's RGB (accurate IDCT, fancy upsampling: Pillow's bytes) or grey plane."""
+    width, height, colorspace = _jpeg_header(data)
+    if colorspace not in ("YCbCr", "Gray"):
+        return None  # CMYK/YCCK: the reference's Pillow conversion decides the colours
+    grey = colorspace == "Gray"
+    check_size(width, height, config, Y_PLANE if grey else YCC)
+    try:
+        pixels = simplejpeg.decode_jpeg(
+            data, colorspace="GRAY" if grey else "RGB", fastdct=False, fastupsample=False
+        )
+    except ValueError:  # damaged: Pillow decides, as for the reference
+        return None
+    if grey:
+        pixels = np.ascontiguousarray(pixels[:, :, 0])
+    return DecodedImage(pixels, ImageFormat.JPEG, width, height)
+
+
+def _jpeg_luma(data: bytes, config: EngineConfig) -> DecodedImage | None:
+    """The Y plane of a YCbCr/greyscale JPEG (luma and fast modes), or None where only an
+    RGB decode will do."""
+    width, height, colorspace = _jpeg_header(data)
     check_size(width, height, config, Y_PLANE if colorspace in ("YCbCr", "Gray") else "CMYK")
     if colorspace not in ("YCbCr", "Gray"):
         return None  # CMYK/YCCK: the reference's Pillow conversion decides the colours
@@ -173,6 +231,16 @@ def _pillow_rgb(data: bytes, fmt: ImageFormat, config: EngineConfig) -> np.ndarr
         raise TooLarge("not enough memory to decode this image") from None
     except Exception as exc:  # Pillow raises many types for bad files; all mean "corrupt"
         raise CorruptImage(f"{fmt.value} decode: {exc}") from None
+
+
+def _decode_mode(header: Header, config: EngineConfig) -> str:
+    """What decoding this image holds in memory: a JPEG's Y plane or its planes (RGB), on
+    every path alike, else Pillow's mode."""
+    if header.format is not ImageFormat.JPEG or header.mode not in ("RGB", "L"):
+        return header.mode
+    if header.mode == "L" or config.mode is not HashMode.EXACT:
+        return Y_PLANE
+    return YCC
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +278,5 @@ def peek(data: bytes, config: EngineConfig) -> Header:
         raise SizeOutOfRange(str(exc)) from None
     except Exception as exc:  # Pillow raises many types for a bad header
         raise CorruptImage(f"{fmt.value} header: {exc}") from None
-    # A YCbCr or grey JPEG costs what its decode to luma costs, on every path alike.
-    luma = header.format is ImageFormat.JPEG and header.mode in ("RGB", "L")
-    check_size(header.width, header.height, config, Y_PLANE if luma else header.mode)
+    check_size(header.width, header.height, config, _decode_mode(header, config))
     return header
