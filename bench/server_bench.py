@@ -24,6 +24,8 @@ import multiprocessing.queues
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -80,6 +82,12 @@ def main() -> None:
     parser.add_argument(
         "--pdq-index", choices=["mih", "gpu"], default="mih", help="server's and in-process's"
     )
+    parser.add_argument(
+        "--loadtest-plot",
+        type=Path,
+        metavar="PNG",
+        help="also run `hashmatch loadtest` (closed loop, then a sweep) against the same server",
+    )
     args = parser.parse_args()
     if args.tune:
         tune(args.runs)
@@ -120,6 +128,12 @@ def main() -> None:
         try:
             measured, lookup_ms, match_images = measure(srv, images, queries, runs, in_process)
             rows += measured
+            if args.loadtest_plot:
+                folder = Path(tmp) / "images"
+                folder.mkdir()
+                for k, data in enumerate(files):
+                    (folder / f"{k}.jpg").write_bytes(data)
+                loadtest_steps(srv, folder, args.loadtest_plot)
         finally:
             srv.stop()
     print(f"\nbank: {bank_size:,} PDQ entries (SQLite write {build_s:.1f} s)")
@@ -152,6 +166,19 @@ def main() -> None:
         f"MatchImages: {match_images:.0f} / {in_process_match:.0f} img/s = "
         f"{match_images / in_process_match:.2f}."
     )
+
+
+def loadtest_steps(srv: server_harness.ServerProcess, folder: Path, plot: Path) -> None:
+    """`hashmatch loadtest` as a user runs it, against this server: the MatchImages shape
+    measured above (batches of 32, 4 calls in flight), then an automatic sweep."""
+    base = [sys.executable, "-m", "hashmatch", "loadtest", "--server", srv.target, str(folder)]
+    for extra in (
+        ["--max", "--in-flight", "4", "--batch", "32", "--duration", "20"],
+        ["--sweep", "auto", "--sweep-start", "100", "--batch", "32", "--duration", "10",
+         "--p99-max-ms", "100", "--plot", str(plot)],
+    ):  # fmt: skip
+        print(f"\n$ hashmatch loadtest {' '.join(extra)}", flush=True)
+        subprocess.run([*base, *extra, "--no-progress"], check=True)
 
 
 def hash_and_match_rate(

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "reports read from the audit trail"),
     "admin": ("admin", "tenants and API keys (on the data dir)"),
     "sandbox": ("sandbox", "the integration sandbox (benign test images)"),
+    "loadtest": ("loadtest", "load a running server with your images: throughput, latency"),
 }
 
 
