@@ -24,10 +24,11 @@ def _pyplot() -> Any:
 
 
 def per_second(rec: Recorder) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Seconds into the run, items finished in each, and their p50 and p99 latency (ms)."""
-    done = np.asarray(rec.finished_at)
-    lat = np.asarray(rec.latencies) * 1e3
-    items = np.asarray(rec.items)
+    """Seconds into the run, items answered in each, and their p50 and p99 latency (ms)."""
+    keep = np.asarray(rec.answered, dtype=bool)
+    done = np.asarray(rec.finished_at)[keep]
+    lat = np.asarray(rec.latencies)[keep] * 1e3
+    items = np.asarray(rec.items)[keep]
     if done.size == 0:
         empty = np.zeros(0)
         return empty, empty, empty, empty
@@ -43,9 +44,10 @@ def per_second(rec: Recorder) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 def run_plot(rec: Recorder, summary: Summary, title: str, path: Path) -> None:
     plt = _pyplot()
     fig, (over_time, hist) = plt.subplots(2, 1, figsize=(9, 7), constrained_layout=True)
-    done = np.asarray(rec.finished_at)
-    lat = np.asarray(rec.latencies) * 1e3
-    over_time.scatter(done, lat, s=2, alpha=0.25, color="tab:gray", label="calls")
+    keep = np.asarray(rec.answered, dtype=bool)
+    done = np.asarray(rec.finished_at)[keep]
+    lat = np.asarray(rec.latencies)[keep] * 1e3
+    over_time.scatter(done, lat, s=2, alpha=0.25, color="tab:gray", label="calls answered")
     t, counts, p50, p99 = per_second(rec)
     over_time.plot(t, p50, color="tab:blue", label="p50 per second")
     over_time.plot(t, p99, color="tab:red", label="p99 per second")
@@ -87,7 +89,7 @@ def sweep_plot(
         ax.axvline(knee.items_per_s, color="tab:green", linestyle=":",
                    label=f"knee: {knee.items_per_s:,.0f} items/s")  # fmt: skip
     ax.set_yscale("log")
-    ax.set_xlabel("achieved items/s (open loop, target rate labelled)")
+    ax.set_xlabel("items/s answered OK (open loop, target rate labelled)")
     ax.set_ylabel("latency, ms")
     ax.set_title(title)
     ax.legend(fontsize="small")
