@@ -187,6 +187,10 @@ async def _one_run(
 
 def run_command(args: argparse.Namespace, io: Streams) -> ExitCode:
     _check(args)
+    if args.plot:  # before the load, not after it: matplotlib is an optional extra
+        from hashmatch.loadtest.plots import pyplot
+
+        pyplot()
     images = load_images(args.images, args.max_images, 1 << 30)
     server = args.server
     target = workloads.Target(

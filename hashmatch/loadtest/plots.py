@@ -12,7 +12,7 @@ from hashmatch.errors import ConfigError
 from hashmatch.loadtest.recorder import Recorder, Summary
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     try:
         import matplotlib
 
@@ -42,7 +42,7 @@ def per_second(rec: Recorder) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
 
 def run_plot(rec: Recorder, summary: Summary, title: str, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, (over_time, hist) = plt.subplots(2, 1, figsize=(9, 7), constrained_layout=True)
     keep = np.asarray(rec.answered, dtype=bool)
     done = np.asarray(rec.finished_at)[keep]
@@ -76,7 +76,7 @@ def run_plot(rec: Recorder, summary: Summary, title: str, path: Path) -> None:
 def sweep_plot(
     steps: list[Summary], bound_ms: float, knee: Summary | None, title: str, path: Path
 ) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
     achieved = [s.items_per_s for s in steps]
     ax.plot(achieved, [s.latency_ms[50.0] for s in steps], "o-", label="p50")
