@@ -110,7 +110,9 @@ class BatchConfig:
     """The server's batcher: items from all callers gathered into engine batches."""
 
     max_batch: int = 32
-    max_wait_ms: float = 2.0
+    # 0: adaptive (a batch is what queued while the workers were busy: no waiting); > 0:
+    # also wait up to this long for a fuller batch when a worker is free.
+    max_wait_ms: float = 0.0
     # Bounded queue: past either limit, unary calls get RESOURCE_EXHAUSTED and streams wait.
     max_queue_items: int = 4096
     max_queue_bytes: int = 512 * 1024 * 1024

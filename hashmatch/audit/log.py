@@ -26,6 +26,7 @@ import secrets
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -174,6 +175,9 @@ def _keyed_from(db: sqlite3.Connection) -> int:
     return int(row[0]) if row else 1
 
 
+MAX_WRITE = 1024  # events in one transaction
+
+
 class AuditLog:
     def __init__(self, files: AuditFiles | Path, flush_interval_s: float = 0.05) -> None:
         self.files = files if isinstance(files, AuditFiles) else AuditFiles(files)
@@ -190,27 +194,30 @@ class AuditLog:
         self._queue.put(event)
 
     def _run(self) -> None:
+        """Events gathered for up to one flush interval, then written in one transaction
+        with one signed head: one fsync per interval under load, not one per call."""
         stop = False
         while not stop:
-            batch: list[AuditEvent] = []
             try:
                 first = self._queue.get(timeout=self._interval)
             except queue.Empty:
                 continue
-            for item in [first, *self._drain()]:
+            batch: list[AuditEvent] = []
+            until = time.monotonic() + self._interval
+            item: AuditEvent | None = first
+            while True:
                 if item is None:
                     stop = True
-                else:
-                    batch.append(item)
+                    break
+                batch.append(item)
+                if len(batch) >= MAX_WRITE:
+                    break
+                try:
+                    item = self._queue.get(timeout=max(0.0, until - time.monotonic()))
+                except queue.Empty:
+                    break
             if batch:
                 self._write(batch)
-
-    def _drain(self) -> Iterator[AuditEvent | None]:
-        while True:
-            try:
-                yield self._queue.get_nowait()
-            except queue.Empty:
-                return
 
     def _write(self, events: list[AuditEvent]) -> None:
         # BEGIN IMMEDIATE: several processes may share the file; the chain stays linear.

@@ -1,4 +1,10 @@
-"""Gathers items from every caller into engine batches (up to max_batch, or max_wait).
+"""Gathers items from every caller into engine batches, adaptively: a batch is formed when
+a worker is free, of whatever queued while none was (up to max_batch). An idle server
+hashes a lone request at once; under load batches fill by themselves. (max_wait_ms > 0
+also waits that long for a fuller batch when a worker is free.)
+
+Items that ask for it are matched in the batch worker right after hashing: one lookup
+call per engine batch and match request, across callers, with no further hop.
 
 Bounded: past max_queue_items or max_queue_bytes a unary call is refused at once
 (Overloaded -> RESOURCE_EXHAUSTED) and a stream waits for room (back-pressure). Items whose
@@ -19,14 +25,33 @@ from hashmatch.config import BatchConfig, EngineConfig, PoolKind
 from hashmatch.errors import ErrorCode, ItemError, Overloaded
 from hashmatch.hashing.engine import Engine, Result
 from hashmatch.hashing.pools import process_pool, worker_engine
+from hashmatch.hashing.signature import Signature
+from hashmatch.matching.batch import match_signatures
+from hashmatch.matching.model import MatchOptions, MatchResult
+from hashmatch.matching.protocol import Matcher
+
+
+@dataclass(frozen=True, slots=True)
+class MatchWith:
+    """What an item is matched with once hashed: the call's options, as this tenant,
+    with its own false positives suppressed."""
+
+    options: MatchOptions
+    tenant: str | None
+    suppressed: frozenset[int] = frozenset()
+
+
+# An item's answer: its hash (or error) and, where it asked, its matches.
+Hashed = tuple[Result, MatchResult | None]
 
 
 @dataclass(slots=True)
 class _Job:
     data: bytes
-    future: asyncio.Future[Result]
+    future: asyncio.Future[Hashed]
     deadline: float | None  # loop.time() by which hashing must start
     dihedral: bool = False  # the caller wants the 8 rotation/flip hashes too
+    match: MatchWith | None = None
     enqueued: float = field(default_factory=time.perf_counter)
 
 
@@ -46,6 +71,33 @@ def _hash_in_worker(config: EngineConfig, items: list[bytes], dihedral: bool) ->
     return worker_engine(config).hash_many(items, dihedral)
 
 
+def match_hashed(
+    matcher: Matcher | None, results: list[Result], wants: list[MatchWith | None]
+) -> list[Hashed]:
+    """Each hashed item matched as it asked: one lookup call per distinct request."""
+    out: list[Hashed] = [(r, None) for r in results]
+    if matcher is None:
+        return out
+    groups: dict[MatchWith, list[int]] = {}
+    for k, (result, want) in enumerate(zip(results, wants, strict=True)):
+        if want is not None and isinstance(result, Signature):
+            groups.setdefault(want, []).append(k)
+    for want, members in groups.items():
+        sigs = [r for k in members if isinstance(r := results[k], Signature)]
+        try:
+            found = match_signatures(
+                matcher, sigs, want.options, want.tenant, suppressed=want.suppressed
+            )
+        except Exception as exc:  # one request's failure is its own, not the batch's
+            err = ItemError.from_exception(exc)
+            for k in members:
+                out[k] = (err, None)
+            continue
+        for k, m in zip(members, found, strict=True):
+            out[k] = (results[k], m)
+    return out
+
+
 class Batcher:
     def __init__(
         self,
@@ -53,8 +105,10 @@ class Batcher:
         config: BatchConfig,
         on_batch: Callable[[int, float], None] | None = None,
         on_drop: Callable[[str], None] | None = None,
+        matcher: Matcher | None = None,
     ) -> None:
         self.config = config
+        self.matcher = matcher
         self.stats = BatchStats()
         self._on_batch = on_batch or (lambda size, seconds: None)
         self._on_drop = on_drop or (lambda reason: None)
@@ -65,9 +119,9 @@ class Batcher:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._queued_bytes = 0
         self._room = asyncio.Condition()
-        # One batch more than workers: the next batch is formed and waiting when a worker
-        # frees up, so no worker idles through the hand-off.
-        self._slots = asyncio.Semaphore(config.worker_count + 1)
+        # A batch is formed only when a worker can take it: until then items queue up, and
+        # the batch is as large as the load makes it.
+        self._slots = asyncio.Semaphore(config.worker_count)
         self._running: set[asyncio.Task[None]] = set()
         self._collector: asyncio.Task[None] | None = None
 
@@ -112,7 +166,18 @@ class Batcher:
         dihedral: with the 8 rotation/flip hashes (a batch computes them when any of its
         items asks: one DCT either way, but 8 hashes to carry per image).
         """
-        futures = await self._enqueue(items, deadline, wait, dihedral)
+        return [r for r, _ in await self.submit_matched(items, None, deadline, wait, dihedral)]
+
+    async def submit_matched(
+        self,
+        items: Sequence[bytes],
+        match: MatchWith | None,
+        deadline: float | None = None,
+        wait: bool = False,
+        dihedral: bool = False,
+    ) -> list[Hashed]:
+        """Hash items and, with `match`, match them in the batch worker."""
+        futures = await self.enqueue(items, match, deadline, wait, dihedral)
         try:
             return list(await asyncio.gather(*futures))
         except asyncio.CancelledError:
@@ -131,9 +196,16 @@ class Batcher:
             and self._queued_bytes + size <= self.config.max_queue_bytes
         )
 
-    async def _enqueue(
-        self, items: Sequence[bytes], deadline: float | None, wait: bool, dihedral: bool
-    ) -> list[asyncio.Future[Result]]:
+    async def enqueue(
+        self,
+        items: Sequence[bytes],
+        match: MatchWith | None,
+        deadline: float | None,
+        wait: bool,
+        dihedral: bool,
+    ) -> list[asyncio.Future[Hashed]]:
+        """Items into the queue (room waited for, with wait), a future for each: what a
+        stream uses to answer items one by one as their batches finish."""
         count, size = len(items), sum(len(d) for d in items)
         if not self._has_room(count, size):
             # A request larger than the whole queue could never be admitted: refuse it.
@@ -147,10 +219,10 @@ class Batcher:
             async with self._room:
                 await self._room.wait_for(lambda: self._has_room(count, size))
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[Result]] = []
+        futures: list[asyncio.Future[Hashed]] = []
         for data in items:
-            future: asyncio.Future[Result] = loop.create_future()
-            self._queue.put_nowait(_Job(data, future, deadline, dihedral))
+            future: asyncio.Future[Hashed] = loop.create_future()
+            self._queue.put_nowait(_Job(data, future, deadline, dihedral, match))
             futures.append(future)
         self._queued_bytes += size
         return futures
@@ -160,28 +232,34 @@ class Batcher:
         wait_s = self.config.max_wait_ms / 1000.0
         while True:
             batch = [await self._queue.get()]
-            until = loop.time() + wait_s
-            while len(batch) < self.config.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                    continue
-                except asyncio.QueueEmpty:
-                    pass
-                left = until - loop.time()
-                if left <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), left))
-                except TimeoutError:
-                    break
+            await self._slots.acquire()  # a free worker; meanwhile more items queued
+            self._take_queued(batch)
+            if wait_s > 0 and len(batch) < self.config.max_batch:
+                await self._wait_for_more(batch, loop.time() + wait_s)
             await self._release([len(j.data) for j in batch])
             live = self._live(batch, loop.time())
             if not live:
+                self._slots.release()
                 continue
-            await self._slots.acquire()
             task = loop.create_task(self._run(live))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
+
+    def _take_queued(self, batch: list[_Job]) -> None:
+        while len(batch) < self.config.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                return
+
+    async def _wait_for_more(self, batch: list[_Job], until: float) -> None:
+        loop = asyncio.get_running_loop()
+        while len(batch) < self.config.max_batch and (left := until - loop.time()) > 0:
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), left))
+            except TimeoutError:
+                return
+            self._take_queued(batch)
 
     async def _release(self, sizes: list[int]) -> None:
         self._queued_bytes -= sum(sizes)
@@ -197,9 +275,8 @@ class Batcher:
             elif job.deadline is not None and now >= job.deadline:
                 self.stats.dropped_deadline += 1
                 self._on_drop("deadline")
-                job.future.set_result(
-                    ItemError(ErrorCode.DEADLINE_EXCEEDED, "deadline passed before hashing started")
-                )
+                late = ItemError(ErrorCode.DEADLINE_EXCEEDED, "deadline passed before hashing")
+                job.future.set_result((late, None))
             else:
                 live.append(job)
         return live
@@ -207,19 +284,21 @@ class Batcher:
     async def _run(self, jobs: list[_Job]) -> None:
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
+        data = [j.data for j in jobs]
+        wants = [j.match for j in jobs]
+        dihedral = any(j.dihedral for j in jobs)
         try:
-            data = [j.data for j in jobs]
-            dihedral = any(j.dihedral for j in jobs)
             if isinstance(self._executor, ProcessPoolExecutor):
-                results = await loop.run_in_executor(
+                hashed = await loop.run_in_executor(
                     self._executor, _hash_in_worker, self._engine_config, data, dihedral
                 )
+                results = await asyncio.to_thread(match_hashed, self.matcher, hashed, wants)
             else:
                 results = await loop.run_in_executor(
-                    self._executor, self._engine.hash_many, data, dihedral
+                    self._executor, self._hash_and_match, data, dihedral, wants
                 )
         except Exception as exc:  # the pool itself failed: every item learns it, none hangs
-            results = [ItemError.from_exception(exc)] * len(jobs)
+            results = [(ItemError.from_exception(exc), None)] * len(jobs)
         finally:
             self._slots.release()
         self.stats.batches += 1
@@ -228,6 +307,11 @@ class Batcher:
         for job, result in zip(jobs, results, strict=True):
             if not job.future.done():
                 job.future.set_result(result)
+
+    def _hash_and_match(
+        self, data: list[bytes], dihedral: bool, wants: list[MatchWith | None]
+    ) -> list[Hashed]:
+        return match_hashed(self.matcher, self._engine.hash_many(data, dihedral), wants)
 
     async def close(self, timeout: float | None = None) -> None:
         """Finish what was admitted (graceful shutdown drains through here), for up to
@@ -246,5 +330,6 @@ class Batcher:
         while not self._queue.empty():
             job = self._queue.get_nowait()
             if not job.future.done():
-                job.future.set_result(ItemError(ErrorCode.INTERNAL, "the server is shutting down"))
+                gone = ItemError(ErrorCode.INTERNAL, "the server is shutting down")
+                job.future.set_result((gone, None))
         self._executor.shutdown(wait=not self._running, cancel_futures=True)

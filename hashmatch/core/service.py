@@ -1,10 +1,10 @@
 """The matching service every face (gRPC, REST) is a thin layer over.
 
-Each call: the batch checked, the tenant's monthly quota charged, the images hashed
-through the batcher (items from all callers share engine batches), the hashes matched
-against the banks (CPU work: off the event loop; a caller's max_distance can only make a
-bank stricter), flood quarantine applied, then the effects
-(metrics, webhooks, the audit tally) once, here, whichever face asked.
+Each call: the batch checked, the tenant's monthly quota charged, the images hashed and
+matched against the banks through the batcher (items from all callers share engine
+batches, matched in the batch worker right after hashing; a caller's max_distance can only
+make a bank stricter), flood quarantine applied, then the effects (metrics, webhooks, the
+audit tally) once, here, whichever face asked.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hashmatch.banks.model import SignalType
-from hashmatch.core.batcher import Batcher
+from hashmatch.core.batcher import Batcher, Hashed, MatchWith
 from hashmatch.core.calls import Call
 from hashmatch.core.effects import Effects
 from hashmatch.core.false_positives import FalsePositives
@@ -24,9 +24,8 @@ from hashmatch.core.flood import FloodMonitor
 from hashmatch.core.outcome import Outcome
 from hashmatch.core.probing import ProbeDetector
 from hashmatch.errors import BadParameter, ErrorCode, ItemError
-from hashmatch.hashing.engine import Result
 from hashmatch.hashing.signature import Signature
-from hashmatch.matching.batch import match_parsed, match_signatures
+from hashmatch.matching.batch import match_parsed
 from hashmatch.matching.model import HashQuery, MatchOptions, MatchResult
 from hashmatch.matching.protocol import Matcher
 from hashmatch.tenancy.limits import TenantLimits
@@ -51,6 +50,8 @@ class MatchService:
     ) -> None:
         self.batcher = batcher
         self.matcher = matcher
+        if batcher.matcher is None:  # images are matched where they are hashed
+            batcher.matcher = matcher
         self.limits = limits
         self.effects = effects
         self.max_items = max_items
@@ -81,11 +82,20 @@ class MatchService:
     ) -> list[Outcome]:
         """wait=False (unary calls): admitted whole or refused whole by the batcher."""
         self.check_batch(len(images))
+        match = self.match_with(call, options)
         await self.charge(call.caller, len(images))
-        results = await self.batcher.submit_many(
-            [data for _, data in images], deadline, wait, options.dihedral
+        hashed = await self.batcher.submit_matched(
+            [data for _, data in images], match, deadline, wait, options.dihedral
         )
-        return await self._matched(call, images, results, options)
+        return self.answer(call, images, hashed)
+
+    def match_with(self, call: Call, options: MatchOptions) -> MatchWith:
+        """How the call's images are matched once hashed; its banks and threshold checked
+        now (an unknown bank is the call's NOT_FOUND, before any work)."""
+        who = call.caller
+        self.matcher.match([], who.match_tenant, options.banks, options.max_distance,
+                           stricter_only=True)  # fmt: skip
+        return MatchWith(options, who.match_tenant, self._suppressed(who))
 
     async def hash_images(
         self,
@@ -142,13 +152,13 @@ class MatchService:
         failure of the group (the quota, say) is each item's answer: the stream goes on."""
         try:
             await self.charge(call.caller, len(images))
-            results = await self.batcher.submit_many(
-                [d for _, d in images], None, True, options.dihedral
-            )
+            hashed = await self.batcher.submit_matched(
+                [d for _, d in images], self.match_with(call, options), None, True,
+                options.dihedral,
+            )  # fmt: skip
         except Exception as exc:
-            err = ItemError.from_exception(exc)
-            results = [err] * len(images)
-        return await self._matched(call, images, results, options)
+            hashed = [(ItemError.from_exception(exc), None)] * len(images)
+        return self.answer(call, images, hashed)
 
     def unreadable(self, call: Call, items: Sequence[tuple[str, ItemError]]) -> list[Outcome]:
         """Items a face could not even read (a body that is no image and no hash): each
@@ -159,27 +169,24 @@ class MatchService:
         return outcomes
 
     # -- the steps -----------------------------------------------------------------------
-    async def _matched(
-        self,
-        call: Call,
-        images: Sequence[ImageItem],
-        results: Sequence[Result],
-        options: MatchOptions,
+    def answer(
+        self, call: Call, images: Sequence[ImageItem], hashed: Sequence[Hashed]
     ) -> list[Outcome]:
-        hashed = [(k, r) for k, r in enumerate(results) if isinstance(r, Signature)]
-        sigs = [sig for _, sig in hashed]
-        who = call.caller
-        merged = await asyncio.to_thread(
-            functools.partial(match_signatures, suppressed=self._suppressed(who)),
-            self.matcher, sigs, options, who.match_tenant,
-        )  # fmt: skip
-        if self.flood is not None:  # content identity: the upload's MD5
-            merged = self.flood.observe(who.tenant_id, [sig.md5 for sig in sigs], merged)
-        by_item = {k: m for (k, _), m in zip(hashed, merged, strict=True)}
+        """Hashed and matched items to outcomes: flood quarantine applied (content
+        identity: the upload's MD5), then the effects."""
+        found = [(k, r, m) for k, (r, m) in enumerate(hashed)
+                 if isinstance(r, Signature) and m is not None]  # fmt: skip
+        by_item = {k: m for k, _, m in found}
+        if self.flood is not None and found:
+            who = call.caller
+            seen = self.flood.observe(
+                who.tenant_id, [r.md5 for _, r, _ in found], [m for *_, m in found]
+            )
+            by_item = {k: m for (k, _, _), m in zip(found, seen, strict=True)}
         ids = call.item_ids(len(images))
         outcomes = [
             Outcome(cid, t, r, by_item.get(k))
-            for k, ((cid, _), t, r) in enumerate(zip(images, ids, results, strict=True))
+            for k, ((cid, _), t, (r, _)) in enumerate(zip(images, ids, hashed, strict=True))
         ]
         self.effects.answered(call, outcomes)
         return outcomes

@@ -11,14 +11,11 @@ import grpc
 from hashmatch.core.calls import Call, CallRecorder
 from hashmatch.core.metrics import Metrics
 from hashmatch.core.service import ImageItem, MatchService
+from hashmatch.core.streams import StreamSession
 from hashmatch.matching.model import MatchOptions
 from hashmatch.proto import pb, rpc
 from hashmatch.server import convert
 from hashmatch.server.status import streaming, unary
-
-# A stream's items are hashed and matched in groups of up to this many, by a few workers.
-STREAM_GROUP = 32
-STREAM_WORKERS = 4
 
 
 def _deadline(context: grpc.aio.ServicerContext) -> float | None:
@@ -92,71 +89,48 @@ class MatchServicer(rpc.MatchServiceServicer):
         # At most stream_window items of this stream in flight: past that, reading pauses
         # and HTTP/2 flow control pushes back on the client.
         window = asyncio.Semaphore(self.stream_window)
-        inbox: asyncio.Queue[tuple[pb.Image, MatchOptions] | None] = asyncio.Queue()
-        out: asyncio.Queue[pb.MatchStreamResponse | BaseException | None] = asyncio.Queue()
+        session = StreamSession(self.service, call)
+        sent = 0  # items submitted; the stream ends when the reader is done and all answered
 
         async def reader() -> None:
+            nonlocal sent
             # The first message's options hold for the stream unless a later one sets them.
             options = MatchOptions()
             async for req in request_iterator:
                 if req.HasField("options"):
                     options = convert.options_from(req.options)
                 await window.acquire()
-                inbox.put_nowait((req.image, options))
-
-        async def worker() -> None:
-            # Takes whatever has arrived (up to a group) and hashes + matches it as one
-            # group: per-item work on the event loop stays small.
-            while (first := await inbox.get()) is not None:
-                group = [first]
-                while len(group) < STREAM_GROUP and not inbox.empty():
-                    nxt = inbox.get_nowait()
-                    if nxt is None:
-                        inbox.put_nowait(None)  # let the other workers see the end too
-                        break
-                    group.append(nxt)
-                for result in await self._stream_group(call, group):
-                    window.release()
-                    await out.put(pb.MatchStreamResponse(result=result))
-            inbox.put_nowait(None)
-
-        async def run() -> None:
-            try:
-                workers = [asyncio.create_task(worker()) for _ in range(STREAM_WORKERS)]
-                try:
-                    await reader()
-                finally:
-                    inbox.put_nowait(None)
-                await asyncio.gather(*workers)
-                await out.put(None)
-            except Exception as exc:
-                await out.put(exc)
+                sent += 1
+                await session.submit((req.image.content_id, req.image.data), options)
 
         self.metrics.stream_opened()
-        task = asyncio.get_running_loop().create_task(run())
+        reading = asyncio.get_running_loop().create_task(reader())
+        answered = 0
         try:
-            while (item := await out.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            while True:
+                if reading.done():
+                    reading.result()  # the reader's error (a bad message) ends the stream
+                    if answered == sent:
+                        break
+                group = asyncio.ensure_future(session.answers())
+                waits = {group} if reading.done() else {group, reading}
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if group not in done:  # the reader ended first: see whether all is answered
+                    group.cancel()  # only ever waiting for the next item: none is lost
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await group
+                    continue
+                for options, outcome in group.result():
+                    answered += 1
+                    window.release()
+                    yield pb.MatchStreamResponse(
+                        result=convert.item_result(
+                            outcome, not options.omit_signatures, options.dihedral
+                        )
+                    )
         finally:
             self.metrics.stream_closed()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _stream_group(
-        self, call: Call, group: list[tuple[pb.Image, MatchOptions]]
-    ) -> list[pb.ItemResult]:
-        results = []
-        # Items of one group share options when the client did not change them midway.
-        by_options: dict[MatchOptions, list[ImageItem]] = {}
-        for image, options in group:
-            by_options.setdefault(options, []).append((image.content_id, image.data))
-        for options, items in by_options.items():
-            outcomes = await self.service.match_stream_items(call, items, options)
-            results += [
-                convert.item_result(o, not options.omit_signatures, options.dihedral)
-                for o in outcomes
-            ]
-        return results
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reading
+            await session.close()

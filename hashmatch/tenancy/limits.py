@@ -96,3 +96,8 @@ class TenantLimits:
                 seconds_to_next_month(),
             )
         self.store.add_usage(caller.tenant_id, month, n)
+
+    def refund_items(self, caller: Principal, n: int) -> None:
+        """Gives back n items charged ahead and not used (a stream's prepaid credit)."""
+        if caller.limited and n > 0:
+            self.store.add_usage(caller.tenant_id, this_month(), -n)
