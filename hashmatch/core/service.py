@@ -145,21 +145,6 @@ class MatchService:
         self.effects.answered(call, outcomes)
         return outcomes
 
-    async def match_stream_items(
-        self, call: Call, images: Sequence[ImageItem], options: MatchOptions
-    ) -> list[Outcome]:
-        """Items of a stream: they wait for room in the batcher (back-pressure), and a
-        failure of the group (the quota, say) is each item's answer: the stream goes on."""
-        try:
-            await self.charge(call.caller, len(images))
-            hashed = await self.batcher.submit_matched(
-                [d for _, d in images], self.match_with(call, options), None, True,
-                options.dihedral,
-            )  # fmt: skip
-        except Exception as exc:
-            hashed = [(ItemError.from_exception(exc), None)] * len(images)
-        return self.answer(call, images, hashed)
-
     def unreadable(self, call: Call, items: Sequence[tuple[str, ItemError]]) -> list[Outcome]:
         """Items a face could not even read (a body that is no image and no hash): each
         answered with its error, and counted like any other answer."""
