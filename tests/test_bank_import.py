@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hashmatch.banks.formats import Format, RowErrorCode
+from hashmatch.banks.formats import Format
 from hashmatch.banks.importer import export_bank, import_file, iter_entries
-from hashmatch.banks.model import BankSettings, NewEntry, SignalType
+from hashmatch.banks.model import BankSettings, NewEntry, RowErrorCode, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
 
 RNG = np.random.default_rng(7)
@@ -194,7 +194,7 @@ def test_import_twice_and_export_round_trip(
     assert (first.added, second.added, second.unchanged) == (8, 0, 8)
     before = {(e.signal_type, e.value, e.label, e.external_id) for e in iter_entries(store, "b")}
     out = io.StringIO()
-    assert export_bank(store, "b", fmt, out) == 8
+    assert export_bank(store, "b", fmt, out).written == 8
     store.create_bank("copy", BankSettings())
     r = import_file(store, "copy", _write(tmp_path, f"out.{fmt.value}", out.getvalue()), fmt)
     assert r.errors == [] and r.added == 8

@@ -175,6 +175,10 @@ def test_bank_lifecycle_and_matching(
         c.data for c in banks.ExportEntries(bank_pb.ExportRequest(bank="csam-test", format="csv"))
     )
     assert exported.count(b"\n") == 3
+    te_call = banks.ExportEntries(bank_pb.ExportRequest(bank="csam-test", format="te"))
+    assert b"".join(c.data for c in te_call).count(b"\npdq ") == 2  # labels cannot travel:
+    left_out = dict(te_call.trailing_metadata())["hashmatch-export-left-out"]
+    assert "the labels and sources of 3 entries" in left_out
     banks.CreateBank(bank_pb.CreateBankRequest(name="copy"))
     chunks = [
         bank_pb.ImportChunk(bank="copy", format="csv", data=exported[:50]),

@@ -4,8 +4,8 @@
   64-digit value is PDQ (or the importer's default type), 32 digits MD5; `md5:`, `pdq:`,
   `sha256:` prefixes say so explicitly.
 - jsonl: one object a line: {"signal_type", "value", "label", "external_id", "source"}.
-- te: python-threatexchange's signal lines, `<signal type> <value>` (what its `hash` and
-  `dataset` commands print, e.g. `pdq 9e1d...`), anything after the value ignored.
+- te: what python-threatexchange's `hash` and `dataset -P` print (`pdq 9e1d...`, with a
+  rotation, a collab and a category where it prints them; its `--csv` too): te_format.py.
 - ncmec: NCMEC hash-sharing v2 XML (`<queryResult><images><image>` with `<id>`,
   `<classification>`, `<fingerprints>`; `<deletedImage>`/`<deletedVideo>` tombstones by id).
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,15 @@ from typing import BinaryIO, TextIO
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
 
-from hashmatch.banks.model import Entry, NewEntry, RowError, SignalType
+from hashmatch.banks import te_format
+from hashmatch.banks.model import (
+    Entry,
+    ExportReport,
+    NewEntry,
+    RowError,
+    RowErrorCode,
+    SignalType,
+)
 from hashmatch.errors import BadParameter
 
 MAX_LINE = 64 * 1024
@@ -38,16 +47,6 @@ class Format(StrEnum):
     JSONL = "jsonl"
     TE = "te"
     NCMEC = "ncmec"
-
-
-class RowErrorCode(StrEnum):
-    BAD_VALUE = "BAD_VALUE"
-    DUPLICATE = "DUPLICATE"
-    LINE_TOO_LONG = "LINE_TOO_LONG"
-    BAD_ENCODING = "BAD_ENCODING"
-    BAD_RECORD = "BAD_RECORD"
-    UNSUPPORTED_SIGNAL = "UNSUPPORTED_SIGNAL"
-    SIGNAL_NOT_ENABLED = "SIGNAL_NOT_ENABLED"
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,6 @@ class Removal:
 
 Item = Record | Removal | RowError
 
-# python-threatexchange signal type names that map onto ours.
-_TE_NAMES = {"pdq": SignalType.PDQ, "md5": SignalType.MD5, "video_md5": SignalType.MD5}
 _NCMEC_SIGNALS = {"pdq": SignalType.PDQ, "md5": SignalType.MD5, "sha256": SignalType.SHA256}
 _HEADER_WORDS = {"value", "hash", "signal", "pdq", "md5", "sha256", "signal_type"}
 
@@ -116,7 +113,14 @@ def _opt(fields: list[str], i: int) -> str | None:
 
 
 def read_delimited(f: BinaryIO, delimiter: str, default: SignalType) -> Iterator[Item]:
-    for row, line in _lines(f):
+    return _delimited(_lines(f), delimiter, default)
+
+
+def _delimited(
+    lines: Iterator[tuple[int, str | RowError]], delimiter: str, default: SignalType
+) -> Iterator[Item]:
+    te_csv = False  # python-threatexchange's `dataset -P --csv`, told by its header
+    for row, line in lines:
         if isinstance(line, RowError):
             yield line
             continue
@@ -127,7 +131,13 @@ def read_delimited(f: BinaryIO, delimiter: str, default: SignalType) -> Iterator
         except csv.Error as exc:
             yield RowError(row, RowErrorCode.BAD_RECORD, f"unparsable row ({exc})")
             continue
+        if row == 1 and te_format.is_te_csv_header(fields):
+            te_csv = True
+            continue
         if row == 1 and fields and fields[0].strip().lower() in _HEADER_WORDS:
+            continue
+        if te_csv:
+            yield _te_item(row, te_format.parse_csv_row(fields))
             continue
         got = _value(row, fields[0] if fields else "", default)
         if isinstance(got, RowError):
@@ -175,25 +185,25 @@ def read_jsonl(f: BinaryIO, default: SignalType) -> Iterator[Item]:
         )
 
 
-def read_te(f: BinaryIO) -> Iterator[Item]:
-    for row, line in _lines(f):
+def read_te(f: BinaryIO, default: SignalType = SignalType.PDQ) -> Iterator[Item]:
+    lines = _lines(f)
+    for row, line in lines:
         if isinstance(line, RowError):
             yield line
             continue
-        parts = line.split()
-        if not parts or parts[0].startswith("#"):
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
-        if len(parts) < 2:
-            yield RowError(row, RowErrorCode.BAD_RECORD, "expected '<signal type> <value>'")
-            continue
-        st = _TE_NAMES.get(parts[0].lower())
-        if st is None:
-            yield RowError(row, RowErrorCode.UNSUPPORTED_SIGNAL, f"signal type {parts[0]!r}")
-            continue
-        try:
-            yield Record(row, NewEntry(st, st.parse_hex(parts[1])))
-        except BadParameter as exc:
-            yield RowError(row, RowErrorCode.BAD_VALUE, exc.message)
+        if row == 1 and te_format.is_te_csv_header(line.split(",")):
+            yield from _delimited(itertools.chain([(row, line)], lines), ",", default)
+            return
+        yield _te_item(row, te_format.parse_line(line, default))
+
+
+def _te_item(row: int, parsed: te_format.TeRow | str) -> Item:
+    if isinstance(parsed, str):
+        return RowError(row, RowErrorCode.BAD_RECORD, parsed)
+    got = te_format.to_entry(row, parsed)
+    return got if isinstance(got, RowError) else Record(row, got)
 
 
 def _local(tag: str) -> str:
@@ -252,7 +262,7 @@ def read(f: BinaryIO, fmt: Format, default: SignalType = SignalType.PDQ) -> Iter
     if fmt is Format.JSONL:
         return read_jsonl(f, default)
     if fmt is Format.TE:
-        return read_te(f)
+        return read_te(f, default)
     return read_ncmec(f)
 
 
@@ -262,24 +272,28 @@ def _prefixed(e: Entry) -> str:
     return f"sha256:{e.value.hex()}" if e.signal_type is SignalType.SHA256 else e.value.hex()
 
 
-def write(out: TextIO, fmt: Format, entries: Iterable[Entry]) -> int:
-    """Writes entries in fmt; returns how many were written (te skips sha256: it has none)."""
-    n = 0
+def write(
+    out: TextIO,
+    fmt: Format,
+    entries: Iterable[Entry],
+    checksums: te_format.Checksums = te_format.Checksums.DROP,
+) -> ExportReport:
+    """Writes entries in fmt: what was written, and what the format could not carry (te
+    only: see te_format.write_te)."""
     if fmt is Format.NCMEC:
-        return _write_ncmec(out, entries)
+        return ExportReport(_write_ncmec(out, entries))
+    if fmt is Format.TE:
+        return te_format.write_te(out, entries, checksums)
+    n = 0
     writer = csv.writer(out, delimiter="\t" if fmt is Format.TSV else ",", lineterminator="\n")
     for e in entries:
         if fmt in (Format.CSV, Format.TSV):
             writer.writerow([_prefixed(e), e.label or "", e.external_id or ""])
-        elif fmt is Format.JSONL:
+        else:
             obj = {k: v for k, v in e.to_json().items() if k not in ("id", "added_at")}
             out.write(json.dumps(obj) + "\n")
-        else:
-            if e.signal_type is SignalType.SHA256:
-                continue
-            out.write(f"{e.signal_type.value} {e.value.hex()}\n")
         n += 1
-    return n
+    return ExportReport(n)
 
 
 def _write_ncmec(out: TextIO, entries: Iterable[Entry]) -> int:

@@ -13,17 +13,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from hashmatch.banks.formats import Format, Item, Record, Removal, RowErrorCode, read, write
+from hashmatch.banks.formats import Format, Item, Record, Removal, read, write
 from hashmatch.banks.model import (
     Bank,
     Entry,
+    ExportReport,
     NewEntry,
     RowError,
+    RowErrorCode,
     SignalType,
     Tombstone,
     WriteReport,
 )
 from hashmatch.banks.store import BankStore
+from hashmatch.banks.te_format import Checksums
 
 
 def import_file(
@@ -69,5 +72,11 @@ def iter_entries(store: BankStore, bank: str, page: int = 10_000) -> Iterator[En
         after = rows[-1].id
 
 
-def export_bank(store: BankStore, bank: str, fmt: Format, out: TextIO) -> int:
-    return write(out, fmt, iter_entries(store, bank))
+def export_bank(
+    store: BankStore,
+    bank: str,
+    fmt: Format,
+    out: TextIO,
+    checksums: Checksums = Checksums.DROP,
+) -> ExportReport:
+    return write(out, fmt, iter_entries(store, bank), checksums)

@@ -263,6 +263,17 @@ class LiveState:
     sources: list[str | None]
 
 
+class RowErrorCode(StrEnum):
+    BAD_VALUE = "BAD_VALUE"
+    DUPLICATE = "DUPLICATE"
+    LINE_TOO_LONG = "LINE_TOO_LONG"
+    BAD_ENCODING = "BAD_ENCODING"
+    BAD_RECORD = "BAD_RECORD"
+    UNSUPPORTED_SIGNAL = "UNSUPPORTED_SIGNAL"
+    SIGNAL_NOT_ENABLED = "SIGNAL_NOT_ENABLED"
+    NEGATIVE_CLASS = "NEGATIVE_CLASS"  # python-threatexchange: a known false positive
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
     """One bad input row: where (1-based line or record), the error code and why."""
@@ -304,3 +315,27 @@ class WriteReport:
         self.error_count += 1
         if len(self.errors) < MAX_ROW_ERRORS:
             self.errors.append(error)
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote, and what its format could not carry."""
+
+    written: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # signal type -> entries left out
+    labels_dropped: int = 0  # entries written without their label and source
+
+    @property
+    def lossless(self) -> bool:
+        return not self.dropped and not self.labels_dropped
+
+    def describe(self) -> str:
+        parts = [f"{n:,} {what} entries (python-threatexchange has no photo checksum type;"
+                 " --te-checksums video writes them as video_md5/video_sha256)"
+                 for what, n in sorted(self.dropped.items())]  # fmt: skip
+        if self.labels_dropped:
+            parts.append(
+                f"the labels and sources of {self.labels_dropped:,} entries (its file format"
+                " carries only '<signal type> <value>'; jsonl keeps them)"
+            )
+        return "; ".join(parts)

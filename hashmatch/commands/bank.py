@@ -19,6 +19,7 @@ from hashmatch.banks.model import (
     guess_signal,
 )
 from hashmatch.banks.sqlite_store import SqliteBankStore
+from hashmatch.banks.te_format import Checksums
 from hashmatch.commands.common import ExitCode, Streams, add_data_dir, data_dir
 from hashmatch.config import BanksConfig
 from hashmatch.errors import BadParameter
@@ -74,6 +75,18 @@ def register(bank: argparse.ArgumentParser) -> None:
     p = action("export", "write a bank's live entries to stdout")
     p.add_argument("name")
     p.add_argument("--format", choices=[f.value for f in Format], default=Format.CSV.value)
+    p.add_argument(
+        "--te-checksums",
+        choices=[c.value for c in Checksums],
+        default=Checksums.DROP.value,
+        help="te: MD5/SHA-256 entries left out (python-threatexchange has no photo checksum"
+        " type), or written as video_md5/video_sha256",
+    )
+    p.add_argument(
+        "--allow-lossy",
+        action="store_true",
+        help="te: exit 0 even when entries or labels had to be left out (still said)",
+    )
     p.set_defaults(run=_export)
 
     p = action("add", "add entries: VALUE is hex, optionally prefixed pdq:/md5:/sha256:")
@@ -245,10 +258,15 @@ def _import(args: argparse.Namespace, io: Streams) -> ExitCode:
 def _export(args: argparse.Namespace, io: Streams) -> ExitCode:
     store = _with_store(args)
     try:
-        export_bank(store, args.name, Format(args.format), io.stdout)
+        report = export_bank(
+            store, args.name, Format(args.format), io.stdout, Checksums(args.te_checksums)
+        )
     finally:
         store.close()
-    return ExitCode.OK
+    if report.lossless:
+        return ExitCode.OK
+    io.stderr.write(f"hashmatch: {args.format} export left out {report.describe()}\n")
+    return ExitCode.OK if args.allow_lossy else ExitCode.FAILURE
 
 
 def _parse_values(values: list[str]) -> list[tuple[SignalType, bytes]]:

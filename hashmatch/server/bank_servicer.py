@@ -19,6 +19,7 @@ from hashmatch.banks.model import (
     BankSettings,
     DistancePolicy,
     Entry,
+    ExportReport,
     NewEntry,
     SignalType,
     Visibility,
@@ -295,13 +296,16 @@ class BankServicer(bank_rpc.BankServiceServicer):
         await asyncio.to_thread(self.access.owned, call.caller, request.bank)
         with tempfile.TemporaryFile(mode="w+b", prefix="hashmatch-export-") as spool:
             # Written whole first (NCMEC XML is one document), then streamed in chunks.
-            await asyncio.to_thread(self._export, request.bank, fmt, spool)
+            report = await asyncio.to_thread(self._export, request.bank, fmt, spool)
+            if not report.lossless:  # said where a client can read it, before the data
+                context.set_trailing_metadata((("hashmatch-export-left-out", report.describe()),))
             spool.seek(0)
             while data := spool.read(EXPORT_CHUNK):
                 yield bank_pb.ExportChunk(data=data)
 
-    def _export(self, bank: str, fmt: Format, spool: IO[bytes]) -> None:
+    def _export(self, bank: str, fmt: Format, spool: IO[bytes]) -> ExportReport:
         text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
-        export_bank(self.store, bank, fmt, text)
+        report = export_bank(self.store, bank, fmt, text)
         text.flush()
         text.detach()  # leave the spool open for streaming
+        return report
