@@ -1,4 +1,5 @@
-"""Import/export: every format, bad rows, idempotency, and all-or-nothing imports."""
+"""Import/export: every format, bad rows, idempotency, and all-or-nothing imports (on
+SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from hashmatch.banks.formats import Format
 from hashmatch.banks.importer import export_bank, import_file, iter_entries
 from hashmatch.banks.model import BankSettings, NewEntry, RowErrorCode, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
+from hashmatch.banks.store import BankStore
+from tests.conftest import BankOpener
 
 RNG = np.random.default_rng(7)
 PDQS = [RNG.integers(0, 256, 32, dtype=np.uint8).tobytes().hex() for _ in range(6)]
@@ -66,8 +69,8 @@ NCMEC_XML = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteBankStore]:
-    s = SqliteBankStore(tmp_path / "banks.sqlite3")
+def store(open_bank_store: BankOpener) -> Iterator[BankStore]:
+    s = open_bank_store()
     s.create_bank("b", BankSettings())
     yield s
     s.close()
@@ -79,11 +82,11 @@ def _write(tmp_path: Path, name: str, data: bytes | str) -> Path:
     return p
 
 
-def _values(store: SqliteBankStore) -> dict[str, str | None]:
+def _values(store: BankStore) -> dict[str, str | None]:
     return {e.value.hex(): e.label for e in iter_entries(store, "b")}
 
 
-def test_csv_with_header_labels_and_prefixes(store: SqliteBankStore, tmp_path: Path) -> None:
+def test_csv_with_header_labels_and_prefixes(store: BankStore, tmp_path: Path) -> None:
     text = f"value,label,external_id\n{PDQS[0]},A1,e1\n{MD5},A2\nsha256:{SHA},,e3\n{PDQS[1]}\n"
     r = import_file(store, "b", _write(tmp_path, "a.csv", text), Format.CSV)
     assert (r.added, r.errors) == (4, [])
@@ -93,7 +96,7 @@ def test_csv_with_header_labels_and_prefixes(store: SqliteBankStore, tmp_path: P
     assert entries[SHA].signal_type is SignalType.SHA256 and entries[SHA].label is None
 
 
-def test_tsv_and_default_sha256(store: SqliteBankStore, tmp_path: Path) -> None:
+def test_tsv_and_default_sha256(store: BankStore, tmp_path: Path) -> None:
     r = import_file(
         store, "b", _write(tmp_path, "a.tsv", f"{SHA}\tA1\n"), Format.TSV, SignalType.SHA256
     )
@@ -101,7 +104,7 @@ def test_tsv_and_default_sha256(store: SqliteBankStore, tmp_path: Path) -> None:
     assert store.count_entries("b")[SignalType.SHA256] == 1
 
 
-def test_jsonl(store: SqliteBankStore, tmp_path: Path) -> None:
+def test_jsonl(store: BankStore, tmp_path: Path) -> None:
     text = (
         f'{{"signal_type": "pdq", "value": "{PDQS[0]}", "label": "A1", "source": "s"}}\n'
         f'{{"value": "{MD5}"}}\n'
@@ -118,7 +121,7 @@ def test_jsonl(store: SqliteBankStore, tmp_path: Path) -> None:
     ]
 
 
-def test_threatexchange_lines(store: SqliteBankStore, tmp_path: Path) -> None:
+def test_threatexchange_lines(store: BankStore, tmp_path: Path) -> None:
     text = f"pdq {PDQS[0]}\nmd5 {MD5} extra metadata\nvideo_md5 {MD5}\ntmk abc\npdq\n"
     r = import_file(store, "b", _write(tmp_path, "a.te", text), Format.TE)
     assert (r.added, r.duplicates) == (2, 1)  # the two MD5s are equal values: one counts
@@ -126,7 +129,7 @@ def test_threatexchange_lines(store: SqliteBankStore, tmp_path: Path) -> None:
     assert codes == [(4, "UNSUPPORTED_SIGNAL"), (5, "BAD_RECORD")]
 
 
-def test_ncmec_xml_entries_and_tombstones(store: SqliteBankStore, tmp_path: Path) -> None:
+def test_ncmec_xml_entries_and_tombstones(store: BankStore, tmp_path: Path) -> None:
     store.write_entries("b", [NewEntry(SignalType.PDQ, bytes.fromhex(PDQS[5]), "A1", "old1")])
     r = import_file(store, "b", _write(tmp_path, "n.xml", NCMEC_XML), Format.NCMEC)
     assert (r.added, r.removed) == (4, 1)
@@ -142,14 +145,14 @@ def test_ncmec_xml_entries_and_tombstones(store: SqliteBankStore, tmp_path: Path
     assert (again.added, again.unchanged, again.errors) == (0, 4, [])
 
 
-def test_ncmec_truncated_xml_keeps_earlier_records(store: SqliteBankStore, tmp_path: Path) -> None:
+def test_ncmec_truncated_xml_keeps_earlier_records(store: BankStore, tmp_path: Path) -> None:
     cut = NCMEC_XML[: NCMEC_XML.index("<id>image3")]
     r = import_file(store, "b", _write(tmp_path, "t.xml", cut), Format.NCMEC)
     assert r.added == 3
     assert r.errors and r.errors[-1].code == RowErrorCode.BAD_RECORD
 
 
-def test_bad_rows_are_reported_and_good_rows_kept(store: SqliteBankStore, tmp_path: Path) -> None:
+def test_bad_rows_are_reported_and_good_rows_kept(store: BankStore, tmp_path: Path) -> None:
     store.write_entries("b", [NewEntry(SignalType.PDQ, bytes.fromhex(PDQS[4]), "keep")])
     lines = [
         PDQS[0].encode(),  # 1 good
@@ -175,16 +178,14 @@ def test_bad_rows_are_reported_and_good_rows_kept(store: SqliteBankStore, tmp_pa
     assert _values(store) == {PDQS[4]: "keep", PDQS[0]: None, PDQS[2]: "A2"}
 
 
-def test_signal_type_not_enabled(store: SqliteBankStore, tmp_path: Path) -> None:
+def test_signal_type_not_enabled(store: BankStore, tmp_path: Path) -> None:
     store.create_bank("pdqonly", BankSettings(signal_types=frozenset({SignalType.PDQ})))
     r = import_file(store, "pdqonly", _write(tmp_path, "m.csv", f"{MD5}\n{PDQS[0]}\n"), Format.CSV)
     assert r.added == 1 and [e.code for e in r.errors] == ["SIGNAL_NOT_ENABLED"]
 
 
 @pytest.mark.parametrize("fmt", [Format.CSV, Format.TSV, Format.JSONL, Format.NCMEC])
-def test_import_twice_and_export_round_trip(
-    store: SqliteBankStore, tmp_path: Path, fmt: Format
-) -> None:
+def test_import_twice_and_export_round_trip(store: BankStore, tmp_path: Path, fmt: Format) -> None:
     rows = (
         "".join(f"{p},L{i},x{i}\n" for i, p in enumerate(PDQS)) + f"{MD5},A1,m\nsha256:{SHA},,s\n"
     )

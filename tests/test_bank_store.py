@@ -1,4 +1,5 @@
-"""The SQLite bank store: banks, entries, tombstones, change log, migrations."""
+"""The bank store contract, on SQLite and on PostgreSQL: banks, entries, tombstones,
+change log, migrations."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ from hashmatch.banks.model import (
     Visibility,
 )
 from hashmatch.banks.sqlite_store import SCHEMA_VERSION, SqliteBankStore
+from hashmatch.banks.store import BankStore
 from hashmatch.errors import AlreadyExists, BadParameter, NotFound
+from tests import postgres
+from tests.conftest import BankOpener
 
 
 def pdq(i: int) -> bytes:
@@ -25,13 +29,14 @@ def pdq(i: int) -> bytes:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteBankStore]:
-    s = SqliteBankStore(tmp_path / "banks.sqlite3")
+def store(open_bank_store: BankOpener) -> Iterator[BankStore]:
+    s = open_bank_store()
     yield s
     s.close()
 
 
-def test_file_settings_wal_foreign_keys_version(store: SqliteBankStore) -> None:
+def test_sqlite_file_settings_wal_foreign_keys_version(tmp_path: Path) -> None:
+    store = SqliteBankStore(tmp_path / "banks.sqlite3")
     db = sqlite3.connect(store.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
@@ -43,15 +48,16 @@ def test_file_settings_wal_foreign_keys_version(store: SqliteBankStore) -> None:
             "INSERT INTO entries (bank_id, signal_type, value, added_at)"
             " VALUES (999, 'md5', x'00', 'now')"
         )
+    store.close()
 
 
-def test_reopen_keeps_data_and_store_id(tmp_path: Path) -> None:
-    path = tmp_path / "b.sqlite3"
-    a = SqliteBankStore(path)
+def test_reopen_keeps_data_and_store_id(open_bank_store: BankOpener) -> None:
+    a = open_bank_store()
+    assert a.schema_version() >= 1
     a.create_bank("x", BankSettings())
     sid = a.store_id
     a.close()
-    b = SqliteBankStore(path)
+    b = open_bank_store()
     assert b.store_id == sid and [k.name for k in b.list_banks()] == ["x"]
     b.close()
 
@@ -67,7 +73,20 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         SqliteBankStore(path)
 
 
-def test_bank_crud(store: SqliteBankStore) -> None:
+def test_newer_schema_is_refused_on_postgres(pg_cluster: postgres.Cluster) -> None:
+    import psycopg
+
+    from hashmatch.banks import postgres_store
+
+    url = pg_cluster.new_database()
+    postgres_store.PostgresBankStore(url).close()
+    with psycopg.connect(url) as db:
+        db.execute("UPDATE schema_version SET version = %s", (postgres_store.SCHEMA_VERSION + 1,))
+    with pytest.raises(BadParameter, match="newer"):
+        postgres_store.PostgresBankStore(url)
+
+
+def test_bank_crud(store: BankStore) -> None:
     b = store.create_bank(
         "ncmec",
         BankSettings(
@@ -97,7 +116,7 @@ def test_bank_crud(store: SqliteBankStore) -> None:
     store.create_bank("ncmec", BankSettings())  # the name is free again
 
 
-def test_write_entries_is_idempotent_and_tombstones_revive(store: SqliteBankStore) -> None:
+def test_write_entries_is_idempotent_and_tombstones_revive(store: BankStore) -> None:
     store.create_bank("b", BankSettings())
     entries = [NewEntry(SignalType.PDQ, pdq(i), "A1", f"x{i}") for i in range(100)]
     r1 = store.write_entries("b", entries)
@@ -116,7 +135,7 @@ def test_write_entries_is_idempotent_and_tombstones_revive(store: SqliteBankStor
     assert store.count_entries("b")[SignalType.PDQ] == 98
 
 
-def test_list_entries_pages_by_id(store: SqliteBankStore) -> None:
+def test_list_entries_pages_by_id(store: BankStore) -> None:
     store.create_bank("b", BankSettings())
     store.write_entries("b", [NewEntry(SignalType.MD5, i.to_bytes(16, "big")) for i in range(25)])
     seen, after = [], 0
@@ -126,7 +145,7 @@ def test_list_entries_pages_by_id(store: SqliteBankStore) -> None:
     assert len(seen) == 25 and seen == sorted(seen)
 
 
-def test_change_log_is_monotonic_and_complete(store: SqliteBankStore) -> None:
+def test_change_log_is_monotonic_and_complete(store: BankStore) -> None:
     start = store.current_sequence()
     store.create_bank("b", BankSettings())
     store.write_entries("b", [NewEntry(SignalType.PDQ, pdq(i)) for i in range(5)])
@@ -145,7 +164,7 @@ def test_change_log_is_monotonic_and_complete(store: SqliteBankStore) -> None:
     assert store.changes_since(start, limit=3) == changes[:3]
 
 
-def test_live_signals_is_one_consistent_read(store: SqliteBankStore) -> None:
+def test_live_signals_is_one_consistent_read(store: BankStore) -> None:
     store.create_bank("b", BankSettings())
     store.write_entries(
         "b",
@@ -165,7 +184,7 @@ def test_live_signals_is_one_consistent_read(store: SqliteBankStore) -> None:
     assert set(live.bank_ids.tolist()) == {store.get_bank("b").id}
 
 
-def test_lookup_and_entries_by_id(store: SqliteBankStore) -> None:
+def test_lookup_and_entries_by_id(store: BankStore) -> None:
     store.create_bank("a", BankSettings())
     store.create_bank("b", BankSettings())
     v = bytes(range(16))
@@ -177,9 +196,8 @@ def test_lookup_and_entries_by_id(store: SqliteBankStore) -> None:
     assert {e.label for e in got.values()} == {"A1", "B1"}
 
 
-def test_two_connections_see_each_others_commits(tmp_path: Path) -> None:
-    path = tmp_path / "b.sqlite3"
-    a, b = SqliteBankStore(path), SqliteBankStore(path)
+def test_two_connections_see_each_others_commits(open_bank_store: BankOpener) -> None:
+    a, b = open_bank_store(), open_bank_store()
     a.create_bank("x", BankSettings())
     a.write_entries("x", [NewEntry(SignalType.PDQ, pdq(1))])
     assert b.count_entries("x")[SignalType.PDQ] == 1

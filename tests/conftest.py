@@ -1,0 +1,35 @@
+"""Fixtures shared by the store contract suites: each runs against the embedded SQLite
+store and against a real PostgreSQL server (tests/postgres.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hashmatch.banks.store import BankStore
+from tests import postgres
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[postgres.Cluster]:
+    with postgres.cluster() as c:
+        yield c
+
+
+BankOpener = Callable[[], BankStore]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_bank_store(request: pytest.FixtureRequest, tmp_path: Path) -> BankOpener:
+    """Opens a store on one database (a new one per test); each call a new connection."""
+    if request.param == "sqlite":
+        from hashmatch.banks.sqlite_store import SqliteBankStore
+
+        path = tmp_path / "banks.sqlite3"
+        return lambda: SqliteBankStore(path)
+    from hashmatch.banks.postgres_store import PostgresBankStore
+
+    url = request.getfixturevalue("pg_cluster").new_database()
+    return lambda: PostgresBankStore(url, pool_size=2)
