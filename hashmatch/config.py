@@ -282,6 +282,22 @@ class BanksConfig:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    """Where the stores live. Empty: SQLite files in the data dir (the embedded default).
+    A PostgreSQL URL (postgresql://user@host/db; the password from PGPASSWORD or
+    ~/.pgpass, not the URL, where you can): the banks there (shared by every replica),
+    the data dir keeping local caches (the index snapshot) and the stores not yet moved."""
+
+    database_url: str = ""
+
+    def __post_init__(self) -> None:
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                "database_url: a postgresql:// URL, or empty for SQLite in the data dir"
+            )
+
+
+@dataclass(frozen=True)
 class SandboxConfig:
     """The integration sandbox: a public "Test" bank of benign synthetic images."""
 
@@ -378,6 +394,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     banks: BanksConfig = field(default_factory=BanksConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     flood: FloodSettings = field(default_factory=FloodSettings)
@@ -392,6 +409,7 @@ _SECTIONS = {
     "auth": AuthConfig,
     "sandbox": SandboxConfig,
     "banks": BanksConfig,
+    "storage": StorageConfig,
     "reports": ReportsConfig,
     "webhooks": WebhooksConfig,
     "flood": FloodSettings,
@@ -400,6 +418,7 @@ _SECTIONS = {
 
 
 ENV_PREFIX = "HASHMATCH_"
+DATABASE_URL_ENV = "HASHMATCH_DATABASE_URL"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -493,11 +512,14 @@ def load_config(
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """A Config from an optional TOML file, then the environment (`HASHMATCH_<SECTION>_<KEY>`,
-    e.g. HASHMATCH_BATCH_MAX_BATCH=64, and HASHMATCH_DATA_DIR), then flag overrides
+    e.g. HASHMATCH_BATCH_MAX_BATCH=64, and HASHMATCH_DATA_DIR, HASHMATCH_DATABASE_URL), then
+    flag overrides
     ({"server": {"listen": ...}}). Every value is checked against the setting's type, and
     an error names the setting. See hashmatch.example.toml.
     """
     environ = {} if environ is None else environ
+    if DATABASE_URL_ENV in environ:  # the usual name, as HASHMATCH_STORAGE_DATABASE_URL
+        environ = {f"{ENV_PREFIX}STORAGE_DATABASE_URL": environ[DATABASE_URL_ENV], **environ}
     raw: dict[str, Any] = {}
     if path is not None:
         try:

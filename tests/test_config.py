@@ -93,3 +93,16 @@ def test_environment_overrides_file_and_flags_override_both(tmp_path: Path) -> N
         load_config(None, None, {"HASHMATCH_SANDBOX_ENABLED": "maybe"})
     with pytest.raises(ConfigError, match="HASHMATCH_BATCH_MAX_BATCH"):
         load_config(None, None, {"HASHMATCH_BATCH_MAX_BATCH": "lots"})
+
+
+def test_database_url_from_file_environment_and_flag(tmp_path: Path) -> None:
+    url = "postgresql://hashmatch@db/hashmatch"
+    assert load_config().storage.database_url == ""
+    assert load_config(environ={"HASHMATCH_DATABASE_URL": url}).storage.database_url == url
+    toml = tmp_path / "c.toml"
+    toml.write_text('[storage]\ndatabase_url = "postgresql://file@db/x"\n')
+    assert load_config(toml).storage.database_url == "postgresql://file@db/x"
+    flagged = load_config(toml, {"storage": {"database_url": url}}, {})
+    assert flagged.storage.database_url == url
+    with pytest.raises(ConfigError, match="database_url"):
+        load_config(environ={"HASHMATCH_DATABASE_URL": "mysql://x"})

@@ -1,5 +1,5 @@
 """vpdq bank entries: compact frame lists, frame hashes in the PDQ index with a
-back-reference, and matching a video against the banks."""
+back-reference, and matching a video against the banks (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from hashmatch.banks.model import BankSettings, SignalType
-from hashmatch.banks.sqlite_store import SqliteBankStore
+from hashmatch.banks.postgres_store import PostgresBankStore
+from hashmatch.banks.store import BankStore
 from hashmatch.config import VideoConfig
 from hashmatch.errors import NotFound
 from hashmatch.matching.bank_matcher import BankMatcher
@@ -19,7 +20,10 @@ from hashmatch.video.compare import VideoMatchOptions
 from hashmatch.video.features import VideoHash
 from hashmatch.video.hasher import VideoHasher
 from hashmatch.video.matching import VideoBankMatcher
-from hashmatch.video.store import VideoStore
+from hashmatch.video.postgres_tables import PostgresVideoTables
+from hashmatch.video.sqlite_tables import SqliteVideoTables
+from hashmatch.video.store import VideoStore, VideoTables
+from tests.conftest import BankOpener
 from tests.video_helpers import write_video
 
 HASHER = VideoHasher(VideoConfig(seconds_per_hash=0.5))
@@ -38,18 +42,23 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, VideoHash]:
 
 
 @pytest.fixture()
-def stores(tmp_path: Path) -> Iterator[tuple[SqliteBankStore, VideoStore]]:
-    banks = SqliteBankStore(tmp_path / "banks.sqlite3")
+def stores(open_bank_store: BankOpener, tmp_path: Path) -> Iterator[tuple[BankStore, VideoStore]]:
+    banks = open_bank_store()
     banks.create_bank("known", BankSettings())
     banks.create_bank("strict", BankSettings(pdq_threshold=0))
-    videos = VideoStore(tmp_path / "banks.sqlite3", banks)
+    tables: VideoTables
+    if isinstance(banks, PostgresBankStore):
+        tables = PostgresVideoTables(banks.url)
+    else:
+        tables = SqliteVideoTables(tmp_path / "banks.sqlite3")
+    videos = VideoStore(tables, banks)
     yield banks, videos
     videos.close()
     banks.close()
 
 
 def test_frames_go_to_the_pdq_index_with_a_back_reference(
-    stores: tuple[SqliteBankStore, VideoStore], videos: dict[str, VideoHash]
+    stores: tuple[BankStore, VideoStore], videos: dict[str, VideoHash]
 ) -> None:
     banks, store = stores
     entry = store.add_video("known", videos["a"], label="clip-a", external_id="x1")
@@ -67,7 +76,7 @@ def test_frames_go_to_the_pdq_index_with_a_back_reference(
 
 
 def test_match_a_video_against_the_banks(
-    stores: tuple[SqliteBankStore, VideoStore], videos: dict[str, VideoHash]
+    stores: tuple[BankStore, VideoStore], videos: dict[str, VideoHash]
 ) -> None:
     banks, store = stores
     a = store.add_video("known", videos["a"], label="a")
@@ -88,7 +97,7 @@ def test_match_a_video_against_the_banks(
 
 
 def test_per_bank_threshold_and_removal(
-    stores: tuple[SqliteBankStore, VideoStore], videos: dict[str, VideoHash]
+    stores: tuple[BankStore, VideoStore], videos: dict[str, VideoHash]
 ) -> None:
     banks, store = stores
     store.add_video("strict", videos["a"], label="a")  # threshold 0: exact frames only
@@ -111,7 +120,7 @@ def test_per_bank_threshold_and_removal(
 
 
 def test_frame_entries_a_crashed_add_left_are_swept(
-    stores: tuple[SqliteBankStore, VideoStore], videos: dict[str, VideoHash]
+    stores: tuple[BankStore, VideoStore], videos: dict[str, VideoHash]
 ) -> None:
     """A crash between add_video's two transactions leaves frame entries (source vpdq)
     without a video: written here as that crash would; the sweep removes exactly those."""

@@ -18,7 +18,7 @@ from hashmatch.banks.model import (
     Visibility,
     guess_signal,
 )
-from hashmatch.banks.sqlite_store import SqliteBankStore
+from hashmatch.banks.store import BankStore
 from hashmatch.banks.te_format import Checksums
 from hashmatch.commands.common import ExitCode, Streams, add_data_dir, data_dir
 from hashmatch.config import BanksConfig
@@ -167,7 +167,7 @@ def _settings(args: argparse.Namespace) -> BankSettings:
     )
 
 
-def _with_store(args: argparse.Namespace) -> SqliteBankStore:
+def _with_store(args: argparse.Namespace) -> BankStore:
     return data_dir(args).open_banks()
 
 

@@ -11,9 +11,10 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, TextIO
 
-from hashmatch.config import DecoderChoice
+from hashmatch.config import DATABASE_URL_ENV, DecoderChoice
 from hashmatch.errors import BadParameter
 from hashmatch.storage.datadir import DEFAULT_DATA_DIR, DataDir
+from hashmatch.storage.postgres import is_postgres_url
 
 
 class ExitCode(IntEnum):
@@ -51,10 +52,25 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help=f"the data folder: banks, tenants, audit, index snapshot (default {DEFAULT_DATA_DIR})",
     )
+    add_database_url(parser, os.environ.get(DATABASE_URL_ENV, ""))
+
+
+def add_database_url(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=default,
+        metavar="URL",
+        help="postgresql://user@host/db: the banks there, shared by every replica (default"
+        f" ${DATABASE_URL_ENV}, else SQLite in the data dir); the password from PGPASSWORD"
+        " or ~/.pgpass",
+    )
 
 
 def data_dir(args: argparse.Namespace) -> DataDir:
-    return DataDir(args.data_dir)
+    url = args.database_url or ""
+    if url and not is_postgres_url(url):
+        raise BadParameter("--database-url: a postgresql:// URL")
+    return DataDir(args.data_dir, url)
 
 
 def add_api_key(parser: argparse.ArgumentParser) -> None:

@@ -12,8 +12,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hashmatch.commands.common import ExitCode, Streams
+from hashmatch.commands.common import ExitCode, Streams, add_database_url
 from hashmatch.config import Config, HashMode, load_config
+from hashmatch.storage.postgres import redacted
 
 if TYPE_CHECKING:
     from hashmatch.core.runtime import Runtime
@@ -28,6 +29,7 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-dir", type=Path, metavar="DIR", help="bank database folder (./hashmatch-data)"
     )
+    add_database_url(p, None)  # None: the config's [storage] database_url
     p.add_argument("--listen", metavar="HOST:PORT", help="gRPC address (127.0.0.1:50051)")
     p.add_argument(
         "--metrics-listen", metavar="HOST:PORT", help="Prometheus /metrics ('' disables)"
@@ -39,9 +41,13 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def config_from(args: argparse.Namespace) -> Config:
-    overrides: dict[str, dict[str, Any]] = {"": {}, "server": {}, "engine": {}, "batch": {}}
+    overrides: dict[str, dict[str, Any]] = {
+        "": {}, "server": {}, "engine": {}, "batch": {}, "storage": {}
+    }  # fmt: skip
     if args.data_dir is not None:
         overrides[""]["data_dir"] = str(args.data_dir)
+    if args.database_url is not None:
+        overrides["storage"]["database_url"] = args.database_url
     if args.listen is not None:
         overrides["server"]["listen"] = args.listen
     if args.metrics_listen is not None:
@@ -114,8 +120,10 @@ def _say_serving(
     metrics = f", metrics on port {metrics_port}" if metrics_port else ""
     rest = f", REST on port {rest_port}" if rest_port else ""
     b = runtime.batcher
+    url = config.storage.database_url
+    banks = f", banks in {redacted(url)}" if url else ""
     io.stderr.write(
-        f"hashmatch serving on port {port} (data {config.data_dir}, "
+        f"hashmatch serving on port {port} (data {config.data_dir}{banks}, "
         f"backend {b.backend_name}, decoder {b.decoder}{metrics}{rest})\n"
     )
     from hashmatch.hashing.decode.images import jpeg_path  # the engine's: loaded by now

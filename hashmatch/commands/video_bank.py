@@ -12,7 +12,7 @@ from hashmatch.config import VideoConfig
 from hashmatch.errors import HashmatchError
 
 if TYPE_CHECKING:
-    from hashmatch.banks.sqlite_store import SqliteBankStore
+    from hashmatch.banks.store import BankStore
     from hashmatch.video.store import VideoStore
 
 
@@ -47,7 +47,7 @@ def register(vb: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_remove)
 
 
-def _open(args: argparse.Namespace) -> tuple[SqliteBankStore, VideoStore]:
+def _open(args: argparse.Namespace) -> tuple[BankStore, VideoStore]:
     data = data_dir(args)
     store = data.open_banks()
     return store, data.open_videos(store)

@@ -22,7 +22,7 @@ from PIL import Image
 
 from hashmatch.audit.log import AuditEvent, AuditLog
 from hashmatch.banks.model import DistancePolicy, SignalType
-from hashmatch.banks.sqlite_store import SqliteBankStore
+from hashmatch.banks.store import BankStore
 from hashmatch.config import Config
 from hashmatch.core.admission import Admission
 from hashmatch.core.batcher import Batcher
@@ -71,7 +71,7 @@ class Readiness:
 class Runtime:
     config: Config
     data: DataDir
-    store: SqliteBankStore
+    store: BankStore
     tenants: SqliteTenantStore
     videos: VideoStore
     matcher: BankMatcher
@@ -97,7 +97,7 @@ class Runtime:
     @classmethod
     def open(cls, config: Config, environ: Mapping[str, str] = os.environ) -> Runtime:
         """Everything opened and wired; nothing running yet (see start)."""
-        data = DataDir(config.data_dir)
+        data = DataDir(config.data_dir, config.storage.database_url)
         if data.operator_key.exists() and not data.tenants.exists():
             # Keys were made here once: starting without them would answer everyone as
             # the operator (a partial restore, say). Refuse rather than fail open.

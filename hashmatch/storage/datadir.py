@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hashmatch.audit.log import AuditLog
-    from hashmatch.banks.sqlite_store import SqliteBankStore
     from hashmatch.banks.store import BankStore
     from hashmatch.config import ReportsConfig
     from hashmatch.reports.outbox import ReportOutbox
@@ -34,6 +33,8 @@ class DataDir:
     reporters' details."""
 
     root: Path
+    # A PostgreSQL URL: the banks (and video entries) there, the rest still here.
+    database_url: str = ""
 
     def private(self, path: Path) -> Path:
         """`path` in the data dir, made (or tightened) private before anything opens it;
@@ -95,7 +96,11 @@ class DataDir:
         return self.root / "flood.sqlite3"
 
     # -- the stores ----------------------------------------------------------------------
-    def open_banks(self) -> SqliteBankStore:
+    def open_banks(self) -> BankStore:
+        if self.database_url:
+            from hashmatch.banks.postgres_store import PostgresBankStore
+
+            return PostgresBankStore(self.database_url)
         from hashmatch.banks.sqlite_store import SqliteBankStore
 
         return SqliteBankStore(self.private(self.banks))
@@ -103,7 +108,13 @@ class DataDir:
     def open_videos(self, banks: BankStore) -> VideoStore:
         from hashmatch.video.store import VideoStore
 
-        return VideoStore(self.private(self.banks), banks)
+        if self.database_url:
+            from hashmatch.video.postgres_tables import PostgresVideoTables
+
+            return VideoStore(PostgresVideoTables(self.database_url), banks)
+        from hashmatch.video.sqlite_tables import SqliteVideoTables
+
+        return VideoStore(SqliteVideoTables(self.private(self.banks)), banks)
 
     def open_tenants(self) -> SqliteTenantStore:
         from hashmatch.tenancy.sqlite_store import SqliteTenantStore

@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from hashmatch.errors import BadParameter, ConfigError
 
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
 
 def is_postgres_url(url: str | None) -> bool:
     return bool(url) and str(url).split(":", 1)[0] in ("postgresql", "postgres")
+
+
+def redacted(url: str) -> str:
+    """The URL as it may be shown: without its password (logs, status lines)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def open_pool(url: str, max_size: int = 8) -> ConnectionPool:

@@ -1,8 +1,9 @@
 """Video bank entries (vpdq): a video's frame list stored compactly, its frames' PDQ
 hashes in the PDQ index with a back-reference to the video.
 
-The tables live in the bank store's SQLite file, beside the bank tables and created here
-(vpdq_*), so the bank store's own schema and migrations stay untouched:
+The tables live in the bank store's database, beside the bank tables (vpdq_*; on SQLite
+created by sqlite_tables.py, so the bank store's schema stays untouched; on PostgreSQL part
+of the banks schema), behind the VideoTables Protocol; the logic is here, once:
 - vpdq_videos: one row per video entry: bank, label, external id, the VideoHash in its
   compact form (41 bytes a frame) and a digest of it (adding the same video twice to a
   bank is idempotent).
@@ -17,45 +18,19 @@ The tables live in the bank store's SQLite file, beside the bank tables and crea
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-import threading
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from hashmatch.banks.model import NewEntry, SignalType
 from hashmatch.banks.store import BankStore
 from hashmatch.errors import BadParameter, NotFound
-from hashmatch.storage.sqlite import read_transaction, write_transaction
 from hashmatch.video.features import VideoHash
 
 VPDQ_SOURCE = "vpdq"
-_IN_CHUNK = 900
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS vpdq_videos (
-        id INTEGER PRIMARY KEY,
-        bank_id INTEGER NOT NULL REFERENCES banks (id) ON DELETE CASCADE,
-        label TEXT,
-        external_id TEXT,
-        frames BLOB NOT NULL,
-        digest BLOB NOT NULL,
-        n_frames INTEGER NOT NULL,
-        duration REAL NOT NULL,
-        added_at TEXT NOT NULL,
-        removed_at TEXT,
-        UNIQUE (bank_id, digest)
-    )""",
-    """CREATE TABLE IF NOT EXISTS vpdq_frames (
-        video_id INTEGER NOT NULL REFERENCES vpdq_videos (id) ON DELETE CASCADE,
-        entry_id INTEGER NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
-        PRIMARY KEY (video_id, entry_id)
-    )""",
-    """CREATE INDEX IF NOT EXISTS vpdq_frames_entry ON vpdq_frames (entry_id)""",
-)
 
 
 @dataclass(frozen=True)
@@ -79,33 +54,53 @@ class VideoEntry:
         }
 
 
+# (id, bank_id, label, external_id, n_frames, duration, added_at)
+VideoRow = tuple[int, int, str | None, str | None, int, float, str]
+
+
+class VideoTables(Protocol):
+    """The vpdq tables of one database; each method one transaction."""
+
+    def save_video(
+        self, bank_id: int, label: str | None, external_id: str | None, blob: bytes,
+        digest: bytes, n_frames: int, duration: float, now: str, entry_ids: Iterable[int],
+    ) -> int:  # fmt: skip
+        """Inserts the video (or revives and relabels the one with this digest in the
+        bank) and links it to its frame entries; its id."""
+        ...
+
+    def orphan_frame_values(self, bank_id: int, cutoff: str) -> list[bytes]:
+        """Live vpdq PDQ entries of the bank added before cutoff that no live video holds."""
+        ...
+
+    def tombstone_video(self, bank_id: int, video_id: int, now: str) -> list[int] | None:
+        """Tombstones a live video: the entry ids no other live video holds, or None when
+        the bank has no such live video."""
+        ...
+
+    def video_ids(self, bank_id: int, after_id: int, limit: int) -> list[int]: ...
+    def rows(self, ids: Sequence[int]) -> list[VideoRow]: ...
+    def frame_blobs(self, ids: Sequence[int]) -> list[tuple[int, bytes]]: ...
+    def videos_of(self, entry_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """(entry id, live video id) pairs, by video id."""
+        ...
+
+    def close(self) -> None: ...
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class VideoStore:
-    """vpdq entries over the bank store's SQLite file (see the module docstring)."""
+    """vpdq entries over a bank store and its database's vpdq tables."""
 
-    def __init__(self, path: Path | str, banks: BankStore, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, tables: VideoTables, banks: BankStore) -> None:
+        self.tables = tables
         self.banks = banks
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            Path(path), timeout=timeout_s, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA foreign_keys = ON")
-        with self._write() as db:
-            for statement in _SCHEMA:
-                db.execute(statement)
-
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        return write_transaction(self._db, self._lock)
-
-    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
-        return read_transaction(self._db, self._lock)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.tables.close()
 
     # -- writing -------------------------------------------------------------------------
     def add_video(
@@ -138,30 +133,10 @@ class VideoStore:
             )
         ids = self._live_in_bank(b.id, values)
         blob = video.to_bytes()
-        digest = hashlib.sha256(blob).digest()
-        now = _now()
-        with self._write() as db:
-            row = db.execute(
-                "SELECT id FROM vpdq_videos WHERE bank_id = ? AND digest = ?", (b.id, digest)
-            ).fetchone()
-            if row is None:
-                cur = db.execute(
-                    "INSERT INTO vpdq_videos (bank_id, label, external_id, frames, digest,"
-                    " n_frames, duration, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (b.id, label, external_id, blob, digest, len(video), video.duration, now),
-                )
-                video_id = int(cur.lastrowid or 0)
-            else:
-                video_id = int(row[0])
-                db.execute(
-                    "UPDATE vpdq_videos SET label = ?, external_id = ?, removed_at = NULL"
-                    " WHERE id = ?",
-                    (label, external_id, video_id),
-                )
-            db.executemany(
-                "INSERT OR IGNORE INTO vpdq_frames (video_id, entry_id) VALUES (?, ?)",
-                ((video_id, eid) for eid in ids.values()),
-            )
+        video_id = self.tables.save_video(
+            b.id, label, external_id, blob, hashlib.sha256(blob).digest(), len(video),
+            video.duration, _now(), ids.values(),
+        )  # fmt: skip
         return self.get_entries([video_id])[video_id]
 
     def sweep_orphans(self, bank: str | None = None, older_than_s: float = 600.0) -> int:
@@ -175,42 +150,18 @@ class VideoStore:
         names = [bank] if bank is not None else [b.name for b in self.banks.list_banks()]
         removed = 0
         for name in names:
-            b = self.banks.get_bank(name)
-            with self._read() as db:
-                rows = db.execute(
-                    "SELECT e.value FROM entries e WHERE e.bank_id = ? AND e.source = ?"
-                    " AND e.signal_type = 'pdq' AND e.removed_at IS NULL AND e.added_at < ?"
-                    " AND NOT EXISTS (SELECT 1 FROM vpdq_frames f JOIN vpdq_videos v"
-                    "  ON v.id = f.video_id WHERE f.entry_id = e.id AND v.removed_at IS NULL)",
-                    (b.id, VPDQ_SOURCE, cutoff),
-                ).fetchall()
-            if rows:
-                removed += self.banks.remove_entries(
-                    name, [(SignalType.PDQ, bytes(r[0])) for r in rows]
-                )
+            values = self.tables.orphan_frame_values(self.banks.get_bank(name).id, cutoff)
+            if values:
+                removed += self.banks.remove_entries(name, [(SignalType.PDQ, v) for v in values])
         return removed
 
     def remove_video(self, bank: str, video_id: int) -> None:
         """Tombstones a video entry, and the PDQ entries only it brought (source vpdq, no
         other live video refers to them)."""
         b = self.banks.get_bank(bank)
-        with self._write() as db:
-            cur = db.execute(
-                "UPDATE vpdq_videos SET removed_at = ? WHERE id = ? AND bank_id = ?"
-                " AND removed_at IS NULL",
-                (_now(), video_id, b.id),
-            )
-            if cur.rowcount == 0:
-                raise NotFound(f"no video entry {video_id} in bank {bank!r}")
-            orphans = [
-                r[0]
-                for r in db.execute(
-                    "SELECT f.entry_id FROM vpdq_frames f WHERE f.video_id = ? AND NOT EXISTS"
-                    " (SELECT 1 FROM vpdq_frames g JOIN vpdq_videos v ON v.id = g.video_id"
-                    "  WHERE g.entry_id = f.entry_id AND v.removed_at IS NULL)",
-                    (video_id,),
-                )
-            ]
+        orphans = self.tables.tombstone_video(b.id, video_id, _now())
+        if orphans is None:
+            raise NotFound(f"no video entry {video_id} in bank {bank!r}")
         entries = self.banks.entries_by_id(orphans)
         values = [
             (SignalType.PDQ, e.value)
@@ -233,57 +184,20 @@ class VideoStore:
         return out
 
     def list_videos(self, bank: str, after_id: int = 0, limit: int = 1000) -> list[VideoEntry]:
-        b = self.banks.get_bank(bank)
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT id FROM vpdq_videos WHERE bank_id = ? AND removed_at IS NULL AND id > ?"
-                " ORDER BY id LIMIT ?",
-                (b.id, after_id, limit),
-            ).fetchall()
-        entries = self.get_entries([r[0] for r in rows])
-        return [entries[r[0]] for r in rows]
+        ids = self.tables.video_ids(self.banks.get_bank(bank).id, after_id, limit)
+        entries = self.get_entries(ids)
+        return [entries[i] for i in ids]
 
     def get_entries(self, ids: Sequence[int]) -> dict[int, VideoEntry]:
-        out: dict[int, VideoEntry] = {}
-        with self._read() as db:
-            for lo in range(0, len(ids), _IN_CHUNK):
-                part = list(ids[lo : lo + _IN_CHUNK])
-                marks = ",".join("?" * len(part))
-                for r in db.execute(
-                    "SELECT id, bank_id, label, external_id, n_frames, duration, added_at"
-                    f" FROM vpdq_videos WHERE id IN ({marks}) AND removed_at IS NULL",
-                    part,
-                ):
-                    out[r[0]] = VideoEntry(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
-        return out
+        return {r[0]: VideoEntry(*r) for r in self.tables.rows(ids)}
 
     def frames(self, ids: Sequence[int]) -> dict[int, VideoHash]:
         """The frame lists of live video entries."""
-        out: dict[int, VideoHash] = {}
-        with self._read() as db:
-            for lo in range(0, len(ids), _IN_CHUNK):
-                part = list(ids[lo : lo + _IN_CHUNK])
-                marks = ",".join("?" * len(part))
-                for r in db.execute(
-                    f"SELECT id, frames FROM vpdq_videos WHERE id IN ({marks})"
-                    " AND removed_at IS NULL",
-                    part,
-                ):
-                    out[r[0]] = VideoHash.from_bytes(bytes(r[1]))
-        return out
+        return {i: VideoHash.from_bytes(blob) for i, blob in self.tables.frame_blobs(ids)}
 
     def videos_of_entries(self, entry_ids: Sequence[int]) -> dict[int, list[int]]:
         """The back-reference: PDQ entry id -> ids of the live videos holding that frame."""
         out: dict[int, list[int]] = {}
-        with self._read() as db:
-            for lo in range(0, len(entry_ids), _IN_CHUNK):
-                part = list(entry_ids[lo : lo + _IN_CHUNK])
-                marks = ",".join("?" * len(part))
-                for eid, vid in db.execute(
-                    "SELECT f.entry_id, f.video_id FROM vpdq_frames f JOIN vpdq_videos v"
-                    f" ON v.id = f.video_id WHERE f.entry_id IN ({marks})"
-                    " AND v.removed_at IS NULL ORDER BY f.video_id",
-                    part,
-                ):
-                    out.setdefault(eid, []).append(vid)
+        for eid, vid in self.tables.videos_of(entry_ids):
+            out.setdefault(eid, []).append(vid)
         return out
