@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hashmatch.banks.store import BankStore
+from hashmatch.tenancy.store import TenantStore
 from tests import postgres
 
 
@@ -33,3 +34,20 @@ def open_bank_store(request: pytest.FixtureRequest, tmp_path: Path) -> BankOpene
 
     url = request.getfixturevalue("pg_cluster").new_database()
     return lambda: PostgresBankStore(url, pool_size=2)
+
+
+TenantOpener = Callable[[], TenantStore]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_tenant_store(request: pytest.FixtureRequest, tmp_path: Path) -> TenantOpener:
+    """Opens a tenant store on one database (a new one per test)."""
+    if request.param == "sqlite":
+        from hashmatch.tenancy.sqlite_store import SqliteTenantStore
+
+        path = tmp_path / "t.sqlite3"
+        return lambda: SqliteTenantStore(path)
+    from hashmatch.tenancy.postgres_store import PostgresTenantStore
+
+    url = request.getfixturevalue("pg_cluster").new_database()
+    return lambda: PostgresTenantStore(url, pool_size=4)

@@ -81,7 +81,8 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster() -> Iterator[Cluster]:
+def cluster(fsync: bool = False) -> Iterator[Cluster]:
+    """fsync off for tests (nothing here must survive a power cut); on for benchmarks."""
     bin_dir = server_bin()
     if bin_dir is None:
         if os.environ.get("HASHMATCH_REQUIRE_POSTGRES"):

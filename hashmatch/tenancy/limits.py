@@ -88,14 +88,13 @@ class TenantLimits:
         if not caller.limited or n <= 0:
             return
         month = this_month()
-        used = self.store.usage(caller.tenant_id, month)
-        if used + n > caller.monthly_items:
+        if self.store.charge_usage(caller.tenant_id, month, n, caller.monthly_items) is None:
             self.on_throttle(caller.tenant_id, "monthly_items")
+            used = self.store.usage(caller.tenant_id, month)
             raise Overloaded(
                 f"monthly quota: {used} of {caller.monthly_items} items used this month",
                 seconds_to_next_month(),
             )
-        self.store.add_usage(caller.tenant_id, month, n)
 
     def refund_items(self, caller: Principal, n: int) -> None:
         """Gives back n items charged ahead and not used (a stream's prepaid credit)."""

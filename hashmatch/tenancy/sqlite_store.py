@@ -282,6 +282,21 @@ class SqliteTenantStore:
             ).fetchone()
         return int(row[0])
 
+    def charge_usage(self, tenant_id: str, month: str, items: int, cap: int) -> int | None:
+        with self._write() as db:  # BEGIN IMMEDIATE: no other writer between read and add
+            row = db.execute(
+                "SELECT items FROM usage WHERE tenant_id = ? AND month = ?", (tenant_id, month)
+            ).fetchone()
+            used = int(row[0]) if row else 0
+            if used + items > cap:
+                return None
+            db.execute(
+                "INSERT INTO usage (tenant_id, month, items) VALUES (?, ?, ?)"
+                " ON CONFLICT (tenant_id, month) DO UPDATE SET items = items + excluded.items",
+                (tenant_id, month, items),
+            )
+        return used + items
+
     def usage(self, tenant_id: str, month: str) -> int:
         row = self._one(
             "SELECT items FROM usage WHERE tenant_id = ? AND month = ?", (tenant_id, month)
