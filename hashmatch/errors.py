@@ -26,6 +26,7 @@ class ErrorCode(StrEnum):
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    UNAVAILABLE = "UNAVAILABLE"
 
     @property
     def photodna_status(self) -> int:
@@ -46,6 +47,7 @@ _PHOTODNA = {
     ErrorCode.INTERNAL: 3004,
     ErrorCode.RESOURCE_EXHAUSTED: 3004,
     ErrorCode.DEADLINE_EXCEEDED: 3004,
+    ErrorCode.UNAVAILABLE: 3004,
     # PhotoDNA answers these at its API gateway with HTTP 401 / 403, not a 3xxx status.
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.PERMISSION_DENIED: 403,
@@ -98,6 +100,12 @@ class AlreadyExists(HashmatchError):
 
 class InternalError(HashmatchError):
     code = ErrorCode.INTERNAL
+
+
+class Unavailable(HashmatchError):
+    """A store the call needs is unreachable for now (a lost database connection): retry."""
+
+    code = ErrorCode.UNAVAILABLE
 
 
 class Overloaded(HashmatchError):

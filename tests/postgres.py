@@ -56,6 +56,7 @@ class Cluster:
     port: int
     bin: Path
     _prefix: list[str]
+    _options: str = ""
     _names: Iterator[int] = field(default_factory=itertools.count)
 
     def url(self, database: str = "postgres") -> str:
@@ -75,6 +76,12 @@ class Cluster:
             [*self._prefix, str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), *args],
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
+
+    def start(self) -> None:
+        self.pg_ctl("-o", self._options, "-l", str(self.root / "server.log"), "-w", "start")
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "-w", "stop")
 
     def restart(self) -> None:
         self.pg_ctl("-m", "fast", "-l", str(self.root / "server.log"), "-w", "restart")
@@ -99,11 +106,13 @@ def cluster(fsync: bool = False) -> Iterator[Cluster]:
              "-A", "trust", "--no-sync", "-E", "UTF8", "--locale", "C"],
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
-        c = Cluster(root, port, bin_dir, prefix)
+        durable = "on" if fsync else "off"
         options = (
-            f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c max_connections=200"
+            f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync={durable}"
+            " -c max_connections=200"
         )
-        c.pg_ctl("-o", options, "-l", str(root / "server.log"), "-w", "start")
+        c = Cluster(root, port, bin_dir, prefix, options)
+        c.start()
         try:
             yield c
         finally:

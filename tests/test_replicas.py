@@ -137,3 +137,59 @@ def test_keys_made_once_hold_on_every_replica(
     with pytest.raises(grpc.RpcError) as revoked:
         stub_b.MatchHashes(query, metadata=matcher_md)
     assert revoked.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_database_outage_is_unavailable_not_fatal_and_heals(
+    pg_cluster: postgres.Cluster, tmp_path: Path
+) -> None:
+    """The database stops under a running replica: matching goes on from memory (with a key
+    verified before), calls that need the database are UNAVAILABLE, health turns
+    NOT_SERVING while it lasts; once the database is back: SERVING, writes and the change
+    log again, nothing committed lost."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    url = pg_cluster.new_database()
+    cli = ["--database-url", url, "--data-dir", str(tmp_path / "cli")]
+    codes = random_codes(RNG, 2)
+    for argv in (["bank", "create", "b"], ["bank", "add", "b", codes[0].tobytes().hex()],
+                 ["admin", "bootstrap"]):  # fmt: skip
+        assert main([*argv, *cli], Streams(io.StringIO(""), io.StringIO(), io.StringIO())) == 0
+    md = (("authorization", f"Bearer {(tmp_path / 'cli' / 'operator.key').read_text().strip()}"),)
+    server = server_harness.start(tmp_path / "r", "--database-url", url, timeout=120)
+    match = rpc.MatchServiceStub(server.channel())  # type: ignore[no-untyped-call]
+    banks = bank_rpc.BankServiceStub(server.channel())  # type: ignore[no-untyped-call]
+    health = health_pb2_grpc.HealthStub(server.channel())
+
+    def matched(code: np.ndarray) -> bool:
+        q = pb.HashQuery(signal_type=pb.PDQ, value=flip_bits(RNG, code, 5).tobytes())
+        resp = match.MatchHashes(pb.MatchHashesRequest(hashes=[q]), metadata=md)
+        return bool(resp.results[0].is_match)
+
+    def serving() -> bool:
+        status = health.Check(health_pb2.HealthCheckRequest(service="")).status
+        return bool(status == health_pb2.HealthCheckResponse.SERVING)
+
+    try:
+        _within(lambda: matched(codes[0]))
+        pg_cluster.stop()
+        try:
+            assert matched(codes[0])  # from the in-memory index, the key known already
+            with pytest.raises(grpc.RpcError) as down:
+                banks.ListBanks(bank_pb.ListBanksRequest(), metadata=md)
+            assert down.value.code() is grpc.StatusCode.UNAVAILABLE
+            _within(lambda: not serving(), 20.0)
+            assert matched(codes[0])  # NOT_SERVING, and still answering what it can
+        finally:
+            pg_cluster.start()
+        _within(serving, 20.0)
+        banks.AddEntries(
+            bank_pb.AddEntriesRequest(
+                bank="b", entries=[bank_pb.Entry(signal_type=pb.PDQ, value=codes[1].tobytes())]
+            ),
+            metadata=md,
+        )
+        _within(lambda: matched(codes[1]))
+        assert matched(codes[0])
+    finally:
+        server.stop()

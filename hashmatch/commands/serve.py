@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from hashmatch.storage.postgres import redacted
 
 if TYPE_CHECKING:
     from hashmatch.core.runtime import Runtime
+    from hashmatch.server.app import RunningServer
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,9 @@ async def _serve(config: Config, io: Streams) -> None:
             runtime.readiness.ready = True
             await grpc_server.set_ready()
             _say_serving(io, config, runtime, grpc_server.port, grpc_server.metrics_port, rest_port)
+            watch = asyncio.ensure_future(_watch_database(runtime, grpc_server))
             await stopping
+            watch.cancel()
         log.info("shutting down: draining (grace %.0fs)", config.server.grace_seconds)
     finally:
         grace = config.server.grace_seconds
@@ -107,6 +111,27 @@ async def _serve(config: Config, io: Streams) -> None:
             await grpc_server.stop(grace)
         await runtime.stop(max(0.5, end - loop.time()))
         runtime.close()
+
+
+DATABASE_UNHEALTHY_AFTER_S = 5.0
+
+
+async def _watch_database(runtime: Runtime, server: RunningServer) -> None:
+    """NOT_SERVING while the banks' database has been unreachable for a while (the change
+    log cannot be followed: load balancers send calls elsewhere), SERVING once it is back.
+    Calls still answered meanwhile match against the in-memory index."""
+    follower = runtime.follower
+    while True:
+        await asyncio.sleep(1.0)
+        since = follower.failing_since
+        healthy = since is None or time.monotonic() - since < DATABASE_UNHEALTHY_AFTER_S
+        if healthy != runtime.readiness.ready:
+            runtime.readiness.ready = healthy
+            await server.set_ready(healthy)
+            if healthy:
+                log.warning("the database is reachable again: SERVING")
+            else:
+                log.error("the database is unreachable (%s): NOT_SERVING", follower.error)
 
 
 def _say_serving(

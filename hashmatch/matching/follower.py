@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from hashmatch.matching.bank_matcher import BankMatcher
 
@@ -24,8 +25,10 @@ class ChangeFollower:
         self.matcher = matcher
         self.poll_interval_s = poll_interval_s
         self.snapshot_every = snapshot_every
-        # The last error of a pass (None when the last pass worked): for health checks.
+        # The last error of a pass (None when the last pass worked), and since when passes
+        # have failed (time.monotonic()): for health checks.
         self.error: str | None = None
+        self.failing_since: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._since_snapshot = 0
@@ -46,9 +49,11 @@ class ChangeFollower:
         briefly absent database heals on a later pass."""
         try:
             applied = self.matcher.refresh()
-            self.error = None
+            self.error, self.failing_since = None, None
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
+            if self.failing_since is None:
+                self.failing_since = time.monotonic()
             _log.exception("applying the change log failed; retrying")
             return 0
         self._since_snapshot += applied

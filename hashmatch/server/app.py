@@ -58,9 +58,10 @@ class RunningServer:
     health: health.aio.HealthServicer
     _metrics_http: Any = None
 
-    async def set_ready(self) -> None:
+    async def set_ready(self, ready: bool = True) -> None:
+        status = health_pb2.HealthCheckResponse
         for name in ("", *SERVICES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            await self.health.set(name, status.SERVING if ready else status.NOT_SERVING)
 
     async def drain(self) -> None:
         """Health says NOT_SERVING (load balancers stop sending), calls still answered."""

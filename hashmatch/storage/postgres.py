@@ -11,13 +11,15 @@ it: they see the last commit, as WAL readers do.
 
 from __future__ import annotations
 
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from hashmatch.errors import BadParameter, ConfigError
+from hashmatch.errors import BadParameter, ConfigError, Unavailable
 
 if TYPE_CHECKING:
     import psycopg
@@ -38,16 +40,58 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def open_pool(url: str, max_size: int = 8) -> ConnectionPool:
+class Database:
+    """A connection pool, and a breaker: after a connection failure, calls fail at once
+    (Unavailable) for PROBE_EVERY_S, one call then probing, so a lost database costs
+    callers that can do without it (matching from memory) nothing, not a timeout each."""
+
+    PROBE_EVERY_S = 1.0
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+        self._down_at: float | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def _admit(self) -> None:
+        with self._lock:
+            if self._down_at is None:
+                return
+            if time.monotonic() - self._down_at < self.PROBE_EVERY_S:
+                raise Unavailable("the database is unreachable (retrying)")
+            self._down_at = time.monotonic()  # this call probes; the others fail fast
+
+    def _failed(self) -> None:
+        with self._lock:
+            self._down_at = time.monotonic()
+
+    def _worked(self) -> None:
+        if self._down_at is not None:
+            with self._lock:
+                self._down_at = None
+
+
+def open_pool(url: str, max_size: int = 8) -> Database:
     try:
         from psycopg_pool import ConnectionPool
     except ImportError:
         raise ConfigError(
             "a PostgreSQL database_url needs the driver: pip install 'hashmatch[postgres]'"
         ) from None
-    pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False, name="hashmatch")
-    pool.open(wait=True, timeout=30.0)
-    return pool
+    # A caller waits at most `timeout` for a connection (then UNAVAILABLE); each is checked
+    # as it leaves the pool, so connections a database restart broke are replaced unseen.
+    pool = ConnectionPool(
+        url, min_size=1, max_size=max_size, open=False, name="hashmatch", timeout=5.0,
+        check=ConnectionPool.check_connection,
+    )  # fmt: skip
+    try:
+        pool.open(wait=True, timeout=30.0)
+    except Exception as exc:
+        pool.close()
+        raise Unavailable(f"the database at {redacted(url)} is unreachable: {exc}") from exc
+    return Database(pool)
 
 
 def lock_id(name: str) -> int:
@@ -56,26 +100,40 @@ def lock_id(name: str) -> int:
 
 
 @contextmanager
-def write_transaction(pool: ConnectionPool, lock: int) -> Iterator[psycopg.Connection]:
+def connection(database: Database) -> Iterator[psycopg.Connection]:
+    """A pooled connection in one transaction; a lost or unreachable database is
+    Unavailable (UNAVAILABLE to callers: retry), never an internal error."""
+    import psycopg
+
+    database._admit()
+    try:
+        with database.pool.connection() as db, db.transaction():
+            yield db
+    except psycopg.OperationalError as exc:  # PoolTimeout included
+        database._failed()
+        raise Unavailable(f"the database is unreachable: {type(exc).__name__}") from exc
+    database._worked()
+
+
+@contextmanager
+def write_transaction(pool: Database, lock: int) -> Iterator[psycopg.Connection]:
     """One write transaction holding the store's writer lock until it commits."""
-    with pool.connection() as db, db.transaction():
+    with connection(pool) as db:
         db.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
         yield db
 
 
 @contextmanager
-def read_transaction(
-    pool: ConnectionPool, consistent: bool = False
-) -> Iterator[psycopg.Connection]:
+def read_transaction(pool: Database, consistent: bool = False) -> Iterator[psycopg.Connection]:
     """A read; `consistent`: every statement inside sees one snapshot (REPEATABLE READ)."""
-    with pool.connection() as db, db.transaction():
+    with connection(pool) as db:
         if consistent:
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield db
 
 
 def migrate(
-    pool: ConnectionPool,
+    pool: Database,
     lock: int,
     where: str,
     migrations: Sequence[Sequence[str]],

@@ -9,6 +9,7 @@ from typing import Any
 
 from hashmatch.errors import AlreadyExists, NotFound
 from hashmatch.storage.postgres import (
+    connection,
     lock_id,
     migrate,
     open_pool,
@@ -210,7 +211,7 @@ class PostgresTenantStore:
         if not last_used:
             return
         # Not under the writer lock: last-used times are advisory, written lazily.
-        with self._pool.connection() as db, db.transaction(), db.cursor() as cur:
+        with connection(self._pool) as db, db.cursor() as cur:
             cur.executemany(
                 "UPDATE api_keys SET last_used_at = %s WHERE id = %s",
                 [(at, kid) for kid, at in sorted(last_used.items())],
@@ -230,7 +231,7 @@ class PostgresTenantStore:
 
     def _usage_upsert(self, tenant_id: str, month: str, items: int, cap: int | None) -> int | None:
         # One statement: concurrent charges from any replica serialize on the row.
-        with self._pool.connection() as db, db.transaction():
+        with connection(self._pool) as db:
             row = db.execute(
                 "INSERT INTO usage AS u (tenant_id, month, items) SELECT %(t)s, %(m)s, %(n)s"
                 " WHERE %(cap)s::bigint IS NULL OR %(n)s <= %(cap)s::bigint"

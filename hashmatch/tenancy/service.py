@@ -7,6 +7,7 @@ the same answer as for one that does not exist.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import threading
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from hashmatch.config import AuthConfig
-from hashmatch.errors import BadParameter, NotFound, PermissionDenied, Unauthenticated
+from hashmatch.errors import BadParameter, NotFound, PermissionDenied, Unauthenticated, Unavailable
 from hashmatch.tenancy.clock import now_iso
 from hashmatch.tenancy.limits import TokenBucket
 from hashmatch.tenancy.model import (
@@ -80,6 +81,9 @@ class Tenancy:
         # sha256 of a whole key -> its id, for keys whose secret verified (scrypt runs once
         # per key and process; the record's state is still read on every call).
         self._verified: dict[bytes, str] = {}
+        # The last record read of each verified key and its tenant: what authenticates it
+        # while the store is unreachable (a lost database), so matching goes on.
+        self._last_read: dict[str, tuple[ApiKey, Tenant]] = {}
         self._used: dict[str, str] = {}
         # Failed verifications per (key id, source), and per ("", source).
         self._failures: dict[tuple[str, str], TokenBucket] = {}
@@ -89,8 +93,9 @@ class Tenancy:
 
     # -- authentication ------------------------------------------------------------------
     def auth_enabled(self) -> bool:
-        if not self._auth_on and self.store.has_keys():
-            self._auth_on = True  # once a key exists, auth stays on
+        if not self._auth_on:
+            with contextlib.suppress(Unavailable):  # unreachable: as it was last known
+                self._auth_on = self.store.has_keys()  # once a key exists, auth stays on
         return self._auth_on
 
     def authenticate(self, key: str | None, source: str = "") -> Principal:
@@ -105,7 +110,7 @@ class Tenancy:
         if key is None:
             raise Unauthenticated(MISSING_KEY)
         key_id, secret = split_key(key)
-        found = self.store.key_and_tenant(key_id)
+        found = self._key_and_tenant(key_id)
         if found is None:
             raise Unauthenticated(INVALID_KEY)
         record, tenant = found
@@ -119,6 +124,7 @@ class Tenancy:
             self._verify(key_id, secret, record, source)
             with self._lock:
                 self._verified[fingerprint] = key_id
+                self._last_read[key_id] = found
         if tenant.state is not TenantState.APPROVED:
             raise PermissionDenied(f"tenant {tenant.id!r} is {tenant.state.value}, not approved")
         self._note_use(key_id, now)
@@ -129,6 +135,24 @@ class Tenancy:
             rate_per_second=tenant.rate_per_second or self.config.rate_per_second,
             monthly_items=tenant.monthly_items or self.config.monthly_items,
         )
+
+    def _key_and_tenant(self, key_id: str) -> tuple[ApiKey, Tenant] | None:
+        """The key's record, read now; while the store is unreachable, the last one read
+        (a key never verified here is not let in then: Unavailable)."""
+        try:
+            found = self.store.key_and_tenant(key_id)
+        except Unavailable:
+            with self._lock:
+                last = self._last_read.get(key_id)
+            if last is None:
+                raise
+            return last
+        with self._lock:
+            if found is None:
+                self._last_read.pop(key_id, None)
+            elif key_id in self._last_read:
+                self._last_read[key_id] = found
+        return found
 
     def _verify(self, key_id: str, secret: str, record: ApiKey, source: str) -> None:
         """scrypt costs ~50 ms and 16 MiB: wrong secrets are throttled (answered at once,
@@ -161,7 +185,11 @@ class Tenancy:
                 return
             pending, self._used = self._used, {}
             self._flushed_at = time.monotonic()
-        self.store.touch_keys(pending)
+        try:
+            self.store.touch_keys(pending)
+        except Unavailable:  # advisory: kept for the next write, the call goes on
+            with self._lock:
+                self._used = {**pending, **self._used}
 
     def flush(self) -> None:
         with self._lock:

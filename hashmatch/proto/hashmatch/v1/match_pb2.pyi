@@ -23,6 +23,7 @@ class ItemCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALREADY_EXISTS: _ClassVar[ItemCode]
     UNAUTHENTICATED: _ClassVar[ItemCode]
     PERMISSION_DENIED: _ClassVar[ItemCode]
+    UNAVAILABLE: _ClassVar[ItemCode]
 
 class SignalType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -44,6 +45,7 @@ NOT_FOUND: ItemCode
 ALREADY_EXISTS: ItemCode
 UNAUTHENTICATED: ItemCode
 PERMISSION_DENIED: ItemCode
+UNAVAILABLE: ItemCode
 SIGNAL_TYPE_UNSPECIFIED: SignalType
 PDQ: SignalType
 MD5: SignalType
