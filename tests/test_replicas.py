@@ -193,3 +193,52 @@ def test_a_database_outage_is_unavailable_not_fatal_and_heals(
         assert matched(codes[0])
     finally:
         server.stop()
+
+
+def test_a_round_robin_client_sees_no_failed_call_while_a_replica_is_killed(
+    replicas: tuple[str, list[server_harness.ServerProcess]],
+) -> None:
+    """The client's own channel spreads calls over both replicas and retries UNAVAILABLE:
+    SIGKILL one mid-traffic and every call still gets its answer."""
+    import signal
+    import threading
+
+    from hashmatch.client import Client
+
+    _, (a, b) = replicas
+    bank_rpc.BankServiceStub(a.channel()).CreateBank(  # type: ignore[no-untyped-call]
+        bank_pb.CreateBankRequest(name="rr")
+    )
+    code = random_codes(RNG, 1)[0]
+    bank_rpc.BankServiceStub(a.channel()).AddEntries(  # type: ignore[no-untyped-call]
+        bank_pb.AddEntriesRequest(
+            bank="rr", entries=[bank_pb.Entry(signal_type=pb.PDQ, value=code.tobytes())]
+        )
+    )
+    for s in (a, b):
+        _within(lambda s=s: _matches(s, code.tobytes()))
+    client = Client(f"ipv4:127.0.0.1:{a.port},127.0.0.1:{b.port}")
+    answered, failed = [], []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                out = client.match_hashes([code.tobytes().hex()] * 50)
+                answered.append(all(o.is_match for o in out))
+            except Exception as exc:  # any failed call fails the test
+                failed.append(repr(exc))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for th in threads:
+        th.start()
+    _within(lambda: len(answered) >= 40)
+    a.proc.send_signal(signal.SIGKILL)
+    a.proc.wait()
+    after = len(answered)
+    _within(lambda: len(answered) >= after + 100)
+    stop.set()
+    for th in threads:
+        th.join()
+    client.close()
+    assert failed == [] and all(answered)

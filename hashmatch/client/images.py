@@ -2,7 +2,10 @@
 options, and the requests a call is cut into.
 
 Batching helpers split long inputs into requests of `batch_size`; streaming helpers keep
-one MatchStream open. Calls are retried on UNAVAILABLE by gRPC's own retry policy.
+one MatchStream open. Calls are retried on UNAVAILABLE by gRPC's own retry policy, and
+spread round-robin over every address the target names or resolves to (replicas behind
+one DNS name, or `ipv4:10.0.0.1:50051,10.0.0.2:50051`): a replica that goes away costs
+the calls it held one retry on another.
 Results are `ItemOutcome`s: hex at this edge, since this is what callers print and store.
 """
 
@@ -18,8 +21,9 @@ from hashmatch.proto import pb
 DEFAULT_TARGET = "127.0.0.1:50051"
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024
 
-_RETRY_POLICY = json.dumps(
+_SERVICE_CONFIG = json.dumps(
     {
+        "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
                 "name": [{"service": "hashmatch.v1.MatchService"}],
@@ -31,7 +35,7 @@ _RETRY_POLICY = json.dumps(
                     "retryableStatusCodes": ["UNAVAILABLE"],
                 },
             }
-        ]
+        ],
     }
 )
 
@@ -120,7 +124,7 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
-        ("grpc.service_config", _RETRY_POLICY),
+        ("grpc.service_config", _SERVICE_CONFIG),
         ("grpc.enable_retries", 1),
     ]
 
