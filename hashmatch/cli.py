@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quarantine": ("quarantine", "entries flagged for matching a flood of content"),
     "report": ("report", "reports read from the audit trail"),
     "admin": ("admin", "tenants and API keys (on the data dir)"),
+    "db": ("db", "the stores' schemas; copy an installation from SQLite to PostgreSQL"),
     "sandbox": ("sandbox", "the integration sandbox (benign test images)"),
     "loadtest": ("loadtest", "load a running server with your images: throughput, latency"),
 }

@@ -21,7 +21,7 @@ from hashmatch.tenancy.model import ApiKey, Tenant, TenantState
 from hashmatch.tenancy.sqlite_store import _KEY_COLUMNS, _TENANT_COLUMNS, _key, _tenant
 
 SCHEMA_VERSION = 1
-_LOCK = lock_id("tenants")
+LOCK = lock_id("tenants")
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (),
@@ -68,7 +68,7 @@ class PostgresTenantStore:
         self.url = url
         self._pool = open_pool(url, pool_size)
         try:
-            migrate(self._pool, _LOCK, "the tenants tables", MIGRATIONS,
+            migrate(self._pool, LOCK, "the tenants tables", MIGRATIONS,
                     table="tenants_schema_version")  # fmt: skip
         except BaseException:
             self._pool.close()
@@ -88,7 +88,7 @@ class PostgresTenantStore:
     # -- tenants -------------------------------------------------------------------------
     def add_tenant(self, tenant: Tenant) -> Tenant:
         t = tenant
-        with write_transaction(self._pool, _LOCK) as db:
+        with write_transaction(self._pool, LOCK) as db:
             cur = db.execute(
                 f"INSERT INTO tenants ({_TENANT_COLUMNS}) VALUES"
                 " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
@@ -118,7 +118,7 @@ class PostgresTenantStore:
         return [_tenant(r) for r in rows]
 
     def set_tenant_state(self, tenant_id: str, state: TenantState, reason: str) -> Tenant:
-        with write_transaction(self._pool, _LOCK) as db:
+        with write_transaction(self._pool, LOCK) as db:
             cur = db.execute(
                 "UPDATE tenants SET state = %s, reason = %s, updated_at = %s WHERE id = %s",
                 (state.value, reason, now_iso(), tenant_id),
@@ -130,7 +130,7 @@ class PostgresTenantStore:
     def set_tenant_limits(
         self, tenant_id: str, rate_per_second: float | None, monthly_items: int | None
     ) -> Tenant:
-        with write_transaction(self._pool, _LOCK) as db:
+        with write_transaction(self._pool, LOCK) as db:
             cur = db.execute(
                 "UPDATE tenants SET rate_per_second = coalesce(%s, rate_per_second),"
                 " monthly_items = coalesce(%s, monthly_items) WHERE id = %s",
@@ -143,7 +143,7 @@ class PostgresTenantStore:
     # -- keys ----------------------------------------------------------------------------
     def add_key(self, key: ApiKey) -> None:
         k = key
-        with write_transaction(self._pool, _LOCK) as db:
+        with write_transaction(self._pool, LOCK) as db:
             db.execute(
                 f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES"
                 " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -186,7 +186,7 @@ class PostgresTenantStore:
         return [_key(r) for r in rows]
 
     def revoke_key(self, key_id: str, at: str) -> ApiKey:
-        with write_transaction(self._pool, _LOCK) as db:
+        with write_transaction(self._pool, LOCK) as db:
             cur = db.execute(
                 "UPDATE api_keys SET revoked_at = coalesce(revoked_at, %s) WHERE id = %s",
                 (at, key_id),
@@ -196,7 +196,7 @@ class PostgresTenantStore:
         return self.get_key(key_id)
 
     def retire_key(self, key_id: str, expires_at: str, replaced_by: str) -> ApiKey:
-        with write_transaction(self._pool, _LOCK) as db:
+        with write_transaction(self._pool, LOCK) as db:
             cur = db.execute(
                 "UPDATE api_keys SET replaced_by = %s,"
                 " expires_at = CASE WHEN expires_at IS NULL OR expires_at > %s THEN %s"
