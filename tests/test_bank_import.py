@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from hashmatch.banks.importer import export_bank, import_file, iter_entries
 from hashmatch.banks.model import BankSettings, NewEntry, RowErrorCode, SignalType
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.banks.store import BankStore
+from tests import postgres
 from tests.conftest import BankOpener
 
 RNG = np.random.default_rng(7)
@@ -252,3 +253,61 @@ def test_killed_import_leaves_bank_as_it_was_or_complete(tmp_path: Path) -> None
     store = SqliteBankStore(data / "banks.sqlite3")
     assert store.count_entries("big")[SignalType.PDQ] == n
     store.close()
+
+
+def test_killed_import_into_postgres_leaves_bank_as_it_was_or_complete(
+    pg_cluster: postgres.Cluster, tmp_path: Path
+) -> None:
+    """SIGKILL of `hashmatch bank import` while its COPY streams: the transaction dies with
+    the connection, so the bank is as it was; the rerun completes it, nothing duplicated."""
+    import psycopg
+
+    from hashmatch.banks.postgres_store import PostgresBankStore
+
+    url = pg_cluster.new_database()
+    store = PostgresBankStore(url)
+    store.create_bank("big", BankSettings())
+    store.write_entries("big", [NewEntry(SignalType.MD5, bytes(16), "before")])
+    store.close()
+    n = 300_000
+    codes = np.random.default_rng(12).integers(0, 256, size=(n, 32), dtype=np.uint8)
+    big = tmp_path / "big.csv"
+    big.write_text("".join(f"{c.tobytes().hex()},A1,e{i}\n" for i, c in enumerate(codes)))
+    cmd = [sys.executable, "-m", "hashmatch", "bank", "import", "big", str(big),
+           "--database-url", url, "--data-dir", str(tmp_path / "d")]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed_running = False
+    deadline = time.monotonic() + 120
+    with psycopg.connect(url, autocommit=True) as watch:
+        while time.monotonic() < deadline and proc.poll() is None:
+            row = watch.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY staging_raw%'"
+            ).fetchone()
+            if row and row[0]:
+                time.sleep(0.3)  # well into the stream
+                os.kill(proc.pid, signal.SIGKILL)
+                killed_running = True
+                break
+            time.sleep(0.01)
+    proc.wait()
+    assert killed_running, "the import finished before it could be killed; make it bigger"
+    store = PostgresBankStore(url)
+    _within_s(lambda: store.count_entries("big")[SignalType.PDQ] == 0, 10)
+    assert store.count_entries("big")[SignalType.MD5] == 1
+    adds = [c for c in store.changes_since(0, limit=10 * n) if c.kind.value == "add"]
+    assert len(adds) == 1  # the change log agrees with the bank
+    store.close()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    store = PostgresBankStore(url)
+    assert store.count_entries("big")[SignalType.PDQ] == n
+    assert len([c for c in store.changes_since(0, limit=10 * n) if c.kind.value == "add"]) == n + 1
+    store.close()
+
+
+def _within_s(predicate: Callable[[], bool], seconds: float) -> None:
+    """The server notices a vanished client's connection and rolls back: soon, not at once."""
+    end = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < end, "not rolled back in time"
+        time.sleep(0.05)
