@@ -17,6 +17,7 @@ from hashmatch.banks.model import (
     SignalType,
     Visibility,
 )
+from hashmatch.banks.postgres_store import PostgresBankStore
 from hashmatch.banks.sqlite_store import SCHEMA_VERSION, SqliteBankStore
 from hashmatch.banks.store import BankStore
 from hashmatch.errors import AlreadyExists, BadParameter, NotFound
@@ -202,5 +203,29 @@ def test_two_connections_see_each_others_commits(open_bank_store: BankOpener) ->
     a.write_entries("x", [NewEntry(SignalType.PDQ, pdq(1))])
     assert b.count_entries("x")[SignalType.PDQ] == 1
     assert b.current_sequence() == a.current_sequence()
+    a.close()
+    b.close()
+
+
+def test_a_follower_is_woken_by_a_commit_where_the_database_can(
+    open_bank_store: BankOpener,
+) -> None:
+    """PostgreSQL NOTIFYs each committed bank write: a waiting follower wakes with True
+    (not at its timeout); SQLite cannot, so its wait is the poll interval, False."""
+    import threading
+
+    a, b = open_bank_store(), open_bank_store()
+    a.create_bank("x", BankSettings())
+    if not isinstance(a, PostgresBankStore):
+        assert a.wait_for_change(0.01) is False
+        a.close()
+        b.close()
+        return
+    assert a.wait_for_change(0.01) is False  # LISTENing now; nothing since
+    writer = threading.Timer(0.2, lambda: b.write_entries("x", [NewEntry(SignalType.PDQ, pdq(7))]))
+    writer.start()
+    assert a.wait_for_change(30.0) is True
+    writer.join()
+    assert [c.entry_id is not None for c in a.changes_since(0)][-1]
     a.close()
     b.close()

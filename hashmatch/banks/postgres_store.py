@@ -10,9 +10,12 @@ order and a follower polling `changes` for seq > last never misses a committed c
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     import psycopg
 
 SCHEMA_VERSION = 1
+CHANNEL = "hashmatch_banks"  # NOTIFY'd by every committed bank write
 LOCK = lock_id("banks")  # the video tables write under it too
 
 # Migration i brings the schema from version i - 1 to i. Append only; never edit one.
@@ -194,6 +198,7 @@ class PostgresBankStore:
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
+        self._listener: psycopg.Connection | None = None  # the follower's LISTEN
         self._pool = open_pool(url, pool_size)
         try:
             migrate(self._pool, LOCK, "the banks database", MIGRATIONS, self._first)
@@ -214,12 +219,45 @@ class PostgresBankStore:
     def store_id(self) -> str:
         return self._store_id
 
+    @contextmanager
+    def _write(self) -> Iterator[psycopg.Connection]:
+        """A write transaction that wakes every follower when it commits (NOTIFY is
+        delivered at commit, and only then)."""
+        with write_transaction(self._pool, LOCK) as db:
+            yield db
+            db.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Up to `timeout` seconds for a committed change (LISTEN on a connection of its
+        own); False on timeout. Polling stays the fallback: a notification lost with a
+        connection costs one poll interval, never a change."""
+        try:
+            if self._listener is None:
+                import psycopg
+
+                self._listener = psycopg.Connection.connect(self.url, autocommit=True)
+                self._listener.execute(f"LISTEN {CHANNEL}")
+            got = False
+            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                got = True
+            return got
+        except Exception:  # the database went away: poll until it is back
+            if self._listener is not None:
+                with contextlib.suppress(Exception):
+                    self._listener.close()
+                self._listener = None
+            time.sleep(timeout)
+            return False
+
     def schema_version(self) -> int:
         with read_transaction(self._pool) as db:
             row = db.execute("SELECT version FROM schema_version").fetchone()
         return int(row[0]) if row else 0
 
     def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                self._listener.close()
         self._pool.close()
 
     # -- banks ---------------------------------------------------------------------------
@@ -269,7 +307,7 @@ class PostgresBankStore:
     def create_bank(self, name: str, settings: BankSettings) -> Bank:
         check_bank_name(name)
         now = _now()
-        with write_transaction(self._pool, LOCK) as db:
+        with self._write() as db:
             if db.execute(
                 "SELECT 1 FROM banks WHERE name = %s AND deleted_at IS NULL", (name,)
             ).fetchone():
@@ -328,7 +366,7 @@ class PostgresBankStore:
             return self._bank(db, name)
 
     def set_share_accepted(self, name: str, tenant: str, accepted: bool) -> Bank:
-        with write_transaction(self._pool, LOCK) as db:
+        with self._write() as db:
             bank = self._bank(db, name)
             if tenant not in bank.shared_with:
                 raise NotFound(f"no bank named {name!r}")  # as for any bank not seen
@@ -349,7 +387,7 @@ class PostgresBankStore:
         return {b.id: b for b in self.list_banks()}
 
     def update_bank(self, name: str, settings: BankSettings) -> Bank:
-        with write_transaction(self._pool, LOCK) as db:
+        with self._write() as db:
             bank = self._bank(db, name)
             self._apply_settings(db, bank.id, settings, _now())
             return self._bank(db, name)
@@ -357,7 +395,7 @@ class PostgresBankStore:
     def delete_bank(self, name: str) -> None:
         """Tombstones the bank and every live entry in it (logged, so followers drop them)."""
         now = _now()
-        with write_transaction(self._pool, LOCK) as db:
+        with self._write() as db:
             bank = self._bank(db, name)
             db.execute(
                 "UPDATE entries SET removed_at = %s WHERE bank_id = %s AND removed_at IS NULL",
@@ -383,7 +421,7 @@ class PostgresBankStore:
     ) -> WriteReport:
         report = WriteReport()
         now = _now()
-        with write_transaction(self._pool, LOCK) as db:
+        with self._write() as db:
             b = self._bank(db, bank)
             self._stage(db, events, report)
             self._merge(db, b.id, now, report)
@@ -485,7 +523,7 @@ class PostgresBankStore:
 
     def remove_entries(self, bank: str, values: Iterable[tuple[SignalType, bytes]]) -> int:
         keys = sorted({(t.value, v) for t, v in values})
-        with write_transaction(self._pool, LOCK) as db:
+        with self._write() as db:
             b = self._bank(db, bank)
             cur = db.execute(
                 "UPDATE entries e SET removed_at = %s FROM unnest(%s::text[], %s::bytea[])"

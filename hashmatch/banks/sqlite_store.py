@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -225,6 +226,11 @@ class SqliteBankStore:
     @property
     def store_id(self) -> str:
         return self._store_id
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """SQLite has no notifications: the follower polls every `timeout` seconds."""
+        time.sleep(timeout)
+        return False
 
     def schema_version(self) -> int:
         with self._lock:

@@ -80,6 +80,11 @@ class BankStore(Protocol):
         """Every live entry, consistent with one change-log sequence number."""
         ...
 
+    def wait_for_change(self, timeout: float) -> bool:
+        """Blocks up to `timeout` seconds, returning early (True) when a change committed
+        (where the database can say so); the follower then reads the log."""
+        ...
+
     def schema_version(self) -> int:
         """The database's schema version (migrations run when the store opens)."""
         ...

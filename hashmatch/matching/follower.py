@@ -1,7 +1,8 @@
 """Following the store's change log in the background, and snapshotting as it goes.
 
-Every `poll_interval_s` the follower applies what was committed (by this process, the
-CLI or another server over the same database), so changes are matchable within a second.
+When the store says a change committed (PostgreSQL's NOTIFY), and at least every
+`poll_interval_s`, the follower applies what was committed (by this process, the CLI or
+another server over the same database), so changes are matchable within a second.
 After `snapshot_every` applied changes, and when it stops, it writes the matcher's
 snapshot (atomically), so a restart loads the index instead of rebuilding it.
 """
@@ -41,8 +42,12 @@ class ChangeFollower:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll_interval_s):
-            self.step()
+        # Woken by a committed change where the database can say so (PostgreSQL's NOTIFY),
+        # else every poll interval; either way the log itself says what changed.
+        while not self._stop.is_set():
+            self.matcher.store.wait_for_change(self.poll_interval_s)
+            if not self._stop.is_set():
+                self.step()
 
     def step(self) -> int:
         """One pass: apply what is new, snapshot when due. Never raises: a locked or
