@@ -7,7 +7,7 @@
 #              -e PGPASSWORD=... -p 50051:50051 hashmatch                        # PostgreSQL
 #
 # With a database URL, /data keeps only this replica's caches and local stores (the index
-# snapshot, audit, outbox): see docs/DEPLOY.md.
+# snapshot, the audit log): see docs/DEPLOY.md.
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \

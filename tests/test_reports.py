@@ -17,7 +17,10 @@ import pytest
 
 from hashmatch.reports.cybertip import CyberTipClient, Endpoint
 from hashmatch.reports.model import Report, ReportFile, ReportStatus
-from hashmatch.reports.outbox import ReportOutbox, RetryPolicy
+from hashmatch.reports.outbox import OutboxTables, ReportOutbox, ReportRecord, RetryPolicy
+from hashmatch.reports.postgres_tables import PostgresOutboxTables
+from hashmatch.reports.sqlite_tables import SqliteOutboxTables
+from tests import postgres
 from tests.fake_cybertip import PASSWORD, USER, FakeCyberTip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,13 +51,29 @@ def fake() -> Iterator[FakeCyberTip]:
     f.close()
 
 
-def outbox(path: Path, fake: FakeCyberTip, attempts: int = 5) -> ReportOutbox:
+def tables_at(where: str) -> OutboxTables:
+    """The outbox's table in a PostgreSQL database (a URL) or a SQLite file (a path)."""
+    if where.startswith("postgresql://"):
+        return PostgresOutboxTables(where)
+    return SqliteOutboxTables(Path(where))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where an outbox keeps its reports: one database per test, on each store."""
+    if request.param == "sqlite":
+        return str(tmp_path / "r.sqlite3")
+    url: str = request.getfixturevalue("pg_cluster").new_database()
+    return url
+
+
+def outbox(where: str, fake: FakeCyberTip, attempts: int = 5) -> ReportOutbox:
     client = CyberTipClient(Endpoint(fake.url, USER, PASSWORD, timeout_s=2.0))
-    return ReportOutbox(path, lambda test: client, RetryPolicy(attempts, 0.01, 0.05))
+    return ReportOutbox(tables_at(where), lambda test: client, RetryPolicy(attempts, 0.01, 0.05))
 
 
-def test_happy_path_files_exactly_once(tmp_path: Path, fake: FakeCyberTip) -> None:
-    box = outbox(tmp_path / "r.sqlite3", fake)
+def test_happy_path_files_exactly_once(where: str, fake: FakeCyberTip) -> None:
+    box = outbox(where, fake)
     report = make_report()
     rec, created = box.create(report, "key-1")
     assert created and rec.status is ReportStatus.QUEUED
@@ -66,31 +85,31 @@ def test_happy_path_files_exactly_once(tmp_path: Path, fake: FakeCyberTip) -> No
     assert not created and again.id == rec.id and again.status is ReportStatus.FINISHED
 
 
-def test_transient_failures_are_retried(tmp_path: Path, fake: FakeCyberTip) -> None:
+def test_transient_failures_are_retried(where: str, fake: FakeCyberTip) -> None:
     fake.fail_next = {"/submit": 1, "/upload": 2, "/finish": 1}
     fake.drop_next = {"/upload": 1, "/fileinfo": 1}  # the endpoint dies mid-upload, too
-    box = outbox(tmp_path / "r.sqlite3", fake, attempts=8)
+    box = outbox(where, fake, attempts=8)
     report = make_report()
     rec, _ = box.create(report, "k")
     assert box.deliver(rec, report).status is ReportStatus.FINISHED
     assert rec.attempts == 6 and len(fake.finished()) == 1
 
 
-def test_timeouts_never_file_twice(tmp_path: Path, fake: FakeCyberTip) -> None:
+def test_timeouts_never_file_twice(where: str, fake: FakeCyberTip) -> None:
     # The first finish lands on the endpoint, but its answer comes after the client's 2 s
     # timeout; the retried finish is answered "already finished" (5102): filed once.
     release = threading.Event()
     fake.hold = {"/finish": release}
     threading.Timer(3.0, release.set).start()
-    box = outbox(tmp_path / "r.sqlite3", fake)
+    box = outbox(where, fake)
     report = make_report(1)
     rec, _ = box.create(report, "k")
     assert box.deliver(rec, report).status is ReportStatus.FINISHED
     assert len(fake.finished()) == 1 and fake.requests.count("/finish") == 2
 
 
-def test_validation_failure_is_not_retried(tmp_path: Path, fake: FakeCyberTip) -> None:
-    box = outbox(tmp_path / "r.sqlite3", fake)
+def test_validation_failure_is_not_retried(where: str, fake: FakeCyberTip) -> None:
+    box = outbox(where, fake)
     report = make_report()
     rec, _ = box.create(report, "k")
     bad = Report(**{**report.__dict__, "reporter_email": "x@y"})  # valid locally
@@ -111,9 +130,9 @@ def test_validation_failure_is_not_retried(tmp_path: Path, fake: FakeCyberTip) -
     assert "4100" in rec.reason and rec.attempts == 1 and len(fake.reports) == fake_reports
 
 
-def test_giving_up_retracts_the_opened_report(tmp_path: Path, fake: FakeCyberTip) -> None:
+def test_giving_up_retracts_the_opened_report(where: str, fake: FakeCyberTip) -> None:
     fake.fail_next = {"/upload": 100}
-    box = outbox(tmp_path / "r.sqlite3", fake, attempts=3)
+    box = outbox(where, fake, attempts=3)
     report = make_report()
     rec, _ = box.create(report, "k")
     assert box.deliver(rec, report).status is ReportStatus.FAILED
@@ -128,9 +147,9 @@ SCRIPT = textwrap.dedent(
     from pathlib import Path
     from hashmatch.reports.cybertip import CyberTipClient, Endpoint
     from hashmatch.reports.outbox import ReportOutbox, RetryPolicy
-    from tests.test_reports import make_report
+    from tests.test_reports import make_report, tables_at
     client = CyberTipClient(Endpoint(sys.argv[1], "esp-user", "esp-pass", timeout_s=60))
-    box = ReportOutbox(Path(sys.argv[2]), lambda test: client, RetryPolicy(5, 0.01, 0.05))
+    box = ReportOutbox(tables_at(sys.argv[2]), lambda test: client, RetryPolicy(5, 0.01, 0.05))
     report = make_report()
     rec, _ = box.create(report, "killed")
     box.deliver(rec, report)
@@ -148,14 +167,13 @@ SCRIPT = textwrap.dedent(
     ],
 )
 def test_sigkill_between_steps(
-    tmp_path: Path, fake: FakeCyberTip, step: str, outcome: ReportStatus
+    where: str, fake: FakeCyberTip, step: str, outcome: ReportStatus
 ) -> None:
     release = threading.Event()
     fake.hold = {step: release}
     if step == "/fileinfo":  # die on the second file's fileinfo: both files are uploaded
         fake.hold_from = {"/fileinfo": 2}
-    db = tmp_path / "r.sqlite3"
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, fake.url, str(db)], cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, fake.url, where], cwd=ROOT)
     held = fake.arrived.setdefault(step, threading.Event())
     deadline = time.monotonic() + 120
     while not (held.is_set() and fake.requests.count(step) >= fake.hold_from.get(step, 1)):
@@ -165,7 +183,7 @@ def test_sigkill_between_steps(
     proc.wait()
     release.set()  # the endpoint completes the step it had received
     fake.hold = {}
-    box = outbox(db, fake)
+    box = outbox(where, fake)
     (rec,) = box.resume()
     assert rec.status is outcome, rec.reason
     filed = fake.finished()
@@ -173,3 +191,35 @@ def test_sigkill_between_steps(
     if outcome is ReportStatus.FAILED:
         assert "submitted again" in rec.reason
         assert all(r.retracted or not r.files for r in fake.reports.values())
+
+
+def test_replicas_share_one_outbox_and_one_delivers(
+    pg_cluster: postgres.Cluster, fake: FakeCyberTip
+) -> None:
+    """Two replicas' outboxes on one PostgreSQL: a report filed through one is seen by the
+    other, a retry with its key through the other is the same report, and when both
+    resume it at once exactly one delivers: filed once."""
+    url = pg_cluster.new_database()
+    a, b = outbox(url, fake), outbox(url, fake)
+    report = make_report()
+    rec, created = a.create(report, "shared-key", "acme")
+    assert created and b.get(rec.id, "acme").idempotency_key == "shared-key"
+    again, created = b.create(report, "shared-key", "acme")
+    assert not created and again.id == rec.id
+    # Delivered by a up to the finish, then a died: describing and finishing need no
+    # content, so either replica can resume it.
+    client, rec = a.client_for(False), a.get(rec.id)
+    while rec.status is not ReportStatus.UPLOADED:
+        a._step(client, rec, report)
+    resumed: list[list[ReportRecord]] = []
+    threads = [threading.Thread(target=lambda box=box: resumed.append(box.resume()))
+               for box in (a, b)]  # fmt: skip
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert sorted(len(r) for r in resumed) == [0, 1]  # one resumed it, the other saw it done
+    assert len(fake.finished()) == 1 and fake.requests.count("/finish") == 1
+    assert a.get(rec.id).status is ReportStatus.FINISHED is b.get(rec.id).status
+    a.close()
+    b.close()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,11 @@ class TenantUsage:
         }
 
 
-def usage(path: Path, start: str, end: str, reports_db: Path | None = None) -> list[TenantUsage]:
-    """Calls from the audit trail; reports filed (finished) from the report outbox."""
+def usage(
+    path: Path, start: str, end: str, filed: Mapping[str, int] | None = None
+) -> list[TenantUsage]:
+    """Calls from the audit trail; `filed`: reports finished per tenant in the same span
+    (the outbox's filed_by_tenant)."""
     per: dict[str, TenantUsage] = defaultdict(lambda: TenantUsage(""))
     for _, rec in records(path, start, end):
         tenant = rec.get("tenant", "")
@@ -55,18 +58,9 @@ def usage(path: Path, start: str, end: str, reports_db: Path | None = None) -> l
         u.matched_items += rec.get("matched_items", 0)
         u.matches_by_bank.update(rec.get("matches_by_bank", {}))
         u.errors += sum(n for code, n in rec.get("codes", {}).items() if code != "OK")
-    if reports_db is not None and reports_db.exists():
-        db = sqlite3.connect(reports_db)
-        try:
-            for tenant, n in db.execute(
-                "SELECT tenant, COUNT(*) FROM reports WHERE status = 'finished'"
-                " AND updated_at >= ? AND updated_at < ? GROUP BY tenant",
-                (start, end),
-            ):
-                per[tenant].tenant = tenant
-                per[tenant].reports_filed = int(n)
-        finally:
-            db.close()
+    for tenant, n in (filed or {}).items():
+        per[tenant].tenant = tenant
+        per[tenant].reports_filed = n
     return sorted(per.values(), key=lambda u: u.tenant)
 
 

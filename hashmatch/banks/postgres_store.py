@@ -108,7 +108,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         BEGIN
             INSERT INTO changes (kind, bank_id, entry_id, at)
             SELECT 'add', n.bank_id, n.id, n.added_at FROM new_rows n
-            WHERE n.removed_at IS NULL ORDER BY n.id;
+            WHERE n.removed_at IS NULL;
             RETURN NULL;
         END $$""",
         # Tombstoned, revived, or a live entry relabelled (matchers keep label and source).
@@ -121,8 +121,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             WHERE (o.removed_at IS NULL AND n.removed_at IS NOT NULL)
                OR (o.removed_at IS NOT NULL AND n.removed_at IS NULL)
                OR (o.removed_at IS NULL AND n.removed_at IS NULL
-                   AND (o.label IS DISTINCT FROM n.label OR o.source IS DISTINCT FROM n.source))
-            ORDER BY n.id;
+                   AND (o.label IS DISTINCT FROM n.label OR o.source IS DISTINCT FROM n.source));
             RETURN NULL;
         END $$""",
         """CREATE FUNCTION hashmatch_banks_changed() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -422,6 +421,8 @@ class PostgresBankStore:
         report = WriteReport()
         now = _now()
         with self._write() as db:
+            # Sorts and hashes of a large import in memory, not in temporary files.
+            db.execute("SET LOCAL work_mem = '256MB'")
             b = self._bank(db, bank)
             self._stage(db, events, report)
             self._merge(db, b.id, now, report)

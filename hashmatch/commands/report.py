@@ -23,7 +23,14 @@ def _usage(args: argparse.Namespace, io: Streams) -> ExitCode:
     from hashmatch.audit.usage import aggregate_for_ncmec, to_csv, usage
 
     data = data_dir(args)
-    rows = usage(data.audit, args.start, args.end, data.reports)
+    filed = None
+    if data.database_url or data.reports.exists():
+        tables = data.open_outbox_tables()
+        try:
+            filed = tables.filed_by_tenant(args.start, args.end)
+        finally:
+            tables.close()
+    rows = usage(data.audit, args.start, args.end, filed)
     if args.format == "csv":
         io.stdout.write(to_csv(rows))
     elif args.format == "ncmec-aggregate":

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from hashmatch.errors import Unavailable
 from hashmatch.storage.feedback_store import FeedbackStore, Verdict
 from hashmatch.tenancy.model import Principal
 
@@ -26,7 +27,10 @@ class FalsePositives:
     def of(self, who: Principal) -> frozenset[int]:
         now = self._clock()
         if now - self._loaded >= REFRESH_S:
-            fresh = self.store.false_positives()
+            try:
+                fresh = self.store.false_positives()
+            except Unavailable:  # a lost database: the verdicts last read hold
+                fresh = self._by_tenant
             with self._lock:
                 self._by_tenant, self._loaded = fresh, now
         return self._by_tenant.get(who.tenant_id, frozenset())

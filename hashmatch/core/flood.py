@@ -13,15 +13,19 @@ entry for everyone) (kept in flood.sqlite3, with an audit event) and, if
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 
 from hashmatch.config import FloodSettings
+from hashmatch.errors import Unavailable
 from hashmatch.matching.model import MatchResult, Suppressor
 from hashmatch.storage.flood_store import FloodStore
 
+log = logging.getLogger(__name__)
 QUARANTINE = "quarantine"  # the suppressor's bank name on a suspended entry's matches
 # How often releases made elsewhere (the CLI, another server) are picked up.
 REFRESH_S = 1.0
@@ -52,7 +56,8 @@ class FloodMonitor:
         results with the matches of suspended entries suppressed."""
         now = self._clock()
         if now - self._refreshed >= REFRESH_S:
-            self._suspended = self.store.suspended()
+            with contextlib.suppress(Unavailable):  # a lost database: the last set read
+                self._suspended = self.store.suspended()
             self._refreshed = now
         for content, result in zip(contents, results, strict=True):
             for m in result.matches:
@@ -77,7 +82,10 @@ class FloodMonitor:
             if distinct <= self.config.max_distinct:
                 return
             del self._seen[entry_id]  # flagged: stop counting it
-        self.store.flag(entry_id, bank, distinct, self.config.window_s, self.config.suspend)
+        try:
+            self.store.flag(entry_id, bank, distinct, self.config.window_s, self.config.suspend)
+        except Unavailable:  # suspended here now; the record waits for the database
+            log.warning("flood flag of entry %d not stored: the database is unreachable", entry_id)
         if self.config.suspend:
             self._suspended = self._suspended | {entry_id}
         self._on_flag(entry_id, bank, distinct)

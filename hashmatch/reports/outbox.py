@@ -1,4 +1,7 @@
-"""The durable report outbox (SQLite): committed first, then delivered step by step.
+"""The durable report outbox: committed first, then delivered step by step (its table in
+SQLite, reports/sqlite_tables.py, or PostgreSQL, reports/postgres_tables.py, behind
+OutboxTables; on PostgreSQL every replica sees every report, and a claim (a lease row
+update) lets exactly one deliver it at a time).
 
 Each step's outcome (the endpoint's report id, each file's id, fileinfo sent, finished) is
 committed before the next step starts, so a restarted process knows exactly where it was:
@@ -14,45 +17,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hashmatch.errors import BadParameter, HashmatchError, NotFound
 from hashmatch.reports.cybertip import CyberTipClient, DeliveryError
 from hashmatch.reports.model import Report, ReportFile, ReportStatus
-from hashmatch.storage.sqlite import migrate, write_transaction
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (),
-    (
-        """CREATE TABLE IF NOT EXISTS reports (
-    id INTEGER PRIMARY KEY,
-    idempotency_key TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    test INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    endpoint_report_id TEXT NOT NULL DEFAULT '',
-    report TEXT NOT NULL,
-    files TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    UNIQUE (tenant, idempotency_key)
-)""",
-    ),
-    (
-        # Who delivers a report now (a lease, seconds since the epoch): one deliverer at
-        # a time, also when a retry with the same key arrives while the first is sending.
-        """ALTER TABLE reports ADD COLUMN claimed_until REAL""",
-    ),
-)
 # A claim lasts this long unless renewed by a step (a dead deliverer's claim expires).
 LEASE_S = 120.0
 log = logging.getLogger(__name__)
@@ -91,20 +66,50 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+# (id, idempotency_key, tenant, test, status, reason, endpoint_report_id, files JSON,
+#  attempts, created_at, updated_at)
+ReportRow = tuple[int, str, str, int, str, str, str, str, int, str, str]
+
+
+class OutboxTables(Protocol):
+    """The reports table of one database; each method one transaction."""
+
+    def insert(
+        self, idempotency_key: str, tenant: str, test: bool, status: str, report: str,
+        files: str, now: str,
+    ) -> tuple[int, bool]:  # fmt: skip
+        """The report's id: a new row, or the one with this (tenant, key); created?"""
+        ...
+
+    def row(self, report_id: int) -> ReportRow | None: ...
+    def ids(self, tenant: str | None) -> list[int]: ...
+    def update(self, rec: ReportRecord, lease_until: float) -> None:
+        """The record's fields written; an existing claim renewed to lease_until."""
+        ...
+
+    def claim(self, report_id: int, now: float, until: float) -> bool:
+        """Takes the delivery unless an unexpired claim (> now) holds it."""
+        ...
+
+    def release(self, report_id: int) -> None: ...
+    def filed_by_tenant(self, start: str, end: str) -> dict[str, int]: ...
+    def close(self) -> None: ...
+
+
 class ReportOutbox:
     def __init__(
         self,
-        path: Path,
+        tables: OutboxTables | Path,
         client_for: Callable[[bool], CyberTipClient],
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")  # a filed report must not be forgotten
-        self._lock = threading.RLock()
-        migrate(self._db, self._lock, path, MIGRATIONS)
+        """tables: a database's OutboxTables, or the path of a SQLite file for them."""
+        if isinstance(tables, Path):
+            from hashmatch.reports.sqlite_tables import SqliteOutboxTables
+
+            tables = SqliteOutboxTables(tables)
+        self.tables = tables
         self.client_for = client_for
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -128,27 +133,14 @@ class ReportOutbox:
         ]
         now = _now()
         # One transaction: the key is reserved by whoever commits first, in any process.
-        with write_transaction(self._db, self._lock) as db:
-            cur = db.execute(
-                "INSERT INTO reports (idempotency_key, tenant, test, status, report, files,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (tenant, idempotency_key) DO NOTHING",
-                (idempotency_key, tenant, int(report.test), ReportStatus.QUEUED.value,
-                 json.dumps(meta), json.dumps(files), now, now),
-            )  # fmt: skip
-            created = cur.rowcount == 1
-            (report_id,) = db.execute(
-                "SELECT id FROM reports WHERE tenant = ? AND idempotency_key = ?",
-                (tenant, idempotency_key),
-            ).fetchone()
+        report_id, created = self.tables.insert(
+            idempotency_key, tenant, report.test, ReportStatus.QUEUED.value, json.dumps(meta),
+            json.dumps(files), now,
+        )  # fmt: skip
         return self.get(int(report_id)), created
 
     def get(self, report_id: int, tenant: str | None = None) -> ReportRecord:
-        row = self._db.execute(
-            "SELECT id, idempotency_key, tenant, test, status, reason, endpoint_report_id, files,"
-            " attempts, created_at, updated_at FROM reports WHERE id = ?",
-            (report_id,),
-        ).fetchone()
+        row = self.tables.row(report_id)
         if row is None or (tenant is not None and row[2] != tenant):
             raise NotFound(f"no report {report_id}")
         return ReportRecord(
@@ -157,24 +149,14 @@ class ReportOutbox:
         )  # fmt: skip
 
     def records(self, tenant: str | None = None) -> list[ReportRecord]:
-        ids = self._db.execute(
-            "SELECT id FROM reports WHERE ? IS NULL OR tenant = ? ORDER BY id", (tenant, tenant)
-        ).fetchall()
-        return [self.get(r[0]) for r in ids]
+        return [self.get(i) for i in self.tables.ids(tenant)]
 
     def _update(self, rec: ReportRecord, **fields: Any) -> None:
         for k, v in fields.items():
             setattr(rec, k, v)
         rec.updated_at = _now()
-        with self._lock:
-            # Each step renews the deliverer's claim (a slow endpoint is no dead deliverer).
-            self._db.execute(
-                "UPDATE reports SET status = ?, reason = ?, endpoint_report_id = ?, files = ?,"
-                " attempts = ?, updated_at = ?, claimed_until = CASE WHEN claimed_until IS"
-                " NULL THEN NULL ELSE ? END WHERE id = ?",
-                (rec.status.value, rec.reason, rec.endpoint_report_id, json.dumps(rec.files),
-                 rec.attempts, rec.updated_at, time.time() + LEASE_S, rec.id),
-            )  # fmt: skip
+        # Each step renews the deliverer's claim (a slow endpoint is no dead deliverer).
+        self.tables.update(rec, time.time() + LEASE_S)
 
     # -- delivery --------------------------------------------------------------------------
     def file(
@@ -202,17 +184,10 @@ class ReportOutbox:
     def _claim(self, report_id: int) -> bool:
         """Take the report's delivery, unless someone holds an unexpired claim on it."""
         now = time.time()
-        with write_transaction(self._db, self._lock) as db:
-            cur = db.execute(
-                "UPDATE reports SET claimed_until = ? WHERE id = ?"
-                " AND (claimed_until IS NULL OR claimed_until < ?)",
-                (now + LEASE_S, report_id, now),
-            )
-        return cur.rowcount == 1
+        return self.tables.claim(report_id, now, now + LEASE_S)
 
     def _release(self, report_id: int) -> None:
-        with write_transaction(self._db, self._lock) as db:
-            db.execute("UPDATE reports SET claimed_until = NULL WHERE id = ?", (report_id,))
+        self.tables.release(report_id)
 
     def deliver(self, record: ReportRecord, report: Report | None) -> ReportRecord:
         """Run the remaining steps, with retries and backoff, while the content is in memory
@@ -281,13 +256,16 @@ class ReportOutbox:
         """After a restart: finish what can be finished, fail what lost its content (each
         under a claim: another process may be delivering it)."""
         out = []
-        for rec in self.records():
-            if rec.status in DONE or not self._claim(rec.id):
+        for listed in self.records():
+            if listed.status in DONE or not self._claim(listed.id):
                 continue
             try:
+                rec = self.get(listed.id)  # as it is now: another may have just finished it
+                if rec.status in DONE:
+                    continue
                 self._resume(rec)
             finally:
-                self._release(rec.id)
+                self._release(listed.id)
             out.append(rec)
         return out
 
@@ -310,4 +288,4 @@ class ReportOutbox:
             self._fail(client, rec, reason)
 
     def close(self) -> None:
-        self._db.close()
+        self.tables.close()

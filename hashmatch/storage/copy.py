@@ -1,7 +1,8 @@
 """Moving an installation from its SQLite data dir into PostgreSQL: the shared stores
 (banks with their entries, tombstones included, and video entries; tenants, API key
-digests and usage) copied with their ids, so what refers to an entry by id elsewhere
-(feedback, flood state, a tenant's false positives) still means the same entry.
+digests and usage; the report outbox) copied with their ids, so what refers to an entry
+by id elsewhere (feedback, flood state, a tenant's false positives) still means the same
+entry.
 
 One transaction per store on the target; the target must be empty (a fresh database, or
 one `db upgrade` made): copying into a live installation would mix two id spaces. The
@@ -39,7 +40,11 @@ _TENANT_TABLES = (
                  " revoked_at, last_used_at, replaced_by"),
     ("usage", "tenant_id, month, items"),
 )  # fmt: skip
-_IDENTITIES = (("banks", "id"), ("entries", "id"), ("vpdq_videos", "id"))
+_REPORT_TABLES = (
+    ("reports", "id, idempotency_key, tenant, test, status, reason, endpoint_report_id,"
+                " report, files, attempts, created_at, updated_at, claimed_until"),
+)  # fmt: skip
+_IDENTITIES = (("banks", "id"), ("entries", "id"), ("vpdq_videos", "id"), ("reports", "id"))
 
 
 @dataclass
@@ -97,9 +102,10 @@ def _copy_tables(
 
 
 def copy_to_postgres(source: DataDir, url: str) -> CopyReport:
-    """The data dir's banks and tenants into the PostgreSQL database at url."""
+    """The data dir's banks, tenants and reports into the PostgreSQL database at url."""
     from hashmatch.banks import postgres_store as banks_pg
     from hashmatch.banks.sqlite_store import SCHEMA_VERSION
+    from hashmatch.reports import postgres_tables as reports_pg
     from hashmatch.tenancy import postgres_store as tenants_pg
 
     if not source.banks.exists():
@@ -114,6 +120,7 @@ def copy_to_postgres(source: DataDir, url: str) -> CopyReport:
     # Opening the stores creates (or checks) the target's schema.
     banks_pg.PostgresBankStore(url).close()
     tenants_pg.PostgresTenantStore(url).close()
+    reports_pg.PostgresOutboxTables(url).close()
     report = CopyReport()
     target = open_pool(url, 2)
     try:

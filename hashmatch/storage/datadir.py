@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from hashmatch.audit.log import AuditLog
     from hashmatch.banks.store import BankStore
     from hashmatch.config import ReportsConfig
-    from hashmatch.reports.outbox import ReportOutbox
+    from hashmatch.reports.outbox import OutboxTables, ReportOutbox
     from hashmatch.storage.feedback_store import FeedbackStore
     from hashmatch.storage.flood_store import FloodStore
     from hashmatch.tenancy.store import TenantStore
@@ -33,7 +33,8 @@ class DataDir:
     reporters' details."""
 
     root: Path
-    # A PostgreSQL URL: banks, video entries, tenants and keys there; the rest still here.
+    # A PostgreSQL URL: banks, video entries, tenants, keys and the report outbox there;
+    # the rest still here.
     database_url: str = ""
 
     def private(self, path: Path) -> Path:
@@ -135,14 +136,31 @@ class DataDir:
         from hashmatch.reports.outbox import ReportOutbox, RetryPolicy
 
         retry = RetryPolicy(config.attempts, config.backoff_s)
-        return ReportOutbox(self.private(self.reports), client_factory(config), retry)
+        return ReportOutbox(self.open_outbox_tables(), client_factory(config), retry)
+
+    def open_outbox_tables(self) -> OutboxTables:
+        if self.database_url:
+            from hashmatch.reports.postgres_tables import PostgresOutboxTables
+
+            return PostgresOutboxTables(self.database_url)
+        from hashmatch.reports.sqlite_tables import SqliteOutboxTables
+
+        return SqliteOutboxTables(self.private(self.reports))
 
     def open_feedback(self) -> FeedbackStore:
-        from hashmatch.storage.feedback_store import FeedbackStore
+        from hashmatch.storage.feedback_store import SqliteFeedbackStore
 
-        return FeedbackStore(self.private(self.feedback))
+        if self.database_url:
+            from hashmatch.storage.postgres_feedback import PostgresFeedbackStore
+
+            return PostgresFeedbackStore(self.database_url)
+        return SqliteFeedbackStore(self.private(self.feedback))
 
     def open_flood(self) -> FloodStore:
-        from hashmatch.storage.flood_store import FloodStore
+        from hashmatch.storage.flood_store import SqliteFloodStore
 
-        return FloodStore(self.private(self.flood))
+        if self.database_url:
+            from hashmatch.storage.postgres_flood import PostgresFloodStore
+
+            return PostgresFloodStore(self.database_url)
+        return SqliteFloodStore(self.private(self.flood))

@@ -1,5 +1,6 @@
-"""Match feedback verdicts, kept per (tenant, bank, entry) in feedback.sqlite3 and
-exported, counted per entry, for the list's source (e.g. NCMEC's hash-sharing feedback)."""
+"""Match feedback verdicts, kept per (tenant, bank, entry) in feedback.sqlite3 (or the
+PostgreSQL database: postgres_feedback.py) and exported, counted per entry, for the list's
+source (e.g. NCMEC's hash-sharing feedback)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hashmatch.storage.sqlite import migrate, write_transaction
 
@@ -45,7 +46,22 @@ class Verdict(StrEnum):
     FALSE_POSITIVE = "false_positive"
 
 
-class FeedbackStore:
+class FeedbackStore(Protocol):
+    def record(
+        self, tenant: str, bank: str, entry_id: int, external_id: str, verdict: Verdict, note: str
+    ) -> None: ...
+    def false_positives(self) -> dict[str, frozenset[int]]:
+        """Per tenant, the entry ids its current verdict calls false positives."""
+        ...
+
+    def export(self, bank: str) -> list[dict[str, Any]]:
+        """Per entry of the bank: how many tenants confirmed it, how many called it wrong."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SqliteFeedbackStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)

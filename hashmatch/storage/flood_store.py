@@ -1,5 +1,6 @@
-"""Entries flagged by flood quarantine (flood.sqlite3): who was flagged, when, how many
-distinct contents, whether suspended, and released by whom."""
+"""Entries flagged by flood quarantine (flood.sqlite3, or the PostgreSQL database:
+postgres_flood.py): who was flagged, when, how many distinct contents, whether suspended,
+and released by whom."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hashmatch.storage.sqlite import migrate, write_transaction
 
@@ -27,7 +28,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 
-class FloodStore:
+class FloodStore(Protocol):
+    def flag(
+        self, entry_id: int, bank: str, distinct: int, window_s: float, suspend: bool
+    ) -> None: ...
+    def release(self, entry_id: int) -> bool: ...
+    def suspended(self) -> set[int]: ...
+    def listing(self) -> list[dict[str, Any]]: ...
+    def close(self) -> None: ...
+
+
+LISTING_KEYS = (
+    "entry_id", "bank", "distinct_content", "window_s", "suspended", "flagged_at", "released_at"
+)  # fmt: skip
+
+
+class SqliteFloodStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -62,15 +78,7 @@ class FloodStore:
         return {int(r[0]) for r in rows}
 
     def listing(self) -> list[dict[str, Any]]:
-        keys = (
-            "entry_id",
-            "bank",
-            "distinct_content",
-            "window_s",
-            "suspended",
-            "flagged_at",
-            "released_at",
-        )
+        keys = LISTING_KEYS
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {', '.join(keys)} FROM flagged ORDER BY flagged_at"

@@ -1,0 +1,73 @@
+"""Flood quarantine's flags in the PostgreSQL database: an entry suspended through one
+replica is suspended on every replica (each re-reads the suspended set within a second).
+The counting of distinct contents per entry stays per replica (core/flood.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hashmatch.storage.flood_store import LISTING_KEYS
+from hashmatch.storage.postgres import connection, lock_id, migrate, open_pool, read_transaction
+
+_LOCK = lock_id("flood")
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (),
+    (
+        """CREATE TABLE flagged (
+            entry_id BIGINT PRIMARY KEY,
+            bank TEXT NOT NULL,
+            distinct_content INTEGER NOT NULL,
+            window_s DOUBLE PRECISION NOT NULL,
+            suspended INTEGER NOT NULL,
+            flagged_at TEXT NOT NULL,
+            released_at TEXT
+        )""",
+    ),
+)
+
+
+class PostgresFloodStore:
+    def __init__(self, url: str) -> None:
+        self._pool = open_pool(url, 2)
+        try:
+            migrate(self._pool, _LOCK, "the flood table", MIGRATIONS,
+                    table="flood_schema_version")  # fmt: skip
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def flag(self, entry_id: int, bank: str, distinct: int, window_s: float, suspend: bool) -> None:
+        with connection(self._pool) as db:
+            db.execute(
+                "INSERT INTO flagged VALUES (%s, %s, %s, %s, %s, %s, NULL) ON CONFLICT (entry_id)"
+                " DO UPDATE SET distinct_content = excluded.distinct_content,"
+                " suspended = excluded.suspended, flagged_at = excluded.flagged_at,"
+                " released_at = NULL",
+                (entry_id, bank, distinct, window_s, int(suspend), datetime.now(UTC).isoformat()),
+            )
+
+    def release(self, entry_id: int) -> bool:
+        with connection(self._pool) as db:
+            cur = db.execute(
+                "UPDATE flagged SET released_at = %s WHERE entry_id = %s AND released_at IS NULL",
+                (datetime.now(UTC).isoformat(), entry_id),
+            )
+            return cur.rowcount > 0
+
+    def suspended(self) -> set[int]:
+        with read_transaction(self._pool) as db:
+            rows = db.execute(
+                "SELECT entry_id FROM flagged WHERE suspended = 1 AND released_at IS NULL"
+            ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def listing(self) -> list[dict[str, Any]]:
+        with read_transaction(self._pool) as db:
+            rows = db.execute(
+                f"SELECT {', '.join(LISTING_KEYS)} FROM flagged ORDER BY flagged_at"
+            ).fetchall()
+        return [dict(zip(LISTING_KEYS, r, strict=True)) for r in rows]
+
+    def close(self) -> None:
+        self._pool.close()
