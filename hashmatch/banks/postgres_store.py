@@ -16,24 +16,21 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hashmatch.banks import records
 from hashmatch.banks.model import (
     Bank,
-    BankKind,
     BankSettings,
     Change,
     ChangeKind,
-    DistancePolicy,
     Entry,
     LiveState,
     NewEntry,
     SignalType,
     Tombstone,
-    Visibility,
     WriteReport,
     check_bank_name,
 )
@@ -159,11 +156,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
-_BANK_COLUMNS = (
-    "id, name, owner, visibility, kind, signal_types, pdq_threshold, min_quality, enabled,"
-    " created_at, updated_at, distance_policy"
-)
-_ENTRY_COLUMNS = "id, bank_id, signal_type, value, label, external_id, source, added_at, removed_at"
 # An import's staging: temporary tables, dropped at commit (or with a rolled-back import).
 _STAGING = (
     "CREATE TEMP TABLE staging_raw (seq BIGINT NOT NULL, signal_type TEXT NOT NULL,"
@@ -171,24 +163,6 @@ _STAGING = (
     "CREATE TEMP TABLE staging_removals (seq BIGINT NOT NULL, external_id TEXT NOT NULL)"
     " ON COMMIT DROP",
 )
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _entry(row: Sequence[Any]) -> Entry:
-    return Entry(
-        id=row[0],
-        bank_id=row[1],
-        signal_type=SignalType(row[2]),
-        value=bytes(row[3]),
-        label=row[4],
-        external_id=row[5],
-        source=row[6],
-        added_at=row[7],
-        removed_at=row[8],
-    )
 
 
 class PostgresBankStore:
@@ -263,39 +237,16 @@ class PostgresBankStore:
     def _bank_rows(
         self, db: psycopg.Connection, where: str, args: tuple[object, ...]
     ) -> list[Bank]:
-        rows = db.execute(
-            f"SELECT {_BANK_COLUMNS} FROM banks WHERE deleted_at IS NULL {where}"
+        found = db.execute(
+            f"SELECT {records.BANK_COLUMNS} FROM banks WHERE deleted_at IS NULL {where}"
             ' ORDER BY name COLLATE "C"',
             args,
         ).fetchall()
-        shares: dict[int, set[str]] = {}
-        accepted: dict[int, set[str]] = {}
-        for bank_id, tenant, accepted_at in db.execute(
+        shares = db.execute(
             "SELECT s.bank_id, s.tenant, s.accepted_at FROM bank_shares s"
             " JOIN banks b ON b.id = s.bank_id WHERE b.deleted_at IS NULL"
-        ):
-            shares.setdefault(bank_id, set()).add(tenant)
-            if accepted_at is not None:
-                accepted.setdefault(bank_id, set()).add(tenant)
-        return [
-            Bank(
-                id=r[0],
-                name=r[1],
-                owner=r[2],
-                visibility=Visibility(r[3]),
-                shared_with=frozenset(shares.get(r[0], ())),
-                accepted_by=frozenset(accepted.get(r[0], ())),
-                kind=BankKind(r[4]),
-                signal_types=frozenset(SignalType(s) for s in r[5].split(",") if s),
-                pdq_threshold=r[6],
-                min_quality=r[7],
-                enabled=bool(r[8]),
-                created_at=r[9],
-                updated_at=r[10],
-                distance_policy=DistancePolicy(r[11]),
-            )
-            for r in rows
-        ]
+        ).fetchall()
+        return records.banks(found, shares)
 
     def _bank(self, db: psycopg.Connection, name: str) -> Bank:
         found = self._bank_rows(db, "AND name = %s", (name,))
@@ -305,7 +256,7 @@ class PostgresBankStore:
 
     def create_bank(self, name: str, settings: BankSettings) -> Bank:
         check_bank_name(name)
-        now = _now()
+        now = records.now()
         with self._write() as db:
             if db.execute(
                 "SELECT 1 FROM banks WHERE name = %s AND deleted_at IS NULL", (name,)
@@ -322,23 +273,7 @@ class PostgresBankStore:
     def _apply_settings(
         self, db: psycopg.Connection, bank_id: int, s: BankSettings, now: str
     ) -> None:
-        fields: dict[str, object] = {}
-        if s.owner is not None:
-            fields["owner"] = s.owner
-        if s.visibility is not None:
-            fields["visibility"] = s.visibility.value
-        if s.kind is not None:
-            fields["kind"] = s.kind.value
-        if s.signal_types is not None:
-            fields["signal_types"] = ",".join(sorted(t.value for t in s.signal_types))
-        if s.pdq_threshold is not None:
-            fields["pdq_threshold"] = s.pdq_threshold
-        if s.min_quality is not None:
-            fields["min_quality"] = s.min_quality
-        if s.enabled is not None:
-            fields["enabled"] = int(s.enabled)
-        if s.distance_policy is not None:
-            fields["distance_policy"] = s.distance_policy.value
+        fields = records.settings_columns(s)
         if fields or s.shared_with is not None:
             fields["updated_at"] = now
             assignments = ", ".join(f"{k} = %s" for k in fields)
@@ -369,7 +304,7 @@ class PostgresBankStore:
             bank = self._bank(db, name)
             if tenant not in bank.shared_with:
                 raise NotFound(f"no bank named {name!r}")  # as for any bank not seen
-            now = _now()
+            now = records.now()
             db.execute(
                 "UPDATE bank_shares SET accepted_at = %s WHERE bank_id = %s AND tenant = %s",
                 (now if accepted else None, bank.id, tenant),
@@ -388,12 +323,12 @@ class PostgresBankStore:
     def update_bank(self, name: str, settings: BankSettings) -> Bank:
         with self._write() as db:
             bank = self._bank(db, name)
-            self._apply_settings(db, bank.id, settings, _now())
+            self._apply_settings(db, bank.id, settings, records.now())
             return self._bank(db, name)
 
     def delete_bank(self, name: str) -> None:
         """Tombstones the bank and every live entry in it (logged, so followers drop them)."""
-        now = _now()
+        now = records.now()
         with self._write() as db:
             bank = self._bank(db, name)
             db.execute(
@@ -419,7 +354,7 @@ class PostgresBankStore:
         self, bank: str, events: Iterable[NewEntry | Tombstone], chunk: int = 10_000
     ) -> WriteReport:
         report = WriteReport()
-        now = _now()
+        now = records.now()
         with self._write() as db:
             # Sorts and hashes of a large import in memory, not in temporary files.
             db.execute("SET LOCAL work_mem = '256MB'")
@@ -531,7 +466,7 @@ class PostgresBankStore:
                 " AS k (signal_type, value) WHERE e.bank_id = %s"
                 " AND e.signal_type = k.signal_type AND e.value = k.value"
                 " AND e.removed_at IS NULL",
-                (_now(), [t for t, _ in keys], [v for _, v in keys], b.id),
+                (records.now(), [t for t, _ in keys], [v for _, v in keys], b.id),
             )
             return max(cur.rowcount, 0)
 
@@ -539,11 +474,11 @@ class PostgresBankStore:
         with read_transaction(self._pool) as db:
             b = self._bank(db, bank)
             rows = db.execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE bank_id = %s AND id > %s"
+                f"SELECT {records.ENTRY_COLUMNS} FROM entries WHERE bank_id = %s AND id > %s"
                 " AND removed_at IS NULL ORDER BY id LIMIT %s",
                 (b.id, after_id, limit),
             ).fetchall()
-        return [_entry(r) for r in rows]
+        return [records.entry(r) for r in rows]
 
     def count_entries(self, bank: str) -> dict[SignalType, int]:
         with read_transaction(self._pool) as db:
@@ -561,10 +496,10 @@ class PostgresBankStore:
         unique = sorted({int(i) for i in ids})
         with read_transaction(self._pool) as db:
             rows = db.execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE id = ANY(%s)",
+                f"SELECT {records.ENTRY_COLUMNS} FROM entries WHERE id = ANY(%s)",
                 (unique,),
             ).fetchall()
-        return {r[0]: _entry(r) for r in rows}
+        return {r[0]: records.entry(r) for r in rows}
 
     def lookup(self, signal_type: SignalType, values: Sequence[bytes]) -> list[list[int]]:
         with read_transaction(self._pool) as db:

@@ -17,24 +17,21 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from hashmatch.banks import records
 from hashmatch.banks.model import (
     Bank,
-    BankKind,
     BankSettings,
     Change,
     ChangeKind,
-    DistancePolicy,
     Entry,
     LiveState,
     NewEntry,
     SignalType,
     Tombstone,
-    Visibility,
     WriteReport,
     check_bank_name,
 )
@@ -133,10 +130,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
-_BANK_COLUMNS = (
-    "id, name, owner, visibility, kind, signal_types, pdq_threshold, min_quality, enabled,"
-    " created_at, updated_at, distance_policy"
-)
 # An import's staging, in the temp database (a file: an import of any size stays small in
 # memory); the first row of a value wins, the event order (seq) decides tombstones.
 _STAGING = (
@@ -150,27 +143,8 @@ _STAGING = (
     "DELETE FROM staging",
     "DELETE FROM staging_removals",
 )
-_ENTRY_COLUMNS = "id, bank_id, signal_type, value, label, external_id, source, added_at, removed_at"
 # SQLite's default limit on host parameters per statement is 32766; stay well below.
 _IN_CHUNK = 900
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _entry(row: sqlite3.Row) -> Entry:
-    return Entry(
-        id=row[0],
-        bank_id=row[1],
-        signal_type=SignalType(row[2]),
-        value=bytes(row[3]),
-        label=row[4],
-        external_id=row[5],
-        source=row[6],
-        added_at=row[7],
-        removed_at=row[8],
-    )
 
 
 class SqliteBankStore:
@@ -246,38 +220,16 @@ class SqliteBankStore:
     def _bank_rows(
         self, db: sqlite3.Connection, where: str, args: tuple[object, ...]
     ) -> list[Bank]:
-        rows = db.execute(
-            f"SELECT {_BANK_COLUMNS} FROM banks WHERE deleted_at IS NULL {where} ORDER BY name",
+        found = db.execute(
+            f"SELECT {records.BANK_COLUMNS} FROM banks WHERE deleted_at IS NULL {where}"
+            " ORDER BY name",
             args,
         ).fetchall()
-        shares: dict[int, set[str]] = {}
-        accepted: dict[int, set[str]] = {}
-        for bank_id, tenant, accepted_at in db.execute(
+        shares = db.execute(
             "SELECT s.bank_id, s.tenant, s.accepted_at FROM bank_shares s"
             " JOIN banks b ON b.id = s.bank_id WHERE b.deleted_at IS NULL"
-        ):
-            shares.setdefault(bank_id, set()).add(tenant)
-            if accepted_at is not None:
-                accepted.setdefault(bank_id, set()).add(tenant)
-        return [
-            Bank(
-                id=r[0],
-                name=r[1],
-                owner=r[2],
-                visibility=Visibility(r[3]),
-                shared_with=frozenset(shares.get(r[0], ())),
-                accepted_by=frozenset(accepted.get(r[0], ())),
-                kind=BankKind(r[4]),
-                signal_types=frozenset(SignalType(s) for s in r[5].split(",") if s),
-                pdq_threshold=r[6],
-                min_quality=r[7],
-                enabled=bool(r[8]),
-                created_at=r[9],
-                updated_at=r[10],
-                distance_policy=DistancePolicy(r[11]),
-            )
-            for r in rows
-        ]
+        ).fetchall()
+        return records.banks(found, shares)
 
     def _bank(self, db: sqlite3.Connection, name: str) -> Bank:
         found = self._bank_rows(db, "AND name = ?", (name,))
@@ -287,7 +239,7 @@ class SqliteBankStore:
 
     def create_bank(self, name: str, settings: BankSettings) -> Bank:
         check_bank_name(name)
-        now = _now()
+        now = records.now()
         with self._write() as db:
             if db.execute(
                 "SELECT 1 FROM banks WHERE name = ? AND deleted_at IS NULL", (name,)
@@ -303,23 +255,7 @@ class SqliteBankStore:
     def _apply_settings(
         self, db: sqlite3.Connection, bank_id: int, s: BankSettings, now: str
     ) -> None:
-        fields: dict[str, object] = {}
-        if s.owner is not None:
-            fields["owner"] = s.owner
-        if s.visibility is not None:
-            fields["visibility"] = s.visibility.value
-        if s.kind is not None:
-            fields["kind"] = s.kind.value
-        if s.signal_types is not None:
-            fields["signal_types"] = ",".join(sorted(t.value for t in s.signal_types))
-        if s.pdq_threshold is not None:
-            fields["pdq_threshold"] = s.pdq_threshold
-        if s.min_quality is not None:
-            fields["min_quality"] = s.min_quality
-        if s.enabled is not None:
-            fields["enabled"] = int(s.enabled)
-        if s.distance_policy is not None:
-            fields["distance_policy"] = s.distance_policy.value
+        fields = records.settings_columns(s)
         if fields or s.shared_with is not None:
             fields["updated_at"] = now
             assignments = ", ".join(f"{k} = ?" for k in fields)
@@ -345,7 +281,7 @@ class SqliteBankStore:
             bank = self._bank(db, name)
             if tenant not in bank.shared_with:
                 raise NotFound(f"no bank named {name!r}")  # as for any bank not seen
-            now = _now()
+            now = records.now()
             db.execute(
                 "UPDATE bank_shares SET accepted_at = ? WHERE bank_id = ? AND tenant = ?",
                 (now if accepted else None, bank.id, tenant),
@@ -364,12 +300,12 @@ class SqliteBankStore:
     def update_bank(self, name: str, settings: BankSettings) -> Bank:
         with self._write() as db:
             bank = self._bank(db, name)
-            self._apply_settings(db, bank.id, settings, _now())
+            self._apply_settings(db, bank.id, settings, records.now())
             return self._bank(db, name)
 
     def delete_bank(self, name: str) -> None:
         """Tombstones the bank and every live entry in it (logged, so followers drop them)."""
-        now = _now()
+        now = records.now()
         with self._write() as db:
             bank = self._bank(db, name)
             db.execute(
@@ -394,7 +330,7 @@ class SqliteBankStore:
         self, bank: str, events: Iterable[NewEntry | Tombstone], chunk: int = 10_000
     ) -> WriteReport:
         report = WriteReport()
-        now = _now()
+        now = records.now()
         with self._write() as db:
             b = self._bank(db, bank)
             self._stage(db, events, chunk, report)
@@ -480,7 +416,7 @@ class SqliteBankStore:
         db.execute("DELETE FROM staging_removals")
 
     def remove_entries(self, bank: str, values: Iterable[tuple[SignalType, bytes]]) -> int:
-        now = _now()
+        now = records.now()
         keys = sorted({(t.value, v) for t, v in values})
         removed = 0
         with self._write() as db:
@@ -498,11 +434,11 @@ class SqliteBankStore:
         with self._read() as db:
             b = self._bank(db, bank)
             rows = db.execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE bank_id = ? AND id > ?"
+                f"SELECT {records.ENTRY_COLUMNS} FROM entries WHERE bank_id = ? AND id > ?"
                 " AND removed_at IS NULL ORDER BY id LIMIT ?",
                 (b.id, after_id, limit),
             ).fetchall()
-        return [_entry(r) for r in rows]
+        return [records.entry(r) for r in rows]
 
     def count_entries(self, bank: str) -> dict[SignalType, int]:
         with self._read() as db:
@@ -524,9 +460,9 @@ class SqliteBankStore:
                 part = unique[i : i + _IN_CHUNK]
                 marks = ",".join("?" * len(part))
                 for r in db.execute(
-                    f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE id IN ({marks})", part
+                    f"SELECT {records.ENTRY_COLUMNS} FROM entries WHERE id IN ({marks})", part
                 ):
-                    out[r[0]] = _entry(r)
+                    out[r[0]] = records.entry(r)
         return out
 
     def lookup(self, signal_type: SignalType, values: Sequence[bytes]) -> list[list[int]]:

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 from hashmatch.storage.postgres import (
     connection,
     lock_id,
-    migrate,
-    open_pool,
+    open_migrated,
     read_transaction,
 )
 
@@ -49,13 +48,14 @@ _COLUMNS = (
 
 class PostgresOutboxTables:
     def __init__(self, url: str, *, pool_size: int = 2) -> None:
-        self._pool = open_pool(url, pool_size)
-        try:
-            migrate(self._pool, LOCK, "the reports table", MIGRATIONS,
-                    table="reports_schema_version")  # fmt: skip
-        except BaseException:
-            self._pool.close()
-            raise
+        self._pool = open_migrated(
+            url,
+            LOCK,
+            "the reports table",
+            MIGRATIONS,
+            table="reports_schema_version",
+            pool_size=pool_size,
+        )
 
     def close(self) -> None:
         self._pool.close()

@@ -161,3 +161,23 @@ def migrate(
             if after is not None:
                 after(db, v)
             db.execute(f"UPDATE {table} SET version = %s", (v,))
+
+
+def open_migrated(
+    url: str,
+    lock: int,
+    what: str,
+    migrations: Sequence[Sequence[str]],
+    *,
+    table: str = "schema_version",
+    pool_size: int = 2,
+    after: Callable[[psycopg.Connection, int], None] | None = None,
+) -> Database:
+    """A store's pool, its schema migrated first (closed again if that fails)."""
+    database = open_pool(url, pool_size)
+    try:
+        migrate(database, lock, what, migrations, after, table)
+    except BaseException:
+        database.close()
+        raise
+    return database

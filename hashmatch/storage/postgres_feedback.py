@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hashmatch.storage.feedback_store import Verdict
-from hashmatch.storage.postgres import connection, lock_id, migrate, open_pool, read_transaction
+from hashmatch.storage.postgres import connection, lock_id, open_migrated, read_transaction
 
 _LOCK = lock_id("feedback")
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -30,13 +30,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 class PostgresFeedbackStore:
     def __init__(self, url: str) -> None:
-        self._pool = open_pool(url, 2)
-        try:
-            migrate(self._pool, _LOCK, "the feedback table", MIGRATIONS,
-                    table="feedback_schema_version")  # fmt: skip
-        except BaseException:
-            self._pool.close()
-            raise
+        self._pool = open_migrated(
+            url,
+            _LOCK,
+            "the feedback table",
+            MIGRATIONS,
+            table="feedback_schema_version",
+            pool_size=2,
+        )
 
     def record(
         self, tenant: str, bank: str, entry_id: int, external_id: str, verdict: Verdict, note: str

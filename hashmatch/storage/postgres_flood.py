@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hashmatch.storage.flood_store import LISTING_KEYS
-from hashmatch.storage.postgres import connection, lock_id, migrate, open_pool, read_transaction
+from hashmatch.storage.postgres import connection, lock_id, open_migrated, read_transaction
 
 _LOCK = lock_id("flood")
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -29,13 +29,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 class PostgresFloodStore:
     def __init__(self, url: str) -> None:
-        self._pool = open_pool(url, 2)
-        try:
-            migrate(self._pool, _LOCK, "the flood table", MIGRATIONS,
-                    table="flood_schema_version")  # fmt: skip
-        except BaseException:
-            self._pool.close()
-            raise
+        self._pool = open_migrated(
+            url, _LOCK, "the flood table", MIGRATIONS, table="flood_schema_version",
+            pool_size=2,
+        )  # fmt: skip
 
     def flag(self, entry_id: int, bank: str, distinct: int, window_s: float, suspend: bool) -> None:
         with connection(self._pool) as db:

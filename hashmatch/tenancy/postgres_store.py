@@ -11,8 +11,7 @@ from hashmatch.errors import AlreadyExists, NotFound
 from hashmatch.storage.postgres import (
     connection,
     lock_id,
-    migrate,
-    open_pool,
+    open_migrated,
     read_transaction,
     write_transaction,
 )
@@ -66,13 +65,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 class PostgresTenantStore:
     def __init__(self, url: str, *, pool_size: int = 4) -> None:
         self.url = url
-        self._pool = open_pool(url, pool_size)
-        try:
-            migrate(self._pool, LOCK, "the tenants tables", MIGRATIONS,
-                    table="tenants_schema_version")  # fmt: skip
-        except BaseException:
-            self._pool.close()
-            raise
+        self._pool = open_migrated(
+            url,
+            LOCK,
+            "the tenants tables",
+            MIGRATIONS,
+            table="tenants_schema_version",
+            pool_size=pool_size,
+        )
 
     def close(self) -> None:
         self._pool.close()
