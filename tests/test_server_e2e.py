@@ -210,6 +210,31 @@ def test_match_stream_answers_every_item_once(
     assert all(by_id[c].code == ("NOT_AN_IMAGE" if int(c[1:]) % 7 == 0 else "OK") for c, _ in items)
 
 
+def test_a_stream_of_packed_messages_answers_each_image_once_in_groups(
+    server: server_harness.ServerProcess, match: rpc.MatchServiceStub, photos: list[bytes]
+) -> None:
+    """Several images a message (`images`, after `image`): each is its own item, answered
+    once, in `results` groups; a single-image message in the same stream is an item too."""
+    items = [(f"p{k}", photos[k % len(photos)] if k % 5 else b"not an image") for k in range(90)]
+    with Client(server.target) as client:
+        outcomes = list(client.match_stream(iter(items), per_message=16))
+    assert sorted(o.content_id for o in outcomes) == sorted(c for c, _ in items)
+    assert all(o.code == ("NOT_AN_IMAGE" if int(o.content_id[1:]) % 5 == 0 else "OK")
+               for o in outcomes)  # fmt: skip
+    mixed = [
+        pb.MatchStreamRequest(
+            image=pb.Image(content_id="a", data=photos[0]),
+            images=[pb.Image(content_id="b", data=photos[1])],
+            options=pb.MatchOptions(omit_signatures=True),
+        ),
+        pb.MatchStreamRequest(image=pb.Image(content_id="c", data=photos[2])),
+    ]
+    answers = list(match.MatchStream(iter(mixed)))
+    got = [r.content_id for a in answers for r in a.results]
+    assert sorted(got) == ["a", "b", "c"] and not any(a.HasField("result") for a in answers)
+    assert not any(r.HasField("signatures") for a in answers for r in a.results)
+
+
 def test_stream_options_of_the_first_message_hold_for_the_stream(
     match: rpc.MatchServiceStub, photos: list[bytes]
 ) -> None:

@@ -19,6 +19,7 @@ from hashmatch.client.images import (
     options,
     outcomes,
     stream_request,
+    stream_results,
 )
 from hashmatch.proto import pb, rpc
 
@@ -111,4 +112,5 @@ class AsyncClient:
                 k += 1
 
         async for resp in self._stub.MatchStream(requests(), metadata=self._metadata):
-            yield ItemOutcome.from_proto(resp.result)
+            for outcome in stream_results(resp):
+                yield outcome

@@ -11,6 +11,7 @@ Results are `ItemOutcome`s: hex at this edge, since this is what callers print a
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -193,6 +194,35 @@ def stream_request(
     if options is not None:  # the first message's options hold for the stream
         req.options.CopyFrom(options)
     return req
+
+
+def stream_requests(
+    images: Iterable[tuple[str, bytes]], options: pb.MatchOptions, per_message: int
+) -> Iterator[pb.MatchStreamRequest]:
+    """A stream's messages: one image each, or up to per_message images a message (fewer
+    messages, so less CPU per image on both sides; the server answers in groups then)."""
+    it = iter(images)
+    first = True
+    if per_message <= 1:
+        for cid, data in it:
+            yield stream_request(cid, data, options if first else None)
+            first = False
+        return
+    while chunk := list(itertools.islice(it, per_message)):
+        req = pb.MatchStreamRequest(
+            images=[pb.Image(content_id=cid, data=data) for cid, data in chunk]
+        )
+        if first:
+            req.options.CopyFrom(options)
+            first = False
+        yield req
+
+
+def stream_results(resp: pb.MatchStreamResponse) -> list[ItemOutcome]:
+    """The answers one stream message carries (one, or a group)."""
+    if resp.results:
+        return outcomes(resp.results)
+    return [ItemOutcome.from_proto(resp.result)]
 
 
 def outcomes(results: Iterable[pb.ItemResult]) -> list[ItemOutcome]:

@@ -91,17 +91,23 @@ class MatchServicer(rpc.MatchServiceServicer):
         window = asyncio.Semaphore(self.stream_window)
         session = StreamSession(self.service, call)
         sent = 0  # items submitted; the stream ends when the reader is done and all answered
+        packed = False  # the client sends several images a message: answer in groups too
 
         async def reader() -> None:
-            nonlocal sent
+            nonlocal sent, packed
             # The first message's options hold for the stream unless a later one sets them.
             options = MatchOptions()
             async for req in request_iterator:
                 if req.HasField("options"):
                     options = convert.options_from(req.options)
-                await window.acquire()
-                sent += 1
-                await session.submit((req.image.content_id, req.image.data), options)
+                images = list(req.images)
+                packed = packed or bool(images)
+                if req.HasField("image"):
+                    images.insert(0, req.image)
+                for image in images:
+                    await window.acquire()
+                    sent += 1
+                    await session.submit((image.content_id, image.data), options)
 
         self.metrics.stream_opened()
         reading = asyncio.get_running_loop().create_task(reader())
@@ -120,14 +126,18 @@ class MatchServicer(rpc.MatchServiceServicer):
                     with contextlib.suppress(asyncio.CancelledError):
                         await group
                     continue
-                for options, outcome in group.result():
-                    answered += 1
+                results = [
+                    convert.item_result(outcome, not options.omit_signatures, options.dihedral)
+                    for options, outcome in group.result()
+                ]
+                answered += len(results)
+                for _ in results:
                     window.release()
-                    yield pb.MatchStreamResponse(
-                        result=convert.item_result(
-                            outcome, not options.omit_signatures, options.dihedral
-                        )
-                    )
+                if packed:
+                    yield pb.MatchStreamResponse(results=results)
+                else:
+                    for result in results:
+                        yield pb.MatchStreamResponse(result=result)
         finally:
             self.metrics.stream_closed()
             reading.cancel()

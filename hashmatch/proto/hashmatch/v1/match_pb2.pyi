@@ -166,18 +166,22 @@ class MatchImagesResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ..., tracking_id: _Optional[str] = ...) -> None: ...
 
 class MatchStreamRequest(_message.Message):
-    __slots__ = ("image", "options")
+    __slots__ = ("image", "options", "images")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
     image: Image
     options: MatchOptions
-    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., options: _Optional[_Union[MatchOptions, _Mapping]] = ...) -> None: ...
+    images: _containers.RepeatedCompositeFieldContainer[Image]
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., options: _Optional[_Union[MatchOptions, _Mapping]] = ..., images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ...) -> None: ...
 
 class MatchStreamResponse(_message.Message):
-    __slots__ = ("result",)
+    __slots__ = ("result", "results")
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
     result: ItemResult
-    def __init__(self, result: _Optional[_Union[ItemResult, _Mapping]] = ...) -> None: ...
+    results: _containers.RepeatedCompositeFieldContainer[ItemResult]
+    def __init__(self, result: _Optional[_Union[ItemResult, _Mapping]] = ..., results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ...) -> None: ...
 
 class HashQuery(_message.Message):
     __slots__ = ("content_id", "signal_type", "value", "pdq_dihedral", "quality")
