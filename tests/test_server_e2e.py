@@ -233,6 +233,10 @@ def test_a_stream_of_packed_messages_answers_each_image_once_in_groups(
     got = [r.content_id for a in answers for r in a.results]
     assert sorted(got) == ["a", "b", "c"] and not any(a.HasField("result") for a in answers)
     assert not any(r.HasField("signatures") for a in answers for r in a.results)
+    too_many = pb.MatchStreamRequest(images=[pb.Image(data=b"x")] * 1001)  # over max_items
+    with pytest.raises(grpc.RpcError) as refused:
+        list(match.MatchStream(iter([too_many])))
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_stream_options_of_the_first_message_hold_for_the_stream(

@@ -81,6 +81,7 @@ def test_each_printed_shape_reads_with_its_provenance() -> None:
         f"pdq {pdq[:-2]}22 'x' NEGATIVE_CLASS\n"
         f"pdq {pdq[:-2]}33 'x' a note\n"
         "pdq\n"
+        f"pdq {pdq[:-2]}44 '\\N{{bogus}}' POSITIVE_CLASS\n"
     )
     recs = [(g.entry.signal_type, g.entry.value.hex(), g.entry.label, g.entry.source)
             for g in got if not isinstance(g, RowError)]  # type: ignore[attr-defined]  # fmt: skip
@@ -97,6 +98,7 @@ def test_each_printed_shape_reads_with_its_provenance() -> None:
         (6, RowErrorCode.UNSUPPORTED_SIGNAL),
         (7, RowErrorCode.NEGATIVE_CLASS),
         (9, RowErrorCode.BAD_RECORD),
+        (10, RowErrorCode.BAD_RECORD),  # a collab no Python literal reads
     ]
 
 

@@ -83,7 +83,10 @@ def parse_line(line: str, default: SignalType) -> TeRow | str:
         return "expected '<signal type> <value>'"
     collab = None
     if quoted := _QUOTED.match(rest):
-        collab = ast.literal_eval(quoted.group(1))
+        try:  # a Python string literal, as its repr() printed it; only literals are read
+            collab = str(ast.literal_eval(quoted.group(1)))
+        except (ValueError, SyntaxError):
+            return f"unreadable collab name {quoted.group(1)[:80]!r}"
         rest = rest[quoted.end() :]
     category, _, tags = rest.strip().partition(" ")
     if category not in CATEGORIES:

@@ -104,6 +104,7 @@ class MatchServicer(rpc.MatchServiceServicer):
                 packed = packed or bool(images)
                 if req.HasField("image"):
                     images.insert(0, req.image)
+                self.service.check_batch(len(images))  # as many as one MatchImages call
                 for image in images:
                     await window.acquire()
                     sent += 1
