@@ -301,44 +301,30 @@ def measure(
         )
     )
 
-    def stream() -> None:
-        got = sum(1 for _ in client.match_stream((str(k), d) for k, d in enumerate(images)))
-        assert got == n
+    def stream_row(per_message: int, name: str) -> tuple[float, float]:
+        """One stream of every image, per_message images a message: its row; img/s and the
+        server's CPU ms per image."""
 
-    s0, c0 = cpu_seconds(srv.proc.pid), cpu_seconds(os.getpid())
-    r = r_stream = rate(n, stream, runs)
-    stream_server_ms = 1000 * (cpu_seconds(srv.proc.pid) - s0) / (n * (runs + 1))
-    stream_client_ms = 1000 * (cpu_seconds(os.getpid()) - c0) / (n * (runs + 1))
-    out.append(
-        (
-            "MatchStream, one stream",
-            f"{r:.0f} img/s (CPU/img: server {stream_server_ms:.3f} ms, client"
-            f" {stream_client_ms:.3f} ms; {r / r_match:.2f} of MatchImages)",
-            f"{r / in_process:.2f}",
-        )
-    )
+        def once() -> None:
+            pairs = ((str(k), d) for k, d in enumerate(images))
+            assert sum(1 for _ in client.match_stream(pairs, per_message=per_message)) == n
 
-    def packed_stream() -> None:
-        got = sum(
-            1
-            for _ in client.match_stream(
-                ((str(k), d) for k, d in enumerate(images)), per_message=32
+        s0, c0 = cpu_seconds(srv.proc.pid), cpu_seconds(os.getpid())
+        r = rate(n, once, runs)
+        server = 1000 * (cpu_seconds(srv.proc.pid) - s0) / (n * (runs + 1))
+        client_ms = 1000 * (cpu_seconds(os.getpid()) - c0) / (n * (runs + 1))
+        out.append(
+            (
+                name,
+                f"{r:.0f} img/s (CPU/img: server {server:.3f} ms, client {client_ms:.3f} ms;"
+                f" {r / r_match:.2f} of MatchImages)",
+                f"{r / in_process:.2f}",
             )
         )
-        assert got == n
+        return r, server
 
-    s0, c0 = cpu_seconds(srv.proc.pid), cpu_seconds(os.getpid())
-    r_packed = rate(n, packed_stream, runs)
-    packed_server_ms = 1000 * (cpu_seconds(srv.proc.pid) - s0) / (n * (runs + 1))
-    packed_client_ms = 1000 * (cpu_seconds(os.getpid()) - c0) / (n * (runs + 1))
-    out.append(
-        (
-            "MatchStream, one stream, 32 images a message",
-            f"{r_packed:.0f} img/s (CPU/img: server {packed_server_ms:.3f} ms, client"
-            f" {packed_client_ms:.3f} ms; {r_packed / r_match:.2f} of MatchImages)",
-            f"{r_packed / in_process:.2f}",
-        )
-    )
+    r_stream, stream_server_ms = stream_row(1, "MatchStream, one stream")
+    r_packed, _ = stream_row(32, "MatchStream, one stream, 32 images a message")
 
     singles = [pb.MatchImagesRequest(images=[pb.Image(data=d)]) for d in images[: max(n // 4, 16)]]
     r1 = rate(len(singles), lambda: [stub.MatchImages(s) for s in singles], runs)

@@ -8,29 +8,17 @@ import argparse
 import dataclasses
 import json
 import re
-from pathlib import Path
 
 import yaml
 
 from hashmatch.cli import build_parser
 from hashmatch.commands import serve as serve_command
 from hashmatch.config import _SECTIONS, DATABASE_URL_ENV, ENV_PREFIX, load_config
-from tests.test_dockerfile import ROOT
-
-
-def _steps(path: Path) -> list[tuple[str, str]]:
-    joined = re.sub(r"\\\n", " ", path.read_text())
-    out = []
-    for line in joined.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
+from tests.test_dockerfile import ROOT, _instructions
 
 
 def _entrypoint() -> list[str]:
-    [entry] = [rest for word, rest in _steps(ROOT / "Dockerfile") if word == "ENTRYPOINT"]
+    [entry] = [rest for word, rest in _instructions("Dockerfile") if word == "ENTRYPOINT"]
     argv: list[str] = json.loads(entry)
     return argv
 
@@ -61,7 +49,7 @@ def _compose() -> dict[str, dict]:  # type: ignore[type-arg]
 
 
 def test_cpu_dockerfile_installs_the_postgres_extra_and_serves_on_all_interfaces() -> None:
-    steps = _steps(ROOT / "Dockerfile")
+    steps = _instructions("Dockerfile")
     [base] = [rest for word, rest in steps if word == "FROM"]
     assert re.fullmatch(r"python:3\.1[1-9]-slim-\w+", base), base
     runs = " ".join(rest for word, rest in steps if word == "RUN")

@@ -10,8 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _instructions() -> list[tuple[str, str]]:
-    text = (ROOT / "Dockerfile.cuda").read_text()
+def _instructions(name: str = "Dockerfile.cuda") -> list[tuple[str, str]]:
+    """A Dockerfile's instructions: (WORD, the rest), continuation lines joined."""
+    text = (ROOT / name).read_text()
     joined = re.sub(r"\\\n", " ", text)  # continuation lines
     out = []
     for line in joined.splitlines():
