@@ -60,6 +60,7 @@ def _target(server: server_harness.ServerProcess, mode: str) -> str:
     [
         ("match-images", ["--batch", "4"], 20),
         ("stream", ["--streams", "2", "--window", "3"], 15),
+        ("stream", ["--streams", "1", "--window", "8", "--per-message", "8"], 24),
         ("match-hashes", ["--hashes-per-call", "10"], 50),
         ("rest", ["--in-flight", "3"], 12),
     ],

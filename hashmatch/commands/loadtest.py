@@ -89,6 +89,13 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=32, help="images a MatchImages call")
     p.add_argument("--streams", type=int, default=2, help="MatchStream streams (stream mode)")
     p.add_argument("--window", type=int, default=32, help="images in flight on each stream")
+    p.add_argument(
+        "--per-message",
+        type=int,
+        default=1,
+        metavar="N",
+        help="stream mode: up to N queued images in one stream message (default 1)",
+    )
     p.add_argument("--hashes-per-call", type=int, default=1000, help="match-hashes mode")
     p.add_argument("--connections", type=int, default=2, help="gRPC connections to use")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="per call")
@@ -140,7 +147,7 @@ def _workload(args: argparse.Namespace, target: workloads.Target, images: list[b
     if args.mode == "match-images":
         return workloads.match_images(target, images, args.batch)
     if args.mode == "stream":
-        return workloads.stream(target, images, args.streams, args.window)
+        return workloads.stream(target, images, args.streams, args.window, args.per_message)
     if args.mode == "match-hashes":
         hashes = _local_pdq(images)
         if not hashes:
