@@ -46,6 +46,7 @@ class Database:
     callers that can do without it (matching from memory) nothing, not a timeout each."""
 
     PROBE_EVERY_S = 1.0
+    PROBE_WAIT_S = 0.5
 
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
@@ -55,13 +56,16 @@ class Database:
     def close(self) -> None:
         self.pool.close()
 
-    def _admit(self) -> None:
+    def _admit(self) -> float | None:
+        """The wait for a connection this call may spend: the pool's own while the
+        database is up, a short one for the call that probes a database that was down."""
         with self._lock:
             if self._down_at is None:
-                return
+                return None
             if time.monotonic() - self._down_at < self.PROBE_EVERY_S:
                 raise Unavailable("the database is unreachable (retrying)")
             self._down_at = time.monotonic()  # this call probes; the others fail fast
+            return self.PROBE_WAIT_S
 
     def _failed(self) -> None:
         with self._lock:
@@ -82,9 +86,12 @@ def open_pool(url: str, max_size: int = 8) -> Database:
         ) from None
     # A caller waits at most `timeout` for a connection (then UNAVAILABLE); each is checked
     # as it leaves the pool, so connections a database restart broke are replaced unseen.
+    # The pool's reconnection backoff doubles without bound until reconnect_timeout: kept
+    # short, a new attempt starts with the next call instead, so a database that is back
+    # is used again within seconds, however long it was away.
     pool = ConnectionPool(
         url, min_size=1, max_size=max_size, open=False, name="hashmatch", timeout=5.0,
-        check=ConnectionPool.check_connection,
+        check=ConnectionPool.check_connection, reconnect_timeout=5.0,
     )  # fmt: skip
     try:
         pool.open(wait=True, timeout=30.0)
@@ -105,9 +112,9 @@ def connection(database: Database) -> Iterator[psycopg.Connection]:
     Unavailable (UNAVAILABLE to callers: retry), never an internal error."""
     import psycopg
 
-    database._admit()
+    wait = database._admit()
     try:
-        with database.pool.connection() as db, db.transaction():
+        with database.pool.connection(timeout=wait) as db, db.transaction():
             yield db
     except psycopg.OperationalError as exc:  # PoolTimeout included
         database._failed()
