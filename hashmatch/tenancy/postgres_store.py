@@ -15,9 +15,9 @@ from hashmatch.storage.postgres import (
     read_transaction,
     write_transaction,
 )
+from hashmatch.tenancy import records
 from hashmatch.tenancy.clock import now_iso
 from hashmatch.tenancy.model import ApiKey, Tenant, TenantState
-from hashmatch.tenancy.sqlite_store import _KEY_COLUMNS, _TENANT_COLUMNS, _key, _tenant
 
 SCHEMA_VERSION = 1
 LOCK = lock_id("tenants")
@@ -90,32 +90,32 @@ class PostgresTenantStore:
         t = tenant
         with write_transaction(self._pool, LOCK) as db:
             cur = db.execute(
-                f"INSERT INTO tenants ({_TENANT_COLUMNS}) VALUES"
+                f"INSERT INTO tenants ({records.TENANT_COLUMNS}) VALUES"
                 " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                (
-                    t.id, t.organisation, t.contact, t.intended_use, t.state.value, t.reason,
-                    t.applied_at, t.updated_at, t.rate_per_second, t.monthly_items,
-                ),
-            )  # fmt: skip
+                records.tenant_row(t),
+            )
             if cur.rowcount == 0:
                 raise AlreadyExists(f"tenant {t.id!r} already exists")
         return t
 
     def get_tenant(self, tenant_id: str) -> Tenant:
-        row = self._one(f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE id = %s", (tenant_id,))
+        row = self._one(f"SELECT {records.TENANT_COLUMNS} FROM tenants WHERE id = %s", (tenant_id,))
         if row is None:
             raise NotFound(f"no tenant {tenant_id!r}")
-        return _tenant(row)
+        return records.tenant(row)
 
     def list_tenants(self, state: TenantState | None = None) -> list[Tenant]:
         if state is None:
-            rows = self._all(f'SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY id COLLATE "C"', ())
+            rows = self._all(
+                f'SELECT {records.TENANT_COLUMNS} FROM tenants ORDER BY id COLLATE "C"', ()
+            )
         else:
             rows = self._all(
-                f'SELECT {_TENANT_COLUMNS} FROM tenants WHERE state = %s ORDER BY id COLLATE "C"',
+                f"SELECT {records.TENANT_COLUMNS}"
+                ' FROM tenants WHERE state = %s ORDER BY id COLLATE "C"',
                 (state.value,),
             )
-        return [_tenant(r) for r in rows]
+        return [records.tenant(r) for r in rows]
 
     def set_tenant_state(self, tenant_id: str, state: TenantState, reason: str) -> Tenant:
         with write_transaction(self._pool, LOCK) as db:
@@ -145,45 +145,42 @@ class PostgresTenantStore:
         k = key
         with write_transaction(self._pool, LOCK) as db:
             db.execute(
-                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES"
+                f"INSERT INTO api_keys ({records.KEY_COLUMNS}) VALUES"
                 " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    k.id, k.tenant_id, k.name, ",".join(sorted(r.value for r in k.roles)),
-                    k.salt, k.digest, k.created_at, k.expires_at, k.revoked_at,
-                    k.last_used_at, k.replaced_by,
-                ),
-            )  # fmt: skip
+                records.key_row(k),
+            )
 
     def key_and_tenant(self, key_id: str) -> tuple[ApiKey, Tenant] | None:
-        cols = ", ".join(f"t.{c.strip()}" for c in _TENANT_COLUMNS.split(","))
-        kcols = ", ".join(f"k.{c.strip()}" for c in _KEY_COLUMNS.split(","))
         row = self._one(
-            f"SELECT {kcols}, {cols} FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+            f"SELECT {records.KEY_AND_TENANT_COLUMNS}"
+            " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
             " WHERE k.id = %s",
             (key_id,),
         )
         if row is None:
             return None
-        return _key(row[:11]), _tenant(row[11:])
+        return records.key_and_tenant(row)
 
     def get_key(self, key_id: str) -> ApiKey:
-        row = self._one(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = %s", (key_id,))
+        row = self._one(f"SELECT {records.KEY_COLUMNS} FROM api_keys WHERE id = %s", (key_id,))
         if row is None:
             raise NotFound(f"no key {key_id!r}")
-        return _key(row)
+        return records.key(row)
 
     def list_keys(self, tenant_id: str | None = None) -> list[ApiKey]:
         if tenant_id is None:
             rows = self._all(
-                f'SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY tenant_id COLLATE "C", created_at',
+                f"SELECT {records.KEY_COLUMNS}"
+                ' FROM api_keys ORDER BY tenant_id COLLATE "C", created_at',
                 (),
             )
         else:
             rows = self._all(
-                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE tenant_id = %s ORDER BY created_at",
+                f"SELECT {records.KEY_COLUMNS}"
+                " FROM api_keys WHERE tenant_id = %s ORDER BY created_at",
                 (tenant_id,),
             )
-        return [_key(r) for r in rows]
+        return [records.key(r) for r in rows]
 
     def revoke_key(self, key_id: str, at: str) -> ApiKey:
         with write_transaction(self._pool, LOCK) as db:

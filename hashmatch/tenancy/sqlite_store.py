@@ -16,8 +16,9 @@ from typing import Any
 
 from hashmatch.errors import AlreadyExists, NotFound
 from hashmatch.storage.sqlite import migrate, write_transaction
+from hashmatch.tenancy import records
 from hashmatch.tenancy.clock import now_iso
-from hashmatch.tenancy.model import ApiKey, Role, Tenant, TenantState
+from hashmatch.tenancy.model import ApiKey, Tenant, TenantState
 
 SCHEMA_VERSION = 1
 
@@ -60,46 +61,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
-_TENANT_COLUMNS = (
-    "id, organisation, contact, intended_use, state, reason, applied_at, updated_at,"
-    " rate_per_second, monthly_items"
-)
-_KEY_COLUMNS = (
-    "id, tenant_id, name, roles, salt, digest, created_at, expires_at, revoked_at,"
-    " last_used_at, replaced_by"
-)
-
-
-def _tenant(r: Any) -> Tenant:
-    return Tenant(
-        id=str(r[0]),
-        organisation=str(r[1]),
-        contact=str(r[2]),
-        intended_use=str(r[3]),
-        state=TenantState(r[4]),
-        reason=str(r[5]),
-        applied_at=str(r[6]),
-        updated_at=str(r[7]),
-        rate_per_second=float(r[8]),
-        monthly_items=int(r[9]),
-    )
-
-
-def _key(r: Any) -> ApiKey:
-    return ApiKey(
-        id=str(r[0]),
-        tenant_id=str(r[1]),
-        name=str(r[2]),
-        roles=frozenset(Role(x) for x in str(r[3]).split(",") if x),
-        salt=bytes(r[4]),
-        digest=bytes(r[5]),
-        created_at=str(r[6]),
-        expires_at=r[7],
-        revoked_at=r[8],
-        last_used_at=r[9],
-        replaced_by=r[10],
-    )
-
 
 class SqliteTenantStore:
     def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
@@ -138,30 +99,28 @@ class SqliteTenantStore:
             if db.execute("SELECT 1 FROM tenants WHERE id = ?", (t.id,)).fetchone():
                 raise AlreadyExists(f"tenant {t.id!r} already exists")
             db.execute(
-                f"INSERT INTO tenants ({_TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    t.id, t.organisation, t.contact, t.intended_use, t.state.value, t.reason,
-                    t.applied_at, t.updated_at, t.rate_per_second, t.monthly_items,
-                ),
-            )  # fmt: skip
+                f"INSERT INTO tenants ({records.TENANT_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                records.tenant_row(t),
+            )
         return t
 
     def get_tenant(self, tenant_id: str) -> Tenant:
-        row = self._one(f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE id = ?", (tenant_id,))
+        row = self._one(f"SELECT {records.TENANT_COLUMNS} FROM tenants WHERE id = ?", (tenant_id,))
         if row is None:
             raise NotFound(f"no tenant {tenant_id!r}")
-        return _tenant(row)
+        return records.tenant(row)
 
     def list_tenants(self, state: TenantState | None = None) -> list[Tenant]:
         with self._lock:
             if state is None:
-                rows = self._db.execute(f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY id")
+                rows = self._db.execute(f"SELECT {records.TENANT_COLUMNS} FROM tenants ORDER BY id")
             else:
                 rows = self._db.execute(
-                    f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE state = ? ORDER BY id",
+                    f"SELECT {records.TENANT_COLUMNS} FROM tenants WHERE state = ? ORDER BY id",
                     (state.value,),
                 )
-            return [_tenant(r) for r in rows.fetchall()]
+            return [records.tenant(r) for r in rows.fetchall()]
 
     def set_tenant_state(self, tenant_id: str, state: TenantState, reason: str) -> Tenant:
         with self._write() as db:
@@ -196,44 +155,41 @@ class SqliteTenantStore:
         k = key
         with self._write() as db:
             db.execute(
-                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    k.id, k.tenant_id, k.name, ",".join(sorted(r.value for r in k.roles)),
-                    k.salt, k.digest, k.created_at, k.expires_at, k.revoked_at,
-                    k.last_used_at, k.replaced_by,
-                ),
-            )  # fmt: skip
+                f"INSERT INTO api_keys ({records.KEY_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                records.key_row(k),
+            )
 
     def key_and_tenant(self, key_id: str) -> tuple[ApiKey, Tenant] | None:
-        cols = ", ".join(f"t.{c.strip()}" for c in _TENANT_COLUMNS.split(","))
-        kcols = ", ".join(f"k.{c.strip()}" for c in _KEY_COLUMNS.split(","))
         row = self._one(
-            f"SELECT {kcols}, {cols} FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+            f"SELECT {records.KEY_AND_TENANT_COLUMNS}"
+            " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
             " WHERE k.id = ?",
             (key_id,),
         )
         if row is None:
             return None
-        return _key(row[:11]), _tenant(row[11:])
+        return records.key_and_tenant(row)
 
     def get_key(self, key_id: str) -> ApiKey:
-        row = self._one(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
+        row = self._one(f"SELECT {records.KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
         if row is None:
             raise NotFound(f"no key {key_id!r}")
-        return _key(row)
+        return records.key(row)
 
     def list_keys(self, tenant_id: str | None = None) -> list[ApiKey]:
         with self._lock:
             if tenant_id is None:
                 rows = self._db.execute(
-                    f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY tenant_id, created_at"
+                    f"SELECT {records.KEY_COLUMNS} FROM api_keys ORDER BY tenant_id, created_at"
                 )
             else:
                 rows = self._db.execute(
-                    f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE tenant_id = ? ORDER BY created_at",
+                    f"SELECT {records.KEY_COLUMNS}"
+                    " FROM api_keys WHERE tenant_id = ? ORDER BY created_at",
                     (tenant_id,),
                 )
-            return [_key(r) for r in rows.fetchall()]
+            return [records.key(r) for r in rows.fetchall()]
 
     def revoke_key(self, key_id: str, at: str) -> ApiKey:
         with self._write() as db:
