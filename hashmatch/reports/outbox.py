@@ -66,8 +66,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-# (id, idempotency_key, tenant, test, status, reason, endpoint_report_id, files JSON,
-#  attempts, created_at, updated_at)
+# A report's row as every OutboxTables reads it (files as JSON).
+REPORT_COLUMNS = (
+    "id, idempotency_key, tenant, test, status, reason, endpoint_report_id, files, attempts,"
+    " created_at, updated_at"
+)
 ReportRow = tuple[int, str, str, int, str, str, str, str, int, str, str]
 
 

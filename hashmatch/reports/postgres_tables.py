@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from hashmatch.reports.outbox import REPORT_COLUMNS
 from hashmatch.storage.postgres import (
     connection,
     lock_id,
@@ -39,10 +40,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             UNIQUE (tenant, idempotency_key)
         )""",
     ),
-)
-_COLUMNS = (
-    "id, idempotency_key, tenant, test, status, reason, endpoint_report_id, files, attempts,"
-    " created_at, updated_at"
 )
 
 
@@ -82,7 +79,7 @@ class PostgresOutboxTables:
 
     def row(self, report_id: int) -> ReportRow | None:
         with read_transaction(self._pool) as db:
-            row = db.execute(f"SELECT {_COLUMNS} FROM reports WHERE id = %s", (report_id,))
+            row = db.execute(f"SELECT {REPORT_COLUMNS} FROM reports WHERE id = %s", (report_id,))
             got = row.fetchone()
         return None if got is None else tuple(got)
 

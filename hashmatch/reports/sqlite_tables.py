@@ -3,11 +3,13 @@ a filed report must not be forgotten."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hashmatch.reports.outbox import REPORT_COLUMNS
 from hashmatch.storage.sqlite import migrate, write_transaction
 
 if TYPE_CHECKING:
@@ -37,11 +39,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # a time, also when a retry with the same key arrives while the first is sending.
         """ALTER TABLE reports ADD COLUMN claimed_until REAL""",
     ),
-)
-
-_COLUMNS = (
-    "id, idempotency_key, tenant, test, status, reason, endpoint_report_id, files, attempts,"
-    " created_at, updated_at"
 )
 
 
@@ -78,7 +75,7 @@ class SqliteOutboxTables:
     def row(self, report_id: int) -> ReportRow | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM reports WHERE id = ?", (report_id,)
+                f"SELECT {REPORT_COLUMNS} FROM reports WHERE id = ?", (report_id,)
             ).fetchone()
         return None if row is None else tuple(row)
 
@@ -91,8 +88,6 @@ class SqliteOutboxTables:
         return [int(r[0]) for r in rows]
 
     def update(self, rec: ReportRecord, lease_until: float) -> None:
-        import json
-
         with self._lock:
             self._db.execute(
                 "UPDATE reports SET status = ?, reason = ?, endpoint_report_id = ?, files = ?,"
