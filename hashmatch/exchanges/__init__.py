@@ -1,0 +1,1 @@
+"""Hash exchanges: lists that arrive live from NCMEC, StopNCII and ThreatExchange."""

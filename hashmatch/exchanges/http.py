@@ -1,0 +1,114 @@
+"""Calls to an exchange over HTTP: retries with exponential backoff on 429, 5xx and network
+errors (honouring Retry-After), a minimum interval between calls (the exchange's rate
+limit), and one typed error (UpstreamError) for everything that still fails."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import tenacity
+
+from hashmatch.exchanges.model import UpstreamError
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    timeout_s: float = 30.0
+    max_attempts: int = 6
+    backoff_s: float = 0.5  # first wait; doubles up to backoff_max_s
+    backoff_max_s: float = 60.0
+    min_interval_s: float = 0.0  # at least this long between two calls' starts
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+class _Retryable(Exception):
+    def __init__(self, error: UpstreamError, wait_s: float | None) -> None:
+        super().__init__(str(error))
+        self.error, self.wait_s = error, wait_s
+
+
+class Http:
+    """One httpx client per exchange; thread-safe as httpx.Client is."""
+
+    def __init__(self, settings: HttpSettings, **client_args: Any) -> None:
+        self.settings = settings
+        self.client = httpx.Client(timeout=settings.timeout_s, **client_args)
+        self._pace = threading.Lock()
+        self._last_start = 0.0
+
+    def close(self) -> None:
+        self.client.close()
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """The response of the first attempt that is neither 429, 5xx nor a network error;
+        a 4xx (other than 429) raises UpstreamError(retry=False) at once."""
+        s = self.settings
+        exponential = tenacity.wait_exponential(multiplier=s.backoff_s, max=s.backoff_max_s)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            asked = exc.wait_s if isinstance(exc, _Retryable) else None
+            return min(s.backoff_max_s, asked) if asked is not None else exponential(state)
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(s.max_attempts),
+            wait=wait,
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, method, url, **kwargs)
+        except _Retryable as exc:
+            raise exc.error from None
+
+    def _attempt(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        self._wait_turn()
+        try:
+            response = self.client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise _Retryable(UpstreamError(f"{method} {_path(url)}: {exc}", retry=True), None)
+        if response.status_code in RETRY_STATUS:
+            error = UpstreamError(
+                f"{method} {_path(url)}: HTTP {response.status_code}",
+                retry=True,
+                status=response.status_code,
+            )
+            raise _Retryable(error, _retry_after(response))
+        if response.status_code >= 400:
+            raise UpstreamError(
+                f"{method} {_path(url)}: HTTP {response.status_code}",
+                retry=False,
+                status=response.status_code,
+            )
+        return response
+
+    def _wait_turn(self) -> None:
+        with self._pace:
+            gap = self.settings.min_interval_s - (time.monotonic() - self._last_start)
+            if gap > 0:
+                time.sleep(gap)
+            self._last_start = time.monotonic()
+
+
+def _path(url: str) -> str:
+    """A URL without its query (which may carry an access token) for error messages."""
+    return url.split("?", 1)[0]
