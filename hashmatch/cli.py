@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hash-video": ("hash_video", "vPDQ-hash video files: one JSON line per video"),
     "compare-video": ("compare_video", "vPDQ-match two videos (or vPDQ hash files)"),
     "video-bank": ("video_bank", "manage a bank's video (vpdq) entries"),
+    "exchange": ("exchange", "hash exchanges feeding banks: NCMEC, StopNCII, ThreatExchange"),
     "audit": ("audit", "the hash-chained audit trail"),
     "feedback": ("feedback", "per-entry match feedback, for the lists' sources"),
     "quarantine": ("quarantine", "entries flagged for matching a flood of content"),

@@ -383,6 +383,30 @@ class ProbeConfig:
 
 
 @dataclass(frozen=True)
+class ExchangesConfig:
+    """Hash exchanges (`hashmatch exchange ...`). A running server syncs every unpaused
+    exchange every interval_s seconds (0: only `hashmatch exchange sync` does); replicas on
+    one PostgreSQL take turns (one sync of an exchange at a time). Credentials: each
+    exchange names the variables holding them (`--credentials-env`), looked up in the
+    environment, then in secrets_file (TOML, NAME = "value", readable by its owner only)."""
+
+    interval_s: float = 0.0
+    secrets_file: str = ""
+    timeout_s: float = 60.0
+    attempts: int = 6
+    backoff_s: float = 1.0
+    backoff_max_s: float = 120.0
+    min_interval_s: float = 0.0  # between two calls to one exchange (its rate limit)
+    feedback_attempts: int = 10  # then a verdict stays queued, marked failed, not resent
+
+    def __post_init__(self) -> None:
+        if self.interval_s < 0 or self.timeout_s <= 0 or self.attempts < 1:
+            raise ConfigError("exchanges: interval_s >= 0, timeout_s > 0, attempts >= 1")
+        if self.backoff_s < 0 or self.backoff_max_s < 0 or self.min_interval_s < 0:
+            raise ConfigError("exchanges: backoff_s, backoff_max_s, min_interval_s >= 0")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a hashmatch process needs, built once from a TOML file and flags."""
 
@@ -399,6 +423,7 @@ class Config:
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     flood: FloodSettings = field(default_factory=FloodSettings)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
+    exchanges: ExchangesConfig = field(default_factory=ExchangesConfig)
 
 
 _SECTIONS = {
@@ -414,6 +439,7 @@ _SECTIONS = {
     "webhooks": WebhooksConfig,
     "flood": FloodSettings,
     "probe": ProbeConfig,
+    "exchanges": ExchangesConfig,
 }
 
 

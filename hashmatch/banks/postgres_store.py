@@ -15,12 +15,13 @@ import itertools
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hashmatch.banks import records
+from hashmatch.banks.exchange_tables import POSTGRES_DDL, ExchangeTables
 from hashmatch.banks.model import (
     Bank,
     BankSettings,
@@ -34,7 +35,8 @@ from hashmatch.banks.model import (
     WriteReport,
     check_bank_name,
 )
-from hashmatch.errors import AlreadyExists, NotFound
+from hashmatch.errors import AlreadyExists, NotFound, Unavailable
+from hashmatch.exchanges.model import Progress
 from hashmatch.storage.postgres import (
     lock_id,
     migrate,
@@ -46,9 +48,10 @@ from hashmatch.storage.postgres import (
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHANNEL = "hashmatch_banks"  # NOTIFY'd by every committed bank write
 LOCK = lock_id("banks")  # the video tables write under it too
+EXCHANGE_LOCKS = lock_id("exchange syncs")  # with the exchange's own as the second key
 
 # Migration i brings the schema from version i - 1 to i. Append only; never edit one.
 # Version 1 is SQLite's version 3 (banks, shares with consent, entries, change log) and
@@ -154,6 +157,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         """CREATE INDEX vpdq_frames_entry ON vpdq_frames (entry_id)""",
     ),
+    POSTGRES_DDL,  # exchanges feeding banks, their checkpoints, verdicts for upstream
 )
 
 # An import's staging: temporary tables, dropped at commit (or with a rolled-back import).
@@ -165,9 +169,11 @@ _STAGING = (
 )
 
 
-class PostgresBankStore:
+class PostgresBankStore(ExchangeTables):
     """BankStore in a PostgreSQL database (a pool of connections; safe across threads,
     processes and machines)."""
+
+    _postgres = True
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
@@ -199,6 +205,28 @@ class PostgresBankStore:
         with write_transaction(self._pool, LOCK) as db:
             yield db
             db.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+
+    def _read(self) -> AbstractContextManager[psycopg.Connection]:
+        return read_transaction(self._pool)
+
+    @contextmanager
+    def sync_lock(self, name: str) -> Iterator[bool]:
+        """A session advisory lock on a connection of its own (the server drops it with
+        the connection when the holder dies)."""
+        import psycopg
+
+        try:
+            db = psycopg.Connection.connect(self.url, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            raise Unavailable(f"the database is unreachable ({type(exc).__name__})") from None
+        try:
+            row = db.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (EXCHANGE_LOCKS, lock_id(name))
+            ).fetchone()
+            yield bool(row and row[0])
+        finally:
+            with contextlib.suppress(Exception):
+                db.close()
 
     def wait_for_change(self, timeout: float) -> bool:
         """Up to `timeout` seconds for a committed change (LISTEN on a connection of its
@@ -331,6 +359,7 @@ class PostgresBankStore:
         now = records.now()
         with self._write() as db:
             bank = self._bank(db, name)
+            self.check_unfed(db, bank.id)
             db.execute(
                 "UPDATE entries SET removed_at = %s WHERE bank_id = %s AND removed_at IS NULL",
                 (now, bank.id),
@@ -351,7 +380,11 @@ class PostgresBankStore:
         return self.import_entries(bank, itertools.chain(entries, removals))
 
     def import_entries(
-        self, bank: str, events: Iterable[NewEntry | Tombstone], chunk: int = 10_000
+        self,
+        bank: str,
+        events: Iterable[NewEntry | Tombstone],
+        chunk: int = 10_000,
+        progress: Progress | None = None,
     ) -> WriteReport:
         report = WriteReport()
         now = records.now()
@@ -361,6 +394,8 @@ class PostgresBankStore:
             b = self._bank(db, bank)
             self._stage(db, events, report)
             self._merge(db, b.id, now, report)
+            if progress is not None:
+                self.advance(db, b.id, progress, report)
         return report
 
     @staticmethod

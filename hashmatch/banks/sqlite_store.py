@@ -10,18 +10,21 @@ in-flight transactions, e.g. by reading below the oldest running xid's sequence.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
+import os
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from hashmatch.banks import records
+from hashmatch.banks.exchange_tables import SQLITE_DDL, ExchangeTables
 from hashmatch.banks.model import (
     Bank,
     BankSettings,
@@ -36,9 +39,10 @@ from hashmatch.banks.model import (
     check_bank_name,
 )
 from hashmatch.errors import AlreadyExists, NotFound
+from hashmatch.exchanges.model import Progress
 from hashmatch.storage.sqlite import migrate, read_transaction, write_transaction
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Migration i brings the schema from version i - 1 to i. Append only; never edit one.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -128,6 +132,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """ALTER TABLE banks ADD COLUMN distance_policy TEXT NOT NULL DEFAULT 'bucketed'
             CHECK (distance_policy IN ('exact', 'bucketed', 'hidden'))""",
     ),
+    SQLITE_DDL,  # exchanges feeding banks, their checkpoints, verdicts for upstream
 )
 
 # An import's staging, in the temp database (a file: an import of any size stays small in
@@ -147,11 +152,13 @@ _STAGING = (
 _IN_CHUNK = 900
 
 
-class SqliteBankStore:
+class SqliteBankStore(ExchangeTables):
     """BankStore in one SQLite file. Safe to share between threads (one connection,
     serialized by a lock) and between processes (SQLite's own locking, WAL readers).
     Reads use a connection of their own: a long write (a 10M-row import) holds the write
     connection, and WAL lets readers see the last commit meanwhile."""
+
+    _postgres = False
 
     def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
         self.path = Path(path)
@@ -200,6 +207,22 @@ class SqliteBankStore:
     @property
     def store_id(self) -> str:
         return self._store_id
+
+    @contextmanager
+    def sync_lock(self, name: str) -> Iterator[bool]:
+        """A lock file beside the database (flock: released by the kernel when the holder
+        dies, however it dies)."""
+        path = self.path.with_name(f"{self.path.name}.exchange-{check_bank_name(name)}.lock")
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
 
     def wait_for_change(self, timeout: float) -> bool:
         """SQLite has no notifications: the follower polls every `timeout` seconds."""
@@ -308,6 +331,7 @@ class SqliteBankStore:
         now = records.now()
         with self._write() as db:
             bank = self._bank(db, name)
+            self.check_unfed(db, bank.id)
             db.execute(
                 "UPDATE entries SET removed_at = ? WHERE bank_id = ? AND removed_at IS NULL",
                 (now, bank.id),
@@ -327,7 +351,11 @@ class SqliteBankStore:
         return self.import_entries(bank, itertools.chain(entries, removals))
 
     def import_entries(
-        self, bank: str, events: Iterable[NewEntry | Tombstone], chunk: int = 10_000
+        self,
+        bank: str,
+        events: Iterable[NewEntry | Tombstone],
+        chunk: int = 10_000,
+        progress: Progress | None = None,
     ) -> WriteReport:
         report = WriteReport()
         now = records.now()
@@ -335,6 +363,8 @@ class SqliteBankStore:
             b = self._bank(db, bank)
             self._stage(db, events, chunk, report)
             self._merge(db, b.id, now, report)
+            if progress is not None:
+                self.advance(db, b.id, progress, report)
         return report
 
     @staticmethod

@@ -20,9 +20,13 @@ from hashmatch.banks.model import (
     Tombstone,
     WriteReport,
 )
+from hashmatch.exchanges.model import Progress
+from hashmatch.exchanges.store import ExchangeStore
 
 
-class BankStore(Protocol):
+class BankStore(ExchangeStore, Protocol):
+    """Banks, their entries and change log, and the exchanges that feed them."""
+
     @property
     def store_id(self) -> str:
         """A random id fixed when the database was created (snapshots are checked against it)."""
@@ -54,12 +58,17 @@ class BankStore(Protocol):
         ...
 
     def import_entries(
-        self, bank: str, events: Iterable[NewEntry | Tombstone], chunk: int = 10_000
+        self,
+        bank: str,
+        events: Iterable[NewEntry | Tombstone],
+        chunk: int = 10_000,
+        progress: Progress | None = None,
     ) -> WriteReport:
         """write_entries for a stream of any length, in bounded memory: staged in chunks
         and merged in one transaction (all or nothing); of entries with one value the
         first counts (the rest are duplicates), of an entry and a tombstone of its
-        external id the later. Readers are not blocked meanwhile."""
+        external id the later. Readers are not blocked meanwhile. `progress`: an
+        exchange's checkpoint, committed in the same transaction (exchanges/sync.py)."""
         ...
 
     def remove_entries(self, bank: str, values: Iterable[tuple[SignalType, bytes]]) -> int: ...

@@ -10,6 +10,8 @@ from hashmatch.exchanges.model import Page, UpstreamFeedback
 
 
 class ExchangeClient(Protocol):
+    skipped: int  # malformed upstream records passed over so far
+
     def fetch(self, checkpoint: str | None) -> Iterator[Page]:
         """Pages of changes after `checkpoint` (None: everything from the beginning), each
         bounded (about 1,000 upstream records), ending when upstream has nothing newer.

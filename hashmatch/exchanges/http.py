@@ -85,7 +85,8 @@ class Http:
         try:
             response = self.client.request(method, url, **kwargs)
         except httpx.TransportError as exc:
-            raise _Retryable(UpstreamError(f"{method} {_path(url)}: {exc}", retry=True), None)
+            error = UpstreamError(f"{method} {_path(url)}: {type(exc).__name__}", retry=True)
+            raise _Retryable(error, None) from None
         if response.status_code in RETRY_STATUS:
             error = UpstreamError(
                 f"{method} {_path(url)}: HTTP {response.status_code}",

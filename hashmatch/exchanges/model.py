@@ -93,3 +93,106 @@ def record_events(
     for st, value in fingerprints:
         events.append(NewEntry(st, value, label, external_id(upstream_id, st), source))
     return events
+
+
+@dataclass(frozen=True)
+class ExchangeSettings:
+    """How to reach an exchange. Credentials are never here: only the names of the
+    environment variables (or secrets-file keys) that hold them."""
+
+    environment: str = ""  # a named upstream environment (ncmec: industry, ngo, ...)
+    url: str = ""  # overrides the environment's base URL (proxies, tests)
+    credentials_env: tuple[str, ...] = ()
+    privacy_groups: tuple[str, ...] = ()  # threatexchange
+    feedback_upstream: bool = False  # tenants' verdicts go back to the exchange
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "environment": self.environment,
+            "url": self.url,
+            "credentials_env": list(self.credentials_env),
+            "privacy_groups": list(self.privacy_groups),
+            "feedback_upstream": self.feedback_upstream,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> ExchangeSettings:
+        def strings(key: str) -> tuple[str, ...]:
+            value = data.get(key) or []
+            assert isinstance(value, list)
+            return tuple(str(v) for v in value)
+
+        return cls(
+            environment=str(data.get("environment") or ""),
+            url=str(data.get("url") or ""),
+            credentials_env=strings("credentials_env"),
+            privacy_groups=strings("privacy_groups"),
+            feedback_upstream=bool(data.get("feedback_upstream")),
+        )
+
+
+@dataclass(frozen=True)
+class ExchangeStatus:
+    """What the last runs did (times are ISO 8601 UTC, as the stores write them)."""
+
+    last_run_at: str | None = None
+    last_success_at: str | None = None
+    last_error: str | None = None
+    last_error_at: str | None = None
+    upstream_time: float | None = None  # newest upstream timestamp applied (Unix s)
+    added: int = 0  # entries added or revived, over all runs
+    removed: int = 0
+    skipped: int = 0  # malformed upstream records passed over
+    errors: int = 0  # failed runs
+    feedback_pending: int = 0
+
+
+@dataclass(frozen=True)
+class Exchange:
+    name: str
+    type: ExchangeType
+    bank: str
+    settings: ExchangeSettings
+    paused: bool = False
+    checkpoint: str | None = None
+    created_at: str = ""
+    status: ExchangeStatus = field(default_factory=ExchangeStatus)
+
+    def to_json(self) -> dict[str, object]:
+        s = self.status
+        return {
+            "name": self.name,
+            "type": self.type.value,
+            "bank": self.bank,
+            **self.settings.to_json(),
+            "paused": self.paused,
+            "created_at": self.created_at,
+            "last_run_at": s.last_run_at,
+            "last_success_at": s.last_success_at,
+            "last_error": s.last_error,
+            "last_error_at": s.last_error_at,
+            "upstream_time": s.upstream_time,
+            "added": s.added,
+            "removed": s.removed,
+            "skipped": s.skipped,
+            "errors": s.errors,
+            "feedback_pending": s.feedback_pending,
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A page's checkpoint, written by the bank store in the transaction of its entries."""
+
+    exchange: str
+    checkpoint: str
+    upstream_time: float | None = None
+
+
+@dataclass(frozen=True)
+class QueuedFeedback:
+    id: int
+    exchange: str
+    tenant: str
+    feedback: UpstreamFeedback
+    attempts: int = 0

@@ -1,5 +1,6 @@
 """Moving an installation from its SQLite data dir into PostgreSQL: the shared stores
-(banks with their entries, tombstones included, and video entries; tenants, API key
+(banks with their entries, tombstones included, video entries, and the exchanges feeding
+them with their checkpoints; tenants, API key
 digests and usage; the report outbox) copied with their ids, so what refers to an entry
 by id elsewhere (feedback, flood state, a tenant's false positives) still means the same
 entry.
@@ -32,6 +33,11 @@ _BANK_TABLES = (
     ("vpdq_videos", "id, bank_id, label, external_id, frames, digest, n_frames, duration,"
                     " added_at, removed_at"),
     ("vpdq_frames", "video_id, entry_id"),
+    ("exchanges", "id, name, type, bank_id, settings, paused, checkpoint, created_at,"
+                  " last_run_at, last_success_at, last_error, last_error_at, upstream_time,"
+                  " added, removed, skipped, errors"),
+    ("exchange_feedback", "id, exchange_id, tenant, upstream_id, signal_type, value, verdict,"
+                          " created_at, sent_at, attempts, last_error"),
 )  # fmt: skip
 _TENANT_TABLES = (
     ("tenants", "id, organisation, contact, intended_use, state, reason, applied_at,"
@@ -44,7 +50,14 @@ _REPORT_TABLES = (
     ("reports", "id, idempotency_key, tenant, test, status, reason, endpoint_report_id,"
                 " report, files, attempts, created_at, updated_at, claimed_until"),
 )  # fmt: skip
-_IDENTITIES = (("banks", "id"), ("entries", "id"), ("vpdq_videos", "id"), ("reports", "id"))
+_IDENTITIES = (
+    ("banks", "id"),
+    ("entries", "id"),
+    ("vpdq_videos", "id"),
+    ("exchanges", "id"),
+    ("exchange_feedback", "id"),
+    ("reports", "id"),
+)
 
 
 @dataclass

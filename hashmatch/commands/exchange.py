@@ -1,0 +1,204 @@
+"""`hashmatch exchange`: hash exchanges feeding banks (NCMEC, StopNCII, ThreatExchange).
+
+    hashmatch exchange add ncmec-industry --type ncmec --environment industry --bank ncmec \\
+        --credentials-env NCMEC_USER,NCMEC_PASSWORD
+    hashmatch exchange sync ncmec-industry      # incremental; --full reads all again
+    hashmatch exchange status [NAME]
+
+Credentials come from the environment variables named (or the config's secrets file),
+never from the database or the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from hashmatch.commands.common import ExitCode, Streams, add_data_dir, data_dir
+from hashmatch.exchanges.model import Exchange, ExchangeSettings, ExchangeType
+
+
+def register(exchange: argparse.ArgumentParser) -> None:
+    actions = exchange.add_subparsers(dest="action", required=True)
+
+    def action(name: str, help_: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = actions.add_parser(name, help=help_)
+        add_data_dir(p)
+        return p
+
+    p = action("add", "bind an exchange to a bank (the bank must exist)")
+    p.add_argument("name")
+    p.add_argument("--type", required=True, choices=[t.value for t in ExchangeType])
+    p.add_argument("--bank", required=True, help="the bank it fills (one exchange per bank)")
+    p.add_argument(
+        "--environment",
+        default="",
+        help="ncmec: industry, ngo, exploitative, test-industry, test-ngo, test-exploitative;"
+        " stopncii and threatexchange: production",
+    )
+    p.add_argument("--url", default="", metavar="BASE", help="overrides the environment's URL")
+    p.add_argument(
+        "--credentials-env",
+        required=True,
+        metavar="VAR[,VAR]",
+        help="names of the variables holding the credentials, in the type's order (ncmec:"
+        " user,password; stopncii: subscription key,fetch key,feedback key; threatexchange:"
+        " access token)",
+    )
+    p.add_argument(
+        "--privacy-group",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="threatexchange: a privacy group to follow (repeat for several)",
+    )
+    p.add_argument(
+        "--feedback-upstream",
+        action="store_true",
+        help="send tenants' verdicts on this bank's matches back to the exchange",
+    )
+    p.set_defaults(run=_add)
+    p = action("list", "the exchanges, one JSON line each")
+    p.set_defaults(run=_list)
+    p = action("status", "what each exchange last did, in words (--json: as JSON)")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_status)
+    p = action("sync", "fetch what changed upstream into the bank (resumes where it stopped)")
+    p.add_argument("name", nargs="?", help="default: every exchange not paused")
+    p.add_argument("--full", action="store_true", help="read everything again from the start")
+    p.add_argument("--config", type=Path, metavar="FILE", help="TOML config ([exchanges])")
+    p.set_defaults(run=_sync)
+    for name, help_, paused in (
+        ("pause", "stop syncing (the bank keeps its entries)", True),
+        ("resume", "sync again from where it stopped", False),
+    ):
+        p = action(name, help_)
+        p.add_argument("name")
+        p.set_defaults(run=_pause, paused=paused)
+    p = action("remove", "unbind the exchange (its bank and entries stay)")
+    p.add_argument("name")
+    p.set_defaults(run=_remove)
+
+
+def _add(args: argparse.Namespace, io: Streams) -> ExitCode:
+    from hashmatch.exchanges import registry
+
+    kind = ExchangeType(args.type)
+    settings = ExchangeSettings(
+        environment=args.environment,
+        url=args.url,
+        credentials_env=tuple(v.strip() for v in args.credentials_env.split(",") if v.strip()),
+        privacy_groups=tuple(args.privacy_group),
+        feedback_upstream=args.feedback_upstream,
+    )
+    registry.check(kind, settings)
+    store = data_dir(args).open_banks()
+    try:
+        io.json_line(store.add_exchange(args.name, kind, args.bank, settings).to_json())
+    finally:
+        store.close()
+    return ExitCode.OK
+
+
+def _list(args: argparse.Namespace, io: Streams) -> ExitCode:
+    store = data_dir(args).open_banks()
+    try:
+        for x in store.list_exchanges():
+            io.json_line(x.to_json())
+    finally:
+        store.close()
+    return ExitCode.OK
+
+
+def _status(args: argparse.Namespace, io: Streams) -> ExitCode:
+    store = data_dir(args).open_banks()
+    try:
+        found = [store.get_exchange(args.name)] if args.name else store.list_exchanges()
+    finally:
+        store.close()
+    for x in found:
+        if args.json:
+            io.json_line(x.to_json())
+        else:
+            io.stdout.write(describe(x, time.time()) + "\n")
+    return ExitCode.OK
+
+
+def describe(x: Exchange, now: float) -> str:
+    """An exchange's status in words (`exchange status`, the console)."""
+    from datetime import datetime
+
+    def ago(iso: str | None) -> str:
+        if iso is None:
+            return "never"
+        seconds = now - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+        return f"{iso} ({_span(seconds)} ago)"
+
+    s = x.status
+    where = x.settings.environment or x.settings.url
+    lines = [
+        f"{x.name}: {x.type.value} ({where}) -> bank {x.bank}"
+        + (" [PAUSED]" if x.paused else ""),
+        f"  last success: {ago(s.last_success_at)}",
+        "  upstream current to: "
+        + (ago(datetime.fromtimestamp(s.upstream_time).isoformat() + "Z") if s.upstream_time
+           else "nothing fetched yet"),
+        f"  entries added {s.added:,}, removed {s.removed:,}; malformed records skipped"
+        f" {s.skipped:,}; failed runs {s.errors:,}",
+    ]  # fmt: skip
+    if s.last_error is not None and (s.last_success_at or "") < (s.last_error_at or ""):
+        lines.append(f"  LAST RUN FAILED {ago(s.last_error_at)}: {s.last_error}")
+    if x.settings.feedback_upstream:
+        lines.append(f"  verdicts waiting to go upstream: {s.feedback_pending:,}")
+    return "\n".join(lines)
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _sync(args: argparse.Namespace, io: Streams) -> ExitCode:
+    from hashmatch.config import load_config
+    from hashmatch.exchanges.runner import ExchangeRunner
+
+    config = load_config(args.config, None, os.environ).exchanges
+    store = data_dir(args).open_banks()
+    failed = False
+    try:
+        runner = ExchangeRunner(store, config)
+        names = (
+            [args.name] if args.name else [x.name for x in store.list_exchanges() if not x.paused]
+        )
+        for name in names:
+            report = runner.sync(store.get_exchange(name), full=args.full)
+            io.json_line(report.to_json())
+            failed = failed or report.error is not None or report.busy
+    finally:
+        store.close()
+    return ExitCode.FAILURE if failed else ExitCode.OK
+
+
+def _pause(args: argparse.Namespace, io: Streams) -> ExitCode:
+    store = data_dir(args).open_banks()
+    try:
+        io.json_line(store.set_exchange_paused(args.name, args.paused).to_json())
+    finally:
+        store.close()
+    return ExitCode.OK
+
+
+def _remove(args: argparse.Namespace, io: Streams) -> ExitCode:
+    store = data_dir(args).open_banks()
+    try:
+        store.remove_exchange(args.name)
+        io.json_line({"removed": args.name})
+    finally:
+        store.close()
+    return ExitCode.OK
