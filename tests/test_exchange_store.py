@@ -125,10 +125,12 @@ def test_runs_and_verdicts_for_upstream(store: BankStore) -> None:
     assert store.queue_feedback(bank_id, "acme", [verdict]) == 0  # feedback is opt-in
     store.remove_exchange("x")
     store.add_exchange("x", ExchangeType.NCMEC, "ncmec", _with_feedback())
-    assert store.queue_feedback(bank_id, "acme", [verdict, verdict]) == 2
+    agreed = UpstreamFeedback("2", SignalType.MD5, b"\x02" * 16, Verdict.TRUE_POSITIVE)
+    assert store.queue_feedback(bank_id, "acme", [verdict, verdict, agreed]) == 2  # once each
+    assert store.queue_feedback(bank_id, "acme", [verdict]) == 0  # still waiting to go
     assert store.queue_feedback(store.get_bank("other").id, "acme", [verdict]) == 0
     queued = store.pending_feedback("x")
-    assert [q.feedback for q in queued] == [verdict, verdict]
+    assert [q.feedback for q in queued] == [verdict, agreed]
     assert store.get_exchange("x").status.feedback_pending == 2
     store.feedback_sent([queued[0].id], "HTTP 500")
     store.feedback_sent([queued[1].id], None)
@@ -189,8 +191,7 @@ class ScriptedClient:
 def test_sync_resumes_after_the_last_committed_page(store: BankStore) -> None:
     x = store.add_exchange("x", ExchangeType.NCMEC, "ncmec", _with_feedback())
     pages: list[list[NewEntry | Tombstone]] = [
-        record_events(str(i), [(SignalType.PDQ, pdq(i))], label="A1", source="x")
-        for i in range(5)
+        record_events(str(i), [(SignalType.PDQ, pdq(i))], label="A1", source="x") for i in range(5)
     ]
     pages.append(record_events("0", [], label=None, source="x"))  # deleted upstream
     client = ScriptedClient(pages, fail_at=3)

@@ -225,22 +225,33 @@ class ExchangeTables:
 
     # -- feedback ------------------------------------------------------------------------
     def queue_feedback(self, bank_id: int, tenant: str, items: Sequence[UpstreamFeedback]) -> int:
-        with self._write() as db:
+        with self._read() as db:  # most banks have no exchange: no write for them
             row = self._run(
                 db, "SELECT id, settings FROM exchanges WHERE bank_id = ?", (bank_id,)
             ).fetchone()
-            if row is None or not ExchangeSettings.from_json(json.loads(row[1])).feedback_upstream:
-                return 0
-            now = records.now()
+        if row is None or not ExchangeSettings.from_json(json.loads(row[1])).feedback_upstream:
+            return 0
+        queued = 0
+        with self._write() as db:
             for f in items:
+                # A tenant repeating a verdict queues it once (until it has gone).
+                if self._run(
+                    db,
+                    "SELECT 1 FROM exchange_feedback WHERE exchange_id = ? AND tenant = ?"
+                    " AND upstream_id = ? AND signal_type = ? AND verdict = ?"
+                    " AND sent_at IS NULL",
+                    (row[0], tenant, f.upstream_id, f.signal_type.value, f.verdict.value),
+                ).fetchone():
+                    continue
                 self._run(
                     db,
                     "INSERT INTO exchange_feedback (exchange_id, tenant, upstream_id,"
                     " signal_type, value, verdict, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (row[0], tenant, f.upstream_id, f.signal_type.value, f.value,
-                     f.verdict.value, now),
+                     f.verdict.value, records.now()),
                 )  # fmt: skip
-            return len(items)
+                queued += 1
+        return queued
 
     def pending_feedback(self, name: str, limit: int = 100) -> list[QueuedFeedback]:
         with self._read() as db:

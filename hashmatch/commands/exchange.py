@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hashmatch.commands.common import ExitCode, Streams, add_data_dir, data_dir
-from hashmatch.exchanges.model import Exchange, ExchangeSettings, ExchangeType
+from hashmatch.exchanges.model import ExchangeSettings, ExchangeType
+
+if TYPE_CHECKING:
+    from hashmatch.banks.store import BankStore
+    from hashmatch.core.exchanges import ExchangeOps
 
 
 def register(exchange: argparse.ArgumentParser) -> None:
@@ -83,9 +87,16 @@ def register(exchange: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_remove)
 
 
-def _add(args: argparse.Namespace, io: Streams) -> ExitCode:
-    from hashmatch.exchanges import registry
+def _ops(args: argparse.Namespace, store: BankStore) -> ExchangeOps:
+    from hashmatch.config import load_config
+    from hashmatch.core.exchanges import ExchangeOps
+    from hashmatch.exchanges.runner import ExchangeRunner
 
+    config = load_config(getattr(args, "config", None), None, os.environ).exchanges
+    return ExchangeOps(store, ExchangeRunner(store, config))
+
+
+def _add(args: argparse.Namespace, io: Streams) -> ExitCode:
     kind = ExchangeType(args.type)
     settings = ExchangeSettings(
         environment=args.environment,
@@ -94,10 +105,9 @@ def _add(args: argparse.Namespace, io: Streams) -> ExitCode:
         privacy_groups=tuple(args.privacy_group),
         feedback_upstream=args.feedback_upstream,
     )
-    registry.check(kind, settings)
     store = data_dir(args).open_banks()
     try:
-        io.json_line(store.add_exchange(args.name, kind, args.bank, settings).to_json())
+        io.json_line(_ops(args, store).add(args.name, kind, args.bank, settings).to_json())
     finally:
         store.close()
     return ExitCode.OK
@@ -114,6 +124,8 @@ def _list(args: argparse.Namespace, io: Streams) -> ExitCode:
 
 
 def _status(args: argparse.Namespace, io: Streams) -> ExitCode:
+    from hashmatch.core.exchanges import describe
+
     store = data_dir(args).open_banks()
     try:
         found = [store.get_exchange(args.name)] if args.name else store.list_exchanges()
@@ -123,45 +135,8 @@ def _status(args: argparse.Namespace, io: Streams) -> ExitCode:
         if args.json:
             io.json_line(x.to_json())
         else:
-            io.stdout.write(describe(x, time.time()) + "\n")
+            io.stdout.write(describe(x) + "\n")
     return ExitCode.OK
-
-
-def describe(x: Exchange, now: float) -> str:
-    """An exchange's status in words (`exchange status`, the console)."""
-    from datetime import datetime
-
-    def ago(iso: str | None) -> str:
-        if iso is None:
-            return "never"
-        seconds = now - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-        return f"{iso} ({_span(seconds)} ago)"
-
-    s = x.status
-    where = x.settings.environment or x.settings.url
-    lines = [
-        f"{x.name}: {x.type.value} ({where}) -> bank {x.bank}"
-        + (" [PAUSED]" if x.paused else ""),
-        f"  last success: {ago(s.last_success_at)}",
-        "  upstream current to: "
-        + (ago(datetime.fromtimestamp(s.upstream_time).isoformat() + "Z") if s.upstream_time
-           else "nothing fetched yet"),
-        f"  entries added {s.added:,}, removed {s.removed:,}; malformed records skipped"
-        f" {s.skipped:,}; failed runs {s.errors:,}",
-    ]  # fmt: skip
-    if s.last_error is not None and (s.last_success_at or "") < (s.last_error_at or ""):
-        lines.append(f"  LAST RUN FAILED {ago(s.last_error_at)}: {s.last_error}")
-    if x.settings.feedback_upstream:
-        lines.append(f"  verdicts waiting to go upstream: {s.feedback_pending:,}")
-    return "\n".join(lines)
-
-
-def _span(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} s"
 
 
 def _sync(args: argparse.Namespace, io: Streams) -> ExitCode:

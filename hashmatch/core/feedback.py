@@ -16,11 +16,17 @@ from hashmatch.core.calls import Call
 from hashmatch.core.false_positives import FalsePositives
 from hashmatch.core.service import MatchService
 from hashmatch.errors import BadParameter, NotFound
+from hashmatch.exchanges.model import UpstreamFeedback, upstream_id_of
+from hashmatch.exchanges.model import Verdict as UpstreamVerdict
 from hashmatch.storage.feedback_store import FeedbackStore, Verdict
 from hashmatch.tenancy.access import BankAccess
 from hashmatch.tenancy.model import Principal
 
 MAX_NOTE = 1000
+UPSTREAM_VERDICT = {
+    Verdict.FALSE_POSITIVE: UpstreamVerdict.FALSE_POSITIVE,
+    Verdict.CONFIRMED: UpstreamVerdict.TRUE_POSITIVE,
+}
 
 
 class FeedbackService:
@@ -58,3 +64,11 @@ class FeedbackService:
         if entry is None or entry.bank_id != source.id or entry.removed_at is not None:
             raise NotFound(f"no entry {entry_id} in bank {bank!r}")
         self.store.record(who.tenant_id, bank, entry_id, entry.external_id or "", verdict, note)
+        if entry.external_id and "/" in entry.external_id:  # an exchange's entry
+            upstream = UpstreamFeedback(
+                upstream_id_of(entry.external_id), entry.signal_type, entry.value,
+                UPSTREAM_VERDICT[verdict],
+            )  # fmt: skip
+            # Queued only where the bank's exchange takes feedback (opt-in); sent by its
+            # next sync. Nothing of the caller's content: the exchange's own record.
+            self.banks.queue_feedback(source.id, who.tenant_id, [upstream])

@@ -28,6 +28,7 @@ from hashmatch.core.admission import Admission
 from hashmatch.core.batcher import Batcher
 from hashmatch.core.calls import CallRecorder
 from hashmatch.core.effects import Effects
+from hashmatch.core.exchanges import ExchangeOps
 from hashmatch.core.false_positives import FalsePositives
 from hashmatch.core.feedback import FeedbackService
 from hashmatch.core.flood import FloodMonitor
@@ -38,6 +39,8 @@ from hashmatch.core.service import MatchService
 from hashmatch.core.video import VideoService
 from hashmatch.core.webhooks import WebhookNotifier, open_webhooks
 from hashmatch.errors import ConfigError, InternalError
+from hashmatch.exchanges.metrics import ExchangeCollector
+from hashmatch.exchanges.runner import ExchangeRunner, ExchangeSchedule
 from hashmatch.hashing.backend import select_backend
 from hashmatch.hashing.signature import Signature
 from hashmatch.matching.bank_matcher import BankMatcher, MatcherConfig
@@ -91,6 +94,8 @@ class Runtime:
     batcher: Batcher
     service: MatchService
     video: VideoService
+    exchanges: ExchangeOps
+    schedule: ExchangeSchedule | None
     readiness: Readiness = field(default_factory=Readiness)
     _resuming: asyncio.Future[object] | None = None
 
@@ -155,11 +160,16 @@ class Runtime:
         video = VideoService(config.video, hasher, VideoBankMatcher(matcher, videos), service)
         metrics.backend.labels(batcher.backend_name, batcher.backend_device, batcher.decoder).set(1)
         metrics.watch(lambda: batcher.depth, lambda: float(matcher.size))
+        metrics.registry.register(ExchangeCollector(store))
+        runner = ExchangeRunner(store, config.exchanges, environ)
+        schedule = None
+        if config.exchanges.interval_s > 0:
+            schedule = ExchangeSchedule(runner, config.exchanges.interval_s)
         return cls(
             config, data, store, tenants, videos, matcher, follower,
             data.open_outbox(config.reports), audit, feedback_store, feedback, access, flood_store,
             metrics, tenancy, limits, calls, Admission(tenancy, limits, metrics, calls),
-            webhooks, batcher, service, video,
+            webhooks, batcher, service, video, ExchangeOps(store, runner), schedule,
         )  # fmt: skip
 
     async def start(self) -> None:
@@ -170,6 +180,8 @@ class Runtime:
         await asyncio.to_thread(self.videos.sweep_orphans)
         # Reports interrupted by a restart: finish the filable ones, fail the rest.
         self._resuming = asyncio.get_running_loop().run_in_executor(None, self.outbox.resume)
+        if self.schedule is not None:
+            self.schedule.start()
 
     async def warm_up(self) -> None:
         """One tiny batch through every stage (JPEG and PNG decode, the resample and DCT
@@ -189,6 +201,8 @@ class Runtime:
         if self._resuming is not None:  # reports a restart left: resumed next time if cut
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._resuming), timeout)
+        if self.schedule is not None:  # a sync cut here resumes from its last page
+            await asyncio.to_thread(self.schedule.stop, 10.0 if timeout is None else timeout)
         await asyncio.to_thread(self.follower.stop)
 
     def close(self) -> None:

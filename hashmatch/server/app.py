@@ -25,6 +25,8 @@ from hashmatch.proto import (
     admin_rpc,
     bank_pb,
     bank_rpc,
+    exchange_pb,
+    exchange_rpc,
     pb,
     report_pb,
     report_rpc,
@@ -34,6 +36,7 @@ from hashmatch.proto import (
 from hashmatch.server.admin_servicer import AdminServicer
 from hashmatch.server.auth import AuthInterceptor
 from hashmatch.server.bank_servicer import BankServicer
+from hashmatch.server.exchange_servicer import ExchangeServicer
 from hashmatch.server.reflection import enable_reflection
 from hashmatch.server.report_servicer import ReportServicer
 from hashmatch.server.servicer import MatchServicer
@@ -45,7 +48,10 @@ MATCH_SERVICE = pb.DESCRIPTOR.services_by_name["MatchService"].full_name
 BANK_SERVICE = bank_pb.DESCRIPTOR.services_by_name["BankService"].full_name
 ADMIN_SERVICE = admin_pb.DESCRIPTOR.services_by_name["AdminService"].full_name
 REPORT_SERVICE = report_pb.DESCRIPTOR.services_by_name["ReportService"].full_name
-SERVICES = (MATCH_SERVICE, BANK_SERVICE, ADMIN_SERVICE, VIDEO_SERVICE, REPORT_SERVICE)
+EXCHANGE_SERVICE = exchange_pb.DESCRIPTOR.services_by_name["ExchangeService"].full_name
+SERVICES = (
+    MATCH_SERVICE, BANK_SERVICE, ADMIN_SERVICE, VIDEO_SERVICE, REPORT_SERVICE, EXCHANGE_SERVICE
+)  # fmt: skip
 LIVENESS = "liveness"
 
 
@@ -119,6 +125,8 @@ def _add_services(server: grpc.aio.Server, runtime: Runtime) -> None:
     video_rpc.add_VideoServiceServicer_to_server(video, server)  # type: ignore[no-untyped-call]
     report = ReportServicer(runtime.outbox, calls)
     report_rpc.add_ReportServiceServicer_to_server(report, server)  # type: ignore[no-untyped-call]
+    exchange = ExchangeServicer(runtime.exchanges, calls)
+    exchange_rpc.add_ExchangeServiceServicer_to_server(exchange, server)  # type: ignore[no-untyped-call]
 
 
 async def start_server(runtime: Runtime) -> RunningServer:

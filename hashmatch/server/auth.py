@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from hashmatch.core.admission import Admission, Open, Policy
-from hashmatch.proto import admin_pb, bank_pb, pb, report_pb, video_pb
+from hashmatch.proto import admin_pb, bank_pb, exchange_pb, pb, report_pb, video_pb
 from hashmatch.server.context import CALLER, caller
 from hashmatch.server.status import abort_for
 from hashmatch.tenancy.model import Role
@@ -25,6 +25,7 @@ _BANK = bank_pb.DESCRIPTOR.services_by_name["BankService"]
 _ADMIN = admin_pb.DESCRIPTOR.services_by_name["AdminService"]
 _REPORT = report_pb.DESCRIPTOR.services_by_name["ReportService"]
 _VIDEO = video_pb.DESCRIPTOR.services_by_name["VideoService"]
+_EXCHANGE = exchange_pb.DESCRIPTOR.services_by_name["ExchangeService"]
 
 
 def _table() -> dict[str, Policy]:
@@ -37,6 +38,8 @@ def _table() -> dict[str, Policy]:
         table[f"/{_REPORT.full_name}/{m.name}"] = Role.REPORT
     for m in _VIDEO.methods:  # hashing and matching videos: as images
         table[f"/{_VIDEO.full_name}/{m.name}"] = Role.MATCH
+    for m in _EXCHANGE.methods:  # what every tenant of a bank fed by an exchange matches
+        table[f"/{_EXCHANGE.full_name}/{m.name}"] = Role.OPERATOR
     admin: dict[str, Policy] = {
         "ApplyTenant": Open.PUBLIC,
         "GetTenant": Open.ANY_KEY,

@@ -1,0 +1,84 @@
+"""Exchanges as every face sees them (CLI, gRPC ExchangeService, the console): one place
+that checks a new exchange's settings, runs a sync and says an exchange's state in words."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from hashmatch.banks.store import BankStore
+from hashmatch.errors import BadParameter
+from hashmatch.exchanges import registry
+from hashmatch.exchanges.model import Exchange, ExchangeSettings, ExchangeType
+from hashmatch.exchanges.runner import ExchangeRunner
+from hashmatch.exchanges.sync import SyncReport
+
+
+def exchange_type(name: str) -> ExchangeType:
+    try:
+        return ExchangeType(name)
+    except ValueError:
+        choices = ", ".join(t.value for t in ExchangeType)
+        raise BadParameter(f"exchange type {name!r}: one of {choices}") from None
+
+
+class ExchangeOps:
+    def __init__(self, store: BankStore, runner: ExchangeRunner) -> None:
+        self.store, self.runner = store, runner
+
+    def add(self, name: str, type: ExchangeType, bank: str, settings: ExchangeSettings) -> Exchange:
+        registry.check(type, settings)
+        return self.store.add_exchange(name, type, bank, settings)
+
+    def list(self) -> list[Exchange]:
+        return self.store.list_exchanges()
+
+    def get(self, name: str) -> Exchange:
+        return self.store.get_exchange(name)
+
+    def sync(self, name: str, *, full: bool = False) -> SyncReport:
+        return self.runner.sync(self.store.get_exchange(name), full=full)
+
+    def set_paused(self, name: str, paused: bool) -> Exchange:
+        return self.store.set_exchange_paused(name, paused)
+
+    def remove(self, name: str) -> None:
+        self.store.remove_exchange(name)
+
+
+def describe(x: Exchange, now: float | None = None) -> str:
+    """An exchange's status in words (`exchange status`, ExchangeService, the console)."""
+    now = time.time() if now is None else now
+
+    def ago(iso: str | None) -> str:
+        if iso is None:
+            return "never"
+        seconds = now - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+        return f"{iso} ({_span(seconds)} ago)"
+
+    s = x.status
+    where = x.settings.environment or x.settings.url
+    upstream = "nothing fetched yet"
+    if s.upstream_time is not None:
+        stamp = datetime.fromtimestamp(s.upstream_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        upstream = ago(stamp)
+    lines = [
+        f"{x.name}: {x.type.value} ({where}) -> bank {x.bank}" + (" [PAUSED]" if x.paused else ""),
+        f"  last success: {ago(s.last_success_at)}",
+        f"  upstream current to: {upstream}",
+        f"  entries added {s.added:,}, removed {s.removed:,}; malformed records skipped"
+        f" {s.skipped:,}; failed runs {s.errors:,}",
+    ]
+    if s.last_error is not None and (s.last_success_at or "") < (s.last_error_at or ""):
+        lines.append(f"  LAST RUN FAILED {ago(s.last_error_at)}: {s.last_error}")
+    if x.settings.feedback_upstream:
+        lines.append(f"  verdicts waiting to go upstream: {s.feedback_pending:,}")
+    return "\n".join(lines)
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
