@@ -18,6 +18,13 @@ from hashmatch.cli import main
 from hashmatch.commands.common import ExitCode, Streams
 from hashmatch.config import AuthConfig
 from hashmatch.errors import AlreadyExists
+from hashmatch.exchanges.model import (
+    ExchangeSettings,
+    ExchangeType,
+    Progress,
+    UpstreamFeedback,
+    Verdict,
+)
 from hashmatch.storage.copy import copy_to_postgres
 from hashmatch.storage.datadir import DataDir
 from hashmatch.tenancy.model import Role, TenantAction
@@ -48,6 +55,12 @@ def test_copy_keeps_ids_tombstones_tenants_and_keys(
     src.write_entries("b", [NewEntry(SignalType.MD5, bytes(range(16)), "m")])
     src.remove_entries("a", [(SignalType.PDQ, codes[0].tobytes())])
     before = src.entries_by_id(range(1, 200))
+    feed = ExchangeSettings(environment="test-industry", credentials_env=("U", "P"),
+                            feedback_upstream=True)  # fmt: skip
+    src.add_exchange("ncmec", ExchangeType.NCMEC, "b", feed)
+    src.import_entries("b", [], progress=Progress("ncmec", '{"from": 7}', 1234.0))
+    verdict = UpstreamFeedback("9", SignalType.MD5, bytes(range(16)), Verdict.FALSE_POSITIVE)
+    src.queue_feedback(src.get_bank("b").id, "acme", [verdict])
     src.close()
     tenancy = Tenancy(data.open_tenants(), AuthConfig())
     tenancy.apply("acme", "Acme", "a@acme.test", "uploads")
@@ -66,6 +79,11 @@ def test_copy_keeps_ids_tombstones_tenants_and_keys(
     assert after == before  # same ids, values, labels, tombstones
     assert dst.get_bank("a").pdq_threshold == 20 and dst.get_bank("b").shared_with == {"acme"}
     assert dst.count_entries("a")[SignalType.PDQ] == 49
+    x = dst.get_exchange("ncmec")  # the exchange, where it had got to, its queued verdicts
+    assert (x.bank, x.settings, x.checkpoint, x.status.upstream_time) == (
+        "b", feed, '{"from": 7}', 1234.0
+    )  # fmt: skip
+    assert [q.feedback for q in dst.pending_feedback("ncmec")] == [verdict]
     live = dst.live_signals()
     assert len(live.signals[SignalType.PDQ][0]) == 49 and len(live.signals[SignalType.MD5][0]) == 1
     more = dst.write_entries("a", [NewEntry(SignalType.PDQ, random_codes(RNG, 1)[0].tobytes())])
