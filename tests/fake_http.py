@@ -43,6 +43,9 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go in two writes: with Nagle each keep-alive answer waits
+            # for the client's delayed ACK (~40 ms on loopback).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -26,7 +26,9 @@ def _imports(path: Path) -> set[str]:
     return out
 
 
-@pytest.mark.parametrize("inner", ["core", "hashing", "matching", "index", "kernels", "banks"])
+@pytest.mark.parametrize(
+    "inner", ["core", "hashing", "matching", "index", "kernels", "banks", "exchanges"]
+)
 def test_inner_packages_never_import_a_face(inner: str) -> None:
     offenders = {
         f"{p.relative_to(ROOT)} imports {m}"
@@ -54,6 +56,7 @@ def _modules_after(code: str) -> set[str]:
         ["quarantine", "list"],
         ["report", "usage", "--from", "2026-01-01", "--to", "2026-02-01"],
         ["video-bank", "list", "b"],
+        ["exchange", "list"],
         ["sandbox", "--help"],
     ],
 )
