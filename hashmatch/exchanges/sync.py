@@ -41,7 +41,7 @@ class SyncReport:
         self.removed += page.removed
 
     def to_json(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return dict(self.__dict__)
 
 
 @dataclass
