@@ -390,7 +390,7 @@ class ExchangesConfig:
     exchange names the variables holding them (`--credentials-env`), looked up in the
     environment, then in secrets_file (TOML, NAME = "value", readable by its owner only)."""
 
-    interval_s: float = 0.0
+    interval_s: float = 300.0
     secrets_file: str = ""
     timeout_s: float = 60.0
     attempts: int = 6

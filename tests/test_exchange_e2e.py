@@ -61,7 +61,8 @@ def setup(data: Path, fake: FakeThreatExchange, *extra: str) -> None:
     ok(data, "bank", "create", "te", "--visibility", "public")
     ok(
         data, "exchange", "add", "te-x", "--type", "threatexchange", "--url", fake.base_url,
-        "--privacy-group", "1001", "--bank", "te", "--credentials-env", "TE_TOKEN", *extra,
+        "--privacy-group", "1001", "--bank", "te", "--credentials-env", "TE_TOKEN", "--no-sync",
+        *extra,
     )  # fmt: skip
 
 
@@ -121,6 +122,26 @@ def test_kill_mid_sync_and_rerun_equal_a_clean_sync(
     assert live[f"1001/{ids[10]}/pdq"] == "csam,reviewed"
     words = ok(clean, "exchange", "status", "te-x")
     assert "te-x: threatexchange" in words and "entries added 4,501, removed 10" in words
+
+
+def test_one_command_makes_the_bank_and_fills_it(fake: FakeThreatExchange, tmp_path: Path) -> None:
+    fake.add("12" * 32, tags=("csam",))
+    data = tmp_path / "data"
+    out = ok(
+        data, "exchange", "add", "te-x", "--type", "threatexchange", "--environment",
+        "production", "--url", fake.base_url, "--privacy-group", "1001",
+        "--credentials-env", "TE_TOKEN",
+    )  # fmt: skip
+    added, report = (json.loads(line) for line in out.splitlines())
+    assert added["bank"] == "te-x" and added["bank_created"] and report["added"] == 1
+    stats = json.loads(ok(data, "bank", "stats", "te-x"))
+    assert stats["entries"] == {"pdq": 1, "md5": 0, "sha256": 0}
+    refused = cli(
+        data, "exchange", "add", "te-x", "--type", "threatexchange", "--url", fake.base_url,
+        "--privacy-group", "1001", "--credentials-env", "TE_TOKEN", "--bank", "fresh",
+    )  # fmt: skip
+    assert refused.returncode == 1 and "already exists" in refused.stderr
+    assert "fresh" not in ok(data, "bank", "list")  # no bank left behind
 
 
 def test_credentials_are_never_stored_printed_or_in_errors(

@@ -20,8 +20,11 @@ from hashmatch.commands.common import ExitCode, Streams, add_data_dir, data_dir
 from hashmatch.exchanges.model import ExchangeSettings, ExchangeType
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hashmatch.banks.store import BankStore
     from hashmatch.core.exchanges import ExchangeOps
+    from hashmatch.exchanges.sync import SyncReport
 
 
 def register(exchange: argparse.ArgumentParser) -> None:
@@ -32,10 +35,16 @@ def register(exchange: argparse.ArgumentParser) -> None:
         add_data_dir(p)
         return p
 
-    p = action("add", "bind an exchange to a bank (the bank must exist)")
+    p = action("add", "bind an exchange to a bank and run its first sync")
     p.add_argument("name")
     p.add_argument("--type", required=True, choices=[t.value for t in ExchangeType])
-    p.add_argument("--bank", required=True, help="the bank it fills (one exchange per bank)")
+    p.add_argument(
+        "--bank",
+        help="the bank it fills (default: the exchange's name; made if absent, private to"
+        " the operator); one exchange per bank",
+    )
+    p.add_argument("--no-sync", action="store_true", help="add only (a server syncs it later)")
+    p.add_argument("--config", type=Path, metavar="FILE", help="TOML config ([exchanges])")
     p.add_argument(
         "--environment",
         default="",
@@ -107,10 +116,29 @@ def _add(args: argparse.Namespace, io: Streams) -> ExitCode:
     )
     store = data_dir(args).open_banks()
     try:
-        io.json_line(_ops(args, store).add(args.name, kind, args.bank, settings).to_json())
+        ops = _ops(args, store)
+        x, created = ops.add(args.name, kind, args.bank or args.name, settings)
+        io.json_line({**x.to_json(), "bank_created": created})
+        if args.no_sync:
+            return ExitCode.OK
+        report = ops.sync(x.name, on_page=_progress(io))
+        io.json_line(report.to_json())
     finally:
         store.close()
-    return ExitCode.OK
+    return ExitCode.FAILURE if report.error is not None else ExitCode.OK
+
+
+def _progress(io: Streams) -> Callable[[SyncReport], None]:
+    """A line on stderr every 10 pages: a first sync of a large list takes minutes."""
+
+    def show(r: SyncReport) -> None:
+        if r.pages % 10 == 0:
+            io.stderr.write(
+                f"hashmatch: {r.exchange}: {r.pages} pages, {r.added:,} added,"
+                f" {r.removed:,} removed\n"
+            )
+
+    return show
 
 
 def _list(args: argparse.Namespace, io: Streams) -> ExitCode:

@@ -4,10 +4,12 @@ that checks a new exchange's settings, runs a sync and says an exchange's state 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from hashmatch.banks.model import BankSettings, check_bank_name
 from hashmatch.banks.store import BankStore
-from hashmatch.errors import BadParameter
+from hashmatch.errors import BadParameter, HashmatchError, NotFound
 from hashmatch.exchanges import registry
 from hashmatch.exchanges.model import Exchange, ExchangeSettings, ExchangeType
 from hashmatch.exchanges.runner import ExchangeRunner
@@ -26,9 +28,25 @@ class ExchangeOps:
     def __init__(self, store: BankStore, runner: ExchangeRunner) -> None:
         self.store, self.runner = store, runner
 
-    def add(self, name: str, type: ExchangeType, bank: str, settings: ExchangeSettings) -> Exchange:
+    def add(
+        self, name: str, type: ExchangeType, bank: str, settings: ExchangeSettings
+    ) -> tuple[Exchange, bool]:
+        """The exchange, and whether its bank was made for it (private to the operator,
+        PDQ threshold 31: `bank update` changes it)."""
         registry.check(type, settings)
-        return self.store.add_exchange(name, type, bank, settings)
+        check_bank_name(name)
+        created = False
+        try:
+            self.store.get_bank(bank)
+        except NotFound:
+            self.store.create_bank(bank, BankSettings())
+            created = True
+        try:
+            return self.store.add_exchange(name, type, bank, settings), created
+        except HashmatchError:
+            if created:  # no bank left behind by an exchange that was refused
+                self.store.delete_bank(bank)
+            raise
 
     def list(self) -> list[Exchange]:
         return self.store.list_exchanges()
@@ -36,8 +54,14 @@ class ExchangeOps:
     def get(self, name: str) -> Exchange:
         return self.store.get_exchange(name)
 
-    def sync(self, name: str, *, full: bool = False) -> SyncReport:
-        return self.runner.sync(self.store.get_exchange(name), full=full)
+    def sync(
+        self,
+        name: str,
+        *,
+        full: bool = False,
+        on_page: Callable[[SyncReport], None] | None = None,
+    ) -> SyncReport:
+        return self.runner.sync(self.store.get_exchange(name), full=full, on_page=on_page)
 
     def set_paused(self, name: str, paused: bool) -> Exchange:
         return self.store.set_exchange_paused(name, paused)

@@ -31,7 +31,13 @@ class ExchangeRunner:
         self.store, self.config, self.environ = store, config, environ
         self.on_sync = on_sync
 
-    def sync(self, exchange: Exchange, *, full: bool = False) -> SyncReport:
+    def sync(
+        self,
+        exchange: Exchange,
+        *,
+        full: bool = False,
+        on_page: Callable[[SyncReport], None] | None = None,
+    ) -> SyncReport:
         """Raises ConfigError for missing credentials (nothing was fetched)."""
         secrets = read_secrets_file(self.config.secrets_file)
         credentials = resolve(exchange, secrets, self.environ)
@@ -43,6 +49,7 @@ class ExchangeRunner:
                 client,
                 full=full,
                 feedback=FeedbackPolicy(max_attempts=self.config.feedback_attempts),
+                on_page=on_page,
             )
         finally:
             client.close()

@@ -78,7 +78,7 @@ class ExchangeServicer(exchange_rpc.ExchangeServiceServicer):
             privacy_groups=tuple(request.privacy_groups),
             feedback_upstream=request.feedback_upstream,
         )
-        x = await asyncio.to_thread(
+        x, _ = await asyncio.to_thread(
             self.ops.add, request.name, exchange_type(request.type), request.bank, settings
         )
         return exchange_to(x)
