@@ -93,7 +93,8 @@ class ExchangeSchedule:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # a server that failed to start never started it
+            self._thread.join(timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
