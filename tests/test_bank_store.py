@@ -15,6 +15,7 @@ from hashmatch.banks.model import (
     ChangeKind,
     NewEntry,
     SignalType,
+    Tombstone,
     Visibility,
 )
 from hashmatch.banks.postgres_store import PostgresBankStore
@@ -229,3 +230,23 @@ def test_a_follower_is_woken_by_a_commit_where_the_database_can(
     assert [c.entry_id is not None for c in a.changes_since(0)][-1]
     a.close()
     b.close()
+
+
+def test_a_tombstone_then_entries_of_its_id_replace_the_record(store: BankStore) -> None:
+    """An upstream record replaced: its values not given again go, the others stay; an
+    entry before a tombstone of its id is not added."""
+    store.create_bank("b", BankSettings())
+    store.write_entries("b", [NewEntry(SignalType.PDQ, pdq(k), "A1", "rec") for k in (1, 2)])
+    report = store.import_entries(
+        "b",
+        [
+            NewEntry(SignalType.PDQ, pdq(9), None, "gone"),
+            Tombstone("rec"),
+            NewEntry(SignalType.PDQ, pdq(3), "A2", "rec"),
+            NewEntry(SignalType.PDQ, pdq(1), "A2", "rec"),
+            Tombstone("gone"),
+        ],
+    )
+    live = {e.value: e.label for e in store.list_entries("b")}
+    assert live == {pdq(1): "A2", pdq(3): "A2"}
+    assert (report.added, report.updated, report.removed) == (1, 1, 1)

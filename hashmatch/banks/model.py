@@ -200,7 +200,7 @@ class NewEntry:
 class Tombstone:
     """An import's removal: the bank's entries with this external id go (NCMEC's
     deletedImage). In a stream of entries, the later of an entry and a tombstone of its
-    external id wins."""
+    external id wins: a tombstone followed by entries of its id leaves exactly those."""
 
     external_id: str
 

@@ -436,16 +436,13 @@ class PostgresBankStore(ExchangeTables):
             return
         db.execute("CREATE INDEX ON staging (external_id)")
         db.execute("CREATE INDEX ON staging_removals (external_id)")
-        # Per external id the later event wins (an update may follow a tombstone).
+        # Per external id the later event wins: entries before a tombstone of their id go;
+        # a tombstone followed by entries of its id removes the id's other values (an
+        # upstream record replaced by what it holds now).
         db.execute(
             "DELETE FROM staging WHERE external_id IS NOT NULL AND EXISTS (SELECT 1 FROM"
             " staging_removals r WHERE r.external_id = staging.external_id"
             " AND r.seq > staging.seq)"
-        )
-        db.execute(
-            "DELETE FROM staging_removals WHERE EXISTS (SELECT 1 FROM staging s"
-            " WHERE s.external_id = staging_removals.external_id"
-            " AND s.seq > staging_removals.seq)"
         )
 
     @staticmethod
@@ -487,7 +484,9 @@ class PostgresBankStore(ExchangeTables):
         cur = db.execute(
             "UPDATE entries SET removed_at = %(now)s WHERE bank_id = %(bank)s"
             " AND removed_at IS NULL AND external_id IN"
-            " (SELECT external_id FROM staging_removals)",
+            " (SELECT external_id FROM staging_removals)"
+            " AND NOT EXISTS (SELECT 1 FROM staging s WHERE s.signal_type = entries.signal_type"
+            " AND s.value = entries.value)",
             args,
         )
         report.removed = max(cur.rowcount, 0)

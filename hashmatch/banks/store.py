@@ -67,7 +67,8 @@ class BankStore(ExchangeStore, Protocol):
         """write_entries for a stream of any length, in bounded memory: staged in chunks
         and merged in one transaction (all or nothing); of entries with one value the
         first counts (the rest are duplicates), of an entry and a tombstone of its
-        external id the later. Readers are not blocked meanwhile. `progress`: an
+        external id the later (so a tombstone then entries of its id leave exactly those
+        entries under the id: a record replaced). Readers are not blocked meanwhile. `progress`: an
         exchange's checkpoint, committed in the same transaction (exchanges/sync.py)."""
         ...
 
