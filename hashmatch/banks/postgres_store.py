@@ -432,10 +432,14 @@ class PostgresBankStore(ExchangeTables):
         report.duplicates += int(raw[0]) - int(kept[0])
         db.execute("DROP TABLE staging_raw")
         db.execute("CREATE INDEX ON staging (signal_type, value)")
+        # Temporary tables get no statistics of their own: without them the planner may
+        # walk the bank instead of probing it per staged row.
+        db.execute("ANALYZE staging")
         if not removals:
             return
         db.execute("CREATE INDEX ON staging (external_id)")
         db.execute("CREATE INDEX ON staging_removals (external_id)")
+        db.execute("ANALYZE staging_removals")
         # Per external id the later event wins: entries before a tombstone of their id go;
         # a tombstone followed by entries of its id removes the id's other values (an
         # upstream record replaced by what it holds now).

@@ -410,21 +410,26 @@ class SqliteBankStore(ExchangeTables):
             " OR e.source IS NOT s.source)"
         )
         staged = db.execute("SELECT count(*) FROM staging").fetchone()[0]
+        # CROSS JOIN: staging drives (SQLite has no statistics for a temp table and would
+        # otherwise walk the whole bank by its bank_id index, once per import).
         report.revived, report.updated, existing = db.execute(
             f"SELECT coalesce(sum(e.removed_at IS NOT NULL), 0),"
             f" coalesce(sum(e.removed_at IS NULL AND {differs}), 0), count(*)"
-            f" FROM staging s JOIN entries e ON {key}",
+            f" FROM staging s CROSS JOIN entries e ON {key}",
             (bank_id,),
         ).fetchone()
         report.added = staged - existing
         report.unchanged = existing - report.revived - report.updated
+        # Materialized first: UPDATE ... FROM would drive from the target table.
         db.execute(
-            f"UPDATE entries AS e SET label = s.label, external_id = s.external_id,"
-            f" source = s.source,"
-            f" added_at = CASE WHEN e.removed_at IS NULL THEN e.added_at ELSE ? END,"
-            f" removed_at = NULL"
-            f" FROM staging s WHERE {key} AND (e.removed_at IS NOT NULL OR {differs})",
-            (now, bank_id),
+            f"WITH u AS MATERIALIZED (SELECT e.id, s.label, s.external_id, s.source"
+            f" FROM staging s CROSS JOIN entries e ON {key}"
+            f" WHERE e.removed_at IS NOT NULL OR {differs})"
+            f" UPDATE entries SET label = u.label, external_id = u.external_id,"
+            f" source = u.source,"
+            f" added_at = CASE WHEN entries.removed_at IS NULL THEN entries.added_at ELSE ? END,"
+            f" removed_at = NULL FROM u WHERE entries.id = u.id",
+            (bank_id, now),
         )
         db.execute(
             "INSERT INTO entries (bank_id, signal_type, value, label, external_id, source,"
