@@ -57,6 +57,10 @@ def fake() -> Iterator[FakeThreatExchange]:
         yield f
 
 
+def _fields(msg: exchange_pb.AddExchangeRequest) -> dict[str, object]:
+    return {f.name: v for f, v in msg.ListFields()}
+
+
 def setup(data: Path, fake: FakeThreatExchange, *extra: str) -> None:
     ok(data, "bank", "create", "te", "--visibility", "public")
     ok(
@@ -215,6 +219,24 @@ def test_a_server_syncs_on_schedule_matches_and_sends_verdicts_upstream(
         with pytest.raises(grpc.RpcError) as missing:
             stub.GetExchange(exchange_pb.GetExchangeRequest(name="nope"), metadata=operator)
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        # A key may bind exchanges to their own hosts only: a base URL would send the
+        # server's credentials wherever the caller likes.
+        add = exchange_pb.AddExchangeRequest(
+            name="nc", type="ncmec", bank="nc", environment="test-industry",
+            credentials_env=["HASHMATCH_NCMEC_PASSWORD", "AWS_SECRET_ACCESS_KEY"],
+        )  # fmt: skip
+        with pytest.raises(grpc.RpcError) as elsewhere:
+            stub.AddExchange(
+                exchange_pb.AddExchangeRequest(url="https://attacker.example", **_fields(add)),
+                metadata=operator,
+            )
+        assert elsewhere.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        made = stub.AddExchange(add, metadata=operator)
+        assert made.bank == "nc" and made.environment == "test-industry" and not made.url
+        stub.SetExchangePaused(
+            exchange_pb.SetExchangePausedRequest(name="nc", paused=True), metadata=operator
+        )
+        stub.RemoveExchange(exchange_pb.RemoveExchangeRequest(name="nc"), metadata=operator)
         assert srv.metrics_port is not None
         with urllib.request.urlopen(f"http://127.0.0.1:{srv.metrics_port}/metrics") as r:
             text = r.read().decode()

@@ -4,6 +4,7 @@ the pacing that keeps to an exchange's rate limit."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections.abc import Iterator
@@ -28,6 +29,11 @@ class Echo(FakeServer):
     def route(self, request: Request) -> Answer:
         if request.path == "/missing":
             return Answer(404, b"{}")
+        if request.path == "/huge":
+            return Answer(200, b"x" * 100_000)
+        if request.path == "/gzip":
+            body = gzip.compress(json.dumps({"zipped": True}).encode())
+            return Answer(200, body, headers={"Content-Encoding": "gzip"})
         return Answer(200, json.dumps({"n": len(self.requests)}).encode())
 
 
@@ -93,6 +99,15 @@ def test_what_still_fails_is_one_typed_error_without_the_query(echo: Echo) -> No
         fresh.request("GET", url)
     assert gone.value.retry and gone.value.status is None
     fresh.close()
+
+
+def test_responses_are_bounded_and_decoded(echo: Echo) -> None:
+    http = Http(HttpSettings(max_response_bytes=50_000))
+    with pytest.raises(UpstreamError, match="over 50000 bytes") as huge:
+        http.request("GET", f"{echo.base_url}/huge")
+    assert not huge.value.retry
+    assert http.request("GET", f"{echo.base_url}/gzip").json() == {"zipped": True}
+    http.close()
 
 
 def test_pacing_keeps_calls_apart(echo: Echo) -> None:

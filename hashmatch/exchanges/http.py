@@ -25,6 +25,8 @@ class HttpSettings:
     backoff_s: float = 0.5  # first wait; doubles up to backoff_max_s
     backoff_max_s: float = 60.0
     min_interval_s: float = 0.0  # at least this long between two calls' starts
+    # A page is about 1,000 records (under 1 MB): anything far larger is not the API.
+    max_response_bytes: int = 64 * 1024 * 1024
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -83,7 +85,7 @@ class Http:
     def _attempt(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         self._wait_turn()
         try:
-            response = self.client.request(method, url, **kwargs)
+            response = self._bounded(self.client.build_request(method, url, **kwargs))
         except httpx.TransportError as exc:
             error = UpstreamError(f"{method} {_path(url)}: {type(exc).__name__}", retry=True)
             raise _Retryable(error, None) from None
@@ -101,6 +103,32 @@ class Http:
                 status=response.status_code,
             )
         return response
+
+    def _bounded(self, request: httpx.Request) -> httpx.Response:
+        """The response, read whole only if it stays under max_response_bytes (a broken or
+        hostile upstream cannot fill the server's memory)."""
+        limit = self.settings.max_response_bytes
+        response = self.client.send(request, stream=True)
+        try:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise UpstreamError(
+                        f"{request.method} {_path(str(request.url))}: response over {limit} bytes",
+                        retry=False,
+                    )
+        finally:
+            response.close()
+        # The body is decoded already: its encoding and length headers no longer apply.
+        kept = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code, headers=kept, content=bytes(body), request=request
+        )
 
     def _wait_turn(self) -> None:
         with self._pace:

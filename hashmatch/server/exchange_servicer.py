@@ -8,6 +8,7 @@ import grpc
 
 from hashmatch.core.calls import Call, CallRecorder
 from hashmatch.core.exchanges import ExchangeOps, describe, exchange_type
+from hashmatch.errors import PermissionDenied
 from hashmatch.exchanges.model import Exchange, ExchangeSettings
 from hashmatch.exchanges.sync import SyncReport
 from hashmatch.proto import exchange_pb, exchange_rpc
@@ -71,6 +72,13 @@ class ExchangeServicer(exchange_rpc.ExchangeServiceServicer):
     async def AddExchange(
         self, request: exchange_pb.AddExchangeRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> exchange_pb.Exchange:
+        if request.url:
+            # The credentials go to the base URL: a key (however privileged) must not be
+            # able to send the server's environment to a host of its choosing.
+            raise PermissionDenied(
+                "a base URL other than the environment's is set with `hashmatch exchange add"
+                " --url` on the server, not over the API"
+            )
         settings = ExchangeSettings(
             environment=request.environment,
             url=request.url,
