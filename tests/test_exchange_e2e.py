@@ -244,3 +244,41 @@ def test_a_server_syncs_on_schedule_matches_and_sends_verdicts_upstream(
         assert 'hashmatch_exchange_last_success_timestamp_seconds{exchange="te-x"}' in text
     finally:
         assert srv.stop() == 0
+
+
+@pytest.mark.parametrize("kind", ["ncmec", "stopncii"])
+def test_each_exchange_fills_its_bank_with_one_command(kind: str, tmp_path: Path) -> None:
+    """NCMEC and StopNCII as ThreatExchange above: `exchange add` alone (its --url a fake
+    of the API) makes the bank and fills it; a second sync after an upstream deletion
+    removes what went."""
+    from tests import fake_ncmec, fake_stopncii
+
+    data, then = tmp_path / "data", int(time.time()) - 3600
+    pdq, md5 = fake_ncmec.bulk_hashes(7)
+    with fake_ncmec.FakeNcmec() if kind == "ncmec" else fake_stopncii.FakeStopncii() as fake:
+        if isinstance(fake, fake_ncmec.FakeNcmec):
+            fake.add("1001", then, pdq=pdq, md5=md5, classification="A1")
+            env = {"U": fake_ncmec.USER, "P": fake_ncmec.PASSWORD}
+            names, expect = "U,P", {(pdq, "A1"), (md5, "A1")}
+        else:
+            fake.add(pdq, then, status="Active")
+            fake.add(md5, then, signal_type="VideoMD5", status="Active")
+            env = {"S": fake_stopncii.SUBSCRIPTION_KEY, "F": fake_stopncii.FETCH_KEY,
+                   "B": fake_stopncii.FEEDBACK_KEY}  # fmt: skip
+            names, expect = "S,F,B", {(pdq, "Active"), (md5, "Active")}
+        done = cli(
+            data, "exchange", "add", kind, "--type", kind, "--url", fake.base_url,
+            "--credentials-env", names, env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        added, report = (json.loads(line) for line in done.stdout.splitlines())
+        assert added["bank_created"] and report["added"] == 2 and report["error"] is None
+        rows = bank_rows(data)
+        assert {(v, label) for _, v, label, _, _ in rows} == expect
+        assert all(source.startswith(kind) for _, _, _, source, _ in rows)
+        if isinstance(fake, fake_stopncii.FakeStopncii):
+            fake.withdraw(pdq, then + 10)
+            again = cli(data, "exchange", "sync", kind, env=env)
+            assert again.returncode == 0 and json.loads(again.stdout)["removed"] == 1
+            live = {v for _, v, _, _, alive in bank_rows(data) if alive}
+            assert live == {md5}
