@@ -108,6 +108,7 @@ class FakeThreatExchange(FakeServer):
         self.groups = {str(g): _Group() for g in privacy_groups}
         self.tags_as_edge = False  # True: tags as Graph's edge {"data": [{"id", "text"}]}
         self.reactions: list[tuple[str, str, str]] = []  # (descriptor id, reaction, app id)
+        self.throttle_next = 0  # answer this many requests with Graph's rate-limit error
         self._reacted: dict[str, dict[str, set[str]]] = {}  # descriptor -> reaction -> apps
         self._seq = 0
         self._ids = 5_000_000_000
@@ -121,6 +122,7 @@ class FakeThreatExchange(FakeServer):
             self.retry_after_s = 0.0
             self.tags_as_edge = False
             self.reactions.clear()
+            self.throttle_next = 0
             self._reacted.clear()
             self.__dict__.pop("route", None)  # a test's replacement of route()
 
@@ -243,6 +245,9 @@ class FakeThreatExchange(FakeServer):
             answer = _error(400, 190, "OAuthException", "Invalid OAuth access token.")
             answer.headers["WWW-Authenticate"] = 'OAuth "Facebook Platform" "invalid_token"'
             return answer
+        if self.throttle_next > 0:  # Graph's "application request limit reached"
+            self.throttle_next -= 1
+            return _error(400, 4, "OAuthException", "Application request limit reached")
         parts = [p for p in request.path.split("/") if p]
         if not parts or parts[0] != VERSION or len(parts) not in (2, 3):
             return _error(400, 2500, "OAuthException", "Unknown path components")

@@ -288,6 +288,14 @@ def test_429_with_retry_after_and_500_are_retried(fake: FakeThreatExchange) -> N
     assert fake.paths().count(path) == 2 + 3  # two pages, three failures before them
 
 
+def test_graph_rate_limit_errors_are_retried(fake: FakeThreatExchange) -> None:
+    """Graph says "slow down" with a 400 and an error code, not a 429."""
+    fake.add(pdq())
+    fake.throttle_next = 2
+    bank, _ = sync(make_client(fake))
+    assert held(bank) == expected(fake) and fake.throttle_next == 0
+
+
 def test_retries_exhausted_raise_retryable(fake: FakeThreatExchange) -> None:
     fake.add(pdq())
     fake.fail_next[fake.updates_path()] = [503] * 10

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -51,8 +52,16 @@ class _Retryable(Exception):
 class Http:
     """One httpx client per exchange; thread-safe as httpx.Client is."""
 
-    def __init__(self, settings: HttpSettings, **client_args: Any) -> None:
+    def __init__(
+        self,
+        settings: HttpSettings,
+        throttled: Callable[[httpx.Response], bool] | None = None,
+        **client_args: Any,
+    ) -> None:
+        """`throttled`: answers other than 429 that mean "slow down" on this API (Graph's
+        rate-limit errors come as 400s), retried as a 429 is."""
         self.settings = settings
+        self.throttled = throttled
         self.client = httpx.Client(timeout=settings.timeout_s, **client_args)
         self._pace = threading.Lock()
         self._last_start = 0.0
@@ -89,7 +98,9 @@ class Http:
         except httpx.TransportError as exc:
             error = UpstreamError(f"{method} {_path(url)}: {type(exc).__name__}", retry=True)
             raise _Retryable(error, None) from None
-        if response.status_code in RETRY_STATUS:
+        if response.status_code in RETRY_STATUS or (
+            self.throttled is not None and response.status_code >= 400 and self.throttled(response)
+        ):
             error = UpstreamError(
                 f"{method} {_path(url)}: HTTP {response.status_code}",
                 retry=True,

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import httpx
+
 from hashmatch.banks.model import MAX_TEXT, NewEntry, SignalType, Tombstone
 from hashmatch.errors import BadParameter
 from hashmatch.exchanges.http import Http, HttpSettings
@@ -99,7 +101,7 @@ class ThreatExchangeClient:
         self._token = credentials.values[0]
         app_id = self._token.partition("|")[0]
         self._app_id = app_id if app_id.isdigit() else None
-        self._http = Http(settings)
+        self._http = Http(settings, throttled=_graph_throttled)
 
     def __repr__(self) -> str:
         return f"ThreatExchangeClient({self.name!r}, {self.base_url!r})"
@@ -273,6 +275,19 @@ class ThreatExchangeClient:
 
     def _get_json(self, url: str, params: list[tuple[str, str]]) -> object:
         return _json(self._http.request("GET", url, params=params).content)
+
+
+# Graph's rate-limit errors: application, user, page and custom limits (a 400 or 403 with
+# one of these codes; https://developers.facebook.com/docs/graph-api/overview/rate-limiting).
+GRAPH_THROTTLED = frozenset({4, 17, 32, 613, 80001})
+
+
+def _graph_throttled(response: httpx.Response) -> bool:
+    try:
+        error = json.loads(response.content).get("error", {})
+        return isinstance(error, dict) and error.get("code") in GRAPH_THROTTLED
+    except (ValueError, AttributeError):
+        return False
 
 
 # -- reading records --------------------------------------------------------------------------
