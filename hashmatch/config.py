@@ -397,12 +397,13 @@ class ExchangesConfig:
     backoff_s: float = 1.0
     backoff_max_s: float = 120.0
     min_interval_s: float = 0.0  # between two calls to one exchange (its rate limit)
+    max_run_s: float = 6 * 3600.0  # one sync, at most (a first sync of 10M records: ~1 h)
     feedback_attempts: int = 10  # then a verdict stays queued, marked failed, not resent
 
     def __post_init__(self) -> None:
         if self.interval_s < 0 or self.timeout_s <= 0 or self.attempts < 1:
             raise ConfigError("exchanges: interval_s >= 0, timeout_s > 0, attempts >= 1")
-        if self.backoff_s < 0 or self.backoff_max_s < 0 or self.min_interval_s < 0:
+        if min(self.backoff_s, self.backoff_max_s, self.min_interval_s, self.max_run_s) < 0:
             raise ConfigError("exchanges: backoff_s, backoff_max_s, min_interval_s >= 0")
 
 

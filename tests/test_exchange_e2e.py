@@ -223,8 +223,22 @@ def test_a_server_syncs_on_schedule_matches_and_sends_verdicts_upstream(
         # server's credentials wherever the caller likes.
         add = exchange_pb.AddExchangeRequest(
             name="nc", type="ncmec", bank="nc", environment="test-industry",
-            credentials_env=["HASHMATCH_NCMEC_PASSWORD", "AWS_SECRET_ACCESS_KEY"],
+            credentials_env=["HASHMATCH_EXCHANGE_NCMEC_USER", "HASHMATCH_EXCHANGE_NCMEC_PASS"],
         )  # fmt: skip
+        for names in (["HASHMATCH_EXCHANGE_U", "PGPASSWORD"], ["AWS_SECRET_ACCESS_KEY", "X"]):
+            with pytest.raises(grpc.RpcError) as other_secrets:  # the server's other secrets
+                stub.AddExchange(
+                    exchange_pb.AddExchangeRequest(**{**_fields(add), "credentials_env": names}),
+                    metadata=operator,
+                )
+            assert other_secrets.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        for bank in ("acme:mine", "globex:new"):  # a tenant's bank, or in its namespace
+            with pytest.raises(grpc.RpcError) as theirs:
+                stub.AddExchange(
+                    exchange_pb.AddExchangeRequest(**{**_fields(add), "bank": bank}),
+                    metadata=operator,
+                )
+            assert theirs.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         with pytest.raises(grpc.RpcError) as elsewhere:
             stub.AddExchange(
                 exchange_pb.AddExchangeRequest(url="https://attacker.example", **_fields(add)),

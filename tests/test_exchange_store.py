@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from hashmatch.banks.exchange_tables import FEEDBACK_PER_DAY
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType, Tombstone
 from hashmatch.banks.store import BankStore
 from hashmatch.errors import AlreadyExists, BadParameter, NotFound
@@ -136,6 +137,16 @@ def test_runs_and_verdicts_for_upstream(store: BankStore) -> None:
     store.feedback_sent([queued[1].id], None)
     again = store.pending_feedback("x")
     assert [(q.id, q.attempts) for q in again] == [(queued[0].id, 1)]
+    # The verdict last sent is not sent again; a changed one replaces the one waiting.
+    assert store.queue_feedback(bank_id, "acme", [agreed]) == 0
+    flipped = UpstreamFeedback("1", SignalType.PDQ, pdq(1), Verdict.TRUE_POSITIVE)
+    assert store.queue_feedback(bank_id, "acme", [flipped]) == 1
+    assert [q.feedback for q in store.pending_feedback("x")] == [flipped]
+    # At most FEEDBACK_PER_DAY a tenant a day go upstream under the operator's account.
+    many = [UpstreamFeedback(str(k), SignalType.PDQ, pdq(k), Verdict.FALSE_POSITIVE)
+            for k in range(100, 300)]  # fmt: skip
+    assert store.queue_feedback(bank_id, "acme", many) == FEEDBACK_PER_DAY - 2
+    assert store.queue_feedback(bank_id, "globex", many[:5]) == 5
 
 
 def _with_feedback() -> ExchangeSettings:

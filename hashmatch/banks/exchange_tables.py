@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from hashmatch.banks import records
-from hashmatch.banks.model import SignalType, WriteReport, check_bank_name
+from hashmatch.banks.model import SignalType, WriteReport
 from hashmatch.errors import AlreadyExists, BadParameter, NotFound
 from hashmatch.exchanges.model import (
     Exchange,
@@ -20,9 +21,11 @@ from hashmatch.exchanges.model import (
     QueuedFeedback,
     UpstreamFeedback,
     Verdict,
+    check_exchange_name,
 )
 
 MAX_ERROR = 500  # characters of an upstream error kept in the status
+FEEDBACK_PER_DAY = 100  # verdicts a tenant may send upstream through one exchange a day
 
 
 class Cursor(Protocol):
@@ -126,7 +129,7 @@ class ExchangeTables:
     def add_exchange(
         self, name: str, type: ExchangeType, bank: str, settings: ExchangeSettings
     ) -> Exchange:
-        check_bank_name(name)
+        check_exchange_name(name)
         with self._write() as db:
             row = self._run(
                 db, "SELECT id FROM banks WHERE name = ? AND deleted_at IS NULL", (bank,)
@@ -234,24 +237,49 @@ class ExchangeTables:
         queued = 0
         with self._write() as db:
             for f in items:
-                # A tenant repeating a verdict queues it once (until it has gone).
-                if self._run(
-                    db,
-                    "SELECT 1 FROM exchange_feedback WHERE exchange_id = ? AND tenant = ?"
-                    " AND upstream_id = ? AND signal_type = ? AND verdict = ?"
-                    " AND sent_at IS NULL",
-                    (row[0], tenant, f.upstream_id, f.signal_type.value, f.verdict.value),
-                ).fetchone():
-                    continue
-                self._run(
-                    db,
-                    "INSERT INTO exchange_feedback (exchange_id, tenant, upstream_id,"
-                    " signal_type, value, verdict, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (row[0], tenant, f.upstream_id, f.signal_type.value, f.value,
-                     f.verdict.value, records.now()),
-                )  # fmt: skip
-                queued += 1
+                queued += self._queue_one(db, int(row[0]), tenant, f)
         return queued
+
+    def _queue_one(self, db: Connection, exchange_id: int, tenant: str, f: UpstreamFeedback) -> int:
+        """One verdict per tenant and fingerprint goes upstream: a newer one replaces one
+        still waiting, the one last sent is not sent again, and a tenant sends at most
+        FEEDBACK_PER_DAY a day (verdicts travel under the operator's account)."""
+        key = "exchange_id = ? AND tenant = ? AND upstream_id = ? AND signal_type = ?"
+        args = (exchange_id, tenant, f.upstream_id, f.signal_type.value)
+        waiting = self._run(
+            db, f"SELECT id, verdict FROM exchange_feedback WHERE {key} AND sent_at IS NULL", args
+        ).fetchone()
+        if waiting is not None:
+            if waiting[1] == f.verdict.value:
+                return 0
+            self._run(
+                db, "UPDATE exchange_feedback SET verdict = ?, attempts = 0 WHERE id = ?",
+                (f.verdict.value, waiting[0]),
+            )  # fmt: skip
+            return 1
+        last = self._run(
+            db,
+            f"SELECT verdict FROM exchange_feedback WHERE {key} ORDER BY id DESC LIMIT 1",
+            args,
+        ).fetchone()
+        if last is not None and last[0] == f.verdict.value:
+            return 0
+        since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        today = self._run(
+            db,
+            "SELECT count(*) FROM exchange_feedback WHERE exchange_id = ? AND tenant = ?"
+            " AND created_at > ?",
+            (exchange_id, tenant, since),
+        ).fetchone()
+        if int(today[0]) >= FEEDBACK_PER_DAY:
+            return 0
+        self._run(
+            db,
+            "INSERT INTO exchange_feedback (exchange_id, tenant, upstream_id, signal_type,"
+            " value, verdict, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (*args, f.value, f.verdict.value, records.now()),
+        )
+        return 1
 
     def pending_feedback(self, name: str, limit: int = 100) -> list[QueuedFeedback]:
         with self._read() as db:

@@ -12,11 +12,13 @@ never from the database or the command line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hashmatch.commands.common import ExitCode, Streams, add_data_dir, data_dir
+from hashmatch.errors import HashmatchError
 from hashmatch.exchanges.model import ExchangeSettings, ExchangeType
 
 if TYPE_CHECKING:
@@ -168,20 +170,28 @@ def _status(args: argparse.Namespace, io: Streams) -> ExitCode:
 
 
 def _sync(args: argparse.Namespace, io: Streams) -> ExitCode:
-    from hashmatch.config import load_config
-    from hashmatch.exchanges.runner import ExchangeRunner
-
-    config = load_config(args.config, None, os.environ).exchanges
     store = data_dir(args).open_banks()
     failed = False
     try:
-        runner = ExchangeRunner(store, config)
-        names = (
-            [args.name] if args.name else [x.name for x in store.list_exchanges() if not x.paused]
-        )
-        for name in names:
-            report = runner.sync(store.get_exchange(name), full=args.full)
+        ops = _ops(args, store)
+        every = [x.name for x in store.list_exchanges() if not x.paused]
+        if not args.name and not every:
+            io.stderr.write("hashmatch: no exchange to sync (none added, or all paused)\n")
+        for name in [args.name] if args.name else every:
+            try:
+                report = ops.sync(name, full=args.full, on_page=_progress(io))
+            except HashmatchError as exc:
+                if args.name:
+                    raise
+                # Every exchange: one without its credentials does not stop the others.
+                io.stderr.write(f"hashmatch: {name}: {exc.message}\n")
+                with contextlib.suppress(HashmatchError):
+                    store.record_run(name, error=exc.message)
+                failed = True
+                continue
             io.json_line(report.to_json())
+            if report.busy:
+                io.stderr.write(f"hashmatch: {name}: another process is syncing it now\n")
             failed = failed or report.error is not None or report.busy
     finally:
         store.close()

@@ -11,9 +11,17 @@ from hashmatch.banks.model import BankSettings, check_bank_name
 from hashmatch.banks.store import BankStore
 from hashmatch.errors import BadParameter, HashmatchError, NotFound
 from hashmatch.exchanges import registry
-from hashmatch.exchanges.model import Exchange, ExchangeSettings, ExchangeType
+from hashmatch.exchanges.model import (
+    Exchange,
+    ExchangeSettings,
+    ExchangeType,
+    check_exchange_name,
+)
 from hashmatch.exchanges.runner import ExchangeRunner
 from hashmatch.exchanges.sync import SyncReport
+
+# What an exchange writes, every tenant the bank is shared with matches: the operator's.
+_OPERATOR_BANK = "an exchange feeds a bank of the operator's (no owner, no ':' in its name)"
 
 
 def exchange_type(name: str) -> ExchangeType:
@@ -34,10 +42,14 @@ class ExchangeOps:
         """The exchange, and whether its bank was made for it (private to the operator,
         PDQ threshold 31: `bank update` changes it)."""
         registry.check(type, settings)
-        check_bank_name(name)
+        check_exchange_name(name)
+        check_bank_name(bank)
+        if ":" in bank:
+            raise BadParameter(_OPERATOR_BANK)
         created = False
         try:
-            self.store.get_bank(bank)
+            if self.store.get_bank(bank).owner:
+                raise BadParameter(_OPERATOR_BANK)
         except NotFound:
             self.store.create_bank(bank, BankSettings())
             created = True
@@ -81,15 +93,18 @@ def describe(x: Exchange, now: float | None = None) -> str:
         return f"{iso} ({_span(seconds)} ago)"
 
     s = x.status
-    where = x.settings.environment or x.settings.url
-    upstream = "nothing fetched yet"
+    where = x.settings.url or x.settings.environment
+    newest = "none yet"
     if s.upstream_time is not None:
-        stamp = datetime.fromtimestamp(s.upstream_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        upstream = ago(stamp)
+        try:
+            stamp = datetime.fromtimestamp(s.upstream_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            newest = ago(stamp)
+        except (OverflowError, OSError, ValueError):  # written by an older hashmatch
+            newest = "out of range"
     lines = [
         f"{x.name}: {x.type.value} ({where}) -> bank {x.bank}" + (" [PAUSED]" if x.paused else ""),
-        f"  last success: {ago(s.last_success_at)}",
-        f"  upstream current to: {upstream}",
+        f"  last success (upstream read to its end): {ago(s.last_success_at)}",
+        f"  newest upstream record: {newest}",
         f"  entries added {s.added:,}, removed {s.removed:,}; malformed records skipped"
         f" {s.skipped:,}; failed runs {s.errors:,}",
     ]

@@ -4,8 +4,10 @@ limit), and one typed error (UpstreamError) for everything that still fails."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -17,6 +19,9 @@ import tenacity
 from hashmatch.exchanges.model import UpstreamError
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# httpx logs every request's full URL at INFO, and ThreatExchange's carries its token.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -26,8 +31,10 @@ class HttpSettings:
     backoff_s: float = 0.5  # first wait; doubles up to backoff_max_s
     backoff_max_s: float = 60.0
     min_interval_s: float = 0.0  # at least this long between two calls' starts
-    # A page is about 1,000 records (under 1 MB): anything far larger is not the API.
-    max_response_bytes: int = 64 * 1024 * 1024
+    max_run_s: float = 0.0  # a client's whole life (one sync); 0: unbounded
+    # A page is about 1,000 records (under 1 MB): anything far larger is not the API (and
+    # a parsed body costs 20-30 times its size).
+    max_response_bytes: int = 8 * 1024 * 1024
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -65,6 +72,10 @@ class Http:
         self.client = httpx.Client(timeout=settings.timeout_s, **client_args)
         self._pace = threading.Lock()
         self._last_start = 0.0
+        # A run's end (time.monotonic()): no request starts or goes on after it, however
+        # the upstream pages (a cursor that never ends) or drips (a byte a second).
+        self.deadline = time.monotonic() + settings.max_run_s if settings.max_run_s else None
+        self._fetched: Counter[str] = Counter()  # GET URLs: paging that goes round in circles
 
     def close(self) -> None:
         self.client.close()
@@ -92,10 +103,12 @@ class Http:
             raise exc.error from None
 
     def _attempt(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        self._check_deadline(method, url)
+        self._check_circle(method, url, kwargs.get("params"))
         self._wait_turn()
         try:
             response = self._bounded(self.client.build_request(method, url, **kwargs))
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:  # network, protocol, or a body that does not decode
             error = UpstreamError(f"{method} {_path(url)}: {type(exc).__name__}", retry=True)
             raise _Retryable(error, None) from None
         if response.status_code in RETRY_STATUS or (
@@ -119,6 +132,8 @@ class Http:
         """The response, read whole only if it stays under max_response_bytes (a broken or
         hostile upstream cannot fill the server's memory)."""
         limit = self.settings.max_response_bytes
+        # timeout_s bounds each read; this bounds the whole body (a byte every few seconds).
+        ends = time.monotonic() + 4 * self.settings.timeout_s
         response = self.client.send(request, stream=True)
         try:
             body = bytearray()
@@ -129,6 +144,9 @@ class Http:
                         f"{request.method} {_path(str(request.url))}: response over {limit} bytes",
                         retry=False,
                     )
+                if time.monotonic() > ends:
+                    raise httpx.ReadTimeout("the response is too slow", request=request)
+                self._check_deadline(request.method, str(request.url))
         finally:
             response.close()
         # The body is decoded already: its encoding and length headers no longer apply.
@@ -140,6 +158,23 @@ class Http:
         return httpx.Response(
             response.status_code, headers=kept, content=bytes(body), request=request
         )
+
+    def _check_deadline(self, method: str, url: str) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise UpstreamError(
+                f"{method} {_path(url)}: the sync ran past its time limit ([exchanges] max_run_s)",
+                retry=False,
+            )
+
+    def _check_circle(self, method: str, url: str, params: object) -> None:
+        """The same page asked for a fourth time in one sync: the upstream's cursors go
+        round in circles (a window re-read after a stale link asks twice)."""
+        if method != "GET":
+            return
+        key = f"{url} {params!r}"
+        self._fetched[key] += 1
+        if self._fetched[key] > 3:
+            raise UpstreamError(f"GET {_path(url)}: upstream paging repeats itself", retry=False)
 
     def _wait_turn(self) -> None:
         with self._pace:

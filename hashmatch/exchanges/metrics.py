@@ -35,7 +35,12 @@ class ExchangeCollector(Collector):
         )
         lag = GaugeMetricFamily(
             "hashmatch_exchange_lag_seconds",
-            "Now minus the newest upstream timestamp applied to the bank",
+            "Seconds since the last sync that read upstream to its end (how stale the bank may be)",
+            labels=labels,
+        )
+        newest = GaugeMetricFamily(
+            "hashmatch_exchange_newest_record_timestamp_seconds",
+            "The newest upstream record applied (a quiet list does not move it)",
             labels=labels,
         )
         paused = GaugeMetricFamily("hashmatch_exchange_paused", "1: paused", labels=labels)
@@ -58,12 +63,13 @@ class ExchangeCollector(Collector):
             last = _timestamp(s.last_success_at)
             if last is not None:
                 success.add_metric(name, last)
+                lag.add_metric(name, max(0.0, now - last))
             if s.upstream_time is not None:
-                lag.add_metric(name, max(0.0, now - s.upstream_time))
+                newest.add_metric(name, s.upstream_time)
             paused.add_metric(name, float(x.paused))
             pending.add_metric(name, s.feedback_pending)
             added.add_metric(name, s.added)
             removed.add_metric(name, s.removed)
             skipped.add_metric(name, s.skipped)
             errors.add_metric(name, s.errors)
-        yield from (success, lag, paused, pending, added, removed, skipped, errors)
+        yield from (success, lag, newest, paused, pending, added, removed, skipped, errors)

@@ -10,11 +10,13 @@ entry and a tombstone of its external id, the later wins).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from hashmatch.banks.model import NewEntry, SignalType, Tombstone
+from hashmatch.banks.model import NewEntry, SignalType, Tombstone, check_bank_name
+from hashmatch.errors import BadParameter
 
 
 class ExchangeType(StrEnum):
@@ -65,6 +67,26 @@ class Credentials:
 
     def __repr__(self) -> str:
         return f"Credentials(<{len(self.values)} hidden>)"
+
+
+FUTURE_SLACK_S = 2 * 86400  # upstream clocks run ahead a little, never by days
+
+
+def plausible_time(t: int | None) -> int | None:
+    """An upstream timestamp, or None where it cannot be one (negative, or days ahead of
+    this clock): such a record is malformed, never a checkpoint or a lag."""
+    if t is None or t < 0 or t > time.time() + FUTURE_SLACK_S:
+        return None
+    return t
+
+
+def check_exchange_name(name: str) -> str:
+    try:
+        return check_bank_name(name)
+    except BadParameter:
+        raise BadParameter(
+            f"exchange name {name!r}: 1-128 characters, letters, digits, '_', '.', ':', '-'"
+        ) from None
 
 
 def external_id(upstream_id: str, signal_type: SignalType) -> str:

@@ -49,6 +49,7 @@ from hashmatch.exchanges.model import (
     UpstreamError,
     UpstreamFeedback,
     Verdict,
+    plausible_time,
     record_events,
     source_of,
 )
@@ -386,7 +387,10 @@ def _unix_time(text: str | None) -> int | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return int(when.timestamp())
+    try:
+        return plausible_time(int(when.timestamp()))
+    except (OverflowError, ValueError):
+        return None
 
 
 def _iso(ts: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from urllib.parse import urlsplit
 
 from hashmatch.config import ExchangesConfig
 from hashmatch.errors import BadParameter
@@ -43,8 +44,13 @@ def check(type: ExchangeType, settings: ExchangeSettings) -> None:
         )
     if not settings.environment and not settings.url:
         raise BadParameter(f"--environment ({', '.join(envs)}) or --url is needed")
-    if settings.url and not settings.url.startswith(("https://", "http://")):
-        raise BadParameter("--url: an http(s):// base URL")
+    if settings.url:
+        parts = urlsplit(settings.url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise BadParameter("--url: an http(s):// base URL")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            # It is stored and shown: credentials go in --credentials-env, never here.
+            raise BadParameter("--url: no user, password, query or fragment in it")
     wanted = credential_names(type)
     if len(settings.credentials_env) != len(wanted):
         raise BadParameter(
@@ -53,6 +59,9 @@ def check(type: ExchangeType, settings: ExchangeSettings) -> None:
         )
     if type is ExchangeType.THREATEXCHANGE and not settings.privacy_groups:
         raise BadParameter("a threatexchange exchange needs --privacy-group (one or more)")
+    bad = [g for g in settings.privacy_groups if not (g.isdigit() and len(g) <= 40)]
+    if bad:
+        raise BadParameter(f"--privacy-group: numeric ids (got {bad[0]!r})")
 
 
 def http_settings(config: ExchangesConfig) -> HttpSettings:
@@ -62,6 +71,7 @@ def http_settings(config: ExchangesConfig) -> HttpSettings:
         backoff_s=config.backoff_s,
         backoff_max_s=config.backoff_max_s,
         min_interval_s=config.min_interval_s,
+        max_run_s=config.max_run_s,
     )
 
 

@@ -98,5 +98,8 @@ class ExchangeSchedule:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.runner.sync_all()
+            try:
+                self.runner.sync_all()
+            except Exception:  # never the end of every exchange's syncs
+                log.exception("exchanges: a scheduled round failed")
             self._stop.wait(self.interval_s)

@@ -52,6 +52,7 @@ from hashmatch.exchanges.model import (
     UpstreamError,
     UpstreamFeedback,
     Verdict,
+    plausible_time,
     record_events,
     source_of,
 )
@@ -264,9 +265,9 @@ class StopnciiClient:
 
 def _timestamp(value: object) -> int | None:
     """A Unix time in seconds as StopNCII sends it (an integer)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    return value
+    return plausible_time(value)
 
 
 def _load(checkpoint: str | None) -> _Cursor:

@@ -5,6 +5,7 @@ nothing on the rerun), then the verdicts queued for upstream."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from hashmatch.banks.store import BankStore
 from hashmatch.errors import BadParameter, HashmatchError
 from hashmatch.exchanges.client import ExchangeClient
 from hashmatch.exchanges.model import Exchange, Progress, UpstreamError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,6 +87,9 @@ def sync_exchange(
         except (UpstreamError, HashmatchError) as exc:
             # Upstream, or the database (Unavailable), or the exchange removed meanwhile.
             report.error = str(exc)
+        except Exception as exc:  # a response no client foresaw: this run fails, no other
+            log.exception("exchange %s: sync failed", exchange.name)
+            report.error = f"internal error reading upstream ({type(exc).__name__})"
         report.skipped = client.skipped
         report.seconds = time.monotonic() - started
         with contextlib.suppress(HashmatchError):  # a database still away: the report says it

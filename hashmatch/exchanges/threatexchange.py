@@ -35,6 +35,7 @@ from hashmatch.exchanges.model import (
     UpstreamError,
     UpstreamFeedback,
     Verdict,
+    plausible_time,
     record_events,
     source_of,
 )
@@ -306,14 +307,14 @@ def _graph_id(value: object) -> str | None:
 def _unix_time(value: object) -> int | None:
     """threat_updates gives Unix seconds; Graph's ISO 8601 form is read too."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return plausible_time(value)
     if not isinstance(value, str):
         return None
-    if value.isdigit():
-        return int(value)
+    if value.isdigit() and len(value) <= 12:
+        return plausible_time(int(value))
     try:
-        return int(datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").timestamp())
-    except ValueError:
+        return plausible_time(int(datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").timestamp()))
+    except (ValueError, OverflowError):
         return None
 
 

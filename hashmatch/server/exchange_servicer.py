@@ -14,6 +14,8 @@ from hashmatch.exchanges.sync import SyncReport
 from hashmatch.proto import exchange_pb, exchange_rpc
 from hashmatch.server.status import unary
 
+API_CREDENTIALS = "HASHMATCH_EXCHANGE_"
+
 
 def exchange_to(x: Exchange) -> exchange_pb.Exchange:
     s = x.status
@@ -78,6 +80,14 @@ class ExchangeServicer(exchange_rpc.ExchangeServiceServicer):
             raise PermissionDenied(
                 "a base URL other than the environment's is set with `hashmatch exchange add"
                 " --url` on the server, not over the API"
+            )
+        outside = [n for n in request.credentials_env if not n.startswith(API_CREDENTIALS)]
+        if outside:
+            # Names the server's environment: over the API only variables kept for
+            # exchanges, never (say) the database's password.
+            raise PermissionDenied(
+                f"credentials_env: over the API, variables named {API_CREDENTIALS}*"
+                f" (got {outside[0]!r}); any name from `hashmatch exchange add` on the server"
             )
         settings = ExchangeSettings(
             environment=request.environment,
