@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +15,14 @@ import pytest
 
 from hashmatch.errors import ConfigError
 from hashmatch.exchanges.credentials import read_secrets_file, resolve
-from hashmatch.exchanges.http import Http, HttpSettings
+from hashmatch.exchanges.http import MAX_REPEATS, Http, HttpSettings
 from hashmatch.exchanges.model import (
     Credentials,
     Exchange,
     ExchangeSettings,
     ExchangeType,
     UpstreamError,
+    plausible_time,
 )
 from tests.fake_http import Answer, FakeServer, Request
 
@@ -121,3 +123,33 @@ def test_pacing_keeps_calls_apart(echo: Echo) -> None:
 
 def test_credentials_repr_hides_values() -> None:
     assert repr(Credentials(("user", "hunter2"))) == "Credentials(<2 hidden>)"
+
+
+def test_request_urls_never_reach_the_log(echo: Echo, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    http = Http(HttpSettings())
+    http.request("GET", f"{echo.base_url}/a", params=[("access_token", "app|s3cret")])
+    http.close()
+    assert "s3cret" not in caplog.text
+
+
+def test_a_sync_is_bounded_in_time_and_in_circles(echo: Echo) -> None:
+    http = Http(HttpSettings())
+    for _ in range(MAX_REPEATS):
+        http.request("GET", f"{echo.base_url}/a", params=[("next", "x")])
+    with pytest.raises(UpstreamError, match="repeats itself") as circles:
+        http.request("GET", f"{echo.base_url}/a", params=[("next", "x")])
+    assert not circles.value.retry
+    http.close()
+    late = Http(HttpSettings(max_run_s=0.05))
+    time.sleep(0.1)
+    with pytest.raises(UpstreamError, match="time limit"):
+        late.request("GET", f"{echo.base_url}/a")
+    late.close()
+
+
+def test_implausible_upstream_times_are_refused() -> None:
+    now = int(time.time())
+    assert plausible_time(now) == now and plausible_time(0) == 0
+    assert plausible_time(now + 3 * 86400) is None and plausible_time(-1) is None
+    assert plausible_time(10**30) is None and plausible_time(None) is None

@@ -228,3 +228,20 @@ def test_sync_resumes_after_the_last_committed_page(store: BankStore) -> None:
     store.set_exchange_paused("x", True)
     with pytest.raises(BadParameter, match="paused"):
         sync_exchange(store, store.get_exchange("x"), client)
+
+
+def test_a_response_no_client_foresaw_fails_that_run_only(store: BankStore) -> None:
+    x = store.add_exchange("x", ExchangeType.NCMEC, "ncmec", NCMEC)
+
+    class Broken(ScriptedClient):
+        def fetch(self, checkpoint: str | None) -> Iterator[Page]:
+            yield from super().fetch(checkpoint)
+            raise RecursionError("a nested answer")
+
+    pages: list[list[NewEntry | Tombstone]] = [
+        record_events("1", [(SignalType.PDQ, pdq(1))], label="A1", source="x")
+    ]
+    report = sync_exchange(store, x, Broken(pages))
+    assert report.pages == 1 and report.error == "internal error reading upstream (RecursionError)"
+    s = store.get_exchange("x").status
+    assert s.errors == 1 and s.last_error == report.error and s.added == 1

@@ -19,6 +19,7 @@ import tenacity
 from hashmatch.exchanges.model import UpstreamError
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_REPEATS = 10  # a window re-read after a stale link asks for a page twice
 # httpx logs every request's full URL at INFO, and ThreatExchange's carries its token.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
@@ -83,6 +84,7 @@ class Http:
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """The response of the first attempt that is neither 429, 5xx nor a network error;
         a 4xx (other than 429) raises UpstreamError(retry=False) at once."""
+        self._check_circle(method, url, kwargs.get("params"))
         s = self.settings
         exponential = tenacity.wait_exponential(multiplier=s.backoff_s, max=s.backoff_max_s)
 
@@ -104,7 +106,6 @@ class Http:
 
     def _attempt(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         self._check_deadline(method, url)
-        self._check_circle(method, url, kwargs.get("params"))
         self._wait_turn()
         try:
             response = self._bounded(self.client.build_request(method, url, **kwargs))
@@ -167,13 +168,13 @@ class Http:
             )
 
     def _check_circle(self, method: str, url: str, params: object) -> None:
-        """The same page asked for a fourth time in one sync: the upstream's cursors go
-        round in circles (a window re-read after a stale link asks twice)."""
+        """The same page asked for more than MAX_REPEATS times in one sync (retries not
+        counted): the upstream's cursors go round in circles."""
         if method != "GET":
             return
         key = f"{url} {params!r}"
         self._fetched[key] += 1
-        if self._fetched[key] > 3:
+        if self._fetched[key] > MAX_REPEATS:
             raise UpstreamError(f"GET {_path(url)}: upstream paging repeats itself", retry=False)
 
     def _wait_turn(self) -> None:
