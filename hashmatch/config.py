@@ -399,6 +399,9 @@ class ExchangesConfig:
     min_interval_s: float = 0.0  # between two calls to one exchange (its rate limit)
     max_run_s: float = 6 * 3600.0  # one sync, at most (a first sync of 10M records: ~1 h)
     feedback_attempts: int = 10  # then a verdict stays queued, marked failed, not resent
+    # NCMEC's negative feedback needs a reason (`GET /v2/feedback/<type>/reasons`): its
+    # guid or name; empty: the only one listed, else the one named "false positive".
+    ncmec_negative_reason: str = ""
 
     def __post_init__(self) -> None:
         if self.interval_s < 0 or self.timeout_s <= 0 or self.attempts < 1:

@@ -135,6 +135,7 @@ def test_runs_and_verdicts_for_upstream(store: BankStore) -> None:
     assert store.get_exchange("x").status.feedback_pending == 2
     store.feedback_sent([queued[0].id], "HTTP 500")
     store.feedback_sent([queued[1].id], None)
+    assert store.get_exchange("x").status.feedback_error == "HTTP 500"
     again = store.pending_feedback("x")
     assert [(q.id, q.attempts) for q in again] == [(queued[0].id, 1)]
     # The verdict last sent is not sent again; a changed one replaces the one waiting.

@@ -43,7 +43,9 @@ _COLUMNS = (
     "x.name, x.type, b.name, x.settings, x.paused, x.checkpoint, x.created_at, x.last_run_at,"
     " x.last_success_at, x.last_error, x.last_error_at, x.upstream_time, x.added, x.removed,"
     " x.skipped, x.errors, (SELECT count(*) FROM exchange_feedback f"
-    " WHERE f.exchange_id = x.id AND f.sent_at IS NULL)"
+    " WHERE f.exchange_id = x.id AND f.sent_at IS NULL),"
+    " (SELECT f.last_error FROM exchange_feedback f WHERE f.exchange_id = x.id"
+    " AND f.sent_at IS NULL AND f.attempts > 0 ORDER BY f.id DESC LIMIT 1)"
 )
 
 # The DDL, per database (the rest of the SQL is shared).
@@ -343,5 +345,6 @@ def _exchange(r: Sequence[Any]) -> Exchange:
             skipped=int(r[14]),
             errors=int(r[15]),
             feedback_pending=int(r[16]),
+            feedback_error=r[17],
         ),
     )

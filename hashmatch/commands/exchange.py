@@ -50,8 +50,9 @@ def register(exchange: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--environment",
         default="",
-        help="ncmec: industry, ngo, exploitative, test-industry, test-ngo, test-exploitative;"
-        " stopncii and threatexchange: production",
+        help="ncmec: industry, industry-exploitative, ngo, exploitative, ngo-generative-ai,"
+        " ngo-generative-ai-exploitative, law-enforcement, and test-<each>; stopncii and"
+        " threatexchange: production",
     )
     p.add_argument("--url", default="", metavar="BASE", help="overrides the environment's URL")
     p.add_argument(

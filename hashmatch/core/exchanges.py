@@ -112,6 +112,8 @@ def describe(x: Exchange, now: float | None = None) -> str:
         lines.append(f"  LAST RUN FAILED {ago(s.last_error_at)}: {s.last_error}")
     if x.settings.feedback_upstream:
         lines.append(f"  verdicts waiting to go upstream: {s.feedback_pending:,}")
+        if s.feedback_error:
+            lines.append(f"  SENDING VERDICTS FAILED: {s.feedback_error}")
     return "\n".join(lines)
 
 

@@ -167,6 +167,7 @@ class ExchangeStatus:
     skipped: int = 0  # malformed upstream records passed over
     errors: int = 0  # failed runs
     feedback_pending: int = 0
+    feedback_error: str | None = None  # why the newest waiting verdict failed, if it did
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,7 @@ class Exchange:
             "skipped": s.skipped,
             "errors": s.errors,
             "feedback_pending": s.feedback_pending,
+            "feedback_error": s.feedback_error,
         }
 
 

@@ -76,7 +76,10 @@ def http_settings(config: ExchangesConfig) -> HttpSettings:
 
 
 def open_client(
-    exchange: Exchange, credentials: Credentials, settings: HttpSettings
+    exchange: Exchange,
+    credentials: Credentials,
+    settings: HttpSettings,
+    config: ExchangesConfig | None = None,
 ) -> ExchangeClient:
     s = exchange.settings
     base_url = s.url or environments(exchange.type)[s.environment]
@@ -84,5 +87,7 @@ def open_client(
     extra: dict[str, object] = {}
     if exchange.type is ExchangeType.THREATEXCHANGE:
         extra["privacy_groups"] = s.privacy_groups
+    if exchange.type is ExchangeType.NCMEC and config is not None:
+        extra["negative_reason"] = config.ncmec_negative_reason
     client: ExchangeClient = cls(exchange.name, base_url, credentials, settings, **extra)
     return client

@@ -60,6 +60,7 @@ def report_to(r: SyncReport) -> exchange_pb.SyncReport:
         seconds=r.seconds,
         error=r.error or "",
         busy=r.busy,
+        feedback_error=r.feedback_error or "",
     )
 
 

@@ -103,7 +103,7 @@ class SyncExchangeRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., full: _Optional[bool] = ...) -> None: ...
 
 class SyncReport(_message.Message):
-    __slots__ = ("exchange", "pages", "added", "revived", "updated", "unchanged", "removed", "skipped", "feedback_sent", "seconds", "error", "busy")
+    __slots__ = ("exchange", "pages", "added", "revived", "updated", "unchanged", "removed", "skipped", "feedback_sent", "seconds", "error", "busy", "feedback_error")
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     PAGES_FIELD_NUMBER: _ClassVar[int]
     ADDED_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,7 @@ class SyncReport(_message.Message):
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     BUSY_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_ERROR_FIELD_NUMBER: _ClassVar[int]
     exchange: str
     pages: int
     added: int
@@ -128,7 +129,8 @@ class SyncReport(_message.Message):
     seconds: float
     error: str
     busy: bool
-    def __init__(self, exchange: _Optional[str] = ..., pages: _Optional[int] = ..., added: _Optional[int] = ..., revived: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., removed: _Optional[int] = ..., skipped: _Optional[int] = ..., feedback_sent: _Optional[int] = ..., seconds: _Optional[float] = ..., error: _Optional[str] = ..., busy: _Optional[bool] = ...) -> None: ...
+    feedback_error: str
+    def __init__(self, exchange: _Optional[str] = ..., pages: _Optional[int] = ..., added: _Optional[int] = ..., revived: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., removed: _Optional[int] = ..., skipped: _Optional[int] = ..., feedback_sent: _Optional[int] = ..., seconds: _Optional[float] = ..., error: _Optional[str] = ..., busy: _Optional[bool] = ..., feedback_error: _Optional[str] = ...) -> None: ...
 
 class SetExchangePausedRequest(_message.Message):
     __slots__ = ("name", "paused")
