@@ -19,7 +19,6 @@ from hashmatch.errors import BadParameter
 from hashmatch.exchanges.http import HttpSettings
 from hashmatch.exchanges.model import (
     Credentials,
-    Page,
     UpstreamError,
     UpstreamFeedback,
     Verdict,
@@ -32,6 +31,7 @@ from hashmatch.exchanges.ncmec import (
     NcmecClient,
     _checked_link,
 )
+from tests.exchange_helpers import FAST, Bank, Clock, apply
 from tests.fake_ncmec import (
     DEFAULT_REASON,
     ENTRIES_PATH,
@@ -45,17 +45,7 @@ from tests.fake_ncmec import (
     bulk_hashes,
 )
 
-FAST = HttpSettings(backoff_s=0.01, backoff_max_s=0.05)
 T0 = 1_700_000_000  # upstream timestamps in these tests
-Bank = dict[str, NewEntry]
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -120,17 +110,6 @@ def fill(fake: FakeNcmec, n: int, *, ts: int = T0) -> None:
             member_id=MEMBER_ID if i % 4 else 77,
             kind="video" if i % 6 == 0 else "image",
         )
-
-
-def apply(bank: Bank, pages: list[Page]) -> Bank:
-    for page in pages:
-        for event in page.events:
-            if isinstance(event, Tombstone):
-                bank.pop(event.external_id, None)
-            else:
-                assert event.external_id is not None
-                bank[event.external_id] = event
-    return bank
 
 
 def expected(fake: FakeNcmec, *, leave_out: tuple[str, ...] = ()) -> Bank:

@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from hashmatch.banks.model import NewEntry, SignalType, Tombstone
+from hashmatch.banks.model import NewEntry, SignalType
 from hashmatch.errors import BadParameter
 from hashmatch.exchanges.http import HttpSettings
 from hashmatch.exchanges.model import (
     Credentials,
-    Page,
     UpstreamError,
     UpstreamFeedback,
     Verdict,
@@ -32,6 +31,7 @@ from hashmatch.exchanges.stopncii import (
     TOKEN_TTL_S,
     StopnciiClient,
 )
+from tests.exchange_helpers import FAST, Bank, Clock, apply
 from tests.fake_stopncii import (
     FEEDBACK_KEY,
     FEEDBACK_PATH,
@@ -43,19 +43,9 @@ from tests.fake_stopncii import (
     stopncii_record,
 )
 
-FAST = HttpSettings(backoff_s=0.01, backoff_max_s=0.05)
 T0 = 1_700_000_000  # upstream timestamps in these tests
 KEYS = (SUBSCRIPTION_KEY, FETCH_KEY, FEEDBACK_KEY)
 TYPES = {"ImagePDQ": SignalType.PDQ, "VideoMD5": SignalType.MD5}
-Bank = dict[str, NewEntry]
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -102,17 +92,6 @@ def fill(fake: FakeStopncii, n: int, *, ts: int = T0) -> None:
         else:
             status = ("Received", "Active")[i % 2]
             fake.add(secrets.token_bytes(32), ts + i - i % 2, status=status)
-
-
-def apply(bank: Bank, pages: list[Page]) -> Bank:
-    for page in pages:
-        for event in page.events:
-            if isinstance(event, Tombstone):
-                bank.pop(event.external_id, None)
-            else:
-                assert event.external_id is not None
-                bank[event.external_id] = event
-    return bank
 
 
 def expected(fake: FakeStopncii) -> Bank:

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from hashmatch.banks.model import NewEntry, SignalType, Tombstone
+from hashmatch.banks.model import SignalType, Tombstone
 from hashmatch.errors import BadParameter
 from hashmatch.exchanges.http import HttpSettings
 from hashmatch.exchanges.model import (
     Credentials,
-    Page,
     UpstreamError,
     UpstreamFeedback,
     Verdict,
@@ -27,6 +26,7 @@ from hashmatch.exchanges.threatexchange import (
     FIELDS,
     ThreatExchangeClient,
 )
+from tests.exchange_helpers import FAST, Bank, apply
 from tests.fake_threatexchange import (
     APP_ID,
     BULK_DESCRIPTOR_BASE,
@@ -37,9 +37,6 @@ from tests.fake_threatexchange import (
     bulk_id,
     bulk_value,
 )
-
-FAST = HttpSettings(backoff_s=0.01, backoff_max_s=0.05)
-Bank = dict[str, NewEntry]
 
 
 def pdq() -> str:
@@ -81,18 +78,6 @@ def make_client(
     )
     _open.append(client)
     return client
-
-
-def apply(bank: Bank, pages: list[Page]) -> Bank:
-    """What a bank holds after the pages (the store's rule: the later event wins)."""
-    for page in pages:
-        for e in page.events:
-            if isinstance(e, Tombstone):
-                bank.pop(e.external_id, None)
-            else:
-                assert e.external_id is not None
-                bank[e.external_id] = e
-    return bank
 
 
 def sync(client: ThreatExchangeClient, checkpoint: str | None = None) -> tuple[Bank, str | None]:
