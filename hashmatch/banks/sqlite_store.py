@@ -208,11 +208,18 @@ class SqliteBankStore(ExchangeTables):
     def store_id(self) -> str:
         return self._store_id
 
+    def _lock_path(self, name: str) -> Path:
+        return self.path.with_name(f"{self.path.name}.exchange-{check_bank_name(name)}.lock")
+
+    def remove_exchange(self, name: str) -> None:
+        super().remove_exchange(name)
+        self._lock_path(name).unlink(missing_ok=True)
+
     @contextmanager
     def sync_lock(self, name: str) -> Iterator[bool]:
         """A lock file beside the database (flock: released by the kernel when the holder
         dies, however it dies)."""
-        path = self.path.with_name(f"{self.path.name}.exchange-{check_bank_name(name)}.lock")
+        path = self._lock_path(name)
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
             try:

@@ -356,7 +356,17 @@ class NcmecClient:
         )
 
     def _get_xml(self, url: str, params: list[tuple[str, str]] | None) -> ET.Element:
-        response = self._http.request("GET", url, params=params)
+        try:
+            response = self._http.request("GET", url, params=params)
+        except UpstreamError as exc:
+            if exc.status in (401, 403):
+                raise UpstreamError(
+                    f"{exc}: NCMEC refused the user and password (check the variables"
+                    " named by --credentials-env, and the environment)",
+                    retry=False,
+                    status=exc.status,
+                ) from None
+            raise
         try:
             root: ET.Element = SafeET.fromstring(response.content)
         except (ET.ParseError, ValueError):  # defusedxml's refusals are ValueErrors
