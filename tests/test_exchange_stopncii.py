@@ -113,7 +113,14 @@ def test_environments_and_credentials() -> None:
     assert ENVIRONMENTS == {"production": "https://api.stopncii.org/v1"}
     assert CREDENTIALS == ("subscription_key", "fetch_function_key", "feedback_function_key")
     with pytest.raises(BadParameter):
-        StopnciiClient("x", "https://example.org", Credentials(("sub", "fetch")))
+        StopnciiClient("x", "https://example.org", Credentials(("sub",)))
+    fetch_only = StopnciiClient("x", "https://example.org", Credentials(("sub", "fetch")))
+    with pytest.raises(UpstreamError, match="no SubmitFeedback") as no_key:
+        fetch_only.send_feedback(
+            [UpstreamFeedback("ab" * 32, SignalType.PDQ, b"\xab" * 32, Verdict.FALSE_POSITIVE)]
+        )
+    assert not no_key.value.retry
+    fetch_only.close()
     with pytest.raises(BadParameter):
         StopnciiClient("x", "https://example.org", Credentials(("sub", "", "fb")))
     c = StopnciiClient("x", "https://example.org", Credentials(KEYS))

@@ -60,7 +60,7 @@ def register(exchange: argparse.ArgumentParser) -> None:
         required=True,
         metavar="VAR[,VAR]",
         help="names of the variables holding the credentials, in the type's order (ncmec:"
-        " user,password; stopncii: subscription key,fetch key,feedback key; threatexchange:"
+        " user,password; stopncii: subscription key,fetch key[,feedback key]; threatexchange:"
         " access token)",
     )
     p.add_argument(

@@ -52,10 +52,16 @@ def check(type: ExchangeType, settings: ExchangeSettings) -> None:
             # It is stored and shown: credentials go in --credentials-env, never here.
             raise BadParameter("--url: no user, password, query or fragment in it")
     wanted = credential_names(type)
-    if len(settings.credentials_env) != len(wanted):
+    # Some credentials serve feedback only (StopNCII's SubmitFeedback key).
+    least = (
+        len(wanted)
+        if settings.feedback_upstream
+        else getattr(module(type), "REQUIRED_CREDENTIALS", len(wanted))
+    )
+    if not least <= len(settings.credentials_env) <= len(wanted):
         raise BadParameter(
-            f"--credentials-env: {len(wanted)} variable names for {type.value}"
-            f" ({', '.join(wanted)}), comma-separated"
+            f"--credentials-env: {least if least == len(wanted) else f'{least} or {len(wanted)}'}"
+            f" variable names for {type.value} ({', '.join(wanted)}), comma-separated"
         )
     if type is ExchangeType.THREATEXCHANGE and not settings.privacy_groups:
         raise BadParameter("a threatexchange exchange needs --privacy-group (one or more)")

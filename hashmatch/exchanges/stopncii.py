@@ -59,6 +59,7 @@ from hashmatch.exchanges.model import (
 
 ENVIRONMENTS: dict[str, str] = {"production": "https://api.stopncii.org/v1"}
 CREDENTIALS: tuple[str, ...] = ("subscription_key", "fetch_function_key", "feedback_function_key")
+REQUIRED_CREDENTIALS = 2  # the feedback key only with --feedback-upstream
 
 FETCH, FEEDBACK = "FetchHashes", "SubmitFeedback"  # the endpoints, each with its function key
 SIGNAL_TYPES: dict[str, SignalType] = {"ImagePDQ": SignalType.PDQ, "VideoMD5": SignalType.MD5}
@@ -117,8 +118,12 @@ class StopnciiClient:
         feedback_tags: tuple[str, ...] = (),  # sent with every verdict
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if len(credentials.values) != len(CREDENTIALS) or not all(credentials.values):
-            raise BadParameter(f"stopncii takes three credentials: {', '.join(CREDENTIALS)}")
+        given = len(credentials.values)
+        if not REQUIRED_CREDENTIALS <= given <= len(CREDENTIALS) or not all(credentials.values):
+            raise BadParameter(
+                f"stopncii takes these credentials: {', '.join(CREDENTIALS)} (the last only"
+                " to send feedback)"
+            )
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.page_size = max(1, page_size)
@@ -126,8 +131,8 @@ class StopnciiClient:
         self.feedback_tags = feedback_tags
         self.skipped = 0
         self._clock = clock
-        subscription, fetch_key, feedback_key = credentials.values
-        self._keys = {FETCH: fetch_key, FEEDBACK: feedback_key}
+        subscription, fetch_key, *feedback_key = credentials.values
+        self._keys = {FETCH: fetch_key, FEEDBACK: feedback_key[0] if feedback_key else ""}
         self._subscription = subscription
         self._http = Http(settings)
 
@@ -229,6 +234,11 @@ class StopnciiClient:
         NotBlocked for a false positive (feedback states the CSP's opinion, so a batch sent
         again changes nothing). Of one hash's verdicts the last counts. Items of a type
         StopNCII does not carry (SHA-256) are passed over."""
+        if not self._keys[FEEDBACK]:
+            raise UpstreamError(
+                "stopncii: no SubmitFeedback function key (the third --credentials-env)",
+                retry=False,
+            )
         wanted: dict[str, str] = {}
         for f in items:
             if f.signal_type in SIGNAL_TYPES.values() and len(f.value) == f.signal_type.nbytes:
