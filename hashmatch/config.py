@@ -148,6 +148,9 @@ class ServerConfig:
     # The index snapshot (data dir) is rewritten after this many applied changes, and at
     # shutdown, so a restart loads it instead of rebuilding from the database; 0: never.
     snapshot_every: int = 100_000
+    # Replicas: an fsspec URL where every replica publishes its snapshot and a new one
+    # starts from (s3://..., gs://..., file:///mnt/shared/...); empty: none.
+    shared_snapshot: str = ""
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""  # set: clients must present a certificate signed by it

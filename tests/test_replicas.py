@@ -242,3 +242,42 @@ def test_a_round_robin_client_sees_no_failed_call_while_a_replica_is_killed(
         th.join()
     client.close()
     assert failed == [] and all(answered)
+
+
+def test_a_new_replica_starts_from_the_shared_snapshot_plus_the_tail(
+    pg_cluster: postgres.Cluster, tmp_path: Path
+) -> None:
+    """[server] shared_snapshot: a replica publishes its snapshot there; a new replica (an
+    empty data dir) starts from it and applies only the change log's tail; a shared
+    snapshot that is not one is refused and the replica builds from the database."""
+    url = pg_cluster.new_database()
+    shared = tmp_path / "shared" / "index.snapshot"
+    shared.parent.mkdir()
+    env = {"HASHMATCH_SERVER_SHARED_SNAPSHOT": shared.as_uri()}
+    quiet = Streams(stdout=io.StringIO())
+    codes = random_codes(RNG, 300)
+    main(["bank", "create", "b", "--database-url", url], quiet)
+    bank_file = tmp_path / "b.csv"
+    bank_file.write_text("".join(f"{c.tobytes().hex()}\n" for c in codes[:200]))
+    main(["bank", "import", "b", str(bank_file), "--database-url", url], quiet)
+    first = server_harness.start(tmp_path / "a", "--database-url", url, env=env, timeout=120)
+    assert first.stop() == 0  # its snapshot, written at shutdown, published
+    assert shared.exists()
+    # Changes after the snapshot: the tail a new replica applies on top of it.
+    for c in codes[200:]:
+        main(["bank", "add", "b", c.tobytes().hex(), "--database-url", url], quiet)
+    fresh = server_harness.start(tmp_path / "b", "--database-url", url, env=env, timeout=120)
+    try:
+        log = "".join(fresh.log)
+        assert "index snapshot fetched from" in log and "loaded from its snapshot" in log
+        assert all(_matches(fresh, c.tobytes()) for c in codes[::30])
+        assert _matches(fresh, codes[-1].tobytes())  # from the tail
+    finally:
+        fresh.stop()
+    shared.write_bytes(b"not a snapshot")
+    broken = server_harness.start(tmp_path / "c", "--database-url", url, env=env, timeout=120)
+    try:
+        assert "built from the banks" in "".join(broken.log)
+        assert _matches(broken, codes[-1].tobytes())
+    finally:
+        broken.stop()

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -43,6 +45,7 @@ from hashmatch.exchanges.metrics import ExchangeCollector
 from hashmatch.exchanges.runner import ExchangeRunner, ExchangeSchedule
 from hashmatch.hashing.backend import select_backend
 from hashmatch.hashing.signature import Signature
+from hashmatch.matching import shared_snapshot
 from hashmatch.matching.bank_matcher import BankMatcher, MatcherConfig
 from hashmatch.matching.follower import ChangeFollower
 from hashmatch.matching.model import HashQuery
@@ -121,10 +124,18 @@ class Runtime:
             pdq_index=config.server.pdq_index,
             max_pdq_threshold=config.banks.max_pdq_threshold,
         )
+        shared = config.server.shared_snapshot
+        if shared and not data.snapshot.exists():  # a new replica: start where others are
+            data.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if shared_snapshot.fetch(shared, data.snapshot):
+                log.info("index snapshot fetched from %s", shared)
         matcher = BankMatcher.open(store, matcher_config)
         how = "loaded from its snapshot" if matcher.loaded_from_snapshot else "built from the banks"
         log.info("index of %d entries %s (sequence %d)", matcher.size, how, matcher.sequence)
-        follower = ChangeFollower(matcher, FOLLOW_INTERVAL_S, config.server.snapshot_every)
+        publish = None
+        if shared:
+            publish = functools.partial(_publish, url=shared)
+        follower = ChangeFollower(matcher, FOLLOW_INTERVAL_S, config.server.snapshot_every, publish)
         videos = data.open_videos(store)
         audit = data.open_audit()
         metrics = Metrics()
@@ -217,6 +228,10 @@ class Runtime:
         self.videos.close()
         self.store.close()
         self.tenants.close()
+
+
+def _publish(path: Path, url: str) -> None:
+    shared_snapshot.publish(path, url)
 
 
 def _warm_images() -> list[bytes]:

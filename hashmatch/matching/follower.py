@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from hashmatch.matching.bank_matcher import BankMatcher
 
@@ -20,10 +22,16 @@ _log = logging.getLogger(__name__)
 
 class ChangeFollower:
     def __init__(
-        self, matcher: BankMatcher, poll_interval_s: float = 0.2, snapshot_every: int = 0
+        self,
+        matcher: BankMatcher,
+        poll_interval_s: float = 0.2,
+        snapshot_every: int = 0,
+        publish: Callable[[Path], None] | None = None,
     ) -> None:
-        """snapshot_every: changes applied between snapshots (0: no snapshots)."""
+        """snapshot_every: changes applied between snapshots (0: no snapshots); publish:
+        called with each snapshot written (the replicas' shared copy)."""
         self.matcher = matcher
+        self.publish = publish
         self.poll_interval_s = poll_interval_s
         self.snapshot_every = snapshot_every
         # The last error of a pass (None when the last pass worked), and since when passes
@@ -75,10 +83,13 @@ class ChangeFollower:
             self._since_snapshot = 0
             return
         try:
-            self.matcher.save_snapshot()
+            path = self.matcher.save_snapshot()
             self._since_snapshot = 0
         except OSError as exc:  # a full disk must not stop matching
             _log.warning("index snapshot not written: %s", exc)
+            return
+        if self.publish is not None:
+            self.publish(path)
 
     def stop(self) -> None:
         """Stop following; write the snapshot when the matcher is ahead of it."""
