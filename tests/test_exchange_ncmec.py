@@ -11,14 +11,19 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from hashmatch.banks.model import NewEntry, SignalType, Tombstone
+from hashmatch.banks.model import BankSettings, NewEntry, SignalType, Tombstone
+from hashmatch.banks.sqlite_store import SqliteBankStore
+from hashmatch.config import ExchangesConfig
 from hashmatch.errors import BadParameter
 from hashmatch.exchanges.http import HttpSettings
 from hashmatch.exchanges.model import (
     Credentials,
+    ExchangeSettings,
+    ExchangeType,
     UpstreamError,
     UpstreamFeedback,
     Verdict,
@@ -31,6 +36,7 @@ from hashmatch.exchanges.ncmec import (
     NcmecClient,
     _checked_link,
 )
+from hashmatch.exchanges.runner import ExchangeRunner
 from tests.exchange_helpers import FAST, Bank, Clock, apply
 from tests.fake_ncmec import (
     DEFAULT_REASON,
@@ -493,3 +499,26 @@ def test_feedback_on_an_unknown_entry_is_an_error(fake: FakeNcmec) -> None:
 def test_fake_entry_shape() -> None:
     e = FakeEntry("x", T0, fingerprints=(("pdq", "ab"),))
     assert e.print_of("pdq") == "ab" and e.print_of("md5") is None
+
+
+def test_the_configured_reason_reaches_the_runners_client(fake: FakeNcmec, tmp_path: Path) -> None:
+    """[exchanges] ncmec_negative_reason, through the runner a server and the CLI use."""
+    store = SqliteBankStore(tmp_path / "banks.sqlite3")
+    try:
+        store.create_bank("ncmec", BankSettings())
+        settings = ExchangeSettings(url=fake.base_url, credentials_env=("U", "P"),
+                                    feedback_upstream=True)  # fmt: skip
+        x = store.add_exchange("nc", ExchangeType.NCMEC, "ncmec", settings)
+        fake.add("e1", T0, pdq=pdq())
+        fake.reasons["PDQ"] = [("g-1", "Not CSAM"), ("g-2", "Wrong classification")]
+        item = UpstreamFeedback(f"{MEMBER_ID}/e1", SignalType.PDQ, b"\0" * 32,
+                                Verdict.FALSE_POSITIVE)  # fmt: skip
+        store.queue_feedback(store.get_bank("ncmec").id, "acme", [item])
+        config = ExchangesConfig(backoff_s=0.01, backoff_max_s=0.05,
+                                 ncmec_negative_reason="g-2")  # fmt: skip
+        runner = ExchangeRunner(store, config, {"U": USER, "P": PASSWORD})
+        report = runner.sync(x)
+        assert report.feedback_error is None and report.feedback_sent == 1
+        assert fake.feedback[-1].reasons == ["g-2"]
+    finally:
+        store.close()

@@ -41,7 +41,8 @@ class ExchangeRunner:
         """Raises ConfigError for missing credentials (nothing was fetched)."""
         secrets = read_secrets_file(self.config.secrets_file)
         credentials = resolve(exchange, secrets, self.environ)
-        client = registry.open_client(exchange, credentials, registry.http_settings(self.config))
+        settings = registry.http_settings(self.config)
+        client = registry.open_client(exchange, credentials, settings, self.config)
         try:
             report = sync_exchange(
                 self.store,
