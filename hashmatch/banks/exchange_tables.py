@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from hashmatch.banks import records
@@ -266,7 +265,7 @@ class ExchangeTables:
         ).fetchone()
         if last is not None and last[0] == f.verdict.value:
             return 0
-        since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        since = records.now(-86400.0)
         today = self._run(
             db,
             "SELECT count(*) FROM exchange_feedback WHERE exchange_id = ? AND tenant = ?"

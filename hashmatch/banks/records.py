@@ -4,7 +4,7 @@ objects, settings to column values, the clock their timestamps come from."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hashmatch.banks.model import (
@@ -24,8 +24,15 @@ BANK_COLUMNS = (
 ENTRY_COLUMNS = "id, bank_id, signal_type, value, label, external_id, source, added_at, removed_at"
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def now(offset_s: float = 0.0) -> str:
+    """UTC ISO 8601, sortable as text: what the stores write (`offset_s` from now)."""
+    t = datetime.now(UTC) + timedelta(seconds=offset_s)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def timestamp(iso: str) -> float:
+    """Unix seconds of a time the stores wrote."""
+    return datetime.fromisoformat(iso).timestamp()
 
 
 def entry(row: Sequence[Any]) -> Entry:

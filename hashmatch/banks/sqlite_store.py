@@ -39,7 +39,7 @@ from hashmatch.banks.model import (
     check_bank_name,
 )
 from hashmatch.errors import AlreadyExists, NotFound
-from hashmatch.exchanges.model import Progress
+from hashmatch.exchanges.model import Progress, check_exchange_name
 from hashmatch.storage.sqlite import migrate, read_transaction, write_transaction
 
 SCHEMA_VERSION = 4
@@ -209,7 +209,7 @@ class SqliteBankStore(ExchangeTables):
         return self._store_id
 
     def _lock_path(self, name: str) -> Path:
-        return self.path.with_name(f"{self.path.name}.exchange-{check_bank_name(name)}.lock")
+        return self.path.with_name(f"{self.path.name}.exchange-{check_exchange_name(name)}.lock")
 
     def remove_exchange(self, name: str) -> None:
         super().remove_exchange(name)

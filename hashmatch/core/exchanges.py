@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from hashmatch.banks import records
 from hashmatch.banks.model import BankSettings, check_bank_name
 from hashmatch.banks.store import BankStore
 from hashmatch.errors import BadParameter, HashmatchError, NotFound
@@ -89,7 +90,7 @@ def describe(x: Exchange, now: float | None = None) -> str:
     def ago(iso: str | None) -> str:
         if iso is None:
             return "never"
-        seconds = now - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+        seconds = now - records.timestamp(iso)
         return f"{iso} ({_span(seconds)} ago)"
 
     s = x.status

@@ -17,7 +17,6 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -132,9 +131,7 @@ class Runtime:
         matcher = BankMatcher.open(store, matcher_config)
         how = "loaded from its snapshot" if matcher.loaded_from_snapshot else "built from the banks"
         log.info("index of %d entries %s (sequence %d)", matcher.size, how, matcher.sequence)
-        publish = None
-        if shared:
-            publish = functools.partial(_publish, url=shared)
+        publish = functools.partial(shared_snapshot.publish, url=shared) if shared else None
         follower = ChangeFollower(matcher, FOLLOW_INTERVAL_S, config.server.snapshot_every, publish)
         videos = data.open_videos(store)
         audit = data.open_audit()
@@ -228,10 +225,6 @@ class Runtime:
         self.videos.close()
         self.store.close()
         self.tenants.close()
-
-
-def _publish(path: Path, url: str) -> None:
-    shared_snapshot.publish(path, url)
 
 
 def _warm_images() -> list[bytes]:

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hashmatch.banks import records
 from hashmatch.errors import HashmatchError
 from hashmatch.exchanges.store import ExchangeStore
-
-
-def _timestamp(iso: str | None) -> float | None:
-    return None if iso is None else datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 class ExchangeCollector(Collector):
@@ -60,7 +56,7 @@ class ExchangeCollector(Collector):
         now = time.time()
         for x in exchanges:
             s, name = x.status, [x.name]
-            last = _timestamp(s.last_success_at)
+            last = None if s.last_success_at is None else records.timestamp(s.last_success_at)
             if last is not None:
                 success.add_metric(name, last)
                 lag.add_metric(name, max(0.0, now - last))

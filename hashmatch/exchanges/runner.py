@@ -26,10 +26,8 @@ class ExchangeRunner:
         store: BankStore,
         config: ExchangesConfig,
         environ: Mapping[str, str] = os.environ,
-        on_sync: Callable[[SyncReport], None] | None = None,
     ) -> None:
         self.store, self.config, self.environ = store, config, environ
-        self.on_sync = on_sync
 
     def sync(
         self,
@@ -54,8 +52,6 @@ class ExchangeRunner:
             )
         finally:
             client.close()
-        if self.on_sync is not None:
-            self.on_sync(report)
         return report
 
     def sync_all(self) -> list[SyncReport]:
