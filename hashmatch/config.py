@@ -292,6 +292,9 @@ class StorageConfig:
     the data dir keeping local caches (the index snapshot) and the stores not yet moved."""
 
     database_url: str = ""
+    # The audit chain's key file; empty: audit.key in the data dir, made on first start.
+    # With a PostgreSQL URL every replica appends to one chain: give each the same key.
+    audit_key_file: str = ""
 
     def __post_init__(self) -> None:
         if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):

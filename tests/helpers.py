@@ -6,6 +6,7 @@ import io
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pdqhash
@@ -108,3 +109,15 @@ def still_running(pids: set[int], within_s: float) -> set[int]:
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.1)
+
+
+def audit_trail(db: Path) -> list[dict[str, Any]]:
+    """An embedded installation's audit records, in order."""
+    from hashmatch.audit.log import records
+    from hashmatch.audit.sqlite_tables import SqliteAuditTables
+
+    tables = SqliteAuditTables(db)
+    try:
+        return [rec for _, rec in records(tables)]
+    finally:
+        tables.close()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -56,6 +60,22 @@ class ServerProcess:
         return self.proc.returncode
 
 
+def _shared_audit_key(args: tuple[str, ...]) -> list[str]:
+    """Replicas of one database append to one audit chain: each is given its key, as a
+    deployment mounts one secret into every replica (one key file per database here)."""
+    if "--database-url" not in args or "--audit-key-file" in args:
+        return []
+    url = args[args.index("--database-url") + 1]
+    folder = Path(tempfile.gettempdir()) / "hashmatch-test-audit-keys"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    key = folder / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.key"
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+    return ["--audit-key-file", str(key)]
+
+
 def start(
     data_dir: Path, *args: str, timeout: float = 60, env: dict[str, str] | None = None
 ) -> ServerProcess:
@@ -73,6 +93,7 @@ def start(
         "--backend",
         "cpu",
         *args,
+        *_shared_audit_key(args),
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(

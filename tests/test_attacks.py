@@ -236,7 +236,7 @@ def test_6_walking_a_hash_bit_by_bit_is_noticed_and_throttled(world: World) -> N
     """mallory walks from a 20-bit-off near-duplicate back, one bit a query: past 30
     near-identical queries its hash queries are refused, with a metric and an audit
     record saying so."""
-    from hashmatch.audit.log import records
+    from tests.helpers import audit_trail
 
     target = LISTED[42]
     refused = None
@@ -253,7 +253,7 @@ def test_6_walking_a_hash_bit_by_bit_is_noticed_and_throttled(world: World) -> N
     assert again.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert world.hashes("acme", [LISTED[43]])[0].is_match  # another tenant is untouched
     _until(lambda: any(r["rpc"] == "ProbeSuspected" and r["tenant"] == "mallory"
-                       for _, r in records(world.data / "audit.sqlite3")))  # fmt: skip
+                       for r in audit_trail(world.data / "audit.sqlite3")))  # fmt: skip
     body = urllib.request.urlopen(f"http://127.0.0.1:{world.srv.metrics_port}/metrics").read()
     assert 'hashmatch_tenant_probe_flags_total{tenant="mallory"} 1.0' in body.decode()
 

@@ -9,12 +9,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from hashmatch.audit.log import records
 from hashmatch.cli import main
 from hashmatch.client import Client
 from hashmatch.commands.common import Streams
 from tests import server_harness
-from tests.helpers import encode, synthetic_rgb
+from tests.helpers import audit_trail, encode, synthetic_rgb
 
 
 def test_calls_are_audited_and_the_trail_verifies(tmp_path: Path) -> None:
@@ -43,7 +42,7 @@ def test_calls_are_audited_and_the_trail_verifies(tmp_path: Path) -> None:
                 client.match_images([photo], banks=["missing"])
     finally:
         assert srv.stop() == 0
-    trail = [rec for _, rec in records(data / "audit.sqlite3")]
+    trail = [rec for rec in audit_trail(data / "audit.sqlite3")]
     rpcs = [r["rpc"] for r in trail]
     assert {"HashImages", "MatchImages", "MatchHashes", "MatchStream"} <= set(rpcs)
     batch = next(r for r in trail if r["rpc"] == "MatchImages" and r["items"] == 2)
@@ -75,5 +74,5 @@ def test_refused_calls_are_audited_too(tmp_path: Path) -> None:
         assert exc.value.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         assert srv.stop() == 0
-    trail = [rec for _, rec in records(tmp_path / "data" / "audit.sqlite3")]
+    trail = [rec for rec in audit_trail(tmp_path / "data" / "audit.sqlite3")]
     assert {"rpc": "MatchHashes", "status": "UNAUTHENTICATED"}.items() <= trail[-1].items()

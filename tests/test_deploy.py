@@ -41,11 +41,15 @@ def _known_variable(var: str) -> bool:
     )
 
 
-def _compose() -> dict[str, dict]:  # type: ignore[type-arg]
-    services: dict[str, dict] = yaml.safe_load(  # type: ignore[type-arg]
+def _compose_file() -> dict[str, dict]:  # type: ignore[type-arg]
+    loaded: dict[str, dict] = yaml.safe_load(  # type: ignore[type-arg]
         (ROOT / "deploy" / "compose.yaml").read_text()
-    )["services"]
-    return services
+    )
+    return loaded
+
+
+def _compose() -> dict[str, dict]:  # type: ignore[type-arg]
+    return _compose_file()["services"]
 
 
 def test_cpu_dockerfile_installs_the_postgres_extra_and_serves_on_all_interfaces() -> None:
@@ -75,11 +79,15 @@ def test_compose_replicas_use_real_flags_and_settings() -> None:
         assert config.storage.database_url.startswith("postgresql://hashmatch@postgres:")
         assert "@postgres:5432/" in config.storage.database_url and "PGPASSWORD" in env
         assert config.server.grace_seconds == 20.0
+        # One audit chain over the database: every replica signs it with the same secret.
+        assert config.storage.audit_key_file == "/run/secrets/audit_key"
+        assert svc["secrets"] == ["audit_key"]
         grace_s = float(svc["stop_grace_period"].rstrip("s"))
         assert grace_s > config.server.grace_seconds  # drain and snapshot before a SIGKILL
         volumes.add(svc["volumes"][0].split(":")[0])
         assert svc["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert len(volumes) == 2  # a data dir (snapshot) each
+    assert _compose_file()["secrets"]["audit_key"]["file"] == "./audit.key"
     assert services["postgres"]["image"].startswith("postgres:")
 
 

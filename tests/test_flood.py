@@ -8,12 +8,11 @@ import json
 import time
 from pathlib import Path
 
-from hashmatch.audit.log import records
 from hashmatch.cli import main
 from hashmatch.client import Client
 from hashmatch.commands.common import Streams
 from tests import server_harness
-from tests.helpers import encode, synthetic_rgb
+from tests.helpers import audit_trail, encode, synthetic_rgb
 
 
 def test_flooding_entry_is_quarantined_and_released(tmp_path: Path) -> None:
@@ -60,4 +59,4 @@ def test_flooding_entry_is_quarantined_and_released(tmp_path: Path) -> None:
                 time.sleep(0.1)
     finally:
         assert srv.stop() == 0
-    assert any(rec["rpc"] == "FloodQuarantine" for _, rec in records(data / "audit.sqlite3"))
+    assert any(rec["rpc"] == "FloodQuarantine" for rec in audit_trail(data / "audit.sqlite3"))

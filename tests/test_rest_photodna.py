@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 
-from hashmatch.audit.log import records
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.config import BackendChoice, EngineConfig
 from hashmatch.hashing.engine import Engine
 from hashmatch.hashing.signature import Signature
 from hashmatch.storage.datadir import DataDir
 from tests import server_harness
-from tests.helpers import encode, synthetic_rgb
+from tests.helpers import audit_trail, encode, synthetic_rgb
 
 LISTED = encode(synthetic_rgb(300, 400, seed=21), "JPEG", quality=90)
 OTHER = encode(synthetic_rgb(300, 400, seed=22), "PNG")
@@ -38,7 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server_harness.
     yield srv
     assert srv.stop() == 0
     # The REST face's calls are in the audit trail too.
-    rpcs = {rec["rpc"] for _, rec in records(data / "audit.sqlite3")}
+    rpcs = {rec["rpc"] for rec in audit_trail(data / "audit.sqlite3")}
     assert {"REST:Match", "REST:MatchHash"} <= rpcs
 
 

@@ -1,15 +1,18 @@
-"""A keyed, hash-chained audit log in its own SQLite file (one writer at a time).
+"""A keyed, hash-chained audit log: one chain per installation (SQLite's file, or one
+PostgreSQL table that every replica appends to).
 
 Each record carries a MAC of itself and the record before it: hash = HMAC-SHA256(key,
 prev_hash || timestamp || canonical JSON of the record), with a key kept outside the
-database (`audit.key` beside it by default, 0600), so whoever can write the database but
-not read the key cannot re-chain edited records. After every commit the writer signs the
-head (last sequence number and hash) into `audit.head`, numbered monotonically, so
-deleting the last records (truncation) is caught as well. `verify` recomputes the chain
-from the (signed) retention anchor: an edited byte, a deleted record, two records swapped
-or a cut tail are all detected. Records hold counts, codes and ids: no image bytes and no
-hashes of the caller's content. (Records written before the chain was keyed are checked
-with the unkeyed SHA-256 they were written with; the first keyed record chains to them.)
+database (`audit.key` in the data dir by default, 0600; on PostgreSQL every replica is given
+the same one, `[storage] audit_key_file`), so whoever can write the database but not read
+the key cannot re-chain edited records. After every commit the writer signs the head (last
+sequence number and hash) into `audit.head` in its data dir, numbered monotonically (and, on
+PostgreSQL, into the database in the same transaction), so deleting the last records
+(truncation) is caught as well. `verify` recomputes the chain from the (signed) retention
+anchor: an edited byte, a deleted record, two records swapped or a cut tail are all
+detected. Records hold counts, codes and ids: no image bytes and no hashes of the caller's
+content. (Records written before the chain was keyed are checked with the unkeyed SHA-256
+they were written with; the first keyed record chains to them.)
 
 Writes are queued and committed by a background thread every `flush_interval_s` in one
 transaction, so a busy server pays microseconds per call; `close()` flushes what is queued.
@@ -20,10 +23,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import queue
 import secrets
-import sqlite3
 import tempfile
 import threading
 import time
@@ -33,33 +36,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hashmatch.errors import InternalError
-from hashmatch.storage.sqlite import migrate, write_transaction
+from hashmatch.audit.sqlite_tables import SqliteAuditTables
+from hashmatch.audit.tables import GENESIS, AuditTables, Row, Signed
+from hashmatch.errors import ConfigError, HashmatchError, InternalError
 
-GENESIS = "0" * 64
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (),
-    (
-        """CREATE TABLE IF NOT EXISTS audit (
-            seq INTEGER PRIMARY KEY,
-            ts TEXT NOT NULL,
-            record TEXT NOT NULL,
-            prev_hash TEXT NOT NULL,
-            hash TEXT NOT NULL
-        )""",
-        """CREATE TABLE IF NOT EXISTS audit_anchor (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            seq INTEGER NOT NULL,
-            hash TEXT NOT NULL
-        )""",
-    ),
-    (
-        # The anchor is signed too; records up to keyed_from - 1 predate the key.
-        """ALTER TABLE audit_anchor ADD COLUMN mac TEXT""",
-        """CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
-        """INSERT INTO audit_meta SELECT 'keyed_from', coalesce(max(seq), 0) + 1 FROM audit""",
-    ),
-)
+log = logging.getLogger(__name__)
+__all__ = ["GENESIS", "AuditEvent", "AuditFiles", "AuditLog", "prune", "records", "verify"]
 
 
 @dataclass(frozen=True)
@@ -104,28 +86,29 @@ def _mac(key: bytes, kind: str, seq: int, digest: str) -> str:
     return hmac.new(key, f"{kind}\n{seq}\n{digest}".encode(), hashlib.sha256).hexdigest()
 
 
+def _fingerprint(key: bytes) -> str:
+    """Names the key without revealing it: replicas given different keys are caught."""
+    return hmac.new(key, b"hashmatch audit key", hashlib.sha256).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class AuditFiles:
-    """The database, its key and its signed head (both beside it unless said)."""
+    """The chain's key and this process's signed head (files apart from the database)."""
 
-    db: Path
-    key: Path | None = None
-    head: Path | None = None
+    key: Path
+    head: Path
 
-    @property
-    def key_path(self) -> Path:
-        return self.key or self.db.with_suffix(".key")
-
-    @property
-    def head_path(self) -> Path:
-        return self.head or self.db.with_suffix(".head")
+    @classmethod
+    def beside(cls, db: Path) -> AuditFiles:
+        return cls(db.with_suffix(".key"), db.with_suffix(".head"))
 
     def load_key(self, create: bool) -> bytes:
         """The chain key; made (0600) on a first write, required for verifying."""
-        path = self.key_path
+        path = self.key
         if not path.exists():
             if not create:
                 raise InternalError(f"no audit key at {path}: the chain cannot be checked")
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(secrets.token_bytes(32))
@@ -140,16 +123,16 @@ class AuditFiles:
         if current is not None and current[0] > seq:
             return
         body = json.dumps({"seq": seq, "hash": digest, "mac": _mac(key, "head", seq, digest)})
-        fd, tmp = tempfile.mkstemp(prefix="audit.head.", dir=self.head_path.parent)
+        fd, tmp = tempfile.mkstemp(prefix="audit.head.", dir=self.head.parent)
         with os.fdopen(fd, "w") as f:
             f.write(body)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, self.head_path)
+        os.replace(tmp, self.head)
 
-    def read_head(self) -> tuple[int, str, str] | None:
+    def read_head(self) -> Signed | None:
         try:
-            head = json.loads(self.head_path.read_text())
+            head = json.loads(self.head.read_text())
             return int(head["seq"]), str(head["hash"]), str(head["mac"])
         except FileNotFoundError:
             return None
@@ -161,30 +144,25 @@ def _canonical(event: AuditEvent) -> str:
     return json.dumps(event.to_json(), sort_keys=True, separators=(",", ":"))
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    migrate(db, threading.RLock(), path, MIGRATIONS)
-    return db
-
-
-def _keyed_from(db: sqlite3.Connection) -> int:
-    row = db.execute("SELECT value FROM audit_meta WHERE key = 'keyed_from'").fetchone()
-    return int(row[0]) if row else 1
+def open_sqlite(db: Path) -> tuple[SqliteAuditTables, AuditFiles]:
+    """The embedded chain: its SQLite file, with its key and head beside it."""
+    return SqliteAuditTables(db), AuditFiles.beside(db)
 
 
 MAX_WRITE = 1024  # events in one transaction
 
 
 class AuditLog:
-    def __init__(self, files: AuditFiles | Path, flush_interval_s: float = 0.05) -> None:
-        self.files = files if isinstance(files, AuditFiles) else AuditFiles(files)
-        self.path = self.files.db
-        self._db = _connect(self.path)
-        self._key = self.files.load_key(create=True)
-        self._lock = threading.RLock()
+    def __init__(
+        self, tables: AuditTables, files: AuditFiles, flush_interval_s: float = 0.05
+    ) -> None:
+        self.tables, self.files = tables, files
+        self._key = files.load_key(create=True)
+        if tables.claim_key(_fingerprint(self._key)) != _fingerprint(self._key):
+            raise ConfigError(
+                f"the audit key at {files.key} is not the one this audit chain is signed"
+                " with: give every replica the same key ([storage] audit_key_file)"
+            )
         self._queue: queue.Queue[AuditEvent | None] = queue.Queue()
         self._interval = flush_interval_s
         self._thread = threading.Thread(target=self._run, name="hashmatch-audit", daemon=True)
@@ -217,31 +195,41 @@ class AuditLog:
                 except queue.Empty:
                     break
             if batch:
-                self._write(batch)
+                self._write_retrying(batch)
+
+    def _write_retrying(self, events: list[AuditEvent]) -> None:
+        """A lost database keeps the events queued here (retried), never drops them."""
+        delay = 0.1
+        while True:
+            try:
+                self._write(events)
+                return
+            except HashmatchError as exc:
+                log.warning("audit write failed (%s); retrying in %.1f s", exc.message, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _write(self, events: list[AuditEvent]) -> None:
-        # BEGIN IMMEDIATE: several processes may share the file; the chain stays linear.
-        with write_transaction(self._db, self._lock) as db:
-            row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            if row is None:
-                row = db.execute("SELECT seq, hash FROM audit_anchor").fetchone()
-            seq, prev = row if row is not None else (0, GENESIS)
+        key = self._key
+
+        def links(seq: int, prev: str) -> list[Row]:
+            rows = []
             for event in events:
                 seq += 1
                 ts = datetime.now(UTC).isoformat(timespec="microseconds")
                 record = _canonical(event)
-                digest = chain_hash(self._key, prev, ts, record)
-                db.execute(
-                    "INSERT INTO audit (seq, ts, record, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
-                    (seq, ts, record, prev, digest),
-                )
+                digest = chain_hash(key, prev, ts, record)
+                rows.append((seq, ts, record, prev, digest))
                 prev = digest
-        self.files.write_head(self._key, seq, prev)
+            return rows
+
+        seq, digest = self.tables.append(links, lambda s, h: _mac(key, "head", s, h))
+        self.files.write_head(key, seq, digest)
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
-        self._db.close()
+        self.tables.close()
 
 
 @dataclass
@@ -254,33 +242,32 @@ class VerifyReport:
         return {"records": self.records, "ok": self.ok, "problems": self.problems}
 
 
-def verify(files: AuditFiles | Path) -> VerifyReport:
-    """Recompute the chain from the anchor and compare its end with the signed head: any
-    edit, deletion, reordering or cut tail shows."""
-    files = files if isinstance(files, AuditFiles) else AuditFiles(files)
+def verify(tables: AuditTables, files: AuditFiles) -> VerifyReport:
+    """Recompute the chain from the anchor and compare its end with every signed head
+    (the database's, on PostgreSQL, and this data dir's): any edit, deletion,
+    reordering or cut tail shows."""
     report = VerifyReport()
     key = files.load_key(create=False)
-    db = _connect(files.db)
 
     def problem(text: str) -> None:
         report.ok = False
         report.problems.append(text)
 
-    # The head first: it is written after its records commit, so every record it names
-    # is in the database when it is read after it (a server may be appending meanwhile).
-    head = files.read_head()
-    head_link = ""
-    try:
-        keyed_from = _keyed_from(db)
-        anchor = db.execute("SELECT seq, hash, mac FROM audit_anchor").fetchone()
+    # The local head first: it is written after its records commit, so every record it
+    # names is in the view read after it (a server may be appending meanwhile).
+    local = files.read_head()
+    with tables.view() as chain:
+        heads = [(h, w) for h, w in ((chain.head, "the database's signed head"),
+                                     (local, f"the signed head at {files.head}")) if h]  # fmt: skip
+        links: dict[int, str] = {}
+        anchor = chain.anchor
         seq, prev = (anchor[0], anchor[1]) if anchor is not None else (0, GENESIS)
         if anchor is not None and anchor[2] != _mac(key, "anchor", anchor[0], anchor[1]):
             problem("the retention anchor is not signed by this installation's key (edited)")
-        for row_seq, ts, record, prev_hash, digest in db.execute(
-            "SELECT seq, ts, record, prev_hash, hash FROM audit ORDER BY seq"
-        ):
+        wanted = {h[0] for h, _ in heads}
+        for row_seq, ts, record, prev_hash, digest in chain.rows:
             report.records += 1
-            link = key if row_seq >= keyed_from else None
+            link = key if row_seq >= chain.keyed_from else None
             if row_seq != seq + 1:
                 problem(f"record {row_seq}: expected sequence {seq + 1} (records deleted?)")
             elif prev_hash != prev:
@@ -288,56 +275,34 @@ def verify(files: AuditFiles | Path) -> VerifyReport:
             elif chain_hash(link, prev, ts, record) != digest:
                 problem(f"record {row_seq}: content does not match its hash (edited)")
             seq, prev = row_seq, digest
-            if head is not None and row_seq == head[0]:
-                head_link = digest
-        if head is not None:
-            head_seq, head_hash, head_mac = head
-            if head_mac != _mac(key, "head", head_seq, head_hash):
-                problem("the signed head is not this installation's (edited or replaced)")
-            elif head_seq > seq:
-                problem(f"records {seq + 1}..{head_seq} are missing (the log was cut)")
-            elif head_link != head_hash and head_seq > (anchor[0] if anchor else 0):
-                problem(f"record {head_seq}: is not the one the head signed (edited)")
-        elif report.records:
-            problem(f"no signed head at {files.head_path} (deleted?)")
-    finally:
-        db.close()
+            if row_seq in wanted:
+                links[row_seq] = digest
+    start = anchor[0] if anchor else 0
+    for (head_seq, head_hash, head_mac), where in heads:
+        if head_mac != _mac(key, "head", head_seq, head_hash):
+            problem(f"{where} is not this installation's (edited or replaced)")
+        elif head_seq > seq:
+            problem(f"records {seq + 1}..{head_seq} are missing (the log was cut)")
+        elif head_seq > start and links.get(head_seq) != head_hash:
+            problem(f"record {head_seq}: is not the one {where} signed (edited)")
+    if not heads and report.records:
+        problem(f"no signed head at {files.head} (deleted?)")
     return report
 
 
-def prune(files: AuditFiles | Path, keep_days: int, now: datetime | None = None) -> int:
+def prune(
+    tables: AuditTables, files: AuditFiles, keep_days: int, now: datetime | None = None
+) -> int:
     """Retention: drop records older than keep_days; the signed anchor keeps the chain
     checkable."""
-    files = files if isinstance(files, AuditFiles) else AuditFiles(files)
     key = files.load_key(create=False)
     cutoff = ((now or datetime.now(UTC)) - timedelta(days=keep_days)).isoformat()
-    db = _connect(files.db)
-    try:
-        with write_transaction(db, threading.RLock()):
-            last = db.execute(
-                "SELECT seq, hash FROM audit WHERE ts < ? ORDER BY seq DESC LIMIT 1", (cutoff,)
-            ).fetchone()
-            if last is None:
-                return 0
-            n = db.execute("DELETE FROM audit WHERE seq <= ?", (last[0],)).rowcount
-            db.execute(
-                "INSERT INTO audit_anchor (id, seq, hash, mac) VALUES (1, ?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,"
-                " mac = excluded.mac",
-                (*last, _mac(key, "anchor", last[0], last[1])),
-            )
-        return int(n)
-    finally:
-        db.close()
+    return tables.prune(cutoff, lambda s, h: _mac(key, "anchor", s, h))
 
 
-def records(path: Path, start: str = "", end: str = "9999") -> Iterator[tuple[str, dict[str, Any]]]:
+def records(
+    tables: AuditTables, start: str = "", end: str = "9999"
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """(timestamp, record) in order, start <= ts < end (ISO strings)."""
-    db = _connect(path)
-    try:
-        for ts, record in db.execute(
-            "SELECT ts, record FROM audit WHERE ts >= ? AND ts < ? ORDER BY seq", (start, end)
-        ):
-            yield ts, json.loads(record)
-    finally:
-        db.close()
+    for ts, record in tables.records(start, end):
+        yield ts, json.loads(record)

@@ -7,10 +7,10 @@ import io
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hashmatch.audit.log import records
+from hashmatch.audit.tables import AuditTables
 
 IMAGE_RPCS = {"MatchImages", "MatchStream", "HashImages", "REST:Match"}
 HASH_RPCS = {"MatchHashes", "REST:MatchHash"}
@@ -41,12 +41,12 @@ class TenantUsage:
 
 
 def usage(
-    path: Path, start: str, end: str, filed: Mapping[str, int] | None = None
+    tables: AuditTables, start: str, end: str, filed: Mapping[str, int] | None = None
 ) -> list[TenantUsage]:
     """Calls from the audit trail; `filed`: reports finished per tenant in the same span
     (the outbox's filed_by_tenant)."""
     per: dict[str, TenantUsage] = defaultdict(lambda: TenantUsage(""))
-    for _, rec in records(path, start, end):
+    for _, rec in records(tables, start, end):
         tenant = rec.get("tenant", "")
         u = per[tenant]
         u.tenant = tenant

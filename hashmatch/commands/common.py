@@ -66,11 +66,24 @@ def add_database_url(parser: argparse.ArgumentParser, default: str | None) -> No
     )
 
 
+AUDIT_KEY_ENV = "HASHMATCH_STORAGE_AUDIT_KEY_FILE"
+
+
+def add_audit_key_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--audit-key-file",
+        type=Path,
+        default=os.environ.get(AUDIT_KEY_ENV) or None,
+        metavar="FILE",
+        help=f"the audit chain's key (default ${AUDIT_KEY_ENV}, else audit.key in the data dir)",
+    )
+
+
 def data_dir(args: argparse.Namespace) -> DataDir:
     url = args.database_url or ""
     if url and not is_postgres_url(url):
         raise BadParameter("--database-url: a postgresql:// URL")
-    return DataDir(args.data_dir, url)
+    return DataDir(args.data_dir, url, getattr(args, "audit_key_file", None))
 
 
 def add_api_key(parser: argparse.ArgumentParser) -> None:

@@ -30,7 +30,11 @@ def _usage(args: argparse.Namespace, io: Streams) -> ExitCode:
             filed = tables.filed_by_tenant(args.start, args.end)
         finally:
             tables.close()
-    rows = usage(data.audit, args.start, args.end, filed)
+    audit = data.open_audit_tables()
+    try:
+        rows = usage(audit, args.start, args.end, filed)
+    finally:
+        audit.close()
     if args.format == "csv":
         io.stdout.write(to_csv(rows))
     elif args.format == "ncmec-aggregate":

@@ -32,6 +32,11 @@ def register(p: argparse.ArgumentParser) -> None:
         "--data-dir", type=Path, metavar="DIR", help="bank database folder (./hashmatch-data)"
     )
     add_database_url(p, None)  # None: the config's [storage] database_url
+    p.add_argument(
+        "--audit-key-file", type=Path, metavar="FILE",
+        help="the audit chain's key: the same file on every replica of one database"
+        " (default: audit.key in the data dir, made on first start)",
+    )  # fmt: skip
     p.add_argument("--listen", metavar="HOST:PORT", help="gRPC address (127.0.0.1:50051)")
     p.add_argument(
         "--metrics-listen", metavar="HOST:PORT", help="Prometheus /metrics ('' disables)"
@@ -50,6 +55,8 @@ def config_from(args: argparse.Namespace) -> Config:
         overrides[""]["data_dir"] = str(args.data_dir)
     if args.database_url is not None:
         overrides["storage"]["database_url"] = args.database_url
+    if args.audit_key_file is not None:
+        overrides["storage"]["audit_key_file"] = str(args.audit_key_file)
     if args.listen is not None:
         overrides["server"]["listen"] = args.listen
     if args.metrics_listen is not None:

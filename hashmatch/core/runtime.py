@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -104,7 +105,10 @@ class Runtime:
     @classmethod
     def open(cls, config: Config, environ: Mapping[str, str] = os.environ) -> Runtime:
         """Everything opened and wired; nothing running yet (see start)."""
-        data = DataDir(config.data_dir, config.storage.database_url)
+        key_file = config.storage.audit_key_file
+        data = DataDir(
+            config.data_dir, config.storage.database_url, Path(key_file) if key_file else None
+        )
         local_tenants = not config.storage.database_url
         if local_tenants and data.operator_key.exists() and not data.tenants.exists():
             # Keys were made here once: starting without them would answer everyone as

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hashmatch.errors import ConfigError
+
 if TYPE_CHECKING:
-    from hashmatch.audit.log import AuditLog
+    from hashmatch.audit.log import AuditFiles, AuditLog
+    from hashmatch.audit.tables import AuditTables
     from hashmatch.banks.store import BankStore
     from hashmatch.config import ReportsConfig
     from hashmatch.reports.outbox import OutboxTables, ReportOutbox
@@ -36,6 +39,9 @@ class DataDir:
     # A PostgreSQL URL: banks, video entries, tenants, keys and the report outbox there;
     # the rest still here.
     database_url: str = ""
+    # The audit chain's key, where not the data dir's audit.key: on PostgreSQL every
+    # replica appends to one chain, so each is given the same key (a mounted secret).
+    audit_key_file: Path | None = None
 
     def private(self, path: Path) -> Path:
         """`path` in the data dir, made (or tightened) private before anything opens it;
@@ -78,10 +84,13 @@ class DataDir:
         return self.root / "audit.sqlite3"
 
     @property
-    def audit_key(self) -> Path:
+    def audit_files(self) -> AuditFiles:
         """The audit chain's key (apart from the database, so the database alone cannot
-        be re-chained); audit.head beside it holds the signed head."""
-        return self.audit.with_suffix(".key")
+        be re-chained) and the head this process signed last (audit.head)."""
+        from hashmatch.audit.log import AuditFiles
+
+        key = self.audit_key_file or self.audit.with_suffix(".key")
+        return AuditFiles(key, self.audit.with_suffix(".head"))
 
     @property
     def reports(self) -> Path:
@@ -126,10 +135,28 @@ class DataDir:
 
         return SqliteTenantStore(self.private(self.tenants))
 
+    def open_audit_tables(self) -> AuditTables:
+        if self.database_url:
+            from hashmatch.audit.postgres_tables import PostgresAuditTables
+
+            return PostgresAuditTables(self.database_url)
+        from hashmatch.audit.sqlite_tables import SqliteAuditTables
+
+        return SqliteAuditTables(self.private(self.audit))
+
     def open_audit(self) -> AuditLog:
         from hashmatch.audit.log import AuditLog
 
-        return AuditLog(self.private(self.audit))
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.audit_key_file is not None and not self.audit_key_file.exists():
+            # A key named is one that was shared: a replica never makes a key of its own.
+            raise ConfigError(f"audit_key_file {self.audit_key_file} does not exist")
+        tables = self.open_audit_tables()
+        try:
+            return AuditLog(tables, self.audit_files)
+        except BaseException:
+            tables.close()
+            raise
 
     def open_outbox(self, config: ReportsConfig) -> ReportOutbox:
         from hashmatch.reports.cybertip import client_factory
