@@ -35,8 +35,8 @@ class Chain:
         if self.data.database_url:
             import psycopg
 
-            with psycopg.connect(self.data.database_url, autocommit=True) as db:
-                cur = db.execute(statement.replace("?", "%s"), args)  # type: ignore[arg-type]
+            with psycopg.connect(self.data.database_url, autocommit=True) as pg:
+                cur = pg.execute(statement.replace("?", "%s"), args)
                 return cur.fetchall() if cur.description else []
         db = sqlite3.connect(self.data.audit)
         try:

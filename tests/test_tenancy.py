@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from hashmatch.tenancy.limits import TenantLimits, TokenBucket
 from hashmatch.tenancy.model import OPEN_PRINCIPAL, Principal, Role, TenantAction, TenantState
 from hashmatch.tenancy.service import LOCAL_OPERATOR, Tenancy
 from hashmatch.tenancy.sqlite_store import SqliteTenantStore
+from tests import postgres
 from tests.conftest import TenantOpener
 
 
@@ -261,3 +263,42 @@ def test_guessing_a_keys_secret_is_throttled(tenancy: Tenancy) -> None:
     tenancy._failures[(k.id, "10.0.0.9")].at -= 2.0
     tenancy._verified.clear()
     assert tenancy.authenticate(secret, "10.0.0.9").key_id == k.id
+
+
+def test_a_rate_holds_across_replicas(pg_cluster: postgres.Cluster) -> None:
+    """Two replicas' limiters over one database admit one tenant's rate together (each
+    alone would admit its own burst: twice as much); a lost database falls back to each
+    replica's own bucket rather than refusing every call."""
+    from hashmatch.tenancy.postgres_store import PostgresTenantStore
+
+    url = pg_cluster.new_database()
+    stores = [PostgresTenantStore(url) for _ in range(2)]
+    try:
+        for rate, burst, calls in ((5.0, 20.0, 80), (1000.0, 400.0, 1600)):
+            config = AuthConfig(rate_per_second=rate, burst=burst)
+            limits = [TenantLimits(s, config, shared=s) for s in stores]
+            who = Principal(f"t{rate:g}", frozenset({Role.MATCH}), rate_per_second=rate,
+                            monthly_items=10**9)  # fmt: skip
+            admitted, t0 = 0, time.monotonic()
+            for k in range(calls):
+                try:
+                    limits[k % 2].check_rate(who)
+                    admitted += 1
+                except Overloaded as exc:
+                    assert 0 < exc.retry_after_s <= 1 / rate + 0.01
+            elapsed = time.monotonic() - t0
+            assert burst * 0.9 <= admitted <= burst + rate * elapsed + 1, (admitted, elapsed)
+        pg_cluster.stop()
+        try:
+            local = TenantLimits(stores[0], AuthConfig(rate_per_second=5, burst=3),
+                                 shared=stores[0])  # fmt: skip
+            who = Principal("down", frozenset({Role.MATCH}), rate_per_second=5.0)
+            for _ in range(3):
+                local.check_rate(who)
+            with pytest.raises(Overloaded):
+                local.check_rate(who)
+        finally:
+            pg_cluster.start()
+    finally:
+        for s in stores:
+            s.close()

@@ -54,7 +54,7 @@ from hashmatch.storage.datadir import DataDir
 from hashmatch.storage.feedback_store import FeedbackStore
 from hashmatch.storage.flood_store import FloodStore
 from hashmatch.tenancy.access import BankAccess
-from hashmatch.tenancy.limits import TenantLimits
+from hashmatch.tenancy.limits import SharedBuckets, TenantLimits
 from hashmatch.tenancy.service import Tenancy
 from hashmatch.tenancy.store import TenantStore
 from hashmatch.video.hasher import VideoHasher
@@ -141,7 +141,9 @@ class Runtime:
         audit = data.open_audit()
         metrics = Metrics()
         tenancy = Tenancy(tenants, config.auth, on_verify=metrics.key_verifications.inc)
-        limits = TenantLimits(tenants, config.auth, on_throttle=metrics.throttled)
+        # Replicas of one database share the rate buckets in it.
+        buckets = tenants if isinstance(tenants, SharedBuckets) else None
+        limits = TenantLimits(tenants, config.auth, on_throttle=metrics.throttled, shared=buckets)
         calls = CallRecorder(audit, lambda: matcher.sequence, metrics.bank_not_found)
         webhooks = open_webhooks(config.webhooks, environ)
         flood_store = data.open_flood()

@@ -1,19 +1,27 @@
 """Per-tenant limits: a token bucket of requests per second, and items per month.
 
-The buckets live in the server process (each server enforces its own share); monthly
-item counts live in the tenant store, so they survive restarts and add up across servers.
-Both answer Overloaded (RESOURCE_EXHAUSTED) with how long to wait.
+One server keeps its buckets in memory. Replicas of one database share them: each leases a
+tenth of a second's worth of a tenant's tokens at a time from the bucket in the database
+(one statement, the database's clock), so N replicas together admit what one would, give
+or take the leases a replica holds unused (at most LEASE_S of the rate each, lapsing after
+LEASE_TTL_S). While the database is unreachable each replica falls back to a bucket of its
+own (so up to N times the rate until it is back). Monthly item counts live in the tenant
+store, so they survive restarts and add up across servers. Both answer Overloaded
+(RESOURCE_EXHAUSTED) with how long to wait.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from hashmatch.config import AuthConfig
-from hashmatch.errors import Overloaded
+from hashmatch.errors import Overloaded, Unavailable
 from hashmatch.tenancy.clock import seconds_to_next_month, this_month
 from hashmatch.tenancy.model import Principal
 from hashmatch.tenancy.store import TenantStore
@@ -41,6 +49,29 @@ class TokenBucket:
         return (n - self.tokens) / self.rate
 
 
+log = logging.getLogger(__name__)
+LEASE_S = 0.1  # a lease is this much of the rate (at least one token)
+LEASE_TTL_S = 1.0  # leased tokens not used by then lapse (the tenant may be elsewhere)
+PUBLIC = ""  # the bucket of calls without a key (no tenant id is empty)
+
+
+@runtime_checkable
+class SharedBuckets(Protocol):
+    """Rate buckets every replica shares (the PostgreSQL tenant store)."""
+
+    def lease_tokens(
+        self, bucket: str, rate: float, burst: float, want: float
+    ) -> tuple[float, float]:
+        """(whole tokens granted, up to want; seconds until one is there when none)."""
+        ...
+
+
+@dataclass
+class Lease:
+    tokens: float
+    until: float
+
+
 class TenantLimits:
     def __init__(
         self,
@@ -48,27 +79,24 @@ class TenantLimits:
         config: AuthConfig,
         clock: Callable[[], float] = time.monotonic,
         on_throttle: Callable[[str, str], None] = lambda tenant, limit: None,
+        shared: SharedBuckets | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
         self.on_throttle = on_throttle
+        self.shared = shared
         self._buckets: dict[str, TokenBucket] = {}
+        self._leases: dict[str, Lease] = {}
         self._lock = threading.Lock()
-        # Calls without a key (ApplyTenant) share one tenant's worth.
-        self._public = TokenBucket(config.rate_per_second, config.burst, config.burst, clock())
+        self._fallback_logged = False
 
     def check_rate(self, caller: Principal) -> None:
         if not caller.limited:
             return
         rate = caller.rate_per_second
         burst = max(self.config.burst * rate / self.config.rate_per_second, 1.0)
-        now = self.clock()
-        with self._lock:
-            b = self._buckets.get(caller.tenant_id)
-            if b is None or b.rate != rate:
-                b = self._buckets[caller.tenant_id] = TokenBucket(rate, burst, burst, now)
-            wait = b.take(now)
+        wait = self._take(caller.tenant_id, rate, burst)
         if wait:
             self.on_throttle(caller.tenant_id, "rate")
             raise Overloaded(
@@ -76,12 +104,44 @@ class TenantLimits:
             )
 
     def check_public(self) -> None:
-        now = self.clock()
-        with self._lock:
-            wait = self._public.take(now)
+        """Calls without a key (ApplyTenant) share one tenant's worth."""
+        wait = self._take(PUBLIC, self.config.rate_per_second, self.config.burst)
         if wait:
             self.on_throttle("", "rate")
             raise Overloaded("rate limit for unauthenticated calls", wait)
+
+    def _take(self, bucket: str, rate: float, burst: float) -> float:
+        """0 when a token was taken for `bucket`; else the seconds to wait."""
+        if self.shared is None:
+            return self._take_local(bucket, rate, burst)
+        now = self.clock()
+        with self._lock:
+            lease = self._leases.get(bucket)
+            if lease is not None and lease.tokens >= 1 and now < lease.until:
+                lease.tokens -= 1
+                return 0.0
+        want = max(1.0, min(math.floor(burst), math.floor(rate * LEASE_S)))
+        try:
+            granted, wait = self.shared.lease_tokens(bucket, rate, burst, want)
+        except Unavailable:
+            if not self._fallback_logged:
+                log.warning("rate limits: the database is unreachable, each replica counts alone")
+                self._fallback_logged = True
+            return self._take_local(bucket, rate, burst)
+        self._fallback_logged = False
+        if granted < 1:
+            return max(wait, 1e-3)
+        with self._lock:
+            self._leases[bucket] = Lease(granted - 1, now + LEASE_TTL_S)
+        return 0.0
+
+    def _take_local(self, bucket: str, rate: float, burst: float) -> float:
+        now = self.clock()
+        with self._lock:
+            b = self._buckets.get(bucket)
+            if b is None or b.rate != rate:
+                b = self._buckets[bucket] = TokenBucket(rate, burst, burst, now)
+            return b.take(now)
 
     def charge_items(self, caller: Principal, n: int) -> None:
         """Counts n items against the tenant's month (blocking: a store write)."""

@@ -19,7 +19,7 @@ from hashmatch.tenancy import records
 from hashmatch.tenancy.clock import now_iso
 from hashmatch.tenancy.model import ApiKey, Tenant, TenantState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LOCK = lock_id("tenants")
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -59,7 +59,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (tenant_id, month)
         )""",
     ),
+    (
+        # Request-rate buckets shared by every replica (tenancy/limits.py leases from them).
+        """CREATE TABLE rate_buckets (
+            bucket TEXT PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            at TIMESTAMPTZ NOT NULL,
+            granted DOUBLE PRECISION NOT NULL
+        )""",
+    ),
 )
+# Tokens there now: refilled by the database's clock (replicas' clocks may disagree).
+_REFILLED = "least(%(burst)s, b.tokens + %(rate)s * extract(epoch FROM clock_timestamp() - b.at))"
+_GRANT = "CASE WHEN {t} >= 1 THEN floor(least(%(want)s, {t})) ELSE 0 END"
 
 
 class PostgresTenantStore:
@@ -238,6 +250,25 @@ class PostgresTenantStore:
                 {"t": tenant_id, "m": month, "n": items, "cap": cap},
             ).fetchone()
         return None if row is None else int(row[0])
+
+    def lease_tokens(
+        self, bucket: str, rate: float, burst: float, want: float
+    ) -> tuple[float, float]:
+        """Up to `want` whole tokens from a bucket every replica shares, in one statement
+        (the row lock orders replicas): (granted, seconds until one is there)."""
+        grant_new, grant = _GRANT.format(t="%(burst)s"), _GRANT.format(t=_REFILLED)
+        with connection(self._pool) as db:
+            row = db.execute(
+                "INSERT INTO rate_buckets AS b (bucket, tokens, at, granted)"
+                f" VALUES (%(b)s, %(burst)s - {grant_new}, clock_timestamp(), {grant_new})"
+                f" ON CONFLICT (bucket) DO UPDATE SET tokens = {_REFILLED} - {grant},"
+                f" granted = {grant}, at = clock_timestamp()"
+                " RETURNING granted, tokens",
+                {"b": bucket, "rate": rate, "burst": burst, "want": want},
+            ).fetchone()
+        assert row is not None  # an upsert returns its row
+        granted, left = float(row[0]), float(row[1])
+        return granted, 0.0 if granted else (1.0 - left) / rate
 
     def usage(self, tenant_id: str, month: str) -> int:
         row = self._one(
