@@ -417,6 +417,24 @@ class ExchangesConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """The operator console (`/console` on the REST face): sessions live in the server's
+    memory and end after idle_s without a request (and at once on sign-out, a revoked
+    key or a suspended tenant). secure_cookies marks the session cookie Secure even on
+    plain HTTP (behind a TLS-terminating proxy); over HTTPS it always is. max_upload_bytes
+    bounds a form (an image to debug, a hash list to import), held in memory only."""
+
+    enabled: bool = True
+    idle_s: float = 1800.0
+    secure_cookies: bool = False
+    max_upload_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.idle_s <= 0 or self.max_upload_bytes <= 0:
+            raise ConfigError("console: idle_s > 0, max_upload_bytes > 0")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a hashmatch process needs, built once from a TOML file and flags."""
 
@@ -434,6 +452,7 @@ class Config:
     flood: FloodSettings = field(default_factory=FloodSettings)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     exchanges: ExchangesConfig = field(default_factory=ExchangesConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
 
 _SECTIONS = {
@@ -450,6 +469,7 @@ _SECTIONS = {
     "flood": FloodSettings,
     "probe": ProbeConfig,
     "exchanges": ExchangesConfig,
+    "console": ConsoleConfig,
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from hashmatch.core.calls import Call, status_of
 from hashmatch.core.runtime import Runtime
@@ -185,8 +185,14 @@ def create_app(runtime: Runtime, max_body: int = 64 << 20) -> Starlette:
         endpoint = admitted(rpc, role, photodna_errors(handler))
         return Route(f"/photodna/v1.0/{path}", endpoint, methods=["POST"])
 
+    routes: list[BaseRoute] = []
+    if runtime.config.console.enabled:  # the operator console, over the same core
+        from hashmatch.console.app import mount
+
+        routes.append(mount(runtime))
     return Starlette(
         routes=[
+            *routes,
             post("Match", "Match", Role.MATCH, match),
             post("MatchHash", "MatchHash", Role.MATCH, match_hash),
             post("Report", "Report", Role.REPORT, report),

@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO
 
 import grpc
 
 from hashmatch.banks.formats import Format
-from hashmatch.banks.importer import export_bank, import_file
 from hashmatch.banks.model import (
     Bank,
     BankKind,
     BankSettings,
     DistancePolicy,
     Entry,
-    ExportReport,
     NewEntry,
     SignalType,
     Visibility,
     WriteReport,
 )
 from hashmatch.banks.store import BankStore
+from hashmatch.core.banks import BankOps, BankView, ShareState, export_format
 from hashmatch.core.calls import Call, CallRecorder
 from hashmatch.core.feedback import FeedbackService
 from hashmatch.errors import BadParameter, TooLarge
@@ -49,6 +46,7 @@ DISTANCE = {
 }
 MAX_IMPORT_BYTES = 4 * 1024 * 1024 * 1024
 EXPORT_CHUNK = 1 << 20
+SHARE_STATE = {ShareState.INVITED: bank_pb.INVITED, ShareState.ACCEPTED: bank_pb.ACCEPTED}
 
 
 def settings_from(msg: bank_pb.BankSettings) -> BankSettings:
@@ -109,23 +107,10 @@ def report_to(r: WriteReport) -> bank_pb.WriteReport:
     )
 
 
-def _format(name: str) -> Format:
-    try:
-        return Format(name or Format.CSV.value)
-    except ValueError:
-        choices = ", ".join(f.value for f in Format)
-        raise BadParameter(f"format {name!r} is not one of {choices}") from None
-
-
-def _seen_by(who: Principal, bank: Bank, msg: bank_pb.Bank) -> bank_pb.Bank:
-    """Who else a bank is shared with is its owner's business only; an invited tenant
-    sees whether it accepted."""
-    if not who.open and bank.owner != who.bank_owner:
-        del msg.shared_with[:]
-        del msg.accepted_by[:]
-        if who.bank_owner in bank.shared_with:
-            accepted = who.bank_owner in bank.accepted_by
-            msg.share_state = bank_pb.ACCEPTED if accepted else bank_pb.INVITED
+def view_to(v: BankView) -> bank_pb.Bank:
+    msg = bank_to(v.bank, v.counts)
+    if v.share_state is not ShareState.NONE:
+        msg.share_state = SHARE_STATE[v.share_state]
     return msg
 
 
@@ -137,7 +122,7 @@ class BankServicer(bank_rpc.BankServiceServicer):
         self, store: BankStore, access: BankAccess, calls: CallRecorder, feedback: FeedbackService
     ) -> None:
         self.store = store
-        self.access = access
+        self.ops = BankOps(store, access)
         self.calls = calls  # read by the status wrappers
         self.feedback = feedback
 
@@ -168,64 +153,49 @@ class BankServicer(bank_rpc.BankServiceServicer):
         return await self._share(call.caller, request.bank, accepted=False)
 
     async def _share(self, who: Principal, name: str, accepted: bool) -> bank_pb.Bank:
-        await asyncio.to_thread(self.access.readable, who, name)  # another's: NotFound
-        bank = await asyncio.to_thread(
-            self.store.set_share_accepted, name, who.bank_owner, accepted
-        )
-        return _seen_by(who, bank, bank_to(bank))
+        return view_to(await asyncio.to_thread(self.ops.set_share, who, name, accepted))
 
     @unary
     async def CreateBank(
         self, request: bank_pb.CreateBankRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.Bank:
-        settings = self.access.settings_for(
-            call.caller, request.name, settings_from(request.settings), creating=True
-        )
-        bank = await asyncio.to_thread(self.store.create_bank, request.name, settings)
+        settings = settings_from(request.settings)
+        bank = await asyncio.to_thread(self.ops.create, call.caller, request.name, settings)
         return bank_to(bank)
 
     @unary
     async def GetBank(
         self, request: bank_pb.GetBankRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.Bank:
-        who = call.caller
-        bank = await asyncio.to_thread(self.access.readable, who, request.name)
-        counts = await asyncio.to_thread(self.store.count_entries, request.name)
-        return _seen_by(who, bank, bank_to(bank, counts))
+        return view_to(await asyncio.to_thread(self.ops.get, call.caller, request.name))
 
     @unary
     async def ListBanks(
         self, request: bank_pb.ListBanksRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.ListBanksResponse:
-        who = call.caller
-        banks = self.access.visible(who, await asyncio.to_thread(self.store.list_banks))
-        return bank_pb.ListBanksResponse(banks=[_seen_by(who, b, bank_to(b)) for b in banks])
+        views = await asyncio.to_thread(self.ops.visible, call.caller)
+        return bank_pb.ListBanksResponse(banks=[view_to(v) for v in views])
 
     @unary
     async def UpdateBank(
         self, request: bank_pb.UpdateBankRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.Bank:
-        who = call.caller
-        await asyncio.to_thread(self.access.owned, who, request.name)
-        settings = self.access.settings_for(
-            who, request.name, settings_from(request.settings), creating=False
-        )
-        bank = await asyncio.to_thread(self.store.update_bank, request.name, settings)
+        settings = settings_from(request.settings)
+        bank = await asyncio.to_thread(self.ops.update, call.caller, request.name, settings)
         return bank_to(bank)
 
     @unary
     async def DeleteBank(
         self, request: bank_pb.DeleteBankRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.DeleteBankResponse:
-        await asyncio.to_thread(self.access.owned, call.caller, request.name)
-        await asyncio.to_thread(self.store.delete_bank, request.name)
+        await asyncio.to_thread(self.ops.delete, call.caller, request.name)
         return bank_pb.DeleteBankResponse()
 
     @unary
     async def AddEntries(
         self, request: bank_pb.AddEntriesRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.WriteReport:
-        await asyncio.to_thread(self.access.owned, call.caller, request.bank)
+        await asyncio.to_thread(self.ops.check_writable, call.caller, request.bank)
         entries = [
             NewEntry(
                 signal_from(e.signal_type),
@@ -243,7 +213,7 @@ class BankServicer(bank_rpc.BankServiceServicer):
     async def RemoveEntries(
         self, request: bank_pb.RemoveEntriesRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.RemoveEntriesResponse:
-        await asyncio.to_thread(self.access.owned, call.caller, request.bank)
+        await asyncio.to_thread(self.ops.check_writable, call.caller, request.bank)
         values = [(signal_from(v.signal_type), v.value) for v in request.values]
         removed = await asyncio.to_thread(self.store.remove_entries, request.bank, values)
         return bank_pb.RemoveEntriesResponse(removed=removed)
@@ -253,11 +223,8 @@ class BankServicer(bank_rpc.BankServiceServicer):
         self, request: bank_pb.ListEntriesRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.ListEntriesResponse:
         limit = request.limit or 1000
-        if not 1 <= limit <= 10_000:
-            raise BadParameter("limit must be in 1..10000")
-        await asyncio.to_thread(self.access.owned, call.caller, request.bank)
         rows = await asyncio.to_thread(
-            self.store.list_entries, request.bank, request.after_id, limit
+            self.ops.entries, call.caller, request.bank, request.after_id, limit
         )
         nxt = rows[-1].id if len(rows) == limit else 0
         return bank_pb.ListEntriesResponse(entries=[entry_to(e) for e in rows], next_after_id=nxt)
@@ -276,8 +243,8 @@ class BankServicer(bank_rpc.BankServiceServicer):
         with tempfile.NamedTemporaryFile(prefix="hashmatch-import-") as spool:
             async for chunk in request_iterator:
                 if not bank:
-                    bank, fmt = chunk.bank, _format(chunk.format)
-                    await asyncio.to_thread(self.access.owned, who, bank)
+                    bank, fmt = chunk.bank, export_format(chunk.format)
+                    await asyncio.to_thread(self.ops.check_writable, who, bank)
                 size += len(chunk.data)
                 if size > MAX_IMPORT_BYTES:
                     raise TooLarge(f"an import is at most {MAX_IMPORT_BYTES} bytes")
@@ -285,27 +252,22 @@ class BankServicer(bank_rpc.BankServiceServicer):
             spool.flush()
             if not bank:
                 raise BadParameter("the first ImportChunk must name the bank")
-            report = await asyncio.to_thread(import_file, self.store, bank, Path(spool.name), fmt)
+            path = Path(spool.name)
+            report = await asyncio.to_thread(self.ops.import_path, who, bank, path, fmt)
         return report_to(report)
 
     @streaming
     async def ExportEntries(
         self, request: bank_pb.ExportRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> AsyncIterator[bank_pb.ExportChunk]:
-        fmt = _format(request.format)
-        await asyncio.to_thread(self.access.owned, call.caller, request.bank)
+        fmt = export_format(request.format)
+        who = call.caller
+        await asyncio.to_thread(self.ops.check_writable, who, request.bank)
         with tempfile.TemporaryFile(mode="w+b", prefix="hashmatch-export-") as spool:
             # Written whole first (NCMEC XML is one document), then streamed in chunks.
-            report = await asyncio.to_thread(self._export, request.bank, fmt, spool)
+            report = await asyncio.to_thread(self.ops.export, who, request.bank, fmt, spool)
             if not report.lossless:  # said where a client can read it, before the data
                 context.set_trailing_metadata((("hashmatch-export-left-out", report.describe()),))
             spool.seek(0)
             while data := spool.read(EXPORT_CHUNK):
                 yield bank_pb.ExportChunk(data=data)
-
-    def _export(self, bank: str, fmt: Format, spool: IO[bytes]) -> ExportReport:
-        text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
-        report = export_bank(self.store, bank, fmt, text)
-        text.flush()
-        text.detach()  # leave the spool open for streaming
-        return report

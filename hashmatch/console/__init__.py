@@ -1,0 +1,1 @@
+"""The operator console: server-rendered pages over the same core as gRPC and REST."""

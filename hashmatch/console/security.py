@@ -1,0 +1,52 @@
+"""What every console response carries, and the CSRF checks of every form.
+
+CSP: scripts, styles, images and form targets from this origin only, no inline script or
+style, no framing. Forms carry the session's CSRF token in a hidden field, checked in
+constant time; the request's Origin (or, without one, its Referer) must be this console's
+own origin. Sign-in has no session yet: its token is a double-submit cookie.
+"""
+
+from __future__ import annotations
+
+import hmac
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none';"
+    " object-src 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",  # a created key's secret must not sit in a cache
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def harden(response: Response) -> Response:
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def same_origin(request: Request) -> bool:
+    """The form was posted from a page of this console (Origin, else Referer)."""
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    origin = request.headers.get("origin")
+    if origin is None:
+        referer = request.headers.get("referer")
+        if not referer:
+            return False
+        parts = urlsplit(referer)
+        origin = f"{parts.scheme}://{parts.netloc}"
+    return hmac.compare_digest(origin.encode(), own.encode())
+
+
+def token_ok(sent: object, expected: str) -> bool:
+    return isinstance(sent, str) and bool(sent) and hmac.compare_digest(sent, expected)

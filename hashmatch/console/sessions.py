@@ -1,0 +1,80 @@
+"""Console sessions, held in this process's memory only.
+
+A session id is 256 random bits, sent as an HttpOnly, SameSite=Strict cookie; the server
+keeps the key it was opened with (never written anywhere), its CSRF token and when it
+was last used. Every request re-admits the key through the core's Admission, so a revoked
+key, a suspended tenant or a lost role ends the session's powers at once; an idle session
+expires. Sign-in always makes a new id (a session id planted before sign-in is worth
+nothing), sign-out forgets it, and the console drops every session of a key it revokes
+or rotates.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MAX_SESSIONS = 10_000  # a flood of sign-ins cannot grow the server's memory
+
+
+@dataclass
+class Session:
+    id: str
+    key: str
+    key_id: str
+    csrf: str
+    last_used: float
+    flashes: list[str] = field(default_factory=list)
+
+
+class SessionStore:
+    def __init__(self, idle_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.idle_s = idle_s
+        self._clock = clock
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def open(self, key: str, key_id: str) -> Session:
+        now = self._clock()
+        session = Session(secrets.token_urlsafe(32), key, key_id, secrets.token_urlsafe(32), now)
+        with self._lock:
+            self._expire(now)
+            if len(self._sessions) >= MAX_SESSIONS:  # the least recently used goes
+                oldest = min(self._sessions.values(), key=lambda s: s.last_used)
+                del self._sessions[oldest.id]
+            self._sessions[session.id] = session
+        return session
+
+    def get(self, session_id: str | None) -> Session | None:
+        """The live session of this id (its idle clock restarted), or None."""
+        if not session_id:
+            return None
+        now = self._clock()
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return None
+            if now - session.last_used > self.idle_s:
+                del self._sessions[session_id]
+                return None
+            session.last_used = now
+            return session
+
+    def close(self, session_id: str) -> None:
+        with self._lock:
+            self._sessions.pop(session_id, None)
+
+    def close_key(self, key_id: str) -> int:
+        """Every session opened with this key (revoked or rotated here)."""
+        with self._lock:
+            gone = [s for s in self._sessions.values() if s.key_id == key_id]
+            for s in gone:
+                del self._sessions[s.id]
+        return len(gone)
+
+    def _expire(self, now: float) -> None:
+        for s in [s for s in self._sessions.values() if now - s.last_used > self.idle_s]:
+            del self._sessions[s.id]

@@ -1,0 +1,129 @@
+"""The operator's oversight as every face sees it (the CLI's `quarantine`, `audit verify`,
+`report usage`, `exchange`; the console): who may do each, in one place.
+
+Flood quarantine, the audit chain and exchanges concern every tenant at once: operator
+keys only. Usage is the operator's for every tenant, and a tenant admin's for its own
+tenant only (another tenant's figures never show, not even its name).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from hashmatch.audit.log import VerifyReport, verify
+from hashmatch.audit.tables import AuditTables
+from hashmatch.audit.usage import TenantUsage, aggregate_for_ncmec, usage
+from hashmatch.core.exchanges import ExchangeOps
+from hashmatch.errors import BadParameter
+from hashmatch.exchanges.model import Exchange
+from hashmatch.exchanges.sync import SyncReport
+from hashmatch.reports.outbox import ReportOutbox
+from hashmatch.storage.datadir import DataDir
+from hashmatch.storage.flood_store import FloodStore
+from hashmatch.tenancy.model import Principal, Role
+
+MAX_DAYS = 92  # the chart's span: one audit read per day
+
+
+@dataclass(frozen=True)
+class DailyMatches:
+    """Matches per bank per day, for a chart."""
+
+    days: list[str]
+    banks: list[str]
+    counts: dict[str, Counter[str]]  # day -> bank -> matched items
+
+    @property
+    def peak(self) -> int:
+        return max((n for c in self.counts.values() for n in c.values()), default=0)
+
+
+def check_span(start: str, end: str) -> tuple[date, date]:
+    try:
+        a, b = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError:
+        raise BadParameter("dates are YYYY-MM-DD") from None
+    if not a < b or (b - a).days > MAX_DAYS:
+        raise BadParameter(f"from must be before to, at most {MAX_DAYS} days apart")
+    return a, b
+
+
+class Oversight:
+    """Blocking (store and audit reads): faces run these in threads."""
+
+    def __init__(
+        self, data: DataDir, flood: FloodStore, outbox: ReportOutbox, exchanges: ExchangeOps
+    ) -> None:
+        self.data, self.flood, self.outbox, self.exchanges = data, flood, outbox, exchanges
+        self._audit_tables: AuditTables | None = None
+
+    # -- flood quarantine ----------------------------------------------------------------
+    def quarantined(self, who: Principal) -> list[dict[str, Any]]:
+        who.require(Role.OPERATOR)
+        return self.flood.listing()
+
+    def release(self, who: Principal, entry_id: int) -> bool:
+        """Reviewed: the entry's matches count again (every server within a second)."""
+        who.require(Role.OPERATOR)
+        return self.flood.release(entry_id)
+
+    # -- audit ---------------------------------------------------------------------------
+    def _audit(self) -> AuditTables:
+        """The audit chain's tables, opened on first use (SQLite's file or the database)."""
+        if self._audit_tables is None:
+            self._audit_tables = self.data.open_audit_tables()
+        return self._audit_tables
+
+    def verify_audit(self, who: Principal) -> VerifyReport:
+        who.require(Role.OPERATOR)
+        return verify(self._audit(), self.data.audit_files)
+
+    # -- usage ---------------------------------------------------------------------------
+    def _scope(self, who: Principal) -> str | None:
+        """None: every tenant (the operator); else the one tenant a tenant admin sees."""
+        if Role.OPERATOR in who.roles:
+            return None
+        who.require(Role.TENANT_ADMIN)
+        return who.tenant_id
+
+    def usage(self, who: Principal, start: str, end: str) -> list[TenantUsage]:
+        check_span(start, end)
+        scope = self._scope(who)
+        filed = self.outbox.tables.filed_by_tenant(start, end)
+        rows = usage(self._audit(), start, end, filed)
+        return [u for u in rows if scope is None or u.tenant == scope]
+
+    def ncmec_aggregate(self, who: Principal, start: str, end: str) -> dict[str, Any]:
+        who.require(Role.OPERATOR)
+        return aggregate_for_ncmec(self.usage(who, start, end), start, end)
+
+    def daily_matches(self, who: Principal, start: str, end: str) -> DailyMatches:
+        a, b = check_span(start, end)
+        scope = self._scope(who)
+        days: list[str] = []
+        counts: dict[str, Counter[str]] = {}
+        banks: set[str] = set()
+        day = a
+        while day < b:
+            nxt = day + timedelta(days=1)
+            per: Counter[str] = Counter()
+            for u in usage(self._audit(), day.isoformat(), nxt.isoformat()):
+                if scope is None or u.tenant == scope:
+                    per.update(u.matches_by_bank)
+            days.append(day.isoformat())
+            counts[day.isoformat()] = per
+            banks.update(per)
+            day = nxt
+        return DailyMatches(days, sorted(banks), counts)
+
+    # -- exchanges -----------------------------------------------------------------------
+    def exchange_list(self, who: Principal) -> list[Exchange]:
+        who.require(Role.OPERATOR)
+        return self.exchanges.list()
+
+    def sync_now(self, who: Principal, name: str) -> SyncReport:
+        who.require(Role.OPERATOR)
+        return self.exchanges.sync(name)
