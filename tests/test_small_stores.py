@@ -47,3 +47,44 @@ def test_flood_flags_suspend_and_release_everywhere(data: DataDir) -> None:
     assert b.suspended() == {11} and b.listing()[0]["released_at"] is None
     a.close()
     b.close()
+
+
+def test_flood_counts_add_up_across_replicas(pg_cluster: postgres.Cluster, tmp_path: Path) -> None:
+    """Two replicas each see 6 distinct contents match one entry (max_distinct 10): alone
+    neither would flag it; counted together in the database they do, at the next refresh,
+    and the entry is suspended on both. The database keeps digests, not the contents."""
+    from hashmatch.banks.model import SignalType
+    from hashmatch.config import FloodSettings
+    from hashmatch.core.flood import REFRESH_S, FloodMonitor
+    from hashmatch.matching.model import Match, MatchResult
+
+    data = DataDir(tmp_path / "data", pg_cluster.new_database())
+    config = FloodSettings(max_distinct=10, min_tenants=2, suspend=True)
+    now = [0.0]
+    flagged: list[tuple[int, int]] = []
+    stores = [data.open_flood(), data.open_flood()]
+
+    def flag(entry: int, bank: str, n: int) -> None:
+        flagged.append((entry, n))
+
+    monitors = [FloodMonitor(config, s, on_flag=flag, clock=lambda: now[0]) for s in stores]
+    hit = MatchResult((Match("ncmec", 7, SignalType.PDQ, 3, None),))
+    contents = [f"upload-{k}".encode() for k in range(12)]
+    for k, content in enumerate(contents):
+        # Two tenants, 3 contents each per replica: 6 per tenant in all (the cap is 6).
+        monitors[k % 2].observe(f"tenant-{k // 2 % 2}", [content], [hit])
+    assert flagged == []  # each replica alone: 6 distinct
+    now[0] += REFRESH_S
+    for m in monitors:
+        m.observe("tenant-0", [contents[0]], [hit])
+    assert flagged and flagged[0] == (7, 12)
+    now[0] += REFRESH_S
+    out = [m.observe("tenant-1", [b"another"], [hit])[0] for m in monitors]
+    assert all(r.matches[0].suppressed_by is not None for r in out)
+    import psycopg
+
+    with psycopg.connect(data.database_url) as db:
+        kept = {bytes(r[0]) for r in db.execute("SELECT content FROM flood_sightings")}
+    assert len(kept) == 12 and not kept & set(contents)
+    for s in stores:
+        s.close()

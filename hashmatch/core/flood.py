@@ -8,14 +8,18 @@ past `max_distinct` it flags the entry (each tenant's contents count for at most
 `min_tenants`-th of it, so it takes several tenants: one tenant alone cannot quarantine an
 entry for everyone) (kept in flood.sqlite3, with an audit event) and, if
 `suspend`, reports its matches as suppressed until an operator releases it
-(`hashmatch quarantine release ENTRY_ID`).
+(`hashmatch quarantine release ENTRY_ID`). Replicas of one database also count together:
+each sends what it saw to the database once a REFRESH_S and flags on the shared count, so
+traffic spread over N replicas is flagged as on one (up to REFRESH_S later).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,12 +27,20 @@ from collections.abc import Callable, Sequence
 from hashmatch.config import FloodSettings
 from hashmatch.errors import Unavailable
 from hashmatch.matching.model import MatchResult, Suppressor
-from hashmatch.storage.flood_store import FloodStore
+from hashmatch.storage.flood_store import FloodStore, SharedFloodCounts, Sighting
 
 log = logging.getLogger(__name__)
 QUARANTINE = "quarantine"  # the suppressor's bank name on a suspended entry's matches
-# How often releases made elsewhere (the CLI, another server) are picked up.
+# How often releases made elsewhere (the CLI, another server) are picked up, and a
+# replica's sightings counted with the others'.
 REFRESH_S = 1.0
+MAX_SIGHTINGS = 100_000  # held between refreshes (a lost database: the rest are local)
+
+
+def _digest(content: bytes) -> bytes:
+    """What the database keeps of a content: enough to tell contents apart, not the MD5
+    or hash a list could be searched for."""
+    return hashlib.blake2b(content, digest_size=12, person=b"hashmatch-flood").digest()
 
 
 class FloodMonitor:
@@ -48,6 +60,9 @@ class FloodMonitor:
         self._lock = threading.Lock()
         self._suspended = store.suspended()
         self._refreshed = clock()
+        self._shared = store if isinstance(store, SharedFloodCounts) else None
+        self._sightings: dict[Sighting, str] = {}  # -> bank; sent at the next refresh
+        self._flagged_at: dict[int, float] = {}  # the shared count stays high a window long
 
     def observe(
         self, tenant: str, contents: Sequence[bytes], results: Sequence[MatchResult]
@@ -56,9 +71,10 @@ class FloodMonitor:
         results with the matches of suspended entries suppressed."""
         now = self._clock()
         if now - self._refreshed >= REFRESH_S:
+            self._refreshed = now
             with contextlib.suppress(Unavailable):  # a lost database: the last set read
                 self._suspended = self.store.suspended()
-            self._refreshed = now
+                self._count_shared()
         for content, result in zip(contents, results, strict=True):
             for m in result.matches:
                 if m.suppressed_by is None and m.entry_id not in self._suspended:
@@ -72,6 +88,8 @@ class FloodMonitor:
         with self._lock:
             per_tenant = self._seen.setdefault(entry_id, {})
             per_tenant.setdefault(tenant, {})[content] = now
+            if self._shared is not None and len(self._sightings) < MAX_SIGHTINGS:
+                self._sightings[(entry_id, tenant, _digest(content))] = bank
             if self._distinct(per_tenant) <= self.config.max_distinct:
                 return
             horizon = now - self.config.window_s
@@ -82,6 +100,35 @@ class FloodMonitor:
             if distinct <= self.config.max_distinct:
                 return
             del self._seen[entry_id]  # flagged: stop counting it
+        self._flag(entry_id, bank, distinct)
+
+    def _count_shared(self) -> None:
+        """This replica's sightings since the last time, counted with every other's."""
+        if self._shared is None or not self._sightings:
+            return
+        with self._lock:
+            sent, self._sightings = self._sightings, {}
+        try:
+            counts = self._shared.count_sightings(
+                sorted(sent), self.config.window_s, self._per_tenant
+            )  # sorted: replicas lock rows in one order
+        except Unavailable:
+            with self._lock:  # kept for the next try (bounded by MAX_SIGHTINGS)
+                self._sightings = {**sent, **self._sightings}
+            raise
+        banks = {entry: bank for (entry, _, _), bank in sent.items()}
+        now = self._clock()
+        for entry_id, distinct in counts.items():
+            if distinct <= self.config.max_distinct or entry_id in self._suspended:
+                continue
+            if now - self._flagged_at.get(entry_id, -math.inf) < self.config.window_s:
+                continue  # flagged here already: the shared count stays high a window long
+            with self._lock:
+                self._seen.pop(entry_id, None)
+            self._flag(entry_id, banks[entry_id], distinct)
+
+    def _flag(self, entry_id: int, bank: str, distinct: int) -> None:
+        self._flagged_at[entry_id] = self._clock()
         try:
             self.store.flag(entry_id, bank, distinct, self.config.window_s, self.config.suspend)
         except Unavailable:  # suspended here now; the record waits for the database

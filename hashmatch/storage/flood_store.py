@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from hashmatch.storage.sqlite import migrate, write_transaction
 
@@ -26,6 +27,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
     ),
 )
+
+
+# One sighting: (entry_id, tenant, content digest).
+Sighting = tuple[int, str, bytes]
+
+
+@runtime_checkable
+class SharedFloodCounts(Protocol):
+    """Distinct contents per entry counted across every replica (the PostgreSQL store)."""
+
+    def count_sightings(
+        self, sightings: Sequence[Sighting], window_s: float, per_tenant: int
+    ) -> dict[int, int]:
+        """Records the sightings; returns, for each entry among them, its distinct
+        contents within the window, each tenant counting for at most per_tenant."""
+        ...
 
 
 class FloodStore(Protocol):
