@@ -39,8 +39,8 @@ class ImportJob:
 
     @property
     def state(self) -> str:
-        if not self.finished.is_set():
-            return "running"
+        if not self.finished.is_set():  # read to its end: the one transaction is merging
+            return "merging" if self.read >= self.total else "running"
         return "failed" if self.error is not None else "done"
 
     def to_json(self) -> dict[str, object]:

@@ -26,7 +26,7 @@ function pollImport(box) {
       error.textContent = job.error;
       error.hidden = false;
     }
-    return job.state === "running";
+    return job.state === "running" || job.state === "merging";
   }
   function tick() {
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
