@@ -149,19 +149,37 @@ class Console:
             return self.render(request, "error.html", 403, title=TITLES[403],
                                message="no session: sign in again")  # fmt: skip
         form = None
-        if request.method == "POST":
-            try:
+        try:
+            if request.method == "POST":
                 form = await read_form(request, self.config.max_upload_bytes)
-            except HashmatchError as exc:
-                return self.error_page(request, exc, session, None)
-            if not same_origin(request) or not token_ok(form.get("csrf"), session.csrf):
-                self.runtime.calls.refused(rpc, PermissionDenied("CSRF check failed"))
-                return self.render(request, "error.html", 403, session, title=TITLES[403],
-                                   message="the form's security token did not match: reload "
-                                   "the page and try again")  # fmt: skip
-        who = await self._admit(request, session, rpc)
-        if not isinstance(who, Principal):
-            return who
+                if not same_origin(request) or not token_ok(form.get("csrf"), session.csrf):
+                    return self._csrf_refused(request, rpc, session)
+            who = await self._admit(request, session, rpc)
+            if not isinstance(who, Principal):
+                return who
+            return await self._handle(request, rpc, policy, handler, session, who, form)
+        except HashmatchError as exc:  # a form too large or malformed
+            return self.error_page(request, exc, session, None)
+        finally:
+            if form is not None:
+                await form.close()  # uploads are held in memory: freed with the request
+
+    def _csrf_refused(self, request: Request, rpc: str, session: Session) -> Response:
+        self.runtime.calls.refused(rpc, PermissionDenied("CSRF check failed"))
+        return self.render(request, "error.html", 403, session, title=TITLES[403],
+                           message="the form's security token did not match: reload the"
+                           " page and try again")  # fmt: skip
+
+    async def _handle(
+        self,
+        request: Request,
+        rpc: str,
+        policy: Policy,
+        handler: Handler,
+        session: Session,
+        who: Principal,
+        form: FormData | None,
+    ) -> Response:
         try:
             with self.runtime.calls.call(who, rpc) as call:
                 if isinstance(policy, Role):
