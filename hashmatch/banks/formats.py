@@ -69,9 +69,10 @@ _NCMEC_SIGNALS = {"pdq": SignalType.PDQ, "md5": SignalType.MD5, "sha256": Signal
 _HEADER_WORDS = {"value", "hash", "signal", "pdq", "md5", "sha256", "signal_type"}
 
 
-def _lines(f: BinaryIO) -> Iterator[tuple[int, str | RowError]]:
-    """(1-based line number, decoded line without newline, or the row's error)."""
-    row = 0
+def lines(f: BinaryIO, start: int = 0) -> Iterator[tuple[int, str | RowError]]:
+    """(1-based line number, decoded line without newline, or the row's error); `start`:
+    the lines before f (a block of a larger input)."""
+    row = start
     while True:
         raw = f.readline(MAX_LINE + 1)
         if not raw:
@@ -113,12 +114,18 @@ def _opt(fields: list[str], i: int) -> str | None:
 
 
 def read_delimited(f: BinaryIO, delimiter: str, default: SignalType) -> Iterator[Item]:
-    return _delimited(_lines(f), delimiter, default)
+    return delimited_lines(lines(f), delimiter, default)
 
 
-def _delimited(
+def is_header(fields: list[str]) -> bool:
+    """A first line naming its columns (skipped), not a value."""
+    return bool(fields) and fields[0].strip().lower() in _HEADER_WORDS
+
+
+def delimited_lines(
     lines: Iterator[tuple[int, str | RowError]], delimiter: str, default: SignalType
 ) -> Iterator[Item]:
+    """The items of numbered lines (see _lines) of a csv / tsv input."""
     te_csv = False  # python-threatexchange's `dataset -P --csv`, told by its header
     for row, line in lines:
         if isinstance(line, RowError):
@@ -134,7 +141,7 @@ def _delimited(
         if row == 1 and te_format.is_te_csv_header(fields):
             te_csv = True
             continue
-        if row == 1 and fields and fields[0].strip().lower() in _HEADER_WORDS:
+        if row == 1 and is_header(fields):
             continue
         if te_csv:
             yield _te_item(row, te_format.parse_csv_row(fields))
@@ -147,7 +154,7 @@ def _delimited(
 
 
 def read_jsonl(f: BinaryIO, default: SignalType) -> Iterator[Item]:
-    for row, line in _lines(f):
+    for row, line in lines(f):
         if isinstance(line, RowError):
             yield line
             continue
@@ -186,15 +193,15 @@ def read_jsonl(f: BinaryIO, default: SignalType) -> Iterator[Item]:
 
 
 def read_te(f: BinaryIO, default: SignalType = SignalType.PDQ) -> Iterator[Item]:
-    lines = _lines(f)
-    for row, line in lines:
+    numbered = lines(f)
+    for row, line in numbered:
         if isinstance(line, RowError):
             yield line
             continue
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if row == 1 and te_format.is_te_csv_header(line.split(",")):
-            yield from _delimited(itertools.chain([(row, line)], lines), ",", default)
+            yield from delimited_lines(itertools.chain([(row, line)], numbered), ",", default)
             return
         yield _te_item(row, te_format.parse_line(line, default))
 

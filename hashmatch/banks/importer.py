@@ -9,14 +9,19 @@ in the file counts as a duplicate, not an error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
+import numpy as np
+
+from hashmatch.banks import fast_csv
 from hashmatch.banks.formats import Format, Item, Record, Removal, read, write
 from hashmatch.banks.model import (
+    MAX_ROW_ERRORS,
     Bank,
     Entry,
+    EntryBatch,
     ExportReport,
     NewEntry,
     RowError,
@@ -39,30 +44,53 @@ def import_file(
     b = store.get_bank(bank)  # NotFound before reading anything
     errors = WriteReport()  # the row errors, gathered while the store reads the stream
     with open(path, "rb") as f:
-        report = store.import_entries(bank, _events(read(f, fmt, default_type), b, errors))
+        report = store.import_entries(bank, _events(_items(f, fmt, default_type), b, errors))
     report.errors, report.error_count = errors.errors, errors.error_count
     return report
 
 
+def _items(f: BinaryIO, fmt: Format, default: SignalType) -> Iterator[Item | EntryBatch]:
+    """The file's items; csv and tsv with their plain rows in batches."""
+    if fmt in (Format.CSV, Format.TSV):
+        return fast_csv.read_delimited(f, "," if fmt is Format.CSV else "\t", default)
+    return read(f, fmt, default)
+
+
 def _events(
-    items: Iterator[Item], bank: Bank, errors: WriteReport
-) -> Iterator[NewEntry | Tombstone]:
+    items: Iterator[Item | EntryBatch], bank: Bank, errors: WriteReport
+) -> Iterator[NewEntry | Tombstone | EntryBatch]:
     for item in items:
-        if isinstance(item, RowError):
+        if isinstance(item, EntryBatch):
+            if item.signal_type in bank.signal_types:
+                yield item
+            else:
+                _not_enabled(bank, item.signal_type, item.rows, errors)
+        elif isinstance(item, RowError):
             errors.add_error(item)
         elif isinstance(item, Removal):
             yield Tombstone(item.external_id)
         elif isinstance(item, Record):
             if item.entry.signal_type not in bank.signal_types:
-                errors.add_error(
-                    RowError(
-                        item.row,
-                        RowErrorCode.SIGNAL_NOT_ENABLED,
-                        f"bank {bank.name!r} does not hold {item.entry.signal_type.value} signals",
-                    )
-                )
+                _not_enabled(bank, item.entry.signal_type, [item.row], errors)
                 continue
             yield item.entry
+
+
+def _not_enabled(
+    bank: Bank, st: SignalType, rows: Sequence[int] | np.ndarray, errors: WriteReport
+) -> None:
+    """Row errors for rows of a signal type the bank does not hold (counted past the
+    ones kept)."""
+    kept = max(0, min(len(rows), MAX_ROW_ERRORS - len(errors.errors)))
+    for row in rows[:kept]:
+        errors.add_error(
+            RowError(
+                int(row),
+                RowErrorCode.SIGNAL_NOT_ENABLED,
+                f"bank {bank.name!r} does not hold {st.value} signals",
+            )
+        )
+    errors.error_count += len(rows) - kept
 
 
 def iter_entries(store: BankStore, bank: str, page: int = 10_000) -> Iterator[Entry]:

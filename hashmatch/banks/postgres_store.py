@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,8 +26,8 @@ from hashmatch.banks.model import (
     Bank,
     BankSettings,
     Change,
-    ChangeKind,
     Entry,
+    EntryBatch,
     LiveState,
     NewEntry,
     SignalType,
@@ -48,7 +48,7 @@ from hashmatch.storage.postgres import (
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CHANNEL = "hashmatch_banks"  # NOTIFY'd by every committed bank write
 LOCK = lock_id("banks")  # the video tables write under it too
 EXCHANGE_LOCKS = lock_id("exchange syncs")  # with the exchange's own as the second key
@@ -158,6 +158,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE INDEX vpdq_frames_entry ON vpdq_frames (entry_id)""",
     ),
     POSTGRES_DDL,  # exchanges feeding banks, their checkpoints, verdicts for upstream
+    (
+        # One row logs an import's new entries, ids entry_id..last_entry_id, in sequence
+        # numbers seq - (last_entry_id - entry_id)..seq (changes_since expands it); the
+        # import sets hashmatch.range_logged for its INSERT, which the trigger then skips.
+        """ALTER TABLE changes ADD COLUMN last_entry_id BIGINT""",
+        """CREATE OR REPLACE FUNCTION hashmatch_entries_added() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF current_setting('hashmatch.range_logged', true) = 'on' THEN
+                RETURN NULL;
+            END IF;
+            INSERT INTO changes (kind, bank_id, entry_id, at)
+            SELECT 'add', n.bank_id, n.id, n.added_at FROM new_rows n
+            WHERE n.removed_at IS NULL;
+            RETURN NULL;
+        END $$""",
+    ),
 )
 
 # An import's staging: temporary tables, dropped at commit (or with a rolled-back import).
@@ -382,7 +399,7 @@ class PostgresBankStore(ExchangeTables):
     def import_entries(
         self,
         bank: str,
-        events: Iterable[NewEntry | Tombstone],
+        events: Iterable[NewEntry | Tombstone | EntryBatch],
         chunk: int = 10_000,
         progress: Progress | None = None,
     ) -> WriteReport:
@@ -400,7 +417,9 @@ class PostgresBankStore(ExchangeTables):
 
     @staticmethod
     def _stage(
-        db: psycopg.Connection, events: Iterable[NewEntry | Tombstone], report: WriteReport
+        db: psycopg.Connection,
+        events: Iterable[NewEntry | Tombstone | EntryBatch],
+        report: WriteReport,
     ) -> None:
         """The events into temporary tables by COPY (streamed: bounded memory), in order;
         then one row per value (the first), the rest counted as duplicates."""
@@ -411,13 +430,19 @@ class PostgresBankStore(ExchangeTables):
             with cur.copy(
                 "COPY staging_raw (seq, signal_type, value, label, external_id, source) FROM STDIN"
             ) as copy:
-                for seq, e in enumerate(events):
+                seq = 0
+                for e in events:
+                    if isinstance(e, EntryBatch):
+                        copy.write(copy_text(e, seq))
+                        seq += len(e)
+                        continue
                     if isinstance(e, Tombstone):
                         removals.append((seq, e.external_id))
-                        continue
-                    copy.write_row(
-                        (seq, e.signal_type.value, e.value, e.label, e.external_id, e.source)
-                    )
+                    else:
+                        copy.write_row(
+                            (seq, e.signal_type.value, e.value, e.label, e.external_id, e.source)
+                        )
+                    seq += 1
             if removals:
                 with cur.copy("COPY staging_removals (seq, external_id) FROM STDIN") as copy:
                     for r in removals:
@@ -478,13 +503,7 @@ class PostgresBankStore(ExchangeTables):
             f" FROM staging s WHERE {key} AND (e.removed_at IS NOT NULL OR {differs})",
             args,
         )
-        db.execute(
-            "INSERT INTO entries (bank_id, signal_type, value, label, external_id, source,"
-            " added_at) SELECT %(bank)s, s.signal_type, s.value, s.label, s.external_id,"
-            " s.source, %(now)s FROM staging s WHERE NOT EXISTS"
-            f" (SELECT 1 FROM entries e WHERE {key}) ORDER BY s.seq",
-            args,
-        )
+        _insert_new(db, bank_id, now, report.added)
         cur = db.execute(
             "UPDATE entries SET removed_at = %(now)s WHERE bank_id = %(bank)s"
             " AND removed_at IS NULL AND external_id IN"
@@ -560,26 +579,29 @@ class PostgresBankStore(ExchangeTables):
         return int(row[0]) if row else 0
 
     def changes_since(self, seq: int, limit: int = 100_000) -> list[Change]:
-        with read_transaction(self._pool) as db:
+        with read_transaction(self._pool, consistent=True) as db:
             rows = db.execute(
-                "SELECT c.seq, c.kind, c.bank_id, c.entry_id, e.signal_type, e.value, e.label,"
-                " e.source FROM changes c LEFT JOIN entries e ON e.id = c.entry_id"
+                "SELECT c.seq, c.kind, c.bank_id, c.entry_id, c.last_entry_id, e.signal_type,"
+                " e.value, e.label, e.source FROM changes c"
+                " LEFT JOIN entries e ON e.id = c.entry_id AND c.last_entry_id IS NULL"
                 " WHERE c.seq > %s ORDER BY c.seq LIMIT %s",
                 (seq, limit),
             ).fetchall()
-        return [
-            Change(
-                seq=r[0],
-                kind=ChangeKind(r[1]),
-                bank_id=r[2],
-                entry_id=r[3],
-                signal_type=SignalType(r[4]) if r[4] is not None else None,
-                value=bytes(r[5]) if r[5] is not None else None,
-                label=r[6],
-                source=r[7],
-            )
-            for r in rows
-        ]
+            out: list[Change] = []
+            for r in rows:
+                if len(out) >= limit:
+                    break
+                if r[4] is None:
+                    out.append(records.change(r[0], r[1], r[2], r[3], r[5:]))
+                    continue
+                lo, hi = records.range_window(r[0], r[3], r[4], seq, limit - len(out))
+                found = db.execute(
+                    "SELECT id, signal_type, value, label, source FROM entries"
+                    " WHERE id BETWEEN %s AND %s",
+                    (lo, hi),
+                ).fetchall()
+                out.extend(records.range_changes(r[0], r[1], r[2], r[4], lo, hi, found))
+        return out
 
     def live_signals(self) -> LiveState:
         out: dict[SignalType, tuple[np.ndarray, np.ndarray]] = {}
@@ -631,3 +653,73 @@ class PostgresBankStore(ExchangeTables):
         if not ids_parts:
             return np.empty(0, np.int64), np.empty((0, st.nbytes), np.uint8)
         return np.concatenate(ids_parts), np.concatenate(value_parts)
+
+
+def _insert_new(db: psycopg.Connection, bank_id: int, now: str, expected: int) -> None:
+    """Staged values the bank lacks as new entries: in key order (the unique index then
+    grows at its end instead of at random pages), logged as one range row instead of one
+    row each. Every entries writer holds the writer lock, so one statement's identities
+    are consecutive; the range row takes as many sequence numbers as it names entries."""
+    db.execute("SELECT set_config('hashmatch.range_logged', 'on', true)")
+    cur = db.execute(
+        "INSERT INTO entries (bank_id, signal_type, value, label, external_id, source,"
+        " added_at) SELECT %(bank)s, s.signal_type, s.value, s.label, s.external_id,"
+        " s.source, %(now)s FROM staging s WHERE NOT EXISTS (SELECT 1 FROM entries e"
+        " WHERE e.bank_id = %(bank)s AND e.signal_type = s.signal_type AND e.value = s.value)"
+        " ORDER BY s.signal_type, s.value",
+        {"bank": bank_id, "now": now},
+    )
+    db.execute("SELECT set_config('hashmatch.range_logged', 'off', true)")
+    added = max(cur.rowcount, 0)
+    if added != expected:
+        raise RuntimeError(f"import: {added} entries inserted, {expected} expected")
+    if not added:
+        return
+    row = db.execute("SELECT currval(pg_get_serial_sequence('entries', 'id'))").fetchone()
+    assert row is not None
+    last = int(row[0])
+    db.execute(
+        "INSERT INTO changes (seq, kind, bank_id, entry_id, last_entry_id, at)"
+        " OVERRIDING SYSTEM VALUE SELECT setval(s, nextval(s) + %(n)s - 1), 'add', %(bank)s,"
+        " %(first)s, %(last)s, %(now)s FROM pg_get_serial_sequence('changes', 'seq') AS s",
+        {"n": added, "bank": bank_id, "first": last - added + 1, "last": last, "now": now},
+    )
+
+
+def copy_text(batch: EntryBatch, seq: int) -> Any:
+    """A batch as COPY's text format (tab-separated, \\N for NULL), built by pyarrow with no
+    Python object per row; its rows numbered from seq."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(batch)
+    width = 3 + 2 * batch.signal_type.nbytes  # \\x and the digits: bytea's hex form, escaped
+    digits = np.frombuffer(b"0123456789abcdef", np.uint8)
+    values = np.ascontiguousarray(batch.values)
+    text = np.empty((n, width), np.uint8)
+    text[:, :3] = np.frombuffer(b"\\\\x", np.uint8)
+    text[:, 3::2], text[:, 4::2] = digits[values >> 4], digits[values & 15]
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    hexes = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
+    columns = [
+        pa.array(np.arange(seq, seq + n)).cast(pa.string()),
+        pa.repeat(batch.signal_type.value, n),
+        hexes,
+        _escaped(pc, batch.labels),
+        _escaped(pc, batch.external_ids),
+        pa.nulls(n, pa.string()) if batch.source is None else pa.repeat(batch.source, n),
+    ]
+    rows = pc.binary_join_element_wise(
+        *columns, "\t", null_handling="replace", null_replacement="\\N"
+    )
+    lines = pc.binary_join_element_wise(rows, pa.scalar(""), "\n")
+    _, offsets_buf, data = lines.buffers()
+    ends = np.frombuffer(offsets_buf, np.int32, n + 1, lines.offset * 4)
+    return data[int(ends[0]) : int(ends[-1])]
+
+
+def _escaped(pc: Any, column: Any) -> Any:
+    """Text as COPY reads it: backslash, tab, newline and carriage return escaped."""
+    for char, escape in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        column = pc.replace_substring(column, char, escape)
+    return column

@@ -11,6 +11,8 @@ from hashmatch.banks.model import (
     Bank,
     BankKind,
     BankSettings,
+    Change,
+    ChangeKind,
     DistancePolicy,
     Entry,
     SignalType,
@@ -99,3 +101,44 @@ def settings_columns(s: BankSettings) -> dict[str, object]:
     if s.distance_policy is not None:
         fields["distance_policy"] = s.distance_policy.value
     return fields
+
+
+def change(seq: int, kind: str, bank_id: int, entry_id: int | None, e: Sequence[Any]) -> Change:
+    """A change-log row with its entry's (signal_type, value, label, source) now, or
+    Nones (a bank change, or an entry since purged)."""
+    return Change(
+        seq=seq,
+        kind=ChangeKind(kind),
+        bank_id=bank_id,
+        entry_id=entry_id,
+        signal_type=SignalType(e[0]) if e[0] is not None else None,
+        value=bytes(e[1]) if e[1] is not None else None,
+        label=e[2],
+        source=e[3],
+    )
+
+
+# A range row of the change log (one import's new entries) logs entries first..last at
+# sequence numbers seq - (last - id): its own seq is the last of them.
+def range_window(seq: int, first: int, last: int, after: int, room: int) -> tuple[int, int]:
+    """The ids of a range row's entries logged past sequence `after`, at most `room`."""
+    lo = max(first, last - (seq - after) + 1)
+    return lo, min(last, lo + room - 1)
+
+
+def range_changes(
+    seq: int,
+    kind: str,
+    bank_id: int,
+    last: int,
+    lo: int,
+    hi: int,
+    found: Iterable[Sequence[Any]],
+) -> list[Change]:
+    """One change per id lo..hi of a range row, as a row of its own would read; `found`:
+    those entries' (id, signal_type, value, label, source)."""
+    by_id = {int(r[0]): r[1:] for r in found}
+    gone = (None, None, None, None)
+    return [
+        change(seq - (last - i), kind, bank_id, i, by_id.get(i, gone)) for i in range(lo, hi + 1)
+    ]

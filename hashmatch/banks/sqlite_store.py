@@ -29,8 +29,8 @@ from hashmatch.banks.model import (
     Bank,
     BankSettings,
     Change,
-    ChangeKind,
     Entry,
+    EntryBatch,
     LiveState,
     NewEntry,
     SignalType,
@@ -42,7 +42,7 @@ from hashmatch.errors import AlreadyExists, NotFound
 from hashmatch.exchanges.model import Progress, check_exchange_name
 from hashmatch.storage.sqlite import migrate, read_transaction, write_transaction
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Migration i brings the schema from version i - 1 to i. Append only; never edit one.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -133,21 +133,32 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             CHECK (distance_policy IN ('exact', 'bucketed', 'hidden'))""",
     ),
     SQLITE_DDL,  # exchanges feeding banks, their checkpoints, verdicts for upstream
+    (
+        # One row logs an import's new entries, ids entry_id..last_entry_id, in sequence
+        # numbers seq - (last_entry_id - entry_id)..seq (changes_since expands it).
+        """ALTER TABLE changes ADD COLUMN last_entry_id INTEGER""",
+    ),
 )
 
 # An import's staging, in the temp database (a file: an import of any size stays small in
-# memory); the first row of a value wins, the event order (seq) decides tombstones.
+# memory), appended to in event order (seq); duplicates and tombstones are settled at merge.
 _STAGING = (
-    "CREATE TEMP TABLE IF NOT EXISTS staging (seq INTEGER NOT NULL, signal_type TEXT NOT NULL,"
-    " value BLOB NOT NULL, label TEXT, external_id TEXT, source TEXT,"
-    " PRIMARY KEY (signal_type, value))",
-    "CREATE INDEX IF NOT EXISTS temp.staging_external ON staging (external_id)",
+    "CREATE TEMP TABLE IF NOT EXISTS staging (seq INTEGER PRIMARY KEY, signal_type TEXT NOT NULL,"
+    " value BLOB NOT NULL, label TEXT, external_id TEXT, source TEXT)",
     "CREATE TEMP TABLE IF NOT EXISTS staging_removals (seq INTEGER NOT NULL,"
     " external_id TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS temp.staging_removals_external ON staging_removals (external_id)",
+    "DROP INDEX IF EXISTS temp.staging_external",
+    "DROP INDEX IF EXISTS temp.staging_key",
+    "DROP INDEX IF EXISTS temp.staging_removals_external",
+    "DROP TABLE IF EXISTS temp.hits",
     "DELETE FROM staging",
     "DELETE FROM staging_removals",
 )
+_CACHE_KIB = 64 * 1024
+_STAGE_ROW = "INSERT INTO staging VALUES (?, ?, ?, ?, ?, ?)"
+# Page cache of an import, KiB (the sorter of its merge takes as much again): with the
+# process itself, under 300 MB at any size.
+_IMPORT_CACHE_KIB = 32 * 1024
 # SQLite's default limit on host parameters per statement is 32766; stay well below.
 _IN_CHUNK = 900
 
@@ -174,9 +185,9 @@ class SqliteBankStore(ExchangeTables):
             # lose the last transactions but never corrupts the file.
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
-            # 256 MiB of page cache (default 2 MiB): bulk imports insert into three indexes
-            # on random 32-byte keys, which thrash a small cache.
-            self._db.execute("PRAGMA cache_size = -65536")
+            # 64 MiB of page cache (default 2 MiB): writes insert into indexes on random
+            # 32-byte keys, which thrash a small cache.
+            self._db.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
             # An import's staging goes to a temp file, not memory: any size, bounded RSS.
             self._db.execute("PRAGMA temp_store = FILE")
             self._migrate()
@@ -360,7 +371,7 @@ class SqliteBankStore(ExchangeTables):
     def import_entries(
         self,
         bank: str,
-        events: Iterable[NewEntry | Tombstone],
+        events: Iterable[NewEntry | Tombstone | EntryBatch],
         chunk: int = 10_000,
         progress: Progress | None = None,
     ) -> WriteReport:
@@ -368,93 +379,61 @@ class SqliteBankStore(ExchangeTables):
         now = records.now()
         with self._write() as db:
             b = self._bank(db, bank)
-            self._stage(db, events, chunk, report)
-            self._merge(db, b.id, now, report)
+            db.execute(f"PRAGMA cache_size = -{_IMPORT_CACHE_KIB}")
+            try:
+                self._stage(db, events, chunk)
+                self._merge(db, b.id, now, report)
+            finally:
+                db.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
             if progress is not None:
                 self.advance(db, b.id, progress, report)
         return report
 
     @staticmethod
     def _stage(
-        db: sqlite3.Connection,
-        events: Iterable[NewEntry | Tombstone],
-        chunk: int,
-        report: WriteReport,
+        db: sqlite3.Connection, events: Iterable[NewEntry | Tombstone | EntryBatch], chunk: int
     ) -> None:
         """The events into temp tables (on disk: bounded memory), in order."""
         for statement in _STAGING:
             db.execute(statement)
         seq = 0
-        it = iter(events)
-        while part := list(itertools.islice(it, chunk)):
-            adds = [(seq + k, e.signal_type.value, e.value, e.label, e.external_id, e.source)
-                    for k, e in enumerate(part) if isinstance(e, NewEntry)]  # fmt: skip
-            gone = [(seq + k, e.external_id) for k, e in enumerate(part)
-                    if isinstance(e, Tombstone)]  # fmt: skip
-            seq += len(part)
-            before = db.total_changes
-            db.executemany(
-                "INSERT INTO staging VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", adds
-            )
-            report.duplicates += len(adds) - (db.total_changes - before)
-            db.executemany("INSERT INTO staging_removals VALUES (?, ?)", gone)
-        # Per external id the later event wins: entries before a tombstone of their id go;
-        # a tombstone followed by entries of its id removes the id's other values (an
-        # upstream record replaced by what it holds now).
-        db.execute(
-            "DELETE FROM staging WHERE external_id IS NOT NULL AND EXISTS (SELECT 1 FROM"
-            " staging_removals r WHERE r.external_id = staging.external_id"
-            " AND r.seq > staging.seq)"
-        )
+        part: list[NewEntry | Tombstone] = []
+        for e in events:
+            if isinstance(e, EntryBatch):
+                seq = _stage_part(db, part, seq)
+                part.clear()
+                db.executemany(_STAGE_ROW, _batch_rows(e, seq))
+                seq += len(e)
+                continue
+            part.append(e)
+            if len(part) >= chunk:
+                seq = _stage_part(db, part, seq)
+                part.clear()
+        _stage_part(db, part, seq)
 
     @staticmethod
     def _merge(db: sqlite3.Connection, bank_id: int, now: str, report: WriteReport) -> None:
-        """What was staged, into the bank: added, revived, relabelled or unchanged; then
-        the tombstones. The staging tables are emptied again."""
-        key = "e.bank_id = ? AND e.signal_type = s.signal_type AND e.value = s.value"
-        differs = (
-            "(e.label IS NOT s.label OR e.external_id IS NOT s.external_id"
-            " OR e.source IS NOT s.source)"
-        )
+        """What was staged, into the bank: added, revived, relabelled or unchanged (of rows
+        with one value the first counts, the rest are duplicates); then the tombstones."""
+        removals = db.execute("SELECT count(*) FROM staging_removals").fetchone()[0]
+        if removals:
+            _settle_removals(db)
         staged = db.execute("SELECT count(*) FROM staging").fetchone()[0]
-        # CROSS JOIN: staging drives (SQLite has no statistics for a temp table and would
-        # otherwise walk the whole bank by its bank_id index, once per import).
-        report.revived, report.updated, existing = db.execute(
-            f"SELECT coalesce(sum(e.removed_at IS NOT NULL), 0),"
-            f" coalesce(sum(e.removed_at IS NULL AND {differs}), 0), count(*)"
-            f" FROM staging s CROSS JOIN entries e ON {key}",
-            (bank_id,),
-        ).fetchone()
-        report.added = staged - existing
-        report.unchanged = existing - report.revived - report.updated
-        # Materialized first: UPDATE ... FROM would drive from the target table.
-        db.execute(
-            f"WITH u AS MATERIALIZED (SELECT e.id, s.label, s.external_id, s.source"
-            f" FROM staging s CROSS JOIN entries e ON {key}"
-            f" WHERE e.removed_at IS NOT NULL OR {differs})"
-            f" UPDATE entries SET label = u.label, external_id = u.external_id,"
-            f" source = u.source,"
-            f" added_at = CASE WHEN entries.removed_at IS NULL THEN entries.added_at ELSE ? END,"
-            f" removed_at = NULL FROM u WHERE entries.id = u.id",
-            (bank_id, now),
-        )
-        db.execute(
-            "INSERT INTO entries (bank_id, signal_type, value, label, external_id, source,"
-            " added_at) SELECT ?, s.signal_type, s.value, s.label, s.external_id, s.source, ?"
-            " FROM staging s WHERE NOT EXISTS"
-            f" (SELECT 1 FROM entries e WHERE {key}) ORDER BY s.seq",
-            (bank_id, now, bank_id),
-        )
-        cur = db.execute(
-            "UPDATE entries SET removed_at = ? WHERE bank_id = ? AND removed_at IS NULL"
-            " AND external_id IN (SELECT external_id FROM staging_removals)"
-            " AND NOT EXISTS (SELECT 1 FROM staging s WHERE s.signal_type = entries.signal_type"
-            " AND s.value = entries.value)",
-            (now, bank_id),
-        )
-        report.removed = max(cur.rowcount, 0)
-        db.execute("DELETE FROM staging")
-        db.execute("DELETE FROM staging_removals")
+        existing = _update_existing(db, bank_id, now, report)
+        report.added = _insert_new(db, bank_id, now)
+        report.duplicates += staged - existing - report.added
+        if removals:
+            db.execute("CREATE INDEX temp.staging_key ON staging (signal_type, value)")
+            cur = db.execute(
+                "UPDATE entries SET removed_at = ? WHERE bank_id = ? AND removed_at IS NULL"
+                " AND external_id IN (SELECT external_id FROM staging_removals)"
+                " AND NOT EXISTS (SELECT 1 FROM staging s"
+                " WHERE s.signal_type = entries.signal_type AND s.value = entries.value)",
+                (now, bank_id),
+            )
+            report.removed = max(cur.rowcount, 0)
+        for statement in _STAGING[2:]:
+            db.execute(statement)
 
     def remove_entries(self, bank: str, values: Iterable[tuple[SignalType, bytes]]) -> int:
         now = records.now()
@@ -530,24 +509,27 @@ class SqliteBankStore(ExchangeTables):
     def changes_since(self, seq: int, limit: int = 100_000) -> list[Change]:
         with self._read() as db:
             rows = db.execute(
-                "SELECT c.seq, c.kind, c.bank_id, c.entry_id, e.signal_type, e.value, e.label,"
-                " e.source FROM changes c LEFT JOIN entries e ON e.id = c.entry_id"
+                "SELECT c.seq, c.kind, c.bank_id, c.entry_id, c.last_entry_id, e.signal_type,"
+                " e.value, e.label, e.source FROM changes c"
+                " LEFT JOIN entries e ON e.id = c.entry_id AND c.last_entry_id IS NULL"
                 " WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
                 (seq, limit),
             ).fetchall()
-        return [
-            Change(
-                seq=r[0],
-                kind=ChangeKind(r[1]),
-                bank_id=r[2],
-                entry_id=r[3],
-                signal_type=SignalType(r[4]) if r[4] is not None else None,
-                value=bytes(r[5]) if r[5] is not None else None,
-                label=r[6],
-                source=r[7],
-            )
-            for r in rows
-        ]
+            out: list[Change] = []
+            for r in rows:
+                if len(out) >= limit:
+                    break
+                if r[4] is None:
+                    out.append(records.change(r[0], r[1], r[2], r[3], r[5:]))
+                    continue
+                lo, hi = records.range_window(r[0], r[3], r[4], seq, limit - len(out))
+                found = db.execute(
+                    "SELECT id, signal_type, value, label, source FROM entries"
+                    " WHERE id BETWEEN ? AND ?",
+                    (lo, hi),
+                ).fetchall()
+                out.extend(records.range_changes(r[0], r[1], r[2], r[4], lo, hi, found))
+        return out
 
     def live_signals(self) -> LiveState:
         out: dict[SignalType, tuple[np.ndarray, np.ndarray]] = {}
@@ -596,3 +578,100 @@ class SqliteBankStore(ExchangeTables):
         if not ids_parts:
             return np.empty(0, np.int64), np.empty((0, st.nbytes), np.uint8)
         return np.concatenate(ids_parts), np.concatenate(value_parts)
+
+
+def _stage_part(db: sqlite3.Connection, part: list[NewEntry | Tombstone], seq: int) -> int:
+    """Events one by one (entries and tombstones), numbered from seq; the next seq."""
+    adds = [(seq + k, e.signal_type.value, e.value, e.label, e.external_id, e.source)
+            for k, e in enumerate(part) if isinstance(e, NewEntry)]  # fmt: skip
+    gone = [(seq + k, e.external_id) for k, e in enumerate(part) if isinstance(e, Tombstone)]
+    db.executemany(_STAGE_ROW, adds)
+    db.executemany("INSERT INTO staging_removals VALUES (?, ?)", gone)
+    return seq + len(part)
+
+
+def _batch_rows(batch: EntryBatch, seq: int) -> Iterator[tuple[object, ...]]:
+    """A batch's staging rows, built in C (zip over columns), numbered from seq."""
+    n = len(batch)
+    width = batch.signal_type.nbytes
+    blob = np.ascontiguousarray(batch.values).tobytes()
+    return zip(
+        range(seq, seq + n),
+        itertools.repeat(batch.signal_type.value),
+        [blob[i : i + width] for i in range(0, n * width, width)],
+        batch.labels.to_pylist(),
+        batch.external_ids.to_pylist(),
+        itertools.repeat(batch.source),
+    )
+
+
+def _settle_removals(db: sqlite3.Connection) -> None:
+    """Per external id the later event wins: entries before a tombstone of their id go;
+    a tombstone followed by entries of its id removes the id's other values (an upstream
+    record replaced by what it holds now)."""
+    db.execute("CREATE INDEX temp.staging_external ON staging (external_id)")
+    db.execute("CREATE INDEX temp.staging_removals_external ON staging_removals (external_id)")
+    db.execute(
+        "DELETE FROM staging WHERE external_id IS NOT NULL AND EXISTS (SELECT 1 FROM"
+        " staging_removals r WHERE r.external_id = staging.external_id"
+        " AND r.seq > staging.seq)"
+    )
+
+
+def _update_existing(db: sqlite3.Connection, bank_id: int, now: str, report: WriteReport) -> int:
+    """Revives and relabels the bank's entries that staged values name (each by its first
+    staged row); how many entries were named."""
+    differs = (
+        "(e.label IS NOT s.label OR e.external_id IS NOT s.external_id OR e.source IS NOT s.source)"
+    )
+    # CROSS JOIN: staging drives (SQLite has no statistics for a temp table and would
+    # otherwise walk the whole bank by its bank_id index). With min(), SQLite takes the
+    # other columns from the row holding the minimum: the first staged row of a value.
+    db.execute(
+        "CREATE TEMP TABLE hits AS SELECT e.id AS id, min(s.seq) AS seq, s.label AS label,"
+        " s.external_id AS external_id, s.source AS source,"
+        f" e.removed_at IS NOT NULL AS dead, {differs} AS differs"
+        " FROM staging s CROSS JOIN entries e ON e.bank_id = ? AND e.signal_type = s.signal_type"
+        " AND e.value = s.value GROUP BY e.id",
+        (bank_id,),
+    )
+    report.revived, report.updated, existing = db.execute(
+        "SELECT coalesce(sum(dead), 0), coalesce(sum(NOT dead AND differs), 0), count(*) FROM hits"
+    ).fetchone()
+    report.unchanged = existing - report.revived - report.updated
+    db.execute(
+        "UPDATE entries SET label = h.label, external_id = h.external_id, source = h.source,"
+        " added_at = CASE WHEN entries.removed_at IS NULL THEN entries.added_at ELSE ? END,"
+        " removed_at = NULL FROM hits h WHERE entries.id = h.id AND (h.dead OR h.differs)",
+        (now,),
+    )
+    return int(existing)
+
+
+def _insert_new(db: sqlite3.Connection, bank_id: int, now: str) -> int:
+    """Staged values the bank lacks, first rows only, as new entries; how many. In key
+    order (the unique index then grows at its end instead of at random pages), with the
+    per-entry trigger set aside: one change-log row names the whole id range (SQLite gives
+    one statement's rows consecutive ids, max(id) + 1 on), and takes as many sequence
+    numbers as it holds entries."""
+    (trigger,) = db.execute(
+        "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = 'entries_added'"
+    ).fetchone()
+    (before,) = db.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()
+    db.execute("DROP TRIGGER entries_added")  # restored below, in the same transaction
+    cur = db.execute(
+        "INSERT INTO entries (bank_id, signal_type, value, label, external_id, source,"
+        " added_at) SELECT ?, signal_type, value, label, external_id, source, ? FROM staging"
+        " WHERE true ORDER BY signal_type, value, seq ON CONFLICT DO NOTHING",
+        (bank_id, now),
+    )
+    db.execute(trigger)
+    added = max(cur.rowcount, 0)
+    if added:
+        db.execute(
+            "INSERT INTO changes (seq, kind, bank_id, entry_id, last_entry_id, at) VALUES"
+            " ((SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'changes') + ?,"
+            " 'add', ?, ?, ?, ?)",
+            (added, bank_id, before + 1, before + added, now),
+        )
+    return added

@@ -14,6 +14,7 @@ from hashmatch.banks.model import (
     BankSettings,
     Change,
     Entry,
+    EntryBatch,
     LiveState,
     NewEntry,
     SignalType,
@@ -60,7 +61,7 @@ class BankStore(ExchangeStore, Protocol):
     def import_entries(
         self,
         bank: str,
-        events: Iterable[NewEntry | Tombstone],
+        events: Iterable[NewEntry | Tombstone | EntryBatch],
         chunk: int = 10_000,
         progress: Progress | None = None,
     ) -> WriteReport:
@@ -69,7 +70,9 @@ class BankStore(ExchangeStore, Protocol):
         first counts (the rest are duplicates), of an entry and a tombstone of its
         external id the later (so a tombstone then entries of its id leave exactly those
         entries under the id: a record replaced). Readers are not blocked meanwhile. `progress`: an
-        exchange's checkpoint, committed in the same transaction (exchanges/sync.py)."""
+        exchange's checkpoint, committed in the same transaction (exchanges/sync.py).
+        An EntryBatch is its rows' NewEntry events, in order. The new entries are logged
+        as one range row of the change log; changes_since reads it as one change each."""
         ...
 
     def remove_entries(self, bank: str, values: Iterable[tuple[SignalType, bytes]]) -> int: ...
