@@ -10,8 +10,11 @@ Skips where Chromium or Playwright is absent, unless HASHMATCH_REQUIRE_CHROMIUM 
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -208,3 +211,75 @@ def test_a_tenant_key_cannot_reach_operator_pages(console: Console, browser: Any
     response = page.goto(f"{console.base}/console/tenants/globex")
     assert response is not None and response.status == 404
     page.close()
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((el) => el.type !== 'hidden')
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                  && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+  .map((el) => el.outerHTML)"""
+
+
+def test_every_page_labels_its_controls(console: Console, browser: Any) -> None:
+    page = browser.new_page()
+    sign_in(page, console.base, console.operator)
+    for path in ("", "applications", "tenants", "tenants/acme", "banks", "banks/Test",
+                 "exchanges", "quarantine", "usage", "audit", "debug"):  # fmt: skip
+        page.goto(f"{console.base}/console/{path}")
+        assert page.evaluate(UNLABELLED) == [], path
+        assert page.locator("html").get_attribute("lang") == "en"
+        assert page.locator("h1").count() == 1, path
+    page.close()
+
+
+def test_cross_site_forms_and_planted_sessions_fail(console: Console, browser: Any) -> None:
+    context = browser.new_context()
+    # A session id planted before sign-in is replaced, and no script can read the cookie.
+    context.add_cookies([{"name": "hm_session", "value": "planted", "domain": "127.0.0.1",
+                          "path": "/console"}])  # fmt: skip
+    page = context.new_page()
+    sign_in(page, console.base, console.operator)
+    cookies = {c["name"]: c for c in context.cookies()}
+    assert cookies["hm_session"]["value"] != "planted" and cookies["hm_session"]["httpOnly"]
+    assert cookies["hm_session"]["sameSite"] == "Strict"
+    assert "hm_session" not in page.evaluate("() => document.cookie")
+    # Forms posted from another origin on this host (same site: the cookie goes, the
+    # token and the Origin do not match), and from another site (the cookie stays home).
+    with _evil_site(console.base) as evil:
+        for origin in (f"http://127.0.0.1:{evil}", f"http://localhost:{evil}"):
+            page.goto(f"{origin}/evil.html")
+            with page.expect_navigation():
+                page.get_by_role("button", name="Win a prize").click()
+            assert page.locator("h1").inner_text() == "Not allowed", origin
+    page.goto(f"{console.base}/console/banks")
+    assert "evil-bank" not in page.content()
+    context.close()
+
+
+@contextlib.contextmanager
+def _evil_site(base: str) -> Iterator[int]:
+    """A page elsewhere with a form aimed at the console (a guessed token)."""
+    html = (f'<!doctype html><form method="post" action="{base}/console/banks">'
+            '<input type="hidden" name="csrf" value="guessed">'
+            '<input type="hidden" name="name" value="evil-bank">'
+            "<button>Win a prize</button></form>").encode()  # fmt: skip
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(html)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
