@@ -49,8 +49,8 @@ class Ctx:
     session: Session
     who: Principal
     call: Call
+    console: Console = field(repr=False)
     form: FormData | None = None
-    console: Console = field(repr=False, default=None)  # type: ignore[assignment]
 
     def param(self, name: str) -> str:
         return str(self.request.path_params[name])
@@ -113,7 +113,7 @@ class Console:
         html = self.templates.get_template(template).render(
             who=who, csrf=session.csrf if session else "", flashes=flashes, **values
         )
-        return harden(HTMLResponse(html, status))  # type: ignore[return-value]
+        return harden(HTMLResponse(html, status))
 
     def error_page(
         self, request: Request, exc: HashmatchError, session: Session | None, who: Principal | None
@@ -184,7 +184,7 @@ class Console:
             with self.runtime.calls.call(who, rpc) as call:
                 if isinstance(policy, Role):
                     who.require(policy)  # the same check Admission makes for gRPC
-                ctx = Ctx(request, session, who, call, form, self)
+                ctx = Ctx(request, session, who, call, self, form)
                 return harden(await handler(ctx))
         except HashmatchError as exc:
             return self.error_page(request, exc, session, who)

@@ -9,6 +9,7 @@ own origin. Sign-in has no session yet: its token is a double-submit cookie.
 from __future__ import annotations
 
 import hmac
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -29,7 +30,10 @@ HEADERS = {
 }
 
 
-def harden(response: Response) -> Response:
+R = TypeVar("R", bound=Response)
+
+
+def harden(response: R) -> R:
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
     return response
