@@ -4,7 +4,7 @@ HTTP clients: what the console's HTTP and browser tests share."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +73,14 @@ def populate(data: Path) -> dict[str, str]:
 
 
 @contextmanager
-def console_server(data: Path, env: dict[str, str] | None = None) -> Iterator[Console]:
+def console_server(
+    data: Path,
+    env: dict[str, str] | None = None,
+    before: Callable[[Path], None] = lambda data: None,
+) -> Iterator[Console]:
+    """`before`: more set-up on the data dir, before the server starts."""
     keys = populate(data)
+    before(data)
     srv = server_harness.start(data, "--rest-listen", "127.0.0.1:0", env={**ENV, **(env or {})})
     try:
         assert srv.rest_port is not None
