@@ -9,12 +9,16 @@ import io
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
 
 from hashmatch.cli import main
 from hashmatch.commands.common import Streams
+from hashmatch.proto import admin_pb, admin_rpc
 from tests.console_setup import (
     ACME_VALUE,
     GLOBEX_PRIVATE_VALUE,
@@ -128,3 +132,28 @@ def test_audit_verifies(console: Console) -> None:
     op = _signed_in(console.base, console.operator)
     r = op.post("/console/audit/verify", data={"csrf": session_csrf(op)})
     assert r.status_code == 200 and "Intact" in r.text and "records checked" in r.text
+
+
+def test_usage_is_on_grpc_too(console: Console) -> None:
+    """The console adds no capability: a tenant admin's usage is AdminService/GetUsage."""
+    with console.server.channel() as ch:
+        _usage_checks(console, admin_rpc.AdminServiceStub(ch))  # type: ignore[no-untyped-call]
+
+
+def _usage_checks(console: Console, stub: Any) -> None:
+    today = datetime.now(UTC).date()
+    span = {"start": (today - timedelta(days=1)).isoformat(),
+            "end": (today + timedelta(days=1)).isoformat()}  # fmt: skip
+    md = (("authorization", f"Bearer {console.globex}"),)
+    own = stub.GetUsage(admin_pb.GetUsageRequest(**span), metadata=md).usage
+    assert [u.tenant_id for u in own] in ([], ["globex"])
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetUsage(admin_pb.GetUsageRequest(tenant_id="acme", **span), metadata=md)
+    assert err.value.code() is grpc.StatusCode.NOT_FOUND
+    md = (("authorization", f"Bearer {console.member}"),)  # no tenant-admin role
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetUsage(admin_pb.GetUsageRequest(**span), metadata=md)
+    assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    md = (("authorization", f"Bearer {console.operator}"),)
+    every = stub.GetUsage(admin_pb.GetUsageRequest(**span), metadata=md).usage
+    assert "operator" in {u.tenant_id for u in every}

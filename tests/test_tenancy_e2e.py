@@ -200,6 +200,10 @@ CALLS: dict[str, Call] = {
         admin_pb.RevokeKeyRequest(key_id=k.spare["revoke"]), metadata=md
     ),
     "WhoAmI": lambda ch, md, who, k: _stubs(ch)[2].WhoAmI(admin_pb.WhoAmIRequest(), metadata=md),
+    "GetUsage": lambda ch, md, who, k: _stubs(ch)[2].GetUsage(
+        admin_pb.GetUsageRequest(tenant_id="acme", start="2026-01-01", end="2026-02-01"),
+        metadata=md,
+    ),
     "FileReport": lambda ch, md, who, k: _reports(ch).FileReport(
         report_pb.FileReportRequest(), metadata=md
     ),
@@ -235,7 +239,7 @@ SHARE_RPCS = {"AcceptShare", "LeaveShare"}
 BANK_RPCS = {n for n in CALLS if n.endswith(("Bank", "Banks", "Entries"))} | {"SendFeedback"}
 BANK_RPCS |= SHARE_RPCS
 ACME_OBJECTS = {"MatchImages(acme bank)", "MatchHashes(acme bank)"} | (BANK_RPCS - {"ListBanks"})
-KEY_ADMIN = {"GetTenant", "CreateKey", "ListKeys", "RotateKey", "RevokeKey"}
+KEY_ADMIN = {"GetTenant", "CreateKey", "ListKeys", "RotateKey", "RevokeKey", "GetUsage"}
 ROLE_OF = {
     "match": MATCH_RPCS,
     "bank-admin": BANK_RPCS,

@@ -46,8 +46,7 @@ def chart(daily: DailyMatches) -> list[dict[str, object]]:
 
 
 def register(console: Console) -> None:
-    rt = console.runtime
-    oversight = Oversight(rt.data, rt.flood_store, rt.outbox, rt.exchanges)
+    oversight = Oversight.of(console.runtime)
 
     async def exchanges(ctx: Ctx) -> Response:
         found = await asyncio.to_thread(oversight.exchange_list, ctx.who)

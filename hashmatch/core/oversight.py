@@ -11,19 +11,22 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hashmatch.audit.log import VerifyReport, verify
 from hashmatch.audit.tables import AuditTables
 from hashmatch.audit.usage import TenantUsage, aggregate_for_ncmec, usage
 from hashmatch.core.exchanges import ExchangeOps
-from hashmatch.errors import BadParameter
+from hashmatch.errors import BadParameter, NotFound
 from hashmatch.exchanges.model import Exchange
 from hashmatch.exchanges.sync import SyncReport
 from hashmatch.reports.outbox import ReportOutbox
 from hashmatch.storage.datadir import DataDir
 from hashmatch.storage.flood_store import FloodStore
 from hashmatch.tenancy.model import Principal, Role
+
+if TYPE_CHECKING:
+    from hashmatch.core.runtime import Runtime
 
 MAX_DAYS = 92  # the chart's span: one audit read per day
 
@@ -54,6 +57,10 @@ def check_span(start: str, end: str) -> tuple[date, date]:
 class Oversight:
     """Blocking (store and audit reads): faces run these in threads."""
 
+    @classmethod
+    def of(cls, runtime: Runtime) -> Oversight:
+        return cls(runtime.data, runtime.flood_store, runtime.outbox, runtime.exchanges)
+
     def __init__(
         self, data: DataDir, flood: FloodStore, outbox: ReportOutbox, exchanges: ExchangeOps
     ) -> None:
@@ -82,16 +89,19 @@ class Oversight:
         return verify(self._audit(), self.data.audit_files)
 
     # -- usage ---------------------------------------------------------------------------
-    def _scope(self, who: Principal) -> str | None:
-        """None: every tenant (the operator); else the one tenant a tenant admin sees."""
+    def _scope(self, who: Principal, tenant_id: str = "") -> str | None:
+        """Whose usage: None, every tenant (the operator asking for no one in particular);
+        else one tenant, a tenant admin's own (another's looks missing, as in tenancy)."""
         if Role.OPERATOR in who.roles:
-            return None
+            return tenant_id or None
         who.require(Role.TENANT_ADMIN)
+        if tenant_id and tenant_id != who.tenant_id:
+            raise NotFound(f"no tenant {tenant_id!r}")
         return who.tenant_id
 
-    def usage(self, who: Principal, start: str, end: str) -> list[TenantUsage]:
+    def usage(self, who: Principal, start: str, end: str, tenant_id: str = "") -> list[TenantUsage]:
         check_span(start, end)
-        scope = self._scope(who)
+        scope = self._scope(who, tenant_id)
         filed = self.outbox.tables.filed_by_tenant(start, end)
         rows = usage(self._audit(), start, end, filed)
         return [u for u in rows if scope is None or u.tenant == scope]

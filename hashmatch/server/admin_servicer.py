@@ -1,4 +1,5 @@
-"""AdminService over gRPC: proto in, the tenancy core, proto out."""
+"""AdminService over gRPC: proto in, the tenancy core (and usage, from the core's
+oversight), proto out."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import asyncio
 
 import grpc
 
+from hashmatch.audit.usage import TenantUsage
 from hashmatch.core.calls import Call, CallRecorder
+from hashmatch.core.oversight import Oversight
 from hashmatch.errors import BadParameter
 from hashmatch.proto import admin_pb, admin_rpc
 from hashmatch.server.status import unary
@@ -57,10 +60,24 @@ def key_to(k: ApiKey) -> admin_pb.ApiKey:
     )
 
 
+def usage_to(u: TenantUsage) -> admin_pb.TenantUsage:
+    return admin_pb.TenantUsage(
+        tenant_id=u.tenant,
+        calls=u.calls,
+        images=u.images,
+        hashes=u.hashes,
+        matched_items=u.matched_items,
+        matches_by_bank=dict(u.matches_by_bank),
+        reports_filed=u.reports_filed,
+        errors=u.errors,
+    )
+
+
 class AdminServicer(admin_rpc.AdminServiceServicer):
-    def __init__(self, tenancy: Tenancy, calls: CallRecorder) -> None:
+    def __init__(self, tenancy: Tenancy, calls: CallRecorder, oversight: Oversight) -> None:
         self.tenancy = tenancy
         self.calls = calls  # read by the status wrappers
+        self.oversight = oversight
 
     @unary
     async def ApplyTenant(
@@ -143,3 +160,12 @@ class AdminServicer(admin_rpc.AdminServiceServicer):
         return admin_pb.WhoAmIResponse(
             tenant_id=who.tenant_id, key_id=who.key_id, roles=sorted(r.value for r in who.roles)
         )
+
+    @unary
+    async def GetUsage(
+        self, request: admin_pb.GetUsageRequest, context: grpc.aio.ServicerContext, call: Call
+    ) -> admin_pb.GetUsageResponse:
+        rows = await asyncio.to_thread(
+            self.oversight.usage, call.caller, request.start, request.end, request.tenant_id
+        )
+        return admin_pb.GetUsageResponse(usage=[usage_to(u) for u in rows])

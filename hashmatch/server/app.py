@@ -18,6 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from hashmatch.config import ServerConfig
 from hashmatch.core.admission import is_loopback
+from hashmatch.core.oversight import Oversight
 from hashmatch.core.runtime import Runtime
 from hashmatch.errors import ConfigError
 from hashmatch.proto import (
@@ -119,7 +120,7 @@ def _add_services(server: grpc.aio.Server, runtime: Runtime) -> None:
     rpc.add_MatchServiceServicer_to_server(match, server)  # type: ignore[no-untyped-call]
     bank = BankServicer(runtime.store, runtime.access, calls, runtime.feedback)
     bank_rpc.add_BankServiceServicer_to_server(bank, server)  # type: ignore[no-untyped-call]
-    admin = AdminServicer(runtime.tenancy, calls)
+    admin = AdminServicer(runtime.tenancy, calls, Oversight.of(runtime))
     admin_rpc.add_AdminServiceServicer_to_server(admin, server)  # type: ignore[no-untyped-call]
     video = VideoServicer(runtime.video, calls)
     video_rpc.add_VideoServiceServicer_to_server(video, server)  # type: ignore[no-untyped-call]

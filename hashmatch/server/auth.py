@@ -50,6 +50,7 @@ def _table() -> dict[str, Policy]:
         "RotateKey": Open.ANY_KEY,
         "RevokeKey": Open.ANY_KEY,
         "WhoAmI": Open.ANY_KEY,
+        "GetUsage": Open.ANY_KEY,  # the operator's, or a tenant admin's own (core/oversight.py)
     }
     for m in _ADMIN.methods:
         table[f"/{_ADMIN.full_name}/{m.name}"] = admin[m.name]  # KeyError: add the policy

@@ -176,3 +176,46 @@ class WhoAmIResponse(_message.Message):
     key_id: str
     roles: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, tenant_id: _Optional[str] = ..., key_id: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetUsageRequest(_message.Message):
+    __slots__ = ("tenant_id", "start", "end")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    start: str
+    end: str
+    def __init__(self, tenant_id: _Optional[str] = ..., start: _Optional[str] = ..., end: _Optional[str] = ...) -> None: ...
+
+class TenantUsage(_message.Message):
+    __slots__ = ("tenant_id", "calls", "images", "hashes", "matched_items", "matches_by_bank", "reports_filed", "errors")
+    class MatchesByBankEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    HASHES_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_BY_BANK_FIELD_NUMBER: _ClassVar[int]
+    REPORTS_FILED_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    calls: int
+    images: int
+    hashes: int
+    matched_items: int
+    matches_by_bank: _containers.ScalarMap[str, int]
+    reports_filed: int
+    errors: int
+    def __init__(self, tenant_id: _Optional[str] = ..., calls: _Optional[int] = ..., images: _Optional[int] = ..., hashes: _Optional[int] = ..., matched_items: _Optional[int] = ..., matches_by_bank: _Optional[_Mapping[str, int]] = ..., reports_filed: _Optional[int] = ..., errors: _Optional[int] = ...) -> None: ...
+
+class GetUsageResponse(_message.Message):
+    __slots__ = ("usage",)
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    usage: _containers.RepeatedCompositeFieldContainer[TenantUsage]
+    def __init__(self, usage: _Optional[_Iterable[_Union[TenantUsage, _Mapping]]] = ...) -> None: ...

@@ -79,6 +79,11 @@ class AdminServiceStub:
                 request_serializer=hashmatch_dot_v1_dot_admin__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=hashmatch_dot_v1_dot_admin__pb2.WhoAmIResponse.FromString,
                 _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/hashmatch.v1.AdminService/GetUsage',
+                request_serializer=hashmatch_dot_v1_dot_admin__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_admin__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -140,6 +145,13 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsage(self, request, context):
+        """What the console's usage page shows: calls, images, hashes, matches per bank.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -187,6 +199,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.WhoAmI,
                     request_deserializer=hashmatch_dot_v1_dot_admin__pb2.WhoAmIRequest.FromString,
                     response_serializer=hashmatch_dot_v1_dot_admin__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=hashmatch_dot_v1_dot_admin__pb2.GetUsageRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_admin__pb2.GetUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -432,6 +449,33 @@ class AdminService:
             '/hashmatch.v1.AdminService/WhoAmI',
             hashmatch_dot_v1_dot_admin__pb2.WhoAmIRequest.SerializeToString,
             hashmatch_dot_v1_dot_admin__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashmatch.v1.AdminService/GetUsage',
+            hashmatch_dot_v1_dot_admin__pb2.GetUsageRequest.SerializeToString,
+            hashmatch_dot_v1_dot_admin__pb2.GetUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,
