@@ -28,6 +28,7 @@ from tests.console_setup import (
     session_csrf,
 )
 from tests.console_setup import signed_in as _signed_in
+from tests.helpers import audit_trail
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +158,22 @@ def _usage_checks(console: Console, stub: Any) -> None:
     md = (("authorization", f"Bearer {console.operator}"),)
     every = stub.GetUsage(admin_pb.GetUsageRequest(**span), metadata=md).usage
     assert "operator" in {u.tenant_id for u in every}
+
+
+def test_console_calls_are_audited(console: Console) -> None:
+    """Each console request is one audit record, as a gRPC call is (refusals too)."""
+    op = _signed_in(console.base, console.operator)
+    op.get("/console/quarantine")
+    op.post("/console/banks", data={"csrf": "forged", "name": "x"})  # refused: CSRF
+    deadline = time.monotonic() + 10
+    want = {"Console:SignIn", "Console:ListQuarantine", "Console:CreateBank"}
+    while True:
+        trail = audit_trail(console.data / "audit.sqlite3")
+        if want <= {r["rpc"] for r in trail}:
+            break
+        assert time.monotonic() < deadline, "console calls missing from the audit trail"
+        time.sleep(0.1)  # the audit log writes behind the call
+    signins = [r for r in trail if r["rpc"] == "Console:SignIn" and r["status"] == "OK"]
+    assert signins and all(r["tenant"] for r in signins)
+    refused = [r for r in trail if r["rpc"] == "Console:CreateBank"]
+    assert refused[-1]["status"] == "PERMISSION_DENIED" and not refused[-1]["tenant"]
