@@ -250,6 +250,13 @@ def test_revocation_and_suspension_end_sessions_at_once(console: Console) -> Non
         assert g.get("/console/banks").status_code == 303
     finally:
         admin(console.data, "tenant", "reinstate", "globex", "--reason", "test")
+    # Rotated elsewhere (the CLI): the old key still works for API clients over its
+    # overlap, but a console session opened with it ends.
+    fourth = key(console.data, "acme", "match")
+    f = signed_in(console.base, fourth)
+    admin(console.data, "key", "rotate", fourth.split("_")[1], "--overlap", "3600")
+    r = f.get("/console/")
+    assert r.status_code == 303 and "rotated" in r.headers["location"]
     # Rotating or revoking through the console drops the key's sessions at once.
     third = key(console.data, "acme", "match")
     t = signed_in(console.base, third)

@@ -9,6 +9,7 @@ Call. Handlers are one call on the core plus rendering; errors become pages in o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from hashmatch.console.sessions import Session, SessionStore
 from hashmatch.core.admission import Open, Policy
 from hashmatch.core.calls import Call
 from hashmatch.core.runtime import Runtime
-from hashmatch.errors import ErrorCode, HashmatchError, PermissionDenied
+from hashmatch.errors import ErrorCode, HashmatchError, PermissionDenied, Unavailable
 from hashmatch.tenancy.model import Principal, Role
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,18 @@ class Console:
         if who.open:  # keys were all removed: nobody may hold a session
             self.sessions.close(session.id)
             return self.to_signin("this server has no API keys")
+        if await asyncio.to_thread(self._rotated, session.key_id):
+            # The old key works on over its overlap for API clients; a console session
+            # opened with it ends at once.
+            self.sessions.close(session.id)
+            return self.to_signin("your key was rotated: sign in with the new one")
         return who
+
+    def _rotated(self, key_id: str) -> bool:
+        try:
+            return self.runtime.tenants.get_key(key_id).replaced_by is not None
+        except Unavailable:  # a lost database: as admission, go on with what was known
+            return False
 
 
 def build(runtime: Runtime) -> tuple[Console, Starlette]:

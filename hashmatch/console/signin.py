@@ -33,8 +33,11 @@ def register(console: Console) -> None:
 
     async def signin(request: Request) -> Response:
         def refuse(status: int, message: str) -> Response:
-            return console.render(request, "signin.html", status, title=TITLES.get(status),
-                                  error=message, signin_token=token)  # fmt: skip
+            fresh = secrets.token_urlsafe(32)  # the form again, with a token of its own
+            response = console.render(request, "signin.html", status, title=TITLES.get(status),
+                                      error=message, signin_token=fresh)  # fmt: skip
+            _cookie(console, request, response, SIGNIN_COOKIE, fresh, max_age=3600)
+            return response
 
         token = request.cookies.get(SIGNIN_COOKIE, "")
         try:
