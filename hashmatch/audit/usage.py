@@ -12,8 +12,9 @@ from typing import Any
 from hashmatch.audit.log import records
 from hashmatch.audit.tables import AuditTables
 
-IMAGE_RPCS = {"MatchImages", "MatchStream", "HashImages", "REST:Match"}
-HASH_RPCS = {"MatchHashes", "REST:MatchHash"}
+# Every face's matching calls (the console's debugger is charged like any other).
+IMAGE_RPCS = {"MatchImages", "MatchStream", "HashImages", "REST:Match", "Console:MatchImages"}
+HASH_RPCS = {"MatchHashes", "REST:MatchHash", "Console:MatchHashes"}
 
 
 @dataclass
