@@ -122,6 +122,12 @@ def test_usage_chart_and_ncmec_aggregate(console: Console) -> None:
         assert time.monotonic() < deadline, "the audit never showed globex's call"
         time.sleep(0.1)  # the audit log writes behind the call
     assert "<svg" in page and "<rect" in page
+    # Per tenant: globex's matches are in its chart, none in another tenant's.
+    assert "globex:private" in op.get("/console/usage?tenant=globex").text
+    assert "<rect" not in op.get("/console/usage?tenant=acme").text
+    # A tenant admin asking for another tenant's usage: it looks missing.
+    g = _signed_in(console.base, console.tenant_admin)
+    assert g.get("/console/usage?tenant=globex").status_code == 404
     r = op.get("/console/usage/ncmec")
     body = json.loads(r.text)
     customers = {c["customer"]: c for c in body["customers"]}

@@ -76,10 +76,12 @@ def register(console: Console) -> None:
 
     async def usage(ctx: Ctx) -> Response:
         start, end = _span(ctx)
-        rows = await asyncio.to_thread(oversight.usage, ctx.who, start, end)
-        daily = await asyncio.to_thread(oversight.daily_matches, ctx.who, start, end)
+        tenant = ctx.query("tenant")  # the operator's choice; a tenant admin's own only
+        rows = await asyncio.to_thread(oversight.usage, ctx.who, start, end, tenant)
+        daily = await asyncio.to_thread(oversight.daily_matches, ctx.who, start, end, tenant)
         return ctx.render("usage.html", rows=rows, start=start, end=end, daily=daily,
-                          bars=chart(daily), chart_w=CHART_W, chart_h=CHART_H)  # fmt: skip
+                          tenant=tenant, bars=chart(daily), chart_w=CHART_W,
+                          chart_h=CHART_H)  # fmt: skip
 
     async def ncmec(ctx: Ctx) -> Response:
         start, end = _span(ctx)

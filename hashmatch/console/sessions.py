@@ -3,10 +3,10 @@
 A session id is 256 random bits, sent as an HttpOnly, SameSite=Strict cookie; the server
 keeps the key it was opened with (never written anywhere), its CSRF token and when it
 was last used. Every request re-admits the key through the core's Admission, so a revoked
-key, a suspended tenant or a lost role ends the session's powers at once (and a key
-rotated anywhere ends its sessions: console/app.py); an idle session expires. Sign-in always makes a new id (a session id planted before sign-in is worth
-nothing), sign-out forgets it, and the console drops every session of a key it revokes
-or rotates.
+key, a suspended tenant or a lost role ends the session's powers at once, and a key
+rotated anywhere ends its sessions (console/app.py); an idle session expires. Sign-in
+always makes a new id (a session id planted before sign-in is worth nothing), sign-out
+forgets it, and the console drops every session of a key it revokes or rotates.
 """
 
 from __future__ import annotations

@@ -110,9 +110,11 @@ class Oversight:
         who.require(Role.OPERATOR)
         return aggregate_for_ncmec(self.usage(who, start, end), start, end)
 
-    def daily_matches(self, who: Principal, start: str, end: str) -> DailyMatches:
+    def daily_matches(
+        self, who: Principal, start: str, end: str, tenant_id: str = ""
+    ) -> DailyMatches:
         a, b = check_span(start, end)
-        scope = self._scope(who)
+        scope = self._scope(who, tenant_id)
         days: list[str] = []
         counts: dict[str, Counter[str]] = {}
         banks: set[str] = set()
