@@ -1,9 +1,10 @@
 """Imports started from the console, with their progress.
 
 The upload (a hash list, in memory, bounded) is fed to the core's one-transaction import
-through a pipe, so the bytes the importer has read are known as it reads them: that is
-the progress bar. The import itself is the core's (all of the file or nothing); a job is
-visible only to the tenant that started it.
+through a pipe (opened by the importer as /dev/fd/N, a path like any file's), so the
+bytes the importer has read are known as it reads them: that is the progress bar. The
+import itself is the core's (all of the file or nothing); a job is visible only to the
+tenant that started it.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class ImportJobs:
         feeder.start()
         try:
             with self.calls.call(who, "Console:ImportEntries") as call:
-                job.report = self.ops.import_path(who, job.bank, Path(f"/proc/self/fd/{r}"), fmt)
+                job.report = self.ops.import_path(who, job.bank, Path(f"/dev/fd/{r}"), fmt)
                 call.count_items(job.report.added + job.report.updated + job.report.revived)
         except HashmatchError as exc:
             job.error = exc.message
