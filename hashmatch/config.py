@@ -419,19 +419,21 @@ class ExchangesConfig:
 @dataclass(frozen=True)
 class ConsoleConfig:
     """The operator console (`/console` on the REST face): sessions live in the server's
-    memory and end after idle_s without a request (and at once on sign-out, a revoked
-    key or a suspended tenant). secure_cookies marks the session cookie Secure even on
-    plain HTTP (behind a TLS-terminating proxy); over HTTPS it always is. max_upload_bytes
-    bounds a form (an image to debug, a hash list to import), held in memory only."""
+    memory and end after idle_s without a request, max_session_s after sign-in however
+    busy, and at once on sign-out, a revoked or rotated key or a suspended tenant.
+    secure_cookies marks the session cookie Secure even on plain HTTP (behind a
+    TLS-terminating proxy); over HTTPS it always is. max_upload_bytes bounds a form (an
+    image to debug, a hash list to import), held in memory only."""
 
     enabled: bool = True
     idle_s: float = 1800.0
+    max_session_s: float = 8 * 3600.0
     secure_cookies: bool = False
     max_upload_bytes: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        if self.idle_s <= 0 or self.max_upload_bytes <= 0:
-            raise ConfigError("console: idle_s > 0, max_upload_bytes > 0")
+        if min(self.idle_s, self.max_session_s, self.max_upload_bytes) <= 0:
+            raise ConfigError("console: idle_s, max_session_s and max_upload_bytes > 0")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,12 @@ def test_sessions_expire_when_idle_and_die_with_their_key() -> None:
     assert store.get(a.id) is a and store.get(b.id) is None  # b idle for 100 s
     assert store.close_key("a") == 1 and store.get(a.id) is None
     assert store.get(None) is None and store.get("") is None
+    # However busy, a session lasts max_s at most.
+    busy = SessionStore(idle_s=60, max_s=150, clock=clock)
+    s = busy.open("k", "k")
+    for t in range(150, 301, 50):
+        clock.now = t
+        assert (busy.get(s.id) is not None) == (t - 100 <= 150)
 
 
 def test_sessions_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

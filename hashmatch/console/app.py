@@ -89,7 +89,7 @@ class Console:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.config = runtime.config.console
-        self.sessions = SessionStore(self.config.idle_s)
+        self.sessions = SessionStore(self.config.idle_s, self.config.max_session_s)
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),

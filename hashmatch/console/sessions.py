@@ -4,7 +4,8 @@ A session id is 256 random bits, sent as an HttpOnly, SameSite=Strict cookie; th
 keeps the key it was opened with (never written anywhere), its CSRF token and when it
 was last used. Every request re-admits the key through the core's Admission, so a revoked
 key, a suspended tenant or a lost role ends the session's powers at once, and a key
-rotated anywhere ends its sessions (console/app.py); an idle session expires. Sign-in
+rotated anywhere ends its sessions (console/app.py); a session expires when idle, and
+after a few hours however busy. Sign-in
 always makes a new id (a session id planted before sign-in is worth nothing), sign-out
 forgets it, and the console drops every session of a key it revokes or rotates.
 """
@@ -27,19 +28,24 @@ class Session:
     key_id: str
     csrf: str
     last_used: float
+    opened: float
     flashes: list[str] = field(default_factory=list)
 
 
 class SessionStore:
-    def __init__(self, idle_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.idle_s = idle_s
+    def __init__(
+        self, idle_s: float, max_s: float = 8 * 3600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.idle_s, self.max_s = idle_s, max_s
         self._clock = clock
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
     def open(self, key: str, key_id: str) -> Session:
         now = self._clock()
-        session = Session(secrets.token_urlsafe(32), key, key_id, secrets.token_urlsafe(32), now)
+        session = Session(
+            secrets.token_urlsafe(32), key, key_id, secrets.token_urlsafe(32), now, now
+        )
         with self._lock:
             self._expire(now)
             if len(self._sessions) >= MAX_SESSIONS:  # the least recently used goes
@@ -57,7 +63,7 @@ class SessionStore:
             session = self._sessions.get(session_id)
             if session is None:
                 return None
-            if now - session.last_used > self.idle_s:
+            if self._expired(session, now):
                 del self._sessions[session_id]
                 return None
             session.last_used = now
@@ -75,6 +81,10 @@ class SessionStore:
                 del self._sessions[s.id]
         return len(gone)
 
+    def _expired(self, session: Session, now: float) -> bool:
+        """Idle too long, or open too long however busy (sign in again)."""
+        return now - session.last_used > self.idle_s or now - session.opened > self.max_s
+
     def _expire(self, now: float) -> None:
-        for s in [s for s in self._sessions.values() if now - s.last_used > self.idle_s]:
+        for s in [s for s in self._sessions.values() if self._expired(s, now)]:
             del self._sessions[s.id]
