@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from tests import server_harness
 from tests.console_setup import (
     ACME_VALUE,
     GLOBEX_PRIVATE_VALUE,
@@ -308,3 +309,18 @@ def test_wrong_key_and_upload_limit(console: Console) -> None:
     r = op.post("/console/debug/image", data={"csrf": session_csrf(op)},
                 files={"image": ("big.png", big, "image/png")})  # fmt: skip
     assert r.status_code == 413
+
+
+def test_no_keys_yet_no_sessions(tmp_path: Path) -> None:
+    """Before the first key exists every local caller is the operator: the console then
+    opens no session at all (whatever key is typed), and says how to make one."""
+    srv = server_harness.start(tmp_path / "fresh", "--rest-listen", "127.0.0.1:0")
+    try:
+        base = f"http://127.0.0.1:{srv.rest_port}"
+        c = client(base)
+        r = sign_in(c, "hmk_000000000000_" + "A" * 43)
+        assert r.status_code == 403 and "hashmatch admin bootstrap" in r.text
+        assert "hm_session" not in r.cookies
+    finally:
+        close_clients()
+        assert srv.stop() == 0
