@@ -220,6 +220,11 @@ UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, bu
   .map((el) => el.outerHTML)"""
 
 
+UNGUARDED = """() => [...document.querySelectorAll('form')]
+  .filter((f) => f.method.toLowerCase() === 'post' && !f.querySelector('input[name=csrf]'))
+  .map((f) => f.action)"""
+
+
 def test_every_page_labels_its_controls(console: Console, browser: Any) -> None:
     page = browser.new_page()
     sign_in(page, console.base, console.operator)
@@ -227,6 +232,7 @@ def test_every_page_labels_its_controls(console: Console, browser: Any) -> None:
                  "exchanges", "quarantine", "usage", "audit", "debug"):  # fmt: skip
         page.goto(f"{console.base}/console/{path}")
         assert page.evaluate(UNLABELLED) == [], path
+        assert page.evaluate(UNGUARDED) == [], path  # every form that changes things
         assert page.locator("html").get_attribute("lang") == "en"
         assert page.locator("h1").count() == 1, path
     page.close()
