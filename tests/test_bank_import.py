@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hashmatch.banks import fast_csv, formats, importer
 from hashmatch.banks.formats import Format
 from hashmatch.banks.importer import export_bank, import_file, iter_entries
-from hashmatch.banks.model import BankSettings, NewEntry, RowErrorCode, SignalType
+from hashmatch.banks.model import BankSettings, NewEntry, RowErrorCode, SignalType, WriteReport
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.banks.store import BankStore
 from tests import postgres
@@ -311,3 +312,44 @@ def _within_s(predicate: Callable[[], bool], seconds: float) -> None:
     while not predicate():
         assert time.monotonic() < end, "not rolled back in time"
         time.sleep(0.05)
+
+
+def test_csv_read_in_blocks_equals_row_by_row(
+    store: BankStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fast_csv, "BLOCK", 1024)  # about 14 rows a block
+    values = [RNG.integers(0, 256, 32, dtype=np.uint8).tobytes().hex() for _ in range(120)]
+    lines = ["value,label,external_id"] + [f"{v},L{i % 3},x{i}" for i, v in enumerate(values)]
+    lines[20] = values[0][:-1]  # a bad value: its block is read row by row
+    lines[30] = f"{values[4]},again"  # a duplicate of row 6, in a fast block
+    lines[45] = f"{MD5},m5"  # an MD5 value: row by row too
+    lines[60] = "a" * 200_000  # a line too long
+    lines[80] = f" {values[80].upper()} ,  spaced  ,"  # trimmed as the row reader trims
+    path = _write(tmp_path, "list.csv", "\r\n".join(lines) + "\r\n")
+    with open(path, "rb") as f:
+        kinds = {type(item).__name__ for item in fast_csv.read_delimited(f, ",", SignalType.PDQ)}
+    assert kinds == {"EntryBatch", "Record", "RowError"}
+    fast = import_file(store, "b", path, Format.CSV)
+    store.create_bank("c", BankSettings())
+    slow = WriteReport()
+    with open(path, "rb") as f:
+        items = formats.read(f, Format.CSV, SignalType.PDQ)
+        report = store.import_entries("c", importer._events(items, store.get_bank("c"), slow))
+    assert (fast.added, fast.duplicates) == (report.added, report.duplicates) == (116, 2)
+    assert [(e.row, e.code) for e in fast.errors] == [(e.row, e.code) for e in slow.errors]
+    assert [(e.row, e.code) for e in fast.errors] == [(21, "BAD_VALUE"), (61, "LINE_TOO_LONG")]
+
+    def entries(bank: str) -> dict[bytes, tuple[str | None, str | None]]:
+        return {e.value: (e.label, e.external_id) for e in iter_entries(store, bank)}
+
+    assert entries("b") == entries("c")
+    assert entries("b")[bytes.fromhex(values[80])] == ("spaced", None)
+    assert entries("b")[bytes.fromhex(values[4])] == ("L1", "x4")  # the first row counts
+
+
+def test_rows_of_a_signal_the_bank_lacks_in_a_fast_block(store: BankStore, tmp_path: Path) -> None:
+    store.create_bank("md5only", BankSettings(signal_types=frozenset({SignalType.MD5})))
+    path = _write(tmp_path, "p.csv", "".join(f"{v},A\n" for v in PDQS[:3]))
+    r = import_file(store, "md5only", path, Format.CSV)
+    assert r.added == 0
+    assert [(e.row, e.code) for e in r.errors] == [(i, "SIGNAL_NOT_ENABLED") for i in (1, 2, 3)]
