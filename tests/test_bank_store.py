@@ -347,3 +347,23 @@ def test_a_database_from_before_range_rows_is_carried_forward(
         ]
     finally:
         store.close()
+
+
+def test_an_import_as_large_as_the_bank_rebuilds_the_external_id_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hashmatch.banks import sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_REBUILD_MIN", 2)
+    store = SqliteBankStore(tmp_path / "b.sqlite3")
+    try:
+        index = "SELECT sql FROM sqlite_schema WHERE name = 'entries_external'"
+        before = store._db.execute(index).fetchall()
+        store.create_bank("b", BankSettings())
+        store.import_entries("b", [_batch([pdq(i) for i in range(1, 6)], ["L"] * 5)])
+        assert store._db.execute(index).fetchall() == before
+        report = store.import_entries("b", [Tombstone("x3")])
+        assert report.removed == 1
+        assert pdq(4) not in {e.value for e in store.list_entries("b")}
+    finally:
+        store.close()
