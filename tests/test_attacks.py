@@ -173,6 +173,48 @@ def test_2_an_allow_bank_silences_nobody_without_consent(world: World) -> None:
     _until(lambda: world.hashes("acme", [LISTED[5]])[0].is_match)
 
 
+def test_2_an_accepted_block_share_turned_allow_asks_for_consent_again(world: World) -> None:
+    """acme accepted beta's block bank; beta then makes it an allow bank holding a value
+    acme matches: the change resets acme's acceptance (it was consent to a block bank),
+    so acme's match stands until acme accepts the bank as it now is."""
+    world.banks.CreateBank(
+        _shared("beta:flip", bank_pb.BLOCK, 31, ["acme"]), metadata=world.md("beta")
+    )
+    world.banks.AddEntries(
+        bank_pb.AddEntriesRequest(bank="beta:flip", entries=[
+            bank_pb.Entry(signal_type=pb.PDQ, value=LISTED[11])]),
+        metadata=world.md("beta"),
+    )  # fmt: skip
+    world.banks.AcceptShare(bank_pb.ShareRequest(bank="beta:flip"), metadata=world.md("acme"))
+    world.banks.UpdateBank(
+        bank_pb.UpdateBankRequest(
+            name="beta:flip", settings=bank_pb.BankSettings(kind=bank_pb.ALLOW)
+        ),
+        metadata=world.md("beta"),
+    )
+    got = world.banks.GetBank(bank_pb.GetBankRequest(name="beta:flip"), metadata=world.md("acme"))
+    assert got.share_state == bank_pb.INVITED
+    _until(lambda: not world.hashes("beta", [LISTED[11]])[0].is_match)  # the flip applied
+    (hit,) = world.hashes("acme", [LISTED[11]])
+    assert hit.is_match and not hit.matches[0].HasField("suppressed_by")
+    # Accepted again, knowingly: now it applies to acme.
+    world.banks.AcceptShare(bank_pb.ShareRequest(bank="beta:flip"), metadata=world.md("acme"))
+    _until(lambda: not world.hashes("acme", [LISTED[11]])[0].is_match)
+    # Made looser as an allow bank: asked again too.
+    world.banks.UpdateBank(
+        bank_pb.UpdateBankRequest(name="beta:flip",
+                                  settings=bank_pb.BankSettings(pdq_threshold=20)),
+        metadata=world.md("beta"),
+    )  # fmt: skip
+    world.banks.UpdateBank(
+        bank_pb.UpdateBankRequest(name="beta:flip",
+                                  settings=bank_pb.BankSettings(pdq_threshold=31)),
+        metadata=world.md("beta"),
+    )  # fmt: skip
+    got = world.banks.GetBank(bank_pb.GetBankRequest(name="beta:flip"), metadata=world.md("acme"))
+    assert got.share_state == bank_pb.INVITED
+
+
 def test_2_a_bank_made_looser_than_the_maximum_is_capped(world: World) -> None:
     """A bank written directly with 128 bits (the store allows it) matches at the
     installation's maximum: h and its complement no longer cover every hash."""

@@ -18,7 +18,15 @@ from typing import IO
 
 from hashmatch.banks.formats import Format
 from hashmatch.banks.importer import export_bank, import_file
-from hashmatch.banks.model import Bank, BankSettings, Entry, ExportReport, SignalType, WriteReport
+from hashmatch.banks.model import (
+    Bank,
+    BankKind,
+    BankSettings,
+    Entry,
+    ExportReport,
+    SignalType,
+    WriteReport,
+)
 from hashmatch.banks.store import BankStore
 from hashmatch.errors import BadParameter
 from hashmatch.tenancy.access import BankAccess
@@ -53,6 +61,23 @@ def view_of(who: Principal, bank: Bank, counts: dict[SignalType, int] | None = N
     return BankView(hidden, state, counts)
 
 
+def silences_more(bank: Bank, change: BankSettings) -> bool:
+    """Whether a change lets the bank take matches from a tenant that accepted its share:
+    a block bank made an allow bank (or back: its matches were the point), or an allow
+    bank made to match more (a looser threshold, a lower quality floor, more signal
+    types, switched on)."""
+    kind = change.kind or bank.kind
+    if kind is not bank.kind:
+        return True
+    if kind is not BankKind.ALLOW:
+        return False
+    looser = change.pdq_threshold is not None and change.pdq_threshold > bank.pdq_threshold
+    lower = change.min_quality is not None and change.min_quality < bank.min_quality
+    more = change.signal_types is not None and not change.signal_types <= bank.signal_types
+    on = change.enabled is True and not bank.enabled
+    return looser or lower or more or on
+
+
 def owns(who: Principal, bank: Bank) -> bool:
     return who.open or bank.owner == who.bank_owner
 
@@ -83,8 +108,12 @@ class BankOps:
         return [view_of(who, b) for b in self.access.visible(who, self.store.list_banks())]
 
     def update(self, who: Principal, name: str, settings: BankSettings) -> Bank:
-        self.access.owned(who, name)
+        before = self.access.owned(who, name)
         settings = self.access.settings_for(who, name, settings, creating=False)
+        if before.accepted_by and silences_more(before, settings):
+            # Consent was to the bank as it was: asked again before the change applies.
+            for tenant in sorted(before.accepted_by):
+                self.store.set_share_accepted(name, tenant, False)
         return self.store.update_bank(name, settings)
 
     def delete(self, who: Principal, name: str) -> None:
