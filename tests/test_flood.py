@@ -60,3 +60,29 @@ def test_flooding_entry_is_quarantined_and_released(tmp_path: Path) -> None:
     finally:
         assert srv.stop() == 0
     assert any(rec["rpc"] == "FloodQuarantine" for rec in audit_trail(data / "audit.sqlite3"))
+
+
+def test_the_monitor_holds_only_the_window(tmp_path: Path) -> None:
+    """One tenant's endless distinct contents (it alone can never flag the entry) are held
+    only up to what can count, and nothing is held a window after the traffic stops."""
+    from hashmatch.banks.model import SignalType
+    from hashmatch.config import FloodSettings
+    from hashmatch.core.flood import FloodMonitor
+    from hashmatch.matching.model import Match, MatchResult
+    from hashmatch.storage.flood_store import SqliteFloodStore
+
+    now = [0.0]
+    config = FloodSettings(window_s=60.0, max_distinct=100, min_tenants=2)
+    monitor = FloodMonitor(config, SqliteFloodStore(tmp_path / "f.sqlite3"), clock=lambda: now[0])
+    hit = MatchResult((Match("ncmec", 1, SignalType.PDQ, 0, None),))
+
+    def held() -> int:
+        return sum(len(s) for t in monitor._seen.values() for s in t.values())
+
+    for k in range(30_000):  # 3,000 s, 10 a second
+        now[0] = k / 10
+        monitor.observe("acme", [k.to_bytes(4, "big")], [hit])
+        assert held() <= 51  # acme counts for at most ceil(101 / 2) contents
+    now[0] += 61.0
+    monitor.observe("acme", [], [])
+    assert held() == 0 and monitor._seen == {}

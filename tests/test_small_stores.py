@@ -3,6 +3,7 @@ shares them: a tenant's false positives and a suspended entry hold on all)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,10 @@ def test_flood_counts_add_up_across_replicas(pg_cluster: postgres.Cluster, tmp_p
     def flag(entry: int, bank: str, n: int) -> None:
         flagged.append((entry, n))
 
-    monitors = [FloodMonitor(config, s, on_flag=flag, clock=lambda: now[0]) for s in stores]
+    key = b"k" * 32  # the replicas' shared secret (from the audit key in a server)
+    monitors = [
+        FloodMonitor(config, s, on_flag=flag, clock=lambda: now[0], digest_key=key) for s in stores
+    ]
     hit = MatchResult((Match("ncmec", 7, SignalType.PDQ, 3, None),))
     contents = [f"upload-{k}".encode() for k in range(12)]
     for k, content in enumerate(contents):
@@ -86,5 +90,8 @@ def test_flood_counts_add_up_across_replicas(pg_cluster: postgres.Cluster, tmp_p
     with psycopg.connect(data.database_url) as db:
         kept = {bytes(r[0]) for r in db.execute("SELECT content FROM flood_sightings")}
     assert len(kept) == 12 and not kept & set(contents)
+    unkeyed = {hashlib.blake2b(c, digest_size=12, person=b"hashmatch-flood").digest()
+               for c in contents}  # fmt: skip
+    assert not kept & unkeyed  # a candidate content cannot be tested without the key
     for s in stores:
         s.close()

@@ -6,6 +6,7 @@ import dataclasses
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -288,6 +289,22 @@ def test_a_rate_holds_across_replicas(pg_cluster: postgres.Cluster) -> None:
                     assert 0 < exc.retry_after_s <= 1 / rate + 0.01
             elapsed = time.monotonic() - t0
             assert burst * 0.9 <= admitted <= burst + rate * elapsed + 1, (admitted, elapsed)
+        # A throttled tenant's further calls are refused here, without the database.
+        leases: list[str] = []
+
+        class Counting:
+            def lease_tokens(self, *args: Any) -> tuple[float, float]:
+                leases.append(args[0])
+                return stores[0].lease_tokens(*args)
+
+        slow = TenantLimits(stores[0], AuthConfig(rate_per_second=0.5, burst=1),
+                            shared=Counting())  # fmt: skip
+        who = Principal("slow", frozenset({Role.MATCH}), rate_per_second=0.5)
+        slow.check_rate(who)
+        for _ in range(100):
+            with pytest.raises(Overloaded):
+                slow.check_rate(who)
+        assert len(leases) == 2
         pg_cluster.stop()
         try:
             local = TenantLimits(stores[0], AuthConfig(rate_per_second=5, burst=3),

@@ -171,6 +171,10 @@ class AuditLog:
     def append(self, event: AuditEvent) -> None:
         self._queue.put(event)
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A secret for another use, from the chain's key (so every replica holds it)."""
+        return hmac.new(self._key, f"hashmatch {purpose}".encode(), hashlib.sha256).digest()
+
     def _run(self) -> None:
         """Events gathered for up to one flush interval, then written in one transaction
         with one signed head: one fsync per interval under load, not one per call."""

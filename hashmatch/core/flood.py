@@ -37,10 +37,11 @@ REFRESH_S = 1.0
 MAX_SIGHTINGS = 100_000  # held between refreshes (a lost database: the rest are local)
 
 
-def _digest(content: bytes) -> bytes:
-    """What the database keeps of a content: enough to tell contents apart, not the MD5
-    or hash a list could be searched for."""
-    return hashlib.blake2b(content, digest_size=12, person=b"hashmatch-flood").digest()
+def _digest(key: bytes, content: bytes) -> bytes:
+    """What the database keeps of a content: enough to tell contents apart; keyed with a
+    secret every replica holds (from the audit key), so whoever reads the database cannot
+    test a candidate MD5 or hash against it."""
+    return hashlib.blake2b(content, digest_size=12, key=key, person=b"hashmatch-flood").digest()
 
 
 class FloodMonitor:
@@ -50,8 +51,10 @@ class FloodMonitor:
         store: FloodStore,
         on_flag: Callable[[int, str, int], None] = lambda entry, bank, n: None,
         clock: Callable[[], float] = time.monotonic,
+        digest_key: bytes = b"",
     ) -> None:
         self.config, self.store, self._on_flag, self._clock = config, store, on_flag, clock
+        self._digest_key = digest_key[:64]  # BLAKE2b's longest key
         # entry -> tenant -> content -> last seen
         self._seen: dict[int, dict[str, dict[bytes, float]]] = {}
         # One tenant's distinct contents count up to this much: alone it cannot flag an
@@ -59,7 +62,7 @@ class FloodMonitor:
         self._per_tenant = -(-(config.max_distinct + 1) // config.min_tenants)
         self._lock = threading.Lock()
         self._suspended = store.suspended()
-        self._refreshed = clock()
+        self._refreshed = self._swept = clock()
         self._shared = store if isinstance(store, SharedFloodCounts) else None
         self._sightings: dict[Sighting, str] = {}  # -> bank; sent at the next refresh
         self._flagged_at: dict[int, float] = {}  # the shared count stays high a window long
@@ -72,6 +75,8 @@ class FloodMonitor:
         now = self._clock()
         if now - self._refreshed >= REFRESH_S:
             self._refreshed = now
+            if now - self._swept >= max(REFRESH_S, self.config.window_s / 4):
+                self._sweep(now)
             with contextlib.suppress(Unavailable):  # a lost database: the last set read
                 self._suspended = self.store.suspended()
                 self._count_shared()
@@ -84,12 +89,33 @@ class FloodMonitor:
     def _distinct(self, per_tenant: dict[str, dict[bytes, float]]) -> int:
         return sum(min(len(seen), self._per_tenant) for seen in per_tenant.values())
 
+    def _sweep(self, now: float) -> None:
+        """Contents seen last before the window go (each tenant's are kept oldest first),
+        and entries left with none: memory follows the window's traffic, not all time's."""
+        horizon = now - self.config.window_s
+        with self._lock:
+            for entry_id in list(self._seen):
+                per_tenant = self._seen[entry_id]
+                for tenant in list(per_tenant):
+                    seen = per_tenant[tenant]
+                    while seen and next(iter(seen.values())) < horizon:
+                        del seen[next(iter(seen))]
+                    if not seen:
+                        del per_tenant[tenant]
+                if not per_tenant:
+                    del self._seen[entry_id]
+            self._swept = now
+
     def _count(self, entry_id: int, bank: str, tenant: str, content: bytes, now: float) -> None:
         with self._lock:
             per_tenant = self._seen.setdefault(entry_id, {})
-            per_tenant.setdefault(tenant, {})[content] = now
+            seen = per_tenant.setdefault(tenant, {})
+            seen.pop(content, None)  # to the end: the dict stays in order of last sight
+            seen[content] = now
+            if len(seen) > self._per_tenant:  # only the latest per_tenant can count
+                del seen[next(iter(seen))]
             if self._shared is not None and len(self._sightings) < MAX_SIGHTINGS:
-                self._sightings[(entry_id, tenant, _digest(content))] = bank
+                self._sightings[(entry_id, tenant, _digest(self._digest_key, content))] = bank
             if self._distinct(per_tenant) <= self.config.max_distinct:
                 return
             horizon = now - self.config.window_s

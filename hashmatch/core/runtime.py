@@ -152,6 +152,7 @@ class Runtime:
             flood = FloodMonitor(
                 config.flood, flood_store,
                 on_flag=lambda entry, bank, n: _flood_flagged(audit, entry, bank, n),
+                digest_key=audit.derived_key("flood sightings"),
             )  # fmt: skip
         feedback_store = data.open_feedback()
         false_positives = FalsePositives(feedback_store)

@@ -88,6 +88,7 @@ class TenantLimits:
         self.shared = shared
         self._buckets: dict[str, TokenBucket] = {}
         self._leases: dict[str, Lease] = {}
+        self._empty_until: dict[str, float] = {}
         self._lock = threading.Lock()
         self._fallback_logged = False
 
@@ -120,6 +121,9 @@ class TenantLimits:
             if lease is not None and lease.tokens >= 1 and now < lease.until:
                 lease.tokens -= 1
                 return 0.0
+            empty_until = self._empty_until.get(bucket, 0.0)
+            if now < empty_until:  # refused here until then: a throttled tenant's calls
+                return empty_until - now  # cost the database nothing
         want = max(1.0, min(math.floor(burst), math.floor(rate * LEASE_S)))
         try:
             granted, wait = self.shared.lease_tokens(bucket, rate, burst, want)
@@ -130,7 +134,10 @@ class TenantLimits:
             return self._take_local(bucket, rate, burst)
         self._fallback_logged = False
         if granted < 1:
-            return max(wait, 1e-3)
+            wait = max(wait, 1e-3)
+            with self._lock:
+                self._empty_until[bucket] = now + wait
+            return wait
         with self._lock:
             self._leases[bucket] = Lease(granted - 1, now + LEASE_TTL_S)
         return 0.0
