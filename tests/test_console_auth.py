@@ -324,3 +324,14 @@ def test_no_keys_yet_no_sessions(tmp_path: Path) -> None:
     finally:
         close_clients()
         assert srv.stop() == 0
+
+
+def test_a_caller_refused_anyway_sends_no_body_to_hold(console: Console) -> None:
+    """The key and its role are checked before a form is read: a member's upload over the
+    limit to a bank-admin route is refused for the role (403), not read up to the limit
+    and refused for its size (413)."""
+    member = signed_in(console.base, console.member)
+    big = b"\0" * (9 << 20)
+    r = member.post("/console/banks/acme:list/import", data={"csrf": session_csrf(member)},
+                    files={"file": ("big.csv", big, "text/csv")})  # fmt: skip
+    assert r.status_code == 403

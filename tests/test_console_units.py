@@ -63,6 +63,20 @@ def test_sessions_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [store.get(s.id) is not None for s in made] == [False, False, True, True, True]
 
 
+def test_one_keys_sign_ins_push_out_only_its_own_sessions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sessions, "MAX_PER_KEY", 2)
+    clock = Clock()
+    store = SessionStore(idle_s=600, clock=clock)
+    operator = store.open("op-key", "op")
+    for i in range(50):
+        clock.now = i + 1
+        store.open("member-key", "member")
+    assert store.get(operator.id) is not None
+    assert sum(1 for s in store._sessions.values() if s.key_id == "member") == 2
+
+
 def _request(body: bytes, ctype: str, headers: dict[str, str] | None = None) -> Request:
     sent = False
 

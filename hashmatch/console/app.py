@@ -32,7 +32,14 @@ from hashmatch.console.sessions import Session, SessionStore
 from hashmatch.core.admission import Open, Policy
 from hashmatch.core.calls import Call
 from hashmatch.core.runtime import Runtime
-from hashmatch.errors import ErrorCode, HashmatchError, PermissionDenied, Unavailable
+from hashmatch.errors import (
+    ErrorCode,
+    HashmatchError,
+    Overloaded,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from hashmatch.tenancy.model import Principal, Role
 
 log = logging.getLogger(__name__)
@@ -40,6 +47,7 @@ HERE = Path(__file__).parent
 PREFIX = "/console"
 COOKIE = "hm_session"
 SIGNIN_COOKIE = "hm_signin"  # the sign-in form's double-submit CSRF token
+FORMS_IN_FLIGHT = 2  # forms read at once may hold this many times max_upload_bytes
 
 
 @dataclass
@@ -97,6 +105,8 @@ class Console:
         self.templates.globals["url"] = url
         self.templates.globals["Role"] = Role
         self.routes: list[Route] = []
+        self._reading: set[str] = set()  # sessions whose form is being read
+        self._bytes_reading = 0  # what those forms may take (the event loop's alone)
 
     # -- pages ---------------------------------------------------------------------------
     def render(
@@ -145,31 +155,17 @@ class Console:
     ) -> Response:
         session = self.sessions.get(request.cookies.get(COOKIE))
         if session is None:
+            self.runtime.calls.refused(rpc, Unauthenticated("no console session"))
             if request.method == "GET":
                 return self.to_signin()
             return self.render(request, "error.html", 403, title=TITLES[403],
                                message="no session: sign in again")  # fmt: skip
-        form = None
-        try:
-            if request.method == "POST":
-                form = await read_form(request, self.config.max_upload_bytes)
-                if not same_origin(request) or not token_ok(form.get("csrf"), session.csrf):
-                    return self._csrf_refused(request, rpc, session)
-            who = await self._admit(request, session, rpc)
-            if not isinstance(who, Principal):
-                return who
-            return await self._handle(request, rpc, policy, handler, session, who, form)
-        except HashmatchError as exc:  # a form too large or malformed
-            return self.error_page(request, exc, session, None)
-        finally:
-            if form is not None:
-                await form.close()  # uploads are held in memory: freed with the request
-
-    def _csrf_refused(self, request: Request, rpc: str, session: Session) -> Response:
-        self.runtime.calls.refused(rpc, PermissionDenied("CSRF check failed"))
-        return self.render(request, "error.html", 403, session, title=TITLES[403],
-                           message="the form's security token did not match: reload the"
-                           " page and try again")  # fmt: skip
+        # The key first (revoked, throttled, another's role): no body is read for a
+        # caller that would be refused.
+        who = await self._admit(request, session, rpc)
+        if not isinstance(who, Principal):
+            return who
+        return await self._handle(request, rpc, policy, handler, session, who)
 
     async def _handle(
         self,
@@ -179,12 +175,14 @@ class Console:
         handler: Handler,
         session: Session,
         who: Principal,
-        form: FormData | None,
     ) -> Response:
+        form = None
         try:
             with self.runtime.calls.call(who, rpc) as call:
                 if isinstance(policy, Role):
                     who.require(policy)  # the same check Admission makes for gRPC
+                if request.method == "POST":
+                    form = await self._read_form(request, session)
                 ctx = Ctx(request, session, who, call, self, form)
                 return harden(await handler(ctx))
         except HashmatchError as exc:
@@ -193,6 +191,30 @@ class Console:
             log.exception("console: unexpected error in %s", rpc)
             return self.render(request, "error.html", 500, session, who, title=TITLES[500],
                                message="internal error (logged on the server)")  # fmt: skip
+        finally:
+            if form is not None:
+                await form.close()  # uploads are held in memory: freed with the request
+
+    async def _read_form(self, request: Request, session: Session) -> FormData:
+        """The posted form, within the memory every form in flight may hold together (one
+        at a time per session), its CSRF token and origin checked."""
+        limit = self.config.max_upload_bytes
+        want = min(int(request.headers.get("content-length") or limit), limit)
+        if session.id in self._reading or self._bytes_reading + want > FORMS_IN_FLIGHT * limit:
+            raise Overloaded("the console is reading other forms: try again in a moment", 1.0)
+        self._reading.add(session.id)
+        self._bytes_reading += want
+        try:
+            form = await read_form(request, limit)
+        finally:
+            self._reading.discard(session.id)
+            self._bytes_reading -= want
+        if not same_origin(request) or not token_ok(form.get("csrf"), session.csrf):
+            await form.close()
+            raise PermissionDenied(
+                "the form's security token did not match: reload the page and try again"
+            )
+        return form
 
     async def _admit(self, request: Request, session: Session, rpc: str) -> Principal | Response:
         """The session's key, admitted now as any gRPC call is: a key revoked, expired or

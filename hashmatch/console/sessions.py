@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAX_SESSIONS = 10_000  # a flood of sign-ins cannot grow the server's memory
+MAX_PER_KEY = 20  # nor push out other keys' sessions
 
 
 @dataclass
@@ -48,6 +49,9 @@ class SessionStore:
         )
         with self._lock:
             self._expire(now)
+            mine = [s for s in self._sessions.values() if s.key_id == key_id]
+            if len(mine) >= MAX_PER_KEY:  # one key's sign-ins push out its own sessions
+                del self._sessions[min(mine, key=lambda s: s.last_used).id]
             if len(self._sessions) >= MAX_SESSIONS:  # the least recently used goes
                 oldest = min(self._sessions.values(), key=lambda s: s.last_used)
                 del self._sessions[oldest.id]
