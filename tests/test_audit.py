@@ -285,3 +285,18 @@ def test_a_log_opened_from_its_file_alone_still_works(tmp_path: Path) -> None:
         assert verify(tables, files).records == 1 and files.key.exists()
     finally:
         tables.close()
+
+
+def test_one_tenants_usage_reads_only_its_records(chain: Chain) -> None:
+    from hashmatch.audit.usage import matches_per_day, usage
+
+    tables = chain.data.open_audit_tables()
+    try:
+        every = {u.tenant: u for u in usage(tables, "2000", "2100")}
+        (mine,) = usage(tables, "2000", "2100", tenant="t1")
+        assert mine == every["t1"] and usage(tables, "2000", "2100", tenant="t") == []
+        days = matches_per_day(tables, "2000", "2100", tenant="t1")
+        assert sum(c["ncmec"] for c in days.values()) == 25
+        assert not any(matches_per_day(tables, "2000", "2100", tenant="t0").values())
+    finally:
+        tables.close()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hashmatch.audit.log import records
 from hashmatch.audit.tables import AuditTables
 
 # Every face's matching calls (the console's debugger is charged like any other).
@@ -41,16 +41,34 @@ class TenantUsage:
         }
 
 
+def tenant_records(
+    tables: AuditTables, start: str, end: str, tenant: str | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(timestamp, record) in order; with `tenant`, its records only, the others passed
+    over before parsing (a canonical record names its tenant as "tenant":"<id>")."""
+    mark = f'"tenant":{json.dumps(tenant)}' if tenant is not None else None
+    for ts, raw in tables.records(start, end):
+        if mark is not None and mark not in raw:
+            continue
+        rec = json.loads(raw)
+        if tenant is None or rec.get("tenant", "") == tenant:
+            yield ts, rec
+
+
 def usage(
-    tables: AuditTables, start: str, end: str, filed: Mapping[str, int] | None = None
+    tables: AuditTables,
+    start: str,
+    end: str,
+    filed: Mapping[str, int] | None = None,
+    tenant: str | None = None,
 ) -> list[TenantUsage]:
-    """Calls from the audit trail; `filed`: reports finished per tenant in the same span
-    (the outbox's filed_by_tenant)."""
+    """Calls from the audit trail (every tenant's, or `tenant`'s); `filed`: reports
+    finished per tenant in the same span (the outbox's filed_by_tenant)."""
     per: dict[str, TenantUsage] = defaultdict(lambda: TenantUsage(""))
-    for _, rec in records(tables, start, end):
-        tenant = rec.get("tenant", "")
-        u = per[tenant]
-        u.tenant = tenant
+    for _, rec in tenant_records(tables, start, end, tenant):
+        tenant_id = rec.get("tenant", "")
+        u = per[tenant_id]
+        u.tenant = tenant_id
         u.calls += 1
         if rec["rpc"] in IMAGE_RPCS:
             u.images += rec["items"]
@@ -59,10 +77,21 @@ def usage(
         u.matched_items += rec.get("matched_items", 0)
         u.matches_by_bank.update(rec.get("matches_by_bank", {}))
         u.errors += sum(n for code, n in rec.get("codes", {}).items() if code != "OK")
-    for tenant, n in (filed or {}).items():
-        per[tenant].tenant = tenant
-        per[tenant].reports_filed = n
+    for tenant_id, n in (filed or {}).items():
+        if tenant is None or tenant_id == tenant:
+            per[tenant_id].tenant = tenant_id
+            per[tenant_id].reports_filed = n
     return sorted(per.values(), key=lambda u: u.tenant)
+
+
+def matches_per_day(
+    tables: AuditTables, start: str, end: str, tenant: str | None = None
+) -> dict[str, Counter[str]]:
+    """Matched items per bank per day (UTC, 'YYYY-MM-DD'), in one pass over the span."""
+    days: dict[str, Counter[str]] = defaultdict(Counter)
+    for ts, rec in tenant_records(tables, start, end, tenant):
+        days[ts[:10]].update(rec.get("matches_by_bank", {}))
+    return days
 
 
 def to_csv(rows: list[TenantUsage]) -> str:

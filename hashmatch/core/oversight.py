@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hashmatch.audit.log import VerifyReport, verify
 from hashmatch.audit.tables import AuditTables
-from hashmatch.audit.usage import TenantUsage, aggregate_for_ncmec, usage
+from hashmatch.audit.usage import TenantUsage, aggregate_for_ncmec, matches_per_day, usage
 from hashmatch.core.exchanges import ExchangeOps
 from hashmatch.errors import BadParameter, NotFound
 from hashmatch.exchanges.model import Exchange
@@ -103,8 +103,7 @@ class Oversight:
         check_span(start, end)
         scope = self._scope(who, tenant_id)
         filed = self.outbox.tables.filed_by_tenant(start, end)
-        rows = usage(self._audit(), start, end, filed)
-        return [u for u in rows if scope is None or u.tenant == scope]
+        return usage(self._audit(), start, end, filed, scope)
 
     def ncmec_aggregate(self, who: Principal, start: str, end: str) -> dict[str, Any]:
         who.require(Role.OPERATOR)
@@ -115,20 +114,10 @@ class Oversight:
     ) -> DailyMatches:
         a, b = check_span(start, end)
         scope = self._scope(who, tenant_id)
-        days: list[str] = []
-        counts: dict[str, Counter[str]] = {}
-        banks: set[str] = set()
-        day = a
-        while day < b:
-            nxt = day + timedelta(days=1)
-            per: Counter[str] = Counter()
-            for u in usage(self._audit(), day.isoformat(), nxt.isoformat()):
-                if scope is None or u.tenant == scope:
-                    per.update(u.matches_by_bank)
-            days.append(day.isoformat())
-            counts[day.isoformat()] = per
-            banks.update(per)
-            day = nxt
+        per_day = matches_per_day(self._audit(), a.isoformat(), b.isoformat(), scope)
+        days = [(a + timedelta(days=k)).isoformat() for k in range((b - a).days)]
+        counts = {d: per_day.get(d, Counter()) for d in days}
+        banks = {bank for c in counts.values() for bank in c}
         return DailyMatches(days, sorted(banks), counts)
 
     # -- exchanges -----------------------------------------------------------------------
