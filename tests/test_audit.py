@@ -212,7 +212,9 @@ def test_a_replayed_older_head_with_a_cut_tail_is_caught(pg_chain: Chain) -> Non
     # is all there is: the same cut passes unseen there, so verify from the replicas.
     elsewhere = DataDir(pg_chain.data.root.parent / "elsewhere", pg_chain.data.database_url,
                         pg_chain.data.audit_files.key)  # fmt: skip
-    assert verify_at(elsewhere).ok
+    there = verify_at(elsewhere)
+    assert there.ok and there.heads == ["the database's signed head, record 50"]
+    assert "verify in each replica's data dir" in there.notes[0]
 
 
 def verify_at(data: DataDir) -> Any:

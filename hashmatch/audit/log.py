@@ -241,9 +241,12 @@ class VerifyReport:
     records: int = 0
     ok: bool = True
     problems: list[str] = field(default_factory=list)
+    heads: list[str] = field(default_factory=list)  # the signed heads the chain was held to
+    notes: list[str] = field(default_factory=list)  # what this check could not see
 
     def to_json(self) -> dict[str, Any]:
-        return {"records": self.records, "ok": self.ok, "problems": self.problems}
+        return {"records": self.records, "ok": self.ok, "problems": self.problems,
+                "heads": self.heads, "notes": self.notes}  # fmt: skip
 
 
 def verify(tables: AuditTables, files: AuditFiles) -> VerifyReport:
@@ -282,6 +285,12 @@ def verify(tables: AuditTables, files: AuditFiles) -> VerifyReport:
             if row_seq in wanted:
                 links[row_seq] = digest
     start = anchor[0] if anchor else 0
+    report.heads = [f"{where}, record {h[0]}" for h, where in heads]
+    if tables.shared and local is None:
+        report.notes.append(
+            f"no head of this data dir ({files.head}): a cut tail with an older database"
+            " head put back would pass here; verify in each replica's data dir too"
+        )
     for (head_seq, head_hash, head_mac), where in heads:
         if head_mac != _mac(key, "head", head_seq, head_hash):
             problem(f"{where} is not this installation's (edited or replaced)")
