@@ -1,8 +1,9 @@
 """BankStore on PostgreSQL: the same tables, change log and behaviour as sqlite_store.py (one
 contract suite, tests/test_bank_store.py, runs against both), in PostgreSQL's own terms:
 identity columns, BYTEA, statement-level triggers with transition tables writing the change
-log (one INSERT ... SELECT per statement, not one per row), COPY into a temporary staging
-table for imports, REPEATABLE READ for the one consistent read a matcher starts from.
+log (one INSERT ... SELECT per statement, not one per row; an import's INSERT logs its new
+entries' id range in one row instead), COPY into a temporary staging table for imports,
+REPEATABLE READ for the one consistent read a matcher starts from.
 
 Writers take the store's advisory lock (storage/postgres.py), so sequence order is commit
 order and a follower polling `changes` for seq > last never misses a committed change.

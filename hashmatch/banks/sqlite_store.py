@@ -2,7 +2,8 @@
 
 Plain SQL that PostgreSQL also speaks (UPDATE ... FROM, partial unique indexes, triggers
 writing the change log). The change log is filled by triggers, so no code path can change
-an entry without logging it, and in the same transaction as the change: a reader that
+an entry without logging it (but an import's INSERT, which logs its id range itself, in one
+row), and in the same transaction as the change: a reader that
 polls `changes` for seq > last never misses a committed change. (SQLite has one writer at
 a time, so sequence order is commit order; on PostgreSQL a follower must also wait out
 in-flight transactions, e.g. by reading below the oldest running xid's sequence.)
@@ -142,17 +143,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 # An import's staging, in the temp database (a file: an import of any size stays small in
 # memory), appended to in event order (seq); duplicates and tombstones are settled at merge.
-_STAGING = (
-    "CREATE TEMP TABLE IF NOT EXISTS staging (seq INTEGER PRIMARY KEY, signal_type TEXT NOT NULL,"
-    " value BLOB NOT NULL, label TEXT, external_id TEXT, source TEXT)",
-    "CREATE TEMP TABLE IF NOT EXISTS staging_removals (seq INTEGER NOT NULL,"
-    " external_id TEXT NOT NULL)",
+_UNSTAGE = (
     "DROP INDEX IF EXISTS temp.staging_external",
     "DROP INDEX IF EXISTS temp.staging_key",
     "DROP INDEX IF EXISTS temp.staging_removals_external",
     "DROP TABLE IF EXISTS temp.hits",
     "DELETE FROM staging",
     "DELETE FROM staging_removals",
+)
+_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS staging (seq INTEGER PRIMARY KEY, signal_type TEXT NOT NULL,"
+    " value BLOB NOT NULL, label TEXT, external_id TEXT, source TEXT)",
+    "CREATE TEMP TABLE IF NOT EXISTS staging_removals (seq INTEGER NOT NULL,"
+    " external_id TEXT NOT NULL)",
+    *_UNSTAGE,
 )
 _CACHE_KIB = 64 * 1024
 _REBUILD_MIN = 100_000  # staged rows for which an index rebuild can pay
@@ -433,7 +437,7 @@ class SqliteBankStore(ExchangeTables):
                 (now, bank_id),
             )
             report.removed = max(cur.rowcount, 0)
-        for statement in _STAGING[2:]:
+        for statement in _UNSTAGE:
             db.execute(statement)
 
     def remove_entries(self, bank: str, values: Iterable[tuple[SignalType, bytes]]) -> int:
