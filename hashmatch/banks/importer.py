@@ -15,7 +15,6 @@ from typing import BinaryIO, TextIO
 
 import numpy as np
 
-from hashmatch.banks import fast_csv
 from hashmatch.banks.formats import Format, Item, Record, Removal, read, write
 from hashmatch.banks.model import (
     MAX_ROW_ERRORS,
@@ -52,6 +51,8 @@ def import_file(
 def _items(f: BinaryIO, fmt: Format, default: SignalType) -> Iterator[Item | EntryBatch]:
     """The file's items; csv and tsv with their plain rows in batches."""
     if fmt in (Format.CSV, Format.TSV):
+        from hashmatch.banks import fast_csv  # pyarrow: loaded by imports only
+
         return fast_csv.read_delimited(f, "," if fmt is Format.CSV else "\t", default)
     return read(f, fmt, default)
 
