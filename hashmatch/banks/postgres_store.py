@@ -49,7 +49,7 @@ from hashmatch.storage.postgres import (
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CHANNEL = "hashmatch_banks"  # NOTIFY'd by every committed bank write
 LOCK = lock_id("banks")  # the video tables write under it too
 EXCHANGE_LOCKS = lock_id("exchange syncs")  # with the exchange's own as the second key
@@ -175,6 +175,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             WHERE n.removed_at IS NULL;
             RETURN NULL;
         END $$""",
+    ),
+    (
+        # A bank's live entries: pages by id, counts per signal type (read in the index
+        # alone). Without them both read every entry of the bank.
+        """CREATE INDEX entries_bank_page ON entries (bank_id, id) WHERE removed_at IS NULL""",
+        """CREATE INDEX entries_bank_count ON entries (bank_id, signal_type)
+        WHERE removed_at IS NULL""",
     ),
 )
 
