@@ -116,8 +116,8 @@ def test_deploy_doc_names_only_real_flags_and_variables() -> None:
     serve = argparse.ArgumentParser()
     serve_command.register(serve)
     known = {o for a in serve._actions for o in a.option_strings}
-    # Every --flag the page names is serve's, but docker compose's own.
-    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", text)) - {"--build"}
+    # Every --flag the page names is serve's, but docker compose's and kubectl's own.
+    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", text)) - {"--build", "--from-file"}
     assert flags and flags <= known, flags - known
     names = set(re.findall(r"\b(HASHMATCH_[A-Z_]+)\b", text)) - {"HASHMATCH_DB_PASSWORD"}
     assert names and all(_known_variable(v) for v in names), names

@@ -150,7 +150,7 @@ def test_export_round_trips_through_it(tmp_path: Path) -> None:
     code, out, err = run(data, "bank", "export", "src", "--format", "te")
     assert code == ExitCode.FAILURE
     assert "1 md5 entries" in err and "1 sha256 entries" in err and "labels" in err
-    assert out.splitlines() == [f"pdq {h}" for h in codes]
+    assert sorted(out.splitlines()) == sorted(f"pdq {h}" for h in codes)  # in id order
     code, out, err = run(
         data, "bank", "export", "src", "--format", "te", "--te-checksums", "video",
         "--allow-lossy",

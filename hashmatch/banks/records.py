@@ -3,7 +3,7 @@ objects, settings to column values, the clock their timestamps come from."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -142,3 +142,24 @@ def range_changes(
     return [
         change(seq - (last - i), kind, bank_id, i, by_id.get(i, gone)) for i in range(lo, hi + 1)
     ]
+
+
+def changes_of(
+    rows: Iterable[Sequence[Any]],
+    after: int,
+    limit: int,
+    entries_between: Callable[[int, int], Iterable[Sequence[Any]]],
+) -> list[Change]:
+    """The change log's rows past `after` (seq, kind, bank_id, entry_id, last_entry_id,
+    then the entry's signal_type, value, label, source) as changes, range rows expanded,
+    at most `limit`; `entries_between(lo, hi)`: entries lo..hi as range_changes reads them."""
+    out: list[Change] = []
+    for r in rows:
+        if len(out) >= limit:
+            break
+        if r[4] is None:
+            out.append(change(r[0], r[1], r[2], r[3], r[5:]))
+            continue
+        lo, hi = range_window(r[0], r[3], r[4], after, limit - len(out))
+        out.extend(range_changes(r[0], r[1], r[2], r[4], lo, hi, entries_between(lo, hi)))
+    return out

@@ -527,21 +527,16 @@ class SqliteBankStore(ExchangeTables):
                 " WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
                 (seq, limit),
             ).fetchall()
-            out: list[Change] = []
-            for r in rows:
-                if len(out) >= limit:
-                    break
-                if r[4] is None:
-                    out.append(records.change(r[0], r[1], r[2], r[3], r[5:]))
-                    continue
-                lo, hi = records.range_window(r[0], r[3], r[4], seq, limit - len(out))
-                found = db.execute(
+            return records.changes_of(
+                rows,
+                seq,
+                limit,
+                lambda lo, hi: db.execute(
                     "SELECT id, signal_type, value, label, source FROM entries"
                     " WHERE id BETWEEN ? AND ?",
                     (lo, hi),
-                ).fetchall()
-                out.extend(records.range_changes(r[0], r[1], r[2], r[4], lo, hi, found))
-        return out
+                ).fetchall(),
+            )
 
     def live_signals(self) -> LiveState:
         out: dict[SignalType, tuple[np.ndarray, np.ndarray]] = {}

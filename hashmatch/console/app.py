@@ -33,6 +33,7 @@ from hashmatch.core.admission import Open, Policy
 from hashmatch.core.calls import Call
 from hashmatch.core.runtime import Runtime
 from hashmatch.errors import (
+    BadParameter,
     ErrorCode,
     HashmatchError,
     Overloaded,
@@ -67,6 +68,16 @@ class Ctx:
     def field(self, name: str, default: str = "") -> str:
         """A posted form's text field."""
         return text(self.form, name, default) if self.form is not None else default
+
+    def number(self, name: str, kind: type[int] | type[float] = int) -> Any:
+        """A posted number (int or float, as `kind`); None when the field is left empty."""
+        raw = self.field(name)
+        if not raw:
+            return None
+        try:
+            return kind(raw)
+        except ValueError:
+            raise BadParameter(f"{name}: a {'whole ' if kind is int else ''}number") from None
 
     def fields(self, name: str) -> list[str]:
         return [str(v) for v in self.form.getlist(name)] if self.form is not None else []

@@ -9,7 +9,8 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from hashmatch.errors import BadParameter, TooLarge
+from hashmatch.errors import BadParameter
+from hashmatch.rest.bodies import bounded_body
 
 
 class _InMemoryParser(MultiPartParser):
@@ -18,21 +19,8 @@ class _InMemoryParser(MultiPartParser):
     spool_max_size = 1 << 62
 
 
-async def _body(request: Request, max_bytes: int) -> bytes:
-    length = int(request.headers.get("content-length") or 0)
-    if length > max_bytes:
-        raise TooLarge(f"a form of {length:,} bytes is over the console's {max_bytes:,}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise TooLarge(f"a form over the console's {max_bytes:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def read_form(request: Request, max_bytes: int) -> FormData:
-    body = await _body(request, max_bytes)
+    body = await bounded_body(request, max_bytes, "form")
 
     async def stream() -> AsyncGenerator[bytes, None]:
         yield body

@@ -14,16 +14,6 @@ from hashmatch.errors import BadParameter
 from hashmatch.tenancy.model import Role, TenantAction, TenantState, parse_roles
 
 
-def _number(ctx: Ctx, name: str, kind: type[int] | type[float]) -> float | int | None:
-    raw = ctx.field(name)
-    if not raw:
-        return None
-    try:
-        return kind(raw)
-    except ValueError:
-        raise BadParameter(f"{name}: a number") from None
-
-
 def register(console: Console) -> None:
     tenancy = console.runtime.tenancy
 
@@ -53,7 +43,7 @@ def register(console: Console) -> None:
 
     async def limits(ctx: Ctx) -> Response:
         tid = ctx.param("tenant")
-        rate, monthly = _number(ctx, "rate_per_second", float), _number(ctx, "monthly_items", int)
+        rate, monthly = ctx.number("rate_per_second", float), ctx.number("monthly_items")
         monthly_i = None if monthly is None else int(monthly)
         await asyncio.to_thread(tenancy.set_limits, ctx.who, tid, rate, monthly_i)
         return ctx.back(f"/tenants/{tid}", "limits saved")

@@ -35,16 +35,6 @@ def _choice(ctx: Ctx, name: str, kind: type[E]) -> E | None:
         raise BadParameter(f"{name}: one of {', '.join(k.value for k in kind)}") from None
 
 
-def _int(ctx: Ctx, name: str) -> int | None:
-    raw = ctx.field(name)
-    if not raw:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadParameter(f"{name}: a whole number") from None
-
-
 def settings_of(ctx: Ctx) -> BankSettings:
     """The settings a bank form sends; fields left empty stay as they are."""
     shared = ctx.field("shared_with")
@@ -55,8 +45,8 @@ def settings_of(ctx: Ctx) -> BankSettings:
         if "shared_with" in ctx.fields("set")
         else None,
         kind=_choice(ctx, "kind", BankKind),
-        pdq_threshold=_int(ctx, "pdq_threshold"),
-        min_quality=_int(ctx, "min_quality"),
+        pdq_threshold=ctx.number("pdq_threshold"),
+        min_quality=ctx.number("min_quality"),
         enabled=None if not enabled else enabled == "yes",
         distance_policy=_choice(ctx, "distance_policy", DistancePolicy),
     )

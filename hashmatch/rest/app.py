@@ -22,10 +22,11 @@ from starlette.routing import BaseRoute, Route
 
 from hashmatch.core.calls import Call, status_of
 from hashmatch.core.runtime import Runtime
-from hashmatch.errors import BadParameter, ErrorCode, HashmatchError, Overloaded, TooLarge
+from hashmatch.errors import BadParameter, ErrorCode, HashmatchError, Overloaded
 from hashmatch.matching.model import MatchOptions
 from hashmatch.reports.model import ReportStatus
 from hashmatch.rest import photodna
+from hashmatch.rest.bodies import bounded_body
 from hashmatch.rest.openapi import OPENAPI
 from hashmatch.tenancy.model import Role
 
@@ -75,16 +76,7 @@ def create_app(runtime: Runtime, max_body: int = 64 << 20) -> Starlette:
         return endpoint
 
     async def body_of(request: Request) -> bytes:
-        length = int(request.headers.get("content-length") or 0)
-        if length > max_body:
-            raise TooLarge(f"request of {length} bytes, over {max_body}")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                raise TooLarge(f"request over {max_body} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await bounded_body(request, max_body)
 
     async def json_body(request: Request) -> Any:
         try:
