@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -48,6 +48,7 @@ HERE = Path(__file__).parent
 PREFIX = "/console"
 COOKIE = "hm_session"
 SIGNIN_COOKIE = "hm_signin"  # the sign-in form's double-submit CSRF token
+T = TypeVar("T")
 FORMS_IN_FLIGHT = 2  # forms read at once may hold this many times max_upload_bytes
 
 
@@ -69,15 +70,20 @@ class Ctx:
         """A posted form's text field."""
         return text(self.form, name, default) if self.form is not None else default
 
-    def number(self, name: str, kind: type[int] | type[float] = int) -> Any:
-        """A posted number (int or float, as `kind`); None when the field is left empty."""
+    def parsed(self, name: str, parse: Callable[[str], T], expected: str) -> T | None:
+        """A posted field as `parse` reads it; None when left empty; a ValueError is a
+        BadParameter naming the field and what it expects."""
         raw = self.field(name)
         if not raw:
             return None
         try:
-            return kind(raw)
+            return parse(raw)
         except ValueError:
-            raise BadParameter(f"{name}: a {'whole ' if kind is int else ''}number") from None
+            raise BadParameter(f"{name}: {expected}") from None
+
+    def number(self, name: str, kind: type[int] | type[float] = int) -> Any:
+        """A posted number (int or float, as `kind`); None when the field is left empty."""
+        return self.parsed(name, kind, "a whole number" if kind is int else "a number")
 
     def fields(self, name: str) -> list[str]:
         return [str(v) for v in self.form.getlist(name)] if self.form is not None else []

@@ -26,13 +26,7 @@ E = TypeVar("E", bound=StrEnum)
 
 
 def _choice(ctx: Ctx, name: str, kind: type[E]) -> E | None:
-    raw = ctx.field(name)
-    if not raw:
-        return None
-    try:
-        return kind(raw)
-    except ValueError:
-        raise BadParameter(f"{name}: one of {', '.join(k.value for k in kind)}") from None
+    return ctx.parsed(name, kind, f"one of {', '.join(k.value for k in kind)}")
 
 
 def settings_of(ctx: Ctx) -> BankSettings:
