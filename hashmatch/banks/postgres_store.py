@@ -594,22 +594,10 @@ class PostgresBankStore(ExchangeTables):
 
     def changes_since(self, seq: int, limit: int = 100_000) -> list[Change]:
         with read_transaction(self._pool, consistent=True) as db:
-            rows = db.execute(
-                "SELECT c.seq, c.kind, c.bank_id, c.entry_id, c.last_entry_id, e.signal_type,"
-                " e.value, e.label, e.source FROM changes c"
-                " LEFT JOIN entries e ON e.id = c.entry_id AND c.last_entry_id IS NULL"
-                " WHERE c.seq > %s ORDER BY c.seq LIMIT %s",
-                (seq, limit),
-            ).fetchall()
+            rows = db.execute(records.CHANGES_SINCE.format(p="%s"), (seq, limit)).fetchall()
+            between = records.ENTRIES_BETWEEN.format(p="%s")
             return records.changes_of(
-                rows,
-                seq,
-                limit,
-                lambda lo, hi: db.execute(
-                    "SELECT id, signal_type, value, label, source FROM entries"
-                    " WHERE id BETWEEN %s AND %s",
-                    (lo, hi),
-                ).fetchall(),
+                rows, seq, limit, lambda lo, hi: db.execute(between, (lo, hi)).fetchall()
             )
 
     def live_signals(self) -> LiveState:

@@ -144,6 +144,19 @@ def range_changes(
     ]
 
 
+# The change log past a sequence, each row with its entry as it is now (`changes_of`
+# reads these rows), and a range row's entries; formatted with the driver's placeholder.
+CHANGES_SINCE = (
+    "SELECT c.seq, c.kind, c.bank_id, c.entry_id, c.last_entry_id, e.signal_type,"
+    " e.value, e.label, e.source FROM changes c"
+    " LEFT JOIN entries e ON e.id = c.entry_id AND c.last_entry_id IS NULL"
+    " WHERE c.seq > {p} ORDER BY c.seq LIMIT {p}"
+)
+ENTRIES_BETWEEN = (
+    "SELECT id, signal_type, value, label, source FROM entries WHERE id BETWEEN {p} AND {p}"
+)
+
+
 def changes_of(
     rows: Iterable[Sequence[Any]],
     after: int,

@@ -520,22 +520,10 @@ class SqliteBankStore(ExchangeTables):
 
     def changes_since(self, seq: int, limit: int = 100_000) -> list[Change]:
         with self._read() as db:
-            rows = db.execute(
-                "SELECT c.seq, c.kind, c.bank_id, c.entry_id, c.last_entry_id, e.signal_type,"
-                " e.value, e.label, e.source FROM changes c"
-                " LEFT JOIN entries e ON e.id = c.entry_id AND c.last_entry_id IS NULL"
-                " WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
-                (seq, limit),
-            ).fetchall()
+            rows = db.execute(records.CHANGES_SINCE.format(p="?"), (seq, limit)).fetchall()
+            between = records.ENTRIES_BETWEEN.format(p="?")
             return records.changes_of(
-                rows,
-                seq,
-                limit,
-                lambda lo, hi: db.execute(
-                    "SELECT id, signal_type, value, label, source FROM entries"
-                    " WHERE id BETWEEN ? AND ?",
-                    (lo, hi),
-                ).fetchall(),
+                rows, seq, limit, lambda lo, hi: db.execute(between, (lo, hi)).fetchall()
             )
 
     def live_signals(self) -> LiveState:
