@@ -92,7 +92,7 @@ def registered_routes() -> set[tuple[str, str]]:
     from hashmatch.console import pages_admin, pages_banks, pages_debug, pages_ops, signin
 
     seen: set[tuple[str, str]] = set()
-    parts = ("tenancy", "store", "access", "calls", "data", "flood_store", "outbox", "exchanges",
+    parts = ("tenancy", "store", "access", "calls", "audit", "flood_store", "outbox", "exchanges",
              "service")  # fmt: skip
     runtime = SimpleNamespace(**dict.fromkeys(parts))
     stub = SimpleNamespace(

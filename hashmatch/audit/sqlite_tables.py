@@ -72,11 +72,17 @@ class SqliteAuditTables:
 
     @contextmanager
     def view(self) -> Iterator[ChainView]:
-        with read_transaction(self._db, self._lock) as db:
-            row = db.execute("SELECT value FROM audit_meta WHERE key = 'keyed_from'").fetchone()
-            anchor = db.execute("SELECT seq, hash, mac FROM audit_anchor").fetchone()
-            rows = db.execute("SELECT seq, ts, record, prev_hash, hash FROM audit ORDER BY seq")
-            yield ChainView(anchor, int(row[0]) if row else 1, None, iter(rows))
+        # A connection of its own, in one read transaction: a long verify does not hold
+        # the writer's lock (the server's appends go on meanwhile).
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            with read_transaction(db, threading.RLock()):
+                row = db.execute("SELECT value FROM audit_meta WHERE key = 'keyed_from'").fetchone()
+                anchor = db.execute("SELECT seq, hash, mac FROM audit_anchor").fetchone()
+                rows = db.execute("SELECT seq, ts, record, prev_hash, hash FROM audit ORDER BY seq")
+                yield ChainView(anchor, int(row[0]) if row else 1, None, iter(rows))
+        finally:
+            db.close()
 
     def prune(self, cutoff: str, sign_anchor: Signer) -> int:
         with write_transaction(self._db, self._lock) as db:

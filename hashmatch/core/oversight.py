@@ -13,15 +13,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from hashmatch.audit.log import VerifyReport, verify
-from hashmatch.audit.tables import AuditTables
+from hashmatch.audit.log import AuditLog, VerifyReport, verify
 from hashmatch.audit.usage import TenantUsage, aggregate_for_ncmec, matches_per_day, usage
 from hashmatch.core.exchanges import ExchangeOps
 from hashmatch.errors import BadParameter, NotFound
 from hashmatch.exchanges.model import Exchange
 from hashmatch.exchanges.sync import SyncReport
 from hashmatch.reports.outbox import ReportOutbox
-from hashmatch.storage.datadir import DataDir
 from hashmatch.storage.flood_store import FloodStore
 from hashmatch.tenancy.model import Principal, Role
 
@@ -59,13 +57,13 @@ class Oversight:
 
     @classmethod
     def of(cls, runtime: Runtime) -> Oversight:
-        return cls(runtime.data, runtime.flood_store, runtime.outbox, runtime.exchanges)
+        return cls(runtime.audit, runtime.flood_store, runtime.outbox, runtime.exchanges)
 
     def __init__(
-        self, data: DataDir, flood: FloodStore, outbox: ReportOutbox, exchanges: ExchangeOps
+        self, audit: AuditLog, flood: FloodStore, outbox: ReportOutbox, exchanges: ExchangeOps
     ) -> None:
-        self.data, self.flood, self.outbox, self.exchanges = data, flood, outbox, exchanges
-        self._audit_tables: AuditTables | None = None
+        # The server's own audit tables: read here, never opened a second time.
+        self.audit, self.flood, self.outbox, self.exchanges = audit, flood, outbox, exchanges
 
     # -- flood quarantine ----------------------------------------------------------------
     def quarantined(self, who: Principal) -> list[dict[str, Any]]:
@@ -78,15 +76,9 @@ class Oversight:
         return self.flood.release(entry_id)
 
     # -- audit ---------------------------------------------------------------------------
-    def _audit(self) -> AuditTables:
-        """The audit chain's tables, opened on first use (SQLite's file or the database)."""
-        if self._audit_tables is None:
-            self._audit_tables = self.data.open_audit_tables()
-        return self._audit_tables
-
     def verify_audit(self, who: Principal) -> VerifyReport:
         who.require(Role.OPERATOR)
-        return verify(self._audit(), self.data.audit_files)
+        return verify(self.audit.tables, self.audit.files)
 
     # -- usage ---------------------------------------------------------------------------
     def _scope(self, who: Principal, tenant_id: str = "") -> str | None:
@@ -103,7 +95,7 @@ class Oversight:
         check_span(start, end)
         scope = self._scope(who, tenant_id)
         filed = self.outbox.tables.filed_by_tenant(start, end)
-        return usage(self._audit(), start, end, filed, scope)
+        return usage(self.audit.tables, start, end, filed, scope)
 
     def ncmec_aggregate(self, who: Principal, start: str, end: str) -> dict[str, Any]:
         who.require(Role.OPERATOR)
@@ -114,7 +106,7 @@ class Oversight:
     ) -> DailyMatches:
         a, b = check_span(start, end)
         scope = self._scope(who, tenant_id)
-        per_day = matches_per_day(self._audit(), a.isoformat(), b.isoformat(), scope)
+        per_day = matches_per_day(self.audit.tables, a.isoformat(), b.isoformat(), scope)
         days = [(a + timedelta(days=k)).isoformat() for k in range((b - a).days)]
         counts = {d: per_day.get(d, Counter()) for d in days}
         banks = {bank for c in counts.values() for bank in c}
