@@ -282,7 +282,7 @@ def test_killed_import_into_postgres_leaves_bank_as_it_was_or_complete(
     with psycopg.connect(url, autocommit=True) as watch:
         while time.monotonic() < deadline and proc.poll() is None:
             row = watch.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY staging_raw%'"
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY staging (%'"
             ).fetchone()
             if row and row[0]:
                 time.sleep(0.3)  # well into the stream

@@ -142,6 +142,27 @@ def test_write_entries_is_idempotent_and_tombstones_revive(store: BankStore) -> 
     assert store.count_entries("b")[SignalType.PDQ] == 98
 
 
+def test_an_import_into_a_held_bank_counts_each_kind_apart(store: BankStore) -> None:
+    # A bank's first load takes a shorter path than later ones; both count alike.
+    store.create_bank("b", BankSettings())
+    first = store.import_entries(
+        "b",
+        [_batch([pdq(1), pdq(2), pdq(1)], ["A", "B", "again"]), Tombstone("nobody")],
+    )
+    assert (first.added, first.duplicates, first.removed) == (2, 1, 0)
+    assert store.remove_entries("b", [(SignalType.PDQ, pdq(2))]) == 1
+    events = [
+        _batch([pdq(1), pdq(2), pdq(3), pdq(3), pdq(4)], ["A", "B", "C", "C2", "D"]),
+        NewEntry(SignalType.PDQ, pdq(1), "A", "x1"),  # a duplicate of the batch's first
+    ]
+    later = store.import_entries("b", events)
+    # pdq(1) as before (A, x0): unchanged; pdq(2) revived; pdq(3) and pdq(4) new.
+    assert (later.added, later.revived, later.unchanged, later.duplicates) == (2, 1, 1, 2)
+    assert store.count_entries("b")[SignalType.PDQ] == 4
+    labels = {e.value: e.label for e in store.list_entries("b")}
+    assert labels == {pdq(1): "A", pdq(2): "B", pdq(3): "C", pdq(4): "D"}
+
+
 def test_list_entries_pages_by_id(store: BankStore) -> None:
     store.create_bank("b", BankSettings())
     store.write_entries("b", [NewEntry(SignalType.MD5, i.to_bytes(16, "big")) for i in range(25)])

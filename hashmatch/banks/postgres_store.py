@@ -49,7 +49,6 @@ from hashmatch.storage.postgres import (
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMA_VERSION = 5
 CHANNEL = "hashmatch_banks"  # NOTIFY'd by every committed bank write
 LOCK = lock_id("banks")  # the video tables write under it too
 EXCHANGE_LOCKS = lock_id("exchange syncs")  # with the exchange's own as the second key
@@ -189,11 +188,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # of a big import's insert).
         """ALTER TABLE entries DROP CONSTRAINT IF EXISTS entries_bank_id_fkey""",
     ),
+    (
+        # One index serves both pages by id and counts per signal type (an index-only
+        # scan): every index costs each imported row an insert.
+        """CREATE INDEX entries_bank_live ON entries (bank_id, id) INCLUDE (signal_type)
+        WHERE removed_at IS NULL""",
+        """DROP INDEX entries_bank_page""",
+        """DROP INDEX entries_bank_count""",
+    ),
 )
+SCHEMA_VERSION = len(MIGRATIONS) - 1
 
 # An import's staging: temporary tables, dropped at commit (or with a rolled-back import).
 _STAGING = (
-    "CREATE TEMP TABLE staging_raw (seq BIGINT NOT NULL, signal_type TEXT NOT NULL,"
+    "CREATE TEMP TABLE staging (seq BIGINT NOT NULL, signal_type TEXT NOT NULL,"
     " value BYTEA NOT NULL, label TEXT, external_id TEXT, source TEXT) ON COMMIT DROP",
     "CREATE TEMP TABLE staging_removals (seq BIGINT NOT NULL, external_id TEXT NOT NULL)"
     " ON COMMIT DROP",
@@ -442,7 +450,7 @@ class PostgresBankStore(ExchangeTables):
         removals: list[tuple[int, str]] = []
         with db.cursor() as cur:
             with cur.copy(
-                "COPY staging_raw (seq, signal_type, value, label, external_id, source) FROM STDIN"
+                "COPY staging (seq, signal_type, value, label, external_id, source) FROM STDIN"
             ) as copy:
                 seq = 0
                 for e in events:
@@ -461,23 +469,22 @@ class PostgresBankStore(ExchangeTables):
                 with cur.copy("COPY staging_removals (seq, external_id) FROM STDIN") as copy:
                     for r in removals:
                         copy.write_row(r)
+        # Duplicates found by hashing (a sort of every staged value costs several times
+        # as much); usually there are none to delete.
         db.execute(
-            "CREATE TEMP TABLE staging ON COMMIT DROP AS SELECT DISTINCT ON (signal_type, value)"
-            " * FROM staging_raw ORDER BY signal_type, value, seq"
+            "CREATE TEMP TABLE staging_dups ON COMMIT DROP AS SELECT signal_type, value,"
+            " min(seq) AS keep FROM staging GROUP BY signal_type, value HAVING count(*) > 1"
         )
-        raw = db.execute("SELECT count(*) FROM staging_raw").fetchone()
-        kept = db.execute("SELECT count(*) FROM staging").fetchone()
-        assert raw is not None and kept is not None
-        report.duplicates += int(raw[0]) - int(kept[0])
-        db.execute("DROP TABLE staging_raw")
-        db.execute("CREATE INDEX ON staging (signal_type, value)")
+        cur = db.execute(
+            "DELETE FROM staging s USING staging_dups d WHERE s.signal_type = d.signal_type"
+            " AND s.value = d.value AND s.seq <> d.keep"
+        )
+        report.duplicates += max(cur.rowcount, 0)
         # Temporary tables get no statistics of their own: without them the planner may
         # walk the bank instead of probing it per staged row.
         db.execute("ANALYZE staging")
         if not removals:
             return
-        db.execute("CREATE INDEX ON staging (external_id)")
-        db.execute("CREATE INDEX ON staging_removals (external_id)")
         db.execute("ANALYZE staging_removals")
         # Per external id the later event wins: entries before a tombstone of their id go;
         # a tombstone followed by entries of its id removes the id's other values (an
@@ -499,13 +506,21 @@ class PostgresBankStore(ExchangeTables):
         )
         args = {"bank": bank_id, "now": now}
         staged = db.execute("SELECT count(*) FROM staging").fetchone()
+        assert staged is not None
+        held = db.execute("SELECT 1 FROM entries WHERE bank_id = %s LIMIT 1", (bank_id,))
+        if held.fetchone() is None:
+            # An empty bank (a list's first load): all staged is new, nothing to revive,
+            # relabel or remove.
+            report.added = int(staged[0])
+            _insert_new(db, bank_id, now, report.added, fresh=True)
+            return
         counts = db.execute(
             f"SELECT coalesce(sum((e.removed_at IS NOT NULL)::int), 0),"
             f" coalesce(sum((e.removed_at IS NULL AND {differs})::int), 0), count(*)"
             f" FROM staging s JOIN entries e ON {key}",
             args,
         ).fetchone()
-        assert staged is not None and counts is not None
+        assert counts is not None
         report.revived, report.updated, existing = (int(c) for c in counts)
         report.added = int(staged[0]) - existing
         report.unchanged = existing - report.revived - report.updated
@@ -652,18 +667,25 @@ class PostgresBankStore(ExchangeTables):
         return np.concatenate(ids_parts), np.concatenate(value_parts)
 
 
-def _insert_new(db: psycopg.Connection, bank_id: int, now: str, expected: int) -> None:
-    """Staged values the bank lacks as new entries: in key order (the unique index then
-    grows at its end instead of at random pages), logged as one range row instead of one
-    row each. Every entries writer holds the writer lock, so one statement's identities
-    are consecutive; the range row takes as many sequence numbers as it names entries."""
+def _insert_new(
+    db: psycopg.Connection, bank_id: int, now: str, expected: int, fresh: bool = False
+) -> None:
+    """Staged values the bank lacks (all of them, if it is fresh: it has no entries) as new
+    entries: in key order (the unique index then grows at its end instead of at random
+    pages), logged as one range row instead of one row each. Every entries writer holds
+    the writer lock, so one statement's identities are consecutive; the range row takes as
+    many sequence numbers as it names entries."""
     db.execute("SELECT set_config('hashmatch.range_logged', 'on', true)")
+    lacking = (
+        ""
+        if fresh
+        else " WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = %(bank)s"
+        " AND e.signal_type = s.signal_type AND e.value = s.value)"
+    )
     cur = db.execute(
         "INSERT INTO entries (bank_id, signal_type, value, label, external_id, source,"
         " added_at) SELECT %(bank)s, s.signal_type, s.value, s.label, s.external_id,"
-        " s.source, %(now)s FROM staging s WHERE NOT EXISTS (SELECT 1 FROM entries e"
-        " WHERE e.bank_id = %(bank)s AND e.signal_type = s.signal_type AND e.value = s.value)"
-        " ORDER BY s.signal_type, s.value",
+        f" s.source, %(now)s FROM staging s{lacking} ORDER BY s.signal_type, s.value",
         {"bank": bank_id, "now": now},
     )
     db.execute("SELECT set_config('hashmatch.range_logged', 'off', true)")
