@@ -471,13 +471,10 @@ class PostgresBankStore(ExchangeTables):
                         copy.write_row(r)
         # Duplicates found by hashing (a sort of every staged value costs several times
         # as much); usually there are none to delete.
-        db.execute(
-            "CREATE TEMP TABLE staging_dups ON COMMIT DROP AS SELECT signal_type, value,"
-            " min(seq) AS keep FROM staging GROUP BY signal_type, value HAVING count(*) > 1"
-        )
         cur = db.execute(
-            "DELETE FROM staging s USING staging_dups d WHERE s.signal_type = d.signal_type"
-            " AND s.value = d.value AND s.seq <> d.keep"
+            "DELETE FROM staging s USING (SELECT signal_type, value, min(seq) AS keep"
+            " FROM staging GROUP BY signal_type, value HAVING count(*) > 1) d"
+            " WHERE s.signal_type = d.signal_type AND s.value = d.value AND s.seq <> d.keep"
         )
         report.duplicates += max(cur.rowcount, 0)
         # Temporary tables get no statistics of their own: without them the planner may
