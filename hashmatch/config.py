@@ -119,10 +119,15 @@ class BatchConfig:
     # Batches hashed at once (each on its own thread or process).
     workers: int = 0  # 0: one per core
     pool: PoolKind = PoolKind.THREAD
+    # A lone image up to this size (header pixels) arriving at an idle server is hashed
+    # and matched on the event loop itself, saving the hops to a worker and back; 0: never.
+    inline_max_pixels: int = 2_000_000
 
     def __post_init__(self) -> None:
         if self.max_batch < 1 or self.max_wait_ms < 0 or self.max_queue_items < 1:
             raise ConfigError("max_batch >= 1, max_wait_ms >= 0 and max_queue_items >= 1")
+        if self.inline_max_pixels < 0:
+            raise ConfigError(f"inline_max_pixels must be >= 0, got {self.inline_max_pixels}")
         if self.workers < 0:
             raise ConfigError(f"batch workers must be >= 0, got {self.workers}")
 

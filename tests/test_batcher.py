@@ -9,6 +9,7 @@ import pytest
 
 from hashmatch.config import BackendChoice, BatchConfig, EngineConfig, PoolKind
 from hashmatch.core.batcher import Batcher
+from hashmatch.errors import ErrorCode, ItemError
 from hashmatch.hashing.engine import Engine
 from hashmatch.hashing.signature import Signature
 from tests.helpers import encode, synthetic_rgb
@@ -53,3 +54,39 @@ async def _alone() -> object:
         return await batcher.submit(IMAGES[0])
     finally:
         await batcher.close()
+
+
+def test_a_lone_image_at_an_idle_batcher_is_hashed_at_once_on_the_loop() -> None:
+    want = Engine(EngineConfig(backend=BackendChoice.CPU)).hash_many(IMAGES)
+
+    async def run(config: BatchConfig) -> tuple[list[object], Batcher]:
+        batcher = Batcher(EngineConfig(backend=BackendChoice.CPU), config)
+        batcher.start()
+        try:
+            alone = await batcher.submit(IMAGES[0])
+            # A lone image arriving while others are queued takes the queue with them.
+            busy, behind = await asyncio.gather(
+                batcher.submit_many(IMAGES[1:4]), batcher.submit(IMAGES[4])
+            )
+            late = await batcher.submit(IMAGES[5], deadline=asyncio.get_running_loop().time())
+            broken = await batcher.submit(b"\xff\xd8 not a jpeg")
+            return [alone, *busy, behind, late, broken], batcher
+        finally:
+            await batcher.close()
+
+    got, batcher = asyncio.run(run(BatchConfig(workers=1)))
+    for r, w in zip(got[:5], want[:5], strict=True):
+        assert isinstance(r, Signature) and isinstance(w, Signature)
+        assert (r.pdq, r.quality, r.md5) == (w.pdq, w.quality, w.md5)
+    late, broken = got[5], got[6]
+    assert isinstance(late, ItemError) and late.code is ErrorCode.DEADLINE_EXCEEDED
+    assert isinstance(broken, ItemError) and broken.code is not ErrorCode.INTERNAL
+    # alone and broken on the loop; the three and the one behind them in the queue.
+    assert batcher.stats.inline == 2 and batcher.stats.dropped_deadline == 1
+    assert batcher.stats.items == 6
+    # Over the pixel bound (40x50), only what has no readable header is answered on the
+    # loop (the engine refuses it from the header anyway); turned off, nothing is.
+    for config, inline in ((BatchConfig(workers=1, inline_max_pixels=40 * 50 - 1), 1),
+                           (BatchConfig(workers=1, inline_max_pixels=0), 0)):  # fmt: skip
+        got, batcher = asyncio.run(run(config))
+        assert batcher.stats.inline == inline and isinstance(got[0], Signature)

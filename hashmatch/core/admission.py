@@ -7,6 +7,7 @@ import asyncio
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
+from typing import overload
 
 from hashmatch.core.calls import CallRecorder
 from hashmatch.core.metrics import Metrics
@@ -40,8 +41,25 @@ class Admission:
     async def admit_async(
         self, key: str | None, policy: Policy | None, rpc: str, peer: str = ""
     ) -> Principal:
+        """admit, on the event loop itself where nothing has to wait (a key verified
+        here before, its record read by the store's quick read, a rate token at hand);
+        otherwise on the key-check threads."""
+        principal = self.admit_now(key, policy, rpc, peer)
+        if principal is not None:
+            return principal
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.admit, key, policy, rpc, peer)
+
+    def admit_now(
+        self, key: str | None, policy: Policy | None, rpc: str, peer: str = ""
+    ) -> Principal | None:
+        """The same answer as admit, or None where it would have to wait."""
+        try:
+            return self._admit(key, policy, rpc, peer, now=True)
+        except HashmatchError as exc:
+            self.metrics.auth_refused(exc.code.value)
+            self.calls.refused(rpc, exc)
+            raise
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -57,13 +75,29 @@ class Admission:
             self.calls.refused(rpc, exc)
             raise
 
-    def _admit(self, key: str | None, policy: Policy | None, rpc: str, peer: str) -> Principal:
+    @overload
+    def _admit(self, key: str | None, policy: Policy | None, rpc: str, peer: str) -> Principal: ...
+    @overload
+    def _admit(
+        self, key: str | None, policy: Policy | None, rpc: str, peer: str, now: bool
+    ) -> Principal | None: ...
+    def _admit(
+        self, key: str | None, policy: Policy | None, rpc: str, peer: str, now: bool = False
+    ) -> Principal | None:
         if policy is None:  # a method nobody wrote a policy for is nobody's
             raise PermissionDenied("unknown method")
         if policy is Open.PUBLIC:  # any key sent is ignored
+            if now:
+                return None  # rare calls (ApplyTenant): not worth a second path
             self.limits.check_public()
             return ANONYMOUS
-        principal = self.tenancy.authenticate(key, peer_host(peer))
+        if now:
+            quick = self.tenancy.authenticate_now(key)
+            if quick is None:
+                return None
+            principal = quick
+        else:
+            principal = self.tenancy.authenticate(key, peer_host(peer))
         if principal.open and not is_loopback(peer):
             # No key exists yet: every caller would be the operator. Only this machine.
             raise PermissionDenied(
@@ -72,7 +106,8 @@ class Admission:
             )
         if isinstance(policy, Role):
             principal.require(policy)
-        self.limits.check_rate(principal)
+        if not self.limits.check_rate(principal, wait=not now):
+            return None
         self.metrics.tenant_request(principal.tenant_id, rpc)
         return principal
 

@@ -6,6 +6,10 @@ also waits that long for a fuller batch when a worker is free.)
 Items that ask for it are matched in the batch worker right after hashing: one lookup
 call per engine batch and match request, across callers, with no further hop.
 
+A lone image reaching an idle batcher (nothing queued or hashing; thread pool, CPU
+backend; at most inline_max_pixels by its header) is hashed and matched on the event loop
+at once: no hop to a worker and back. Busy or not, every later item takes the queue.
+
 Bounded: past max_queue_items or max_queue_bytes a unary call is refused at once
 (Overloaded -> RESOURCE_EXHAUSTED) and a stream waits for room (back-pressure). Items whose
 caller went away (cancelled future) or whose deadline passed are dropped before any work.
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 
 from hashmatch.config import BatchConfig, EngineConfig, PoolKind
 from hashmatch.errors import ErrorCode, ItemError, Overloaded
+from hashmatch.hashing.decode.images import peek
 from hashmatch.hashing.engine import Engine, Result
 from hashmatch.hashing.pools import process_pool, worker_engine
 from hashmatch.hashing.signature import Signature
@@ -64,6 +69,7 @@ class BatchStats:
     dropped_cancelled: int = 0
     dropped_deadline: int = 0
     rejected: int = 0
+    inline: int = 0  # lone images hashed on the event loop
     last_batch_sizes: list[int] = field(default_factory=list)
 
 
@@ -124,6 +130,13 @@ class Batcher:
         self._slots = asyncio.Semaphore(config.worker_count)
         self._running: set[asyncio.Task[None]] = set()
         self._collector: asyncio.Task[None] | None = None
+        # Hashing on the event loop only where the worker's work is a plain call: thread
+        # pool, CPU backend.
+        self._inline_ok = (
+            config.inline_max_pixels > 0
+            and config.pool is PoolKind.THREAD
+            and self._engine.backend.name == "cpu"
+        )
 
     def _make_executor(self) -> Executor:
         n = self.config.worker_count
@@ -176,7 +189,10 @@ class Batcher:
         wait: bool = False,
         dihedral: bool = False,
     ) -> list[Hashed]:
-        """Hash items and, with `match`, match them in the batch worker."""
+        """Hash items and, with `match`, match them in the batch worker (or, a lone
+        small image at an idle batcher, right here)."""
+        if len(items) == 1 and self._may_inline(items[0]):
+            return [self._hash_inline(items[0], match, deadline, dihedral)]
         futures = await self.enqueue(items, match, deadline, wait, dihedral)
         try:
             return list(await asyncio.gather(*futures))
@@ -189,6 +205,33 @@ class Batcher:
         self, data: bytes, deadline: float | None = None, wait: bool = True, dihedral: bool = False
     ) -> Result:
         return (await self.submit_many([data], deadline, wait, dihedral))[0]
+
+    def _may_inline(self, data: bytes) -> bool:
+        if not self._inline_ok or self._running or not self._queue.empty():
+            return False
+        try:
+            header = peek(data, self._engine_config)
+        except Exception:  # the engine answers it with its typed error, at once
+            return True
+        return header.width * header.height <= self.config.inline_max_pixels
+
+    def _hash_inline(
+        self, data: bytes, match: MatchWith | None, deadline: float | None, dihedral: bool
+    ) -> Hashed:
+        if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+            self.stats.dropped_deadline += 1
+            self._on_drop("deadline")
+            return ItemError(ErrorCode.DEADLINE_EXCEEDED, "deadline passed before hashing"), None
+        t0 = time.perf_counter()
+        try:
+            (result,) = self._hash_and_match([data], dihedral, [match])
+        except Exception as exc:  # as a failed pool: the item learns it
+            result = (ItemError.from_exception(exc), None)
+        self.stats.batches += 1
+        self.stats.items += 1
+        self.stats.inline += 1
+        self._on_batch(1, time.perf_counter() - t0)
+        return result
 
     def _has_room(self, count: int, size: int) -> bool:
         return (

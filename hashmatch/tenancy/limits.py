@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, overload, runtime_checkable
 
 from hashmatch.config import AuthConfig
 from hashmatch.errors import Overloaded, Unavailable
@@ -92,17 +92,22 @@ class TenantLimits:
         self._lock = threading.Lock()
         self._fallback_logged = False
 
-    def check_rate(self, caller: Principal) -> None:
+    def check_rate(self, caller: Principal, wait: bool = True) -> bool:
+        """Takes one request's token, or raises Overloaded. wait=False: never a store
+        call (the event loop's); False then where one would be needed (nothing taken)."""
         if not caller.limited:
-            return
+            return True
         rate = caller.rate_per_second
         burst = max(self.config.burst * rate / self.config.rate_per_second, 1.0)
-        wait = self._take(caller.tenant_id, rate, burst)
-        if wait:
+        wait_s = self._take(caller.tenant_id, rate, burst, wait)
+        if wait_s is None:
+            return False
+        if wait_s:
             self.on_throttle(caller.tenant_id, "rate")
             raise Overloaded(
-                f"rate limit: {rate:g} requests/s for tenant {caller.tenant_id!r}", wait
+                f"rate limit: {rate:g} requests/s for tenant {caller.tenant_id!r}", wait_s
             )
+        return True
 
     def check_public(self) -> None:
         """Calls without a key (ApplyTenant) share one tenant's worth."""
@@ -111,8 +116,13 @@ class TenantLimits:
             self.on_throttle("", "rate")
             raise Overloaded("rate limit for unauthenticated calls", wait)
 
-    def _take(self, bucket: str, rate: float, burst: float) -> float:
-        """0 when a token was taken for `bucket`; else the seconds to wait."""
+    @overload
+    def _take(self, bucket: str, rate: float, burst: float) -> float: ...
+    @overload
+    def _take(self, bucket: str, rate: float, burst: float, wait: bool) -> float | None: ...
+    def _take(self, bucket: str, rate: float, burst: float, wait: bool = True) -> float | None:
+        """0 when a token was taken for `bucket`; else the seconds to wait. wait=False:
+        None (nothing taken) where the shared buckets would have to be asked."""
         if self.shared is None:
             return self._take_local(bucket, rate, burst)
         now = self.clock()
@@ -124,9 +134,11 @@ class TenantLimits:
             empty_until = self._empty_until.get(bucket, 0.0)
             if now < empty_until:  # refused here until then: a throttled tenant's calls
                 return empty_until - now  # cost the database nothing
+        if not wait:
+            return None
         want = max(1.0, min(math.floor(burst), math.floor(rate * LEASE_S)))
         try:
-            granted, wait = self.shared.lease_tokens(bucket, rate, burst, want)
+            granted, refill_s = self.shared.lease_tokens(bucket, rate, burst, want)
         except Unavailable:
             if not self._fallback_logged:
                 log.warning("rate limits: the database is unreachable, each replica counts alone")
@@ -134,10 +146,10 @@ class TenantLimits:
             return self._take_local(bucket, rate, burst)
         self._fallback_logged = False
         if granted < 1:
-            wait = max(wait, 1e-3)
+            refill_s = max(refill_s, 1e-3)
             with self._lock:
-                self._empty_until[bucket] = now + wait
-            return wait
+                self._empty_until[bucket] = now + refill_s
+            return refill_s
         with self._lock:
             self._leases[bucket] = Lease(granted - 1, now + LEASE_TTL_S)
         return 0.0

@@ -35,7 +35,7 @@ from hashmatch.tenancy.model import (
     secret_matches,
     split_key,
 )
-from hashmatch.tenancy.store import TenantStore
+from hashmatch.tenancy.store import QuickReads, TenantStore, WouldBlock
 
 # What the local CLI acts as (it holds the data dir, so it is the operator).
 LOCAL_OPERATOR = Principal(OPERATOR_TENANT, frozenset(Role), key_id="local")
@@ -47,6 +47,11 @@ MISSING_KEY = (
 _MAX_TEXT = 2000
 _MAX_FAILURE_BUCKETS = 100_000
 MAX_OVERLAP_S = 30 * 86_400.0
+
+
+def _fingerprint(key_id: str, secret: str) -> bytes:
+    """What a verified key is remembered by (never the key itself)."""
+    return hashlib.sha256(f"{key_id}:{secret}".encode()).digest()
 
 
 def _keyed(caller: Principal, what: str) -> None:
@@ -107,9 +112,7 @@ class Tenancy:
             # Open mode: no key exists, so none could be checked; any sent is ignored
             # (PhotoDNA clients always send one).
             return OPEN_PRINCIPAL
-        if key is None:
-            raise Unauthenticated(MISSING_KEY)
-        key_id, secret = split_key(key)
+        key_id, secret = self._split(key)
         found = self._key_and_tenant(key_id)
         if found is None:
             raise Unauthenticated(INVALID_KEY)
@@ -117,7 +120,7 @@ class Tenancy:
         now = now_iso()
         if not record.usable_at(now):  # revoked or expired: no scrypt spent on it
             raise Unauthenticated(INVALID_KEY)
-        fingerprint = hashlib.sha256(key.strip().encode()).digest()
+        fingerprint = _fingerprint(key_id, secret)
         with self._lock:
             known = self._verified.get(fingerprint) == key_id
         if not known:
@@ -125,9 +128,53 @@ class Tenancy:
             with self._lock:
                 self._verified[fingerprint] = key_id
                 self._last_read[key_id] = found
+        self._note_use(key_id, now)
+        return self._principal(key_id, record, tenant)
+
+    def authenticate_now(self, key: str | None) -> Principal | None:
+        """authenticate without waiting, for the event loop: a key already verified
+        here, its record read now by the store's quick read (the same answer, state
+        included, as authenticate); None where that would wait (no quick reads, a
+        busy store, scrypt not yet run, last-used times due to be written)."""
+        store = self.store
+        if not isinstance(store, QuickReads):
+            return None
+        try:
+            if not self._auth_on and not store.has_keys_now():
+                return OPEN_PRINCIPAL
+            self._auth_on = True
+            key_id, secret = self._split(key)
+            with self._lock:
+                known = self._verified.get(_fingerprint(key_id, secret)) == key_id
+            if not known or self._use_due():
+                return None
+            found = store.key_and_tenant_now(key_id)
+        except WouldBlock:
+            return None
+        with self._lock:
+            if found is None:
+                self._last_read.pop(key_id, None)
+            else:
+                self._last_read[key_id] = found
+        if found is None:
+            raise Unauthenticated(INVALID_KEY)
+        record, tenant = found
+        now = now_iso()
+        if not record.usable_at(now):
+            raise Unauthenticated(INVALID_KEY)
+        with self._lock:
+            self._used[key_id] = now
+        return self._principal(key_id, record, tenant)
+
+    @staticmethod
+    def _split(key: str | None) -> tuple[str, str]:
+        if key is None:
+            raise Unauthenticated(MISSING_KEY)
+        return split_key(key)
+
+    def _principal(self, key_id: str, record: ApiKey, tenant: Tenant) -> Principal:
         if tenant.state is not TenantState.APPROVED:
             raise PermissionDenied(f"tenant {tenant.id!r} is {tenant.state.value}, not approved")
-        self._note_use(key_id, now)
         return Principal(
             tenant.id,
             record.roles,
@@ -177,11 +224,14 @@ class Tenancy:
                     b.take(now_s)
             raise Unauthenticated(INVALID_KEY)
 
+    def _use_due(self) -> bool:
+        return time.monotonic() - self._flushed_at >= self.config.last_used_interval_s
+
     def _note_use(self, key_id: str, now: str) -> None:
         """last-used times, written at most every last_used_interval_s (not per call)."""
         with self._lock:
             self._used[key_id] = now
-            if time.monotonic() - self._flushed_at < self.config.last_used_interval_s:
+            if not self._use_due():
                 return
             pending, self._used = self._used, {}
             self._flushed_at = time.monotonic()

@@ -19,6 +19,7 @@ from hashmatch.storage.sqlite import migrate, write_transaction
 from hashmatch.tenancy import records
 from hashmatch.tenancy.clock import now_iso
 from hashmatch.tenancy.model import ApiKey, Tenant, TenantState
+from hashmatch.tenancy.store import WouldBlock
 
 SCHEMA_VERSION = 1
 
@@ -62,6 +63,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 
+_KEY_AND_TENANT = (
+    f"SELECT {records.KEY_AND_TENANT_COLUMNS}"
+    " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = ?"
+)
+_ANY_KEY = "SELECT 1 FROM api_keys LIMIT 1"
+
+
 class SqliteTenantStore:
     def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
         self.path = Path(path)
@@ -77,6 +85,12 @@ class SqliteTenantStore:
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
+        # The event loop's own reader: no busy wait (timeout 0), its own lock never waited
+        # for, so a held write or a checkpoint makes it answer WouldBlock, not stall.
+        self._quick_lock = threading.Lock()
+        self._quick = sqlite3.connect(
+            self.path, timeout=0, isolation_level=None, check_same_thread=False
+        )
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         return write_transaction(self._db, self._lock)
@@ -87,6 +101,18 @@ class SqliteTenantStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._quick_lock:
+            self._quick.close()
+
+    def _one_now(self, sql: str, args: tuple[object, ...]) -> Any:
+        if not self._quick_lock.acquire(blocking=False):
+            raise WouldBlock
+        try:
+            return self._quick.execute(sql, args).fetchone()
+        except sqlite3.Error:
+            raise WouldBlock from None
+        finally:
+            self._quick_lock.release()
 
     def _one(self, sql: str, args: tuple[object, ...]) -> Any:
         with self._lock:
@@ -161,15 +187,12 @@ class SqliteTenantStore:
             )
 
     def key_and_tenant(self, key_id: str) -> tuple[ApiKey, Tenant] | None:
-        row = self._one(
-            f"SELECT {records.KEY_AND_TENANT_COLUMNS}"
-            " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
-            " WHERE k.id = ?",
-            (key_id,),
-        )
-        if row is None:
-            return None
-        return records.key_and_tenant(row)
+        row = self._one(_KEY_AND_TENANT, (key_id,))
+        return None if row is None else records.key_and_tenant(row)
+
+    def key_and_tenant_now(self, key_id: str) -> tuple[ApiKey, Tenant] | None:
+        row = self._one_now(_KEY_AND_TENANT, (key_id,))
+        return None if row is None else records.key_and_tenant(row)
 
     def get_key(self, key_id: str) -> ApiKey:
         row = self._one(f"SELECT {records.KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
@@ -223,7 +246,10 @@ class SqliteTenantStore:
             )
 
     def has_keys(self) -> bool:
-        return self._one("SELECT 1 FROM api_keys LIMIT 1", ()) is not None
+        return self._one(_ANY_KEY, ()) is not None
+
+    def has_keys_now(self) -> bool:
+        return self._one_now(_ANY_KEY, ()) is not None
 
     # -- usage ---------------------------------------------------------------------------
     def add_usage(self, tenant_id: str, month: str, items: int) -> int:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from hashmatch.tenancy.model import ApiKey, Tenant, TenantState
+
+
+class WouldBlock(Exception):
+    """A quick read could not answer without waiting (a lock held, the database busy):
+    the caller asks again on a thread of its own."""
 
 
 class TenantStore(Protocol):
@@ -56,3 +61,12 @@ class TenantStore(Protocol):
 
     def usage(self, tenant_id: str, month: str) -> int: ...
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class QuickReads(Protocol):
+    """Point reads that never wait, for the event loop: answered at once or WouldBlock.
+    A store whose reads are a network round trip (PostgreSQL) does not offer them."""
+
+    def key_and_tenant_now(self, key_id: str) -> tuple[ApiKey, Tenant] | None: ...
+    def has_keys_now(self) -> bool: ...

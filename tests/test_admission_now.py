@@ -1,0 +1,128 @@
+"""Admission on the event loop: the same answers as on the key-check threads, given at
+once where nothing has to wait, and left to the threads (None) where something would."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hashmatch.config import AuthConfig
+from hashmatch.errors import Overloaded, PermissionDenied, Unauthenticated
+from hashmatch.tenancy.limits import TenantLimits
+from hashmatch.tenancy.model import OPEN_PRINCIPAL, Principal, Role, TenantAction
+from hashmatch.tenancy.service import LOCAL_OPERATOR, Tenancy
+from hashmatch.tenancy.sqlite_store import SqliteTenantStore
+from hashmatch.tenancy.store import QuickReads
+from tests.conftest import TenantOpener
+
+
+def _tenant_with_key(tenancy: Tenancy) -> tuple[str, str]:
+    tenancy.apply("acme", "Org", "a@b.c", "scanning")
+    tenancy.decide(LOCAL_OPERATOR, "acme", TenantAction.APPROVE)
+    record, secret = tenancy.create_key(LOCAL_OPERATOR, "acme", {Role.MATCH})
+    return record.id, secret
+
+
+def test_a_verified_key_is_admitted_now_and_a_change_elsewhere_seen_at_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.sqlite3"
+    server = Tenancy(SqliteTenantStore(path), AuthConfig())
+    assert server.authenticate_now(None) is OPEN_PRINCIPAL  # no key yet: open, as before
+    # The operator's CLI is another process with its own connection to the same file.
+    cli = Tenancy(SqliteTenantStore(path), AuthConfig())
+    key_id, secret = _tenant_with_key(cli)
+    with pytest.raises(Unauthenticated):
+        server.authenticate_now(None)  # a key exists now: auth is on, here too
+    assert server.authenticate_now(secret) is None  # never verified here: scrypt first
+    assert server.authenticate(secret).tenant_id == "acme"
+    now = server.authenticate_now(secret)
+    assert now is not None and now == server.authenticate(secret)
+    wrong = f"hmk_{key_id}_{'0' * 43}"  # another secret for the same id: never verified
+    assert server.authenticate_now(wrong) is None
+    with pytest.raises(Unauthenticated):
+        server.authenticate(wrong)
+    with pytest.raises(Unauthenticated):  # not a key at all: refused at once
+        server.authenticate_now("hmk_nonsense")
+    cli.decide(LOCAL_OPERATOR, "acme", TenantAction.SUSPEND)
+    with pytest.raises(PermissionDenied):
+        server.authenticate_now(secret)
+    cli.decide(LOCAL_OPERATOR, "acme", TenantAction.REINSTATE)
+    assert server.authenticate_now(secret) is not None
+    cli.revoke_key(LOCAL_OPERATOR, key_id)
+    with pytest.raises(Unauthenticated):
+        server.authenticate_now(secret)
+
+
+def test_a_busy_store_or_one_without_quick_reads_leaves_it_to_the_threads(
+    open_tenant_store: TenantOpener,
+) -> None:
+    store = open_tenant_store()
+    tenancy = Tenancy(store, AuthConfig())
+    _, secret = _tenant_with_key(tenancy)
+    tenancy.authenticate(secret)
+    if not isinstance(store, QuickReads):  # PostgreSQL: a read is a round trip
+        assert tenancy.authenticate_now(secret) is None
+        return
+    assert tenancy.authenticate_now(secret) is not None
+    assert isinstance(store, SqliteTenantStore)
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:  # another thread in the middle of a quick read
+        with store._quick_lock:
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        held.wait(10)
+        assert tenancy.authenticate_now(secret) is None
+    finally:
+        release.set()
+        t.join()
+    # A writer holding the database (another process's long transaction) does not stall
+    # a quick read in WAL mode; the answer stays current.
+    other = SqliteTenantStore(store.path)
+    other._db.execute("BEGIN IMMEDIATE")
+    try:
+        assert tenancy.authenticate_now(secret) is not None
+    finally:
+        other._db.execute("ROLLBACK")
+        other.close()
+
+
+def test_last_used_times_due_go_to_the_threads(tmp_path: Path) -> None:
+    tenancy = Tenancy(SqliteTenantStore(tmp_path / "t.sqlite3"), AuthConfig())
+    key_id, secret = _tenant_with_key(tenancy)
+    tenancy.authenticate(secret)
+    tenancy.config = AuthConfig(last_used_interval_s=0.0)
+    assert tenancy.authenticate_now(secret) is None  # a write is due: not on the loop
+    tenancy.authenticate(secret)  # the thread's call writes them
+    assert tenancy.store.get_key(key_id).last_used_at is not None
+
+
+def test_a_rate_check_now_never_asks_the_shared_buckets(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    class Shared:
+        def lease_tokens(self, bucket: str, *args: Any) -> tuple[float, float]:
+            asked.append(bucket)
+            return 2.0, 0.0
+
+    limits = TenantLimits(SqliteTenantStore(tmp_path / "t.sqlite3"), AuthConfig(),
+                          shared=Shared())  # fmt: skip
+    who = Principal("acme", frozenset({Role.MATCH}), rate_per_second=10.0)
+    assert limits.check_rate(who, wait=False) is False and asked == []
+    assert limits.check_rate(who) is True and asked == ["acme"]  # a lease of 2: one used
+    assert limits.check_rate(who, wait=False) is True  # the lease's second token
+    assert limits.check_rate(who, wait=False) is False and asked == ["acme"]
+    local = TenantLimits(SqliteTenantStore(tmp_path / "u.sqlite3"),
+                         AuthConfig(rate_per_second=10.0, burst=1.0))  # fmt: skip
+    assert local.check_rate(who, wait=False) is True
+    with pytest.raises(Overloaded):
+        local.check_rate(who, wait=False)  # refused at once, as on a thread
