@@ -3,6 +3,7 @@ once where nothing has to wait, and left to the threads (None) where something w
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from hashmatch.config import AuthConfig
 from hashmatch.errors import Overloaded, PermissionDenied, Unauthenticated
-from hashmatch.tenancy.limits import TenantLimits
+from hashmatch.tenancy.limits import QUOTA_BLOCK, TenantLimits
 from hashmatch.tenancy.model import OPEN_PRINCIPAL, Principal, Role, TenantAction
 from hashmatch.tenancy.service import LOCAL_OPERATOR, Tenancy
 from hashmatch.tenancy.sqlite_store import SqliteTenantStore
@@ -126,3 +127,40 @@ def test_a_rate_check_now_never_asks_the_shared_buckets(tmp_path: Path) -> None:
     assert local.check_rate(who, wait=False) is True
     with pytest.raises(Overloaded):
         local.check_rate(who, wait=False)  # refused at once, as on a thread
+
+
+def test_quota_is_charged_a_block_ahead_and_given_back(
+    open_tenant_store: TenantOpener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hashmatch.tenancy import limits as limits_module
+
+    store = open_tenant_store()
+    limits = TenantLimits(store, AuthConfig())
+    who = Principal("acme", frozenset({Role.MATCH}), rate_per_second=1.0, monthly_items=100)
+    month = "2031-05"
+    monkeypatch.setattr(limits_module, "this_month", lambda: month)
+    assert limits.charge_items(who, 1, wait=False) is False  # nothing ahead: a write
+    assert store.usage("acme", month) == 0
+    assert limits.charge_items(who, 1) is True
+    assert store.usage("acme", month) == QUOTA_BLOCK  # one write for a block
+    for _ in range(QUOTA_BLOCK - 1):
+        assert limits.charge_items(who, 1, wait=False) is True
+    assert limits.charge_items(who, 1, wait=False) is False  # the block is used up
+    assert store.usage("acme", month) == QUOTA_BLOCK
+    limits.charge_items(who, 3)
+    limits.flush()  # shutdown: what was charged ahead and not used goes back
+    assert store.usage("acme", month) == QUOTA_BLOCK + 3
+    # A block that does not fit the quota: charged exactly, to the last item.
+    limits.charge_items(who, 60)
+    assert store.usage("acme", month) == 95
+    for _ in range(5):
+        limits.charge_items(who, 1)
+    with pytest.raises(Overloaded, match="monthly quota"):
+        limits.charge_items(who, 1)
+    assert store.usage("acme", month) == 100
+    # A new month: what the last one had ahead goes back to it, not to the new one.
+    limits.charge_items(dataclasses.replace(who, monthly_items=10**6), 1)
+    monkeypatch.setattr(limits_module, "this_month", lambda: "2031-06")
+    limits.charge_items(who, 2)
+    assert store.usage("acme", "2031-05") == 101
+    assert store.usage("acme", "2031-06") == QUOTA_BLOCK

@@ -67,8 +67,9 @@ class MatchService:
             raise BadParameter(f"{n} items in one request; the limit is {self.max_items}")
 
     async def charge(self, who: Principal, n: int) -> None:
-        """The tenant's monthly item quota, charged before any work (a store write)."""
-        if who.limited and n > 0:
+        """The tenant's monthly item quota, charged before any work: from items charged
+        ahead where there are enough, else on a thread (a store write)."""
+        if who.limited and n > 0 and not self.limits.charge_items(who, n, wait=False):
             await asyncio.to_thread(self.limits.charge_items, who, n)
 
     # -- the calls -----------------------------------------------------------------------

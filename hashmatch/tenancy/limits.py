@@ -6,7 +6,9 @@ tenth of a second's worth of a tenant's tokens at a time from the bucket in the 
 or take the leases a replica holds unused (at most LEASE_S of the rate each, lapsing after
 LEASE_TTL_S). While the database is unreachable each replica falls back to a bucket of its
 own (so up to N times the rate until it is back). Monthly item counts live in the tenant
-store, so they survive restarts and add up across servers. Both answer Overloaded
+store, so they survive restarts and add up across servers; each server charges them a block
+ahead (QUOTA_BLOCK), so a count may read up to a block - 1 high per server while it runs.
+Both answer Overloaded
 (RESOURCE_EXHAUSTED) with how long to wait.
 """
 
@@ -66,6 +68,17 @@ class SharedBuckets(Protocol):
         ...
 
 
+# Items charged ahead per store write: a replica holds at most QUOTA_BLOCK - 1 of a
+# tenant's items charged and unused (given back at shutdown; a crash loses them).
+QUOTA_BLOCK = 32
+
+
+@dataclass
+class Credit:
+    month: str
+    items: int
+
+
 @dataclass
 class Lease:
     tokens: float
@@ -89,6 +102,7 @@ class TenantLimits:
         self._buckets: dict[str, TokenBucket] = {}
         self._leases: dict[str, Lease] = {}
         self._empty_until: dict[str, float] = {}
+        self._credit: dict[str, Credit] = {}
         self._lock = threading.Lock()
         self._fallback_logged = False
 
@@ -162,18 +176,55 @@ class TenantLimits:
                 b = self._buckets[bucket] = TokenBucket(rate, burst, burst, now)
             return b.take(now)
 
-    def charge_items(self, caller: Principal, n: int) -> None:
-        """Counts n items against the tenant's month (blocking: a store write)."""
+    def charge_items(self, caller: Principal, n: int, wait: bool = True) -> bool:
+        """Counts n items against the tenant's month, or raises Overloaded. Items are
+        charged QUOTA_BLOCK at a time ahead (one store write a block, not a call) while a
+        block fits the quota, exactly otherwise; wait=False: only from what was charged
+        ahead, never a store write, and False (nothing charged) where one is needed."""
         if not caller.limited or n <= 0:
-            return
+            return True
         month = this_month()
-        if self.store.charge_usage(caller.tenant_id, month, n, caller.monthly_items) is None:
-            self.on_throttle(caller.tenant_id, "monthly_items")
-            used = self.store.usage(caller.tenant_id, month)
+        with self._lock:
+            held = self._credit.get(caller.tenant_id)
+            if held is not None and held.month == month and held.items >= n:
+                held.items -= n
+                return True
+        if not wait:
+            return False
+        self._give_back(caller.tenant_id, month)
+        ahead = max(n, QUOTA_BLOCK)
+        store, tenant, cap = self.store, caller.tenant_id, caller.monthly_items
+        if ahead > n and store.charge_usage(tenant, month, ahead, cap) is not None:
+            with self._lock:
+                held = self._credit.setdefault(tenant, Credit(month, 0))
+                held.items += ahead - n
+            return True
+        if store.charge_usage(tenant, month, n, cap) is None:
+            self.on_throttle(tenant, "monthly_items")
+            used = store.usage(tenant, month)
             raise Overloaded(
-                f"monthly quota: {used} of {caller.monthly_items} items used this month",
+                f"monthly quota: {used} of {cap} items used this month",
                 seconds_to_next_month(),
             )
+        return True
+
+    def _give_back(self, tenant: str, month: str | None = None) -> None:
+        """What was charged ahead for the tenant and not used, given back to its month
+        (all of it, or only a past month's)."""
+        with self._lock:
+            held = self._credit.get(tenant)
+            if held is None or held.month == month:
+                return
+            del self._credit[tenant]
+        if held.items:
+            self.store.add_usage(tenant, held.month, -held.items)
+
+    def flush(self) -> None:
+        """Every tenant's unused items charged ahead given back (at shutdown)."""
+        with self._lock:
+            tenants = list(self._credit)
+        for tenant in tenants:
+            self._give_back(tenant)
 
     def refund_items(self, caller: Principal, n: int) -> None:
         """Gives back n items charged ahead and not used (a stream's prepaid credit)."""
