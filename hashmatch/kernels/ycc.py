@@ -185,10 +185,8 @@ def luma_plane(y, cb, cr, v, h):  # type: ignore[no-untyped-def]
     """The whole float32 luma plane (for column-first resampling and the GPU)."""
     rows, w = y.shape
     out = np.empty((rows, w), dtype=np.float32)
-    luma = np.empty(cb.shape[1] * h + 2, dtype=np.float32)
     sb = np.empty(cb.shape[1], dtype=np.float32)
     sr = np.empty(cb.shape[1], dtype=np.float32)
-    for r in range(rows):
-        _luma_row(y, cb, cr, v, h, r, luma, sb, sr)
-        out[r] = luma[:w]
+    for r in range(rows):  # every row kernel writes exactly w values: no copy through a row buffer
+        _luma_row(y, cb, cr, v, h, r, out[r], sb, sr)
     return out
