@@ -164,3 +164,73 @@ def test_quota_is_charged_a_block_ahead_and_given_back(
     limits.charge_items(who, 2)
     assert store.usage("acme", "2031-05") == 101
     assert store.usage("acme", "2031-06") == QUOTA_BLOCK
+
+
+def test_quota_spends_what_is_held_before_asking_for_more(
+    open_tenant_store: TenantOpener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hashmatch.tenancy import limits as limits_module
+
+    store = open_tenant_store()
+    limits = TenantLimits(store, AuthConfig())
+    who = Principal("acme", frozenset({Role.MATCH}), rate_per_second=1.0, monthly_items=100)
+    monkeypatch.setattr(limits_module, "this_month", lambda: "2031-05")
+    limits.charge_items(who, 49)  # a call larger than a block: charged exactly
+    limits.charge_items(who, 1)  # a block ahead: 81 counted, 31 of them held
+    limits.charge_items(who, 11)  # from what is held: 61 used, 20 held
+    assert store.usage("acme", "2031-05") == 81
+    limits.charge_items(who, 25)  # 20 held + 5 from the store: 86 used, not refused
+    assert store.usage("acme", "2031-05") == 86
+    limits.charge_items(who, 14)
+    with pytest.raises(Overloaded, match="monthly quota"):
+        limits.charge_items(who, 1)
+    limits.flush()
+    assert store.usage("acme", "2031-05") == 100
+
+
+def test_concurrent_callers_buy_one_block_and_flush_survives_a_lost_store(
+    open_tenant_store: TenantOpener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from hashmatch.errors import Unavailable
+    from hashmatch.tenancy import limits as limits_module
+
+    store = open_tenant_store()
+    monkeypatch.setattr(limits_module, "this_month", lambda: "2031-05")
+    real_charge = store.charge_usage
+
+    def slow_charge(*args: Any) -> Any:
+        time.sleep(0.05)  # every caller short of credit is inside at once
+        return real_charge(*args)
+
+    monkeypatch.setattr(store, "charge_usage", slow_charge)
+    limits = TenantLimits(store, AuthConfig())
+    who = Principal("acme", frozenset({Role.MATCH}), rate_per_second=1.0, monthly_items=10**6)
+    start = threading.Barrier(8)
+
+    def one_call() -> None:
+        start.wait()
+        limits.charge_items(who, 1)
+
+    threads = [threading.Thread(target=one_call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 8 <= store.usage("acme", "2031-05") <= 8 + QUOTA_BLOCK - 1
+    other = dataclasses.replace(who, tenant_id="globex")
+    limits.charge_items(other, 1)
+    real_add = store.add_usage
+
+    def lost_for_acme(tenant: str, *args: Any) -> Any:
+        if tenant == "acme":
+            raise Unavailable("the database is unreachable")
+        return real_add(tenant, *args)
+
+    monkeypatch.setattr(store, "add_usage", lost_for_acme)
+    limits.flush()  # acme's stays counted high; globex's still goes back
+    assert store.usage("globex", "2031-05") == 1
+    monkeypatch.setattr(store, "add_usage", real_add)
+    limits.flush()  # kept, so given back once the store takes it
+    assert store.usage("acme", "2031-05") == 8

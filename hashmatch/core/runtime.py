@@ -213,8 +213,7 @@ class Runtime:
         background parts (the snapshot written)."""
         await self.batcher.close(timeout)
         self.tenancy.flush()  # last-used times not yet written
-        with contextlib.suppress(Exception):  # a lost database keeps them: counted high
-            self.limits.flush()  # quota charged ahead and not used
+        self.limits.flush()  # quota charged ahead and not used (kept high where it cannot)
         if self._resuming is not None:  # reports a restart left: resumed next time if cut
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._resuming), timeout)

@@ -103,6 +103,7 @@ class TenantLimits:
         self._leases: dict[str, Lease] = {}
         self._empty_until: dict[str, float] = {}
         self._credit: dict[str, Credit] = {}
+        self._refilling: set[str] = set()
         self._lock = threading.Lock()
         self._fallback_logged = False
 
@@ -179,52 +180,93 @@ class TenantLimits:
     def charge_items(self, caller: Principal, n: int, wait: bool = True) -> bool:
         """Counts n items against the tenant's month, or raises Overloaded. Items are
         charged QUOTA_BLOCK at a time ahead (one store write a block, not a call) while a
-        block fits the quota, exactly otherwise; wait=False: only from what was charged
-        ahead, never a store write, and False (nothing charged) where one is needed."""
+        block fits the quota, exactly otherwise; what is held ahead is spent before the
+        store is asked for the rest, so a server refuses only items truly over the quota.
+        wait=False: only from what was charged ahead, never a store write, and False
+        (nothing charged) where one is needed."""
         if not caller.limited or n <= 0:
             return True
-        month = this_month()
+        tenant, month = caller.tenant_id, this_month()
         with self._lock:
-            held = self._credit.get(caller.tenant_id)
+            held = self._credit.get(tenant)
             if held is not None and held.month == month and held.items >= n:
                 held.items -= n
                 return True
-        if not wait:
-            return False
-        self._give_back(caller.tenant_id, month)
-        ahead = max(n, QUOTA_BLOCK)
+            if not wait:
+                return False
+            have = 0
+            if held is not None and held.month == month:
+                have, held.items = held.items, 0
+            # One block bought at a time per tenant: concurrent callers short of credit
+            # charge exactly, so a server never holds more than QUOTA_BLOCK - 1.
+            refill = tenant not in self._refilling
+            if refill:
+                self._refilling.add(tenant)
+        try:
+            self._give_back(tenant, month)  # a past month's credit
+            self._charge_store(caller, month, n - have, refill)
+        except BaseException:
+            self._hold(tenant, month, have)
+            raise
+        finally:
+            if refill:
+                with self._lock:
+                    self._refilling.discard(tenant)
+        return True
+
+    def _charge_store(self, caller: Principal, month: str, need: int, refill: bool) -> None:
+        if need <= 0:
+            return
         store, tenant, cap = self.store, caller.tenant_id, caller.monthly_items
-        if ahead > n and store.charge_usage(tenant, month, ahead, cap) is not None:
-            with self._lock:
-                held = self._credit.setdefault(tenant, Credit(month, 0))
-                held.items += ahead - n
-            return True
-        if store.charge_usage(tenant, month, n, cap) is None:
+        ahead = max(need, QUOTA_BLOCK) if refill else need
+        if ahead > need and store.charge_usage(tenant, month, ahead, cap) is not None:
+            self._hold(tenant, month, ahead - need)
+            return
+        if store.charge_usage(tenant, month, need, cap) is None:
             self.on_throttle(tenant, "monthly_items")
             used = store.usage(tenant, month)
             raise Overloaded(
                 f"monthly quota: {used} of {cap} items used this month",
                 seconds_to_next_month(),
             )
-        return True
+
+    def _hold(self, tenant: str, month: str, items: int) -> None:
+        if items <= 0:
+            return
+        with self._lock:
+            held = self._credit.setdefault(tenant, Credit(month, 0))
+            if held.month == month:
+                held.items += items
+                return
+        self.store.add_usage(tenant, month, -items)  # a month already given back
 
     def _give_back(self, tenant: str, month: str | None = None) -> None:
         """What was charged ahead for the tenant and not used, given back to its month
-        (all of it, or only a past month's)."""
+        (all of it, or only a past month's); kept where the store cannot take it."""
         with self._lock:
             held = self._credit.get(tenant)
             if held is None or held.month == month:
                 return
             del self._credit[tenant]
-        if held.items:
+        if not held.items:
+            return
+        try:
             self.store.add_usage(tenant, held.month, -held.items)
+        except BaseException:
+            with self._lock:
+                self._credit.setdefault(tenant, held)
+            raise
 
     def flush(self) -> None:
-        """Every tenant's unused items charged ahead given back (at shutdown)."""
+        """Every tenant's unused items charged ahead given back (at shutdown); one that
+        the store cannot take stays counted (high, never low) and is logged."""
         with self._lock:
             tenants = list(self._credit)
         for tenant in tenants:
-            self._give_back(tenant)
+            try:
+                self._give_back(tenant)
+            except Exception as exc:
+                log.warning("quota: %s's items charged ahead not given back: %s", tenant, exc)
 
     def refund_items(self, caller: Principal, n: int) -> None:
         """Gives back n items charged ahead and not used (a stream's prepaid credit)."""
