@@ -84,6 +84,9 @@ class EngineConfig:
     # The decoded bytes one batch may hold at once where the backend keeps them until
     # the batch is hashed (the GPU's); a larger batch is hashed in parts.
     max_batch_decoded_bytes: int = 2 * 1024 * 1024 * 1024
+    # Scans a progressive JPEG may have (libjpeg's standard script has 10): each is a
+    # pass over every block, so a file of thousands of tiny scans is a decode-time bomb.
+    max_jpeg_scans: int = 100
     # The reference hashes nothing under 5 px on a side (it returns a zero hash).
     min_dimension: int = 5
     # fast mode: smallest side kept by the DCT-domain downscale.
@@ -97,6 +100,8 @@ class EngineConfig:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
         if self.max_pixels < 1 or self.max_bytes < 1 or self.max_decoded_bytes < 1:
             raise ConfigError("max_pixels, max_bytes and max_decoded_bytes must be positive")
+        if self.max_jpeg_scans < 1:
+            raise ConfigError(f"max_jpeg_scans must be >= 1, got {self.max_jpeg_scans}")
         if self.max_batch_decoded_bytes < self.max_decoded_bytes:
             raise ConfigError("max_batch_decoded_bytes must be >= max_decoded_bytes")
         if self.min_dimension < 1:

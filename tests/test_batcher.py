@@ -57,18 +57,20 @@ async def _alone() -> object:
 
 
 def test_a_lone_image_at_an_idle_batcher_is_hashed_at_once_on_the_loop() -> None:
-    want = Engine(EngineConfig(backend=BackendChoice.CPU)).hash_many(IMAGES)
+    jpegs = [encode(synthetic_rgb(40 + k, 50, seed=k), "JPEG", quality=75) for k in range(6)]
+    want = Engine(EngineConfig(backend=BackendChoice.CPU)).hash_many(jpegs)
 
     async def run(config: BatchConfig) -> tuple[list[object], Batcher]:
         batcher = Batcher(EngineConfig(backend=BackendChoice.CPU), config)
         batcher.start()
         try:
-            alone = await batcher.submit(IMAGES[0])
+            alone = await batcher.submit(jpegs[0])
             # A lone image arriving while others are queued takes the queue with them.
             busy, behind = await asyncio.gather(
-                batcher.submit_many(IMAGES[1:4]), batcher.submit(IMAGES[4])
+                batcher.submit_many(jpegs[1:4]), batcher.submit(jpegs[4])
             )
-            late = await batcher.submit(IMAGES[5], deadline=asyncio.get_running_loop().time())
+            await asyncio.sleep(0.05)  # idle again
+            late = await batcher.submit(jpegs[5], deadline=asyncio.get_running_loop().time())
             broken = await batcher.submit(b"\xff\xd8 not a jpeg")
             return [alone, *busy, behind, late, broken], batcher
         finally:
@@ -81,12 +83,41 @@ def test_a_lone_image_at_an_idle_batcher_is_hashed_at_once_on_the_loop() -> None
     late, broken = got[5], got[6]
     assert isinstance(late, ItemError) and late.code is ErrorCode.DEADLINE_EXCEEDED
     assert isinstance(broken, ItemError) and broken.code is not ErrorCode.INTERNAL
-    # alone and broken on the loop; the three and the one behind them in the queue.
-    assert batcher.stats.inline == 2 and batcher.stats.dropped_deadline == 1
+    # alone on the loop (late dropped there at its deadline); the three and the one
+    # behind them in the queue, and what has no readable header goes to a worker.
+    assert batcher.stats.inline == 1 and batcher.stats.dropped_deadline == 1
     assert batcher.stats.items == 6
-    # Over the pixel bound (40x50), only what has no readable header is answered on the
-    # loop (the engine refuses it from the header anyway); turned off, nothing is.
-    for config, inline in ((BatchConfig(workers=1, inline_max_pixels=40 * 50 - 1), 1),
-                           (BatchConfig(workers=1, inline_max_pixels=0), 0)):  # fmt: skip
+    # Over the pixel bound (40x50), or turned off, nothing is hashed on the loop.
+    for config in (BatchConfig(workers=1, inline_max_pixels=40 * 50 - 1),
+                   BatchConfig(workers=1, inline_max_pixels=0)):  # fmt: skip
         got, batcher = asyncio.run(run(config))
-        assert batcher.stats.inline == inline and isinstance(got[0], Signature)
+        assert batcher.stats.inline == 0 and isinstance(got[0], Signature)
+
+
+def test_only_a_plain_jpeg_is_hashed_on_the_loop_and_concurrent_callers_go_to_workers() -> None:
+    pixels = synthetic_rgb(64, 48, seed=7)
+    baseline = encode(pixels, "JPEG", quality=75)
+    # Pillow's header reader stops at a TEM marker that libjpeg-turbo skips: the header
+    # does not read cleanly, so a worker decides, whatever size the file claims.
+    tem = baseline[:2] + b"\xff\x01" + baseline[2:]
+    others = [encode(pixels, "JPEG", quality=75, progressive=True), encode(pixels, "PNG"), tem]
+
+    async def run() -> tuple[list[object], list[object], Batcher]:
+        batcher = Batcher(EngineConfig(backend=BackendChoice.CPU), BatchConfig(workers=2))
+        batcher.start()
+        try:
+            singles = []
+            for data in others:
+                singles.append(await batcher.submit(data))
+                await asyncio.sleep(0.05)
+            assert batcher.stats.inline == 0
+            # Eight callers at once: the first on the loop, the rest to the workers (not
+            # one after another on the loop while the workers sit idle).
+            burst = await asyncio.gather(*(batcher.submit(baseline) for _ in range(8)))
+            return singles, list(burst), batcher
+        finally:
+            await batcher.close()
+
+    singles, burst, batcher = asyncio.run(run())
+    assert all(isinstance(r, Signature) for r in singles + burst)
+    assert batcher.stats.inline == 1 and batcher.stats.items == 11

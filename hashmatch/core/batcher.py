@@ -6,9 +6,12 @@ also waits that long for a fuller batch when a worker is free.)
 Items that ask for it are matched in the batch worker right after hashing: one lookup
 call per engine batch and match request, across callers, with no further hop.
 
-A lone image reaching an idle batcher (nothing queued or hashing; thread pool, CPU
-backend; at most inline_max_pixels by its header) is hashed and matched on the event loop
-at once: no hop to a worker and back. Busy or not, every later item takes the queue.
+A lone image reaching an idle batcher (nothing queued or hashing, and no image hashed here
+for as long as the last one took; thread pool, CPU backend; a sequential JPEG of at most
+inline_max_pixels by a header that reads cleanly) is hashed and matched on the event loop
+at once: no hop to a worker and back. Calls that come faster than that, or any other image,
+take the queue, so concurrent callers are spread over the workers, never serialised on the
+loop, and no crafted file (progressive scans, chunks Pillow walks in Python) holds the loop.
 
 Bounded: past max_queue_items or max_queue_bytes a unary call is refused at once
 (Overloaded -> RESOURCE_EXHAUSTED) and a stream waits for room (back-pressure). Items whose
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 
 from hashmatch.config import BatchConfig, EngineConfig, PoolKind
 from hashmatch.errors import ErrorCode, ItemError, Overloaded
-from hashmatch.hashing.decode.images import peek
+from hashmatch.hashing.decode.images import ImageFormat, peek
 from hashmatch.hashing.engine import Engine, Result
 from hashmatch.hashing.pools import process_pool, worker_engine
 from hashmatch.hashing.signature import Signature
@@ -137,6 +140,7 @@ class Batcher:
             and config.pool is PoolKind.THREAD
             and self._engine.backend.name == "cpu"
         )
+        self._inline_free_at = 0.0  # perf_counter: the loop's inline work stays under half
 
     def _make_executor(self) -> Executor:
         n = self.config.worker_count
@@ -209,11 +213,19 @@ class Batcher:
     def _may_inline(self, data: bytes) -> bool:
         if not self._inline_ok or self._running or not self._queue.empty():
             return False
+        if time.perf_counter() < self._inline_free_at:
+            return False
         try:
             header = peek(data, self._engine_config)
-        except Exception:  # the engine answers it with its typed error, at once
-            return True
-        return header.width * header.height <= self.config.inline_max_pixels
+        except Exception:  # a worker decides: decoders read more than Pillow's header
+            return False
+        pixels = header.width * header.height
+        return (
+            header.format is ImageFormat.JPEG
+            and not header.progressive
+            and pixels <= self.config.inline_max_pixels
+            and len(data) <= 3 * pixels  # no more bytes than its raw pixels
+        )
 
     def _hash_inline(
         self, data: bytes, match: MatchWith | None, deadline: float | None, dihedral: bool
@@ -230,7 +242,9 @@ class Batcher:
         self.stats.batches += 1
         self.stats.items += 1
         self.stats.inline += 1
-        self._on_batch(1, time.perf_counter() - t0)
+        t1 = time.perf_counter()
+        self._inline_free_at = t1 + (t1 - t0)
+        self._on_batch(1, t1 - t0)
         return result
 
     def _has_room(self, count: int, size: int) -> bool:
