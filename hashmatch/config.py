@@ -84,8 +84,9 @@ class EngineConfig:
     # The decoded bytes one batch may hold at once where the backend keeps them until
     # the batch is hashed (the GPU's); a larger batch is hashed in parts.
     max_batch_decoded_bytes: int = 2 * 1024 * 1024 * 1024
-    # Scans a progressive JPEG may have (libjpeg's standard script has 10): each is a
-    # pass over every block, so a file of thousands of tiny scans is a decode-time bomb.
+    # Scans a JPEG may have, bounded by its FF DA byte pairs (libjpeg's progressive
+    # script writes 10): each is a pass over every block, so thousands of tiny scans are
+    # a decode-time bomb.
     max_jpeg_scans: int = 100
     # The reference hashes nothing under 5 px on a side (it returns a zero hash).
     min_dimension: int = 5

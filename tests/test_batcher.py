@@ -97,10 +97,17 @@ def test_a_lone_image_at_an_idle_batcher_is_hashed_at_once_on_the_loop() -> None
 def test_only_a_plain_jpeg_is_hashed_on_the_loop_and_concurrent_callers_go_to_workers() -> None:
     pixels = synthetic_rgb(64, 48, seed=7)
     baseline = encode(pixels, "JPEG", quality=75)
-    # Pillow's header reader stops at a TEM marker that libjpeg-turbo skips: the header
-    # does not read cleanly, so a worker decides, whatever size the file claims.
+    # Only a sequential JPEG of one scan with a short, clean header: a progressive one, a
+    # PNG, a TEM marker (which Pillow's header reader stops at and libjpeg-turbo skips) or
+    # a long chain of segments go to a worker, whatever size the file claims.
     tem = baseline[:2] + b"\xff\x01" + baseline[2:]
-    others = [encode(pixels, "JPEG", quality=75, progressive=True), encode(pixels, "PNG"), tem]
+    comments = b"".join(b"\xff\xfe\x00\x03x" for _ in range(40))  # a reader's 40 steps
+    others = [
+        encode(pixels, "JPEG", quality=75, progressive=True),
+        encode(pixels, "PNG"),
+        tem,
+        baseline[:2] + comments + baseline[2:],
+    ]
 
     async def run() -> tuple[list[object], list[object], Batcher]:
         batcher = Batcher(EngineConfig(backend=BackendChoice.CPU), BatchConfig(workers=2))
@@ -120,4 +127,4 @@ def test_only_a_plain_jpeg_is_hashed_on_the_loop_and_concurrent_callers_go_to_wo
 
     singles, burst, batcher = asyncio.run(run())
     assert all(isinstance(r, Signature) for r in singles + burst)
-    assert batcher.stats.inline == 1 and batcher.stats.items == 11
+    assert batcher.stats.inline == 1 and batcher.stats.items == 12

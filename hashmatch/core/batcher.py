@@ -7,11 +7,11 @@ Items that ask for it are matched in the batch worker right after hashing: one l
 call per engine batch and match request, across callers, with no further hop.
 
 A lone image reaching an idle batcher (nothing queued or hashing, and no image hashed here
-for as long as the last one took; thread pool, CPU backend; a sequential JPEG of at most
-inline_max_pixels by a header that reads cleanly) is hashed and matched on the event loop
+for as long as the last one took; thread pool, CPU backend; a sequential JPEG of one scan
+and at most inline_max_pixels, with a clean header) is hashed and matched on the event loop
 at once: no hop to a worker and back. Calls that come faster than that, or any other image,
 take the queue, so concurrent callers are spread over the workers, never serialised on the
-loop, and no crafted file (progressive scans, chunks Pillow walks in Python) holds the loop.
+loop, and no crafted file (many scans, junk a header reader walks byte by byte) holds it.
 
 Bounded: past max_queue_items or max_queue_bytes a unary call is refused at once
 (Overloaded -> RESOURCE_EXHAUSTED) and a stream waits for room (back-pressure). Items whose
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from hashmatch.config import BatchConfig, EngineConfig, PoolKind
 from hashmatch.errors import ErrorCode, ItemError, Overloaded
-from hashmatch.hashing.decode.images import ImageFormat, peek
+from hashmatch.hashing.decode.jpeg_markers import plain_header, scan_markers
 from hashmatch.hashing.engine import Engine, Result
 from hashmatch.hashing.pools import process_pool, worker_engine
 from hashmatch.hashing.signature import Signature
@@ -211,21 +211,17 @@ class Batcher:
         return (await self.submit_many([data], deadline, wait, dihedral))[0]
 
     def _may_inline(self, data: bytes) -> bool:
+        """Only what is cheap to judge and bounded to decode: a sequential JPEG of one
+        scan, a clean header of a few segments (no reader loops over junk), at most
+        inline_max_pixels and no more bytes than pixels."""
         if not self._inline_ok or self._running or not self._queue.empty():
             return False
-        if time.perf_counter() < self._inline_free_at:
+        if time.perf_counter() < self._inline_free_at or len(data) > self.config.inline_max_pixels:
             return False
-        try:
-            header = peek(data, self._engine_config)
-        except Exception:  # a worker decides: decoders read more than Pillow's header
+        size = plain_header(data)
+        if size is None or not len(data) <= size[0] * size[1] <= self.config.inline_max_pixels:
             return False
-        pixels = header.width * header.height
-        return (
-            header.format is ImageFormat.JPEG
-            and not header.progressive
-            and pixels <= self.config.inline_max_pixels
-            and len(data) <= 3 * pixels  # no more bytes than its raw pixels
-        )
+        return scan_markers(data) == 1
 
     def _hash_inline(
         self, data: bytes, match: MatchWith | None, deadline: float | None, dihedral: bool

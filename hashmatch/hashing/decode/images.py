@@ -22,7 +22,7 @@ from PIL import Image, ImageFile
 
 from hashmatch.config import EngineConfig, HashMode
 from hashmatch.errors import CorruptImage, NotAnImage, SizeOutOfRange, TooLarge
-from hashmatch.hashing.decode.jpeg_scans import jpeg_coding
+from hashmatch.hashing.decode.jpeg_markers import scan_markers
 from hashmatch.hashing.decode.turbojpeg import TJCS_GRAY, turbojpeg
 from hashmatch.kernels.ycc import YccPlanes
 
@@ -123,14 +123,10 @@ def check_size(width: int, height: int, config: EngineConfig, mode: str = "RGB")
         )
 
 
-def check_scans(data: bytes, config: EngineConfig) -> bool:
-    """Whether a JPEG is progressive; refused (SizeOutOfRange) past max_jpeg_scans."""
-    coding = jpeg_coding(data, config.max_jpeg_scans)
-    if coding.scans > config.max_jpeg_scans:
-        raise SizeOutOfRange(
-            f"progressive JPEG with over {config.max_jpeg_scans} scans (the limit)"
-        )
-    return coding.progressive
+def check_scans(data: bytes, config: EngineConfig) -> None:
+    """A JPEG refused (SizeOutOfRange) where it may hold more than max_jpeg_scans scans."""
+    if scan_markers(data) > config.max_jpeg_scans:
+        raise SizeOutOfRange(f"JPEG with over {config.max_jpeg_scans} scans (the limit)")
 
 
 def decode(data: bytes, config: EngineConfig) -> DecodedImage:
@@ -267,7 +263,6 @@ class Header:
     # 16 bits a sample stored, though Pillow's mode says "RGB"/"RGBA"/"LA": Pillow keeps
     # the high byte, where DALI scales (off by one here and there).
     deep: bool = False
-    progressive: bool = False  # a progressive JPEG (a pass over the image a scan)
 
 
 def _deep(img: ImageFile.ImageFile) -> bool:
@@ -285,10 +280,11 @@ def peek(data: bytes, config: EngineConfig) -> Header:
     if len(data) > config.max_bytes:
         raise TooLarge(f"{len(data)} bytes, over the limit of {config.max_bytes}")
     fmt = sniff(data)
-    progressive = fmt is ImageFormat.JPEG and check_scans(data, config)
+    if fmt is ImageFormat.JPEG:
+        check_scans(data, config)
     try:
         with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as img:
-            header = Header(fmt, img.width, img.height, img.mode, _deep(img), progressive)
+            header = Header(fmt, img.width, img.height, img.mode, _deep(img))
     except Image.DecompressionBombError as exc:
         raise SizeOutOfRange(str(exc)) from None
     except Exception as exc:  # Pillow raises many types for a bad header
