@@ -129,16 +129,25 @@ def test_a_rate_check_now_never_asks_the_shared_buckets(tmp_path: Path) -> None:
         local.check_rate(who, wait=False)  # refused at once, as on a thread
 
 
+def _quota_of_100(
+    open_tenant_store: TenantOpener, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, TenantLimits, Principal]:
+    """A store, its limits and a tenant with 100 items a month, in May 2031."""
+    from hashmatch.tenancy import limits as limits_module
+
+    store = open_tenant_store()
+    who = Principal("acme", frozenset({Role.MATCH}), rate_per_second=1.0, monthly_items=100)
+    monkeypatch.setattr(limits_module, "this_month", lambda: "2031-05")
+    return store, TenantLimits(store, AuthConfig()), who
+
+
 def test_quota_is_charged_a_block_ahead_and_given_back(
     open_tenant_store: TenantOpener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hashmatch.tenancy import limits as limits_module
 
-    store = open_tenant_store()
-    limits = TenantLimits(store, AuthConfig())
-    who = Principal("acme", frozenset({Role.MATCH}), rate_per_second=1.0, monthly_items=100)
+    store, limits, who = _quota_of_100(open_tenant_store, monkeypatch)
     month = "2031-05"
-    monkeypatch.setattr(limits_module, "this_month", lambda: month)
     assert limits.charge_items(who, 1, wait=False) is False  # nothing ahead: a write
     assert store.usage("acme", month) == 0
     assert limits.charge_items(who, 1) is True
@@ -169,12 +178,7 @@ def test_quota_is_charged_a_block_ahead_and_given_back(
 def test_quota_spends_what_is_held_before_asking_for_more(
     open_tenant_store: TenantOpener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hashmatch.tenancy import limits as limits_module
-
-    store = open_tenant_store()
-    limits = TenantLimits(store, AuthConfig())
-    who = Principal("acme", frozenset({Role.MATCH}), rate_per_second=1.0, monthly_items=100)
-    monkeypatch.setattr(limits_module, "this_month", lambda: "2031-05")
+    store, limits, who = _quota_of_100(open_tenant_store, monkeypatch)
     limits.charge_items(who, 49)  # a call larger than a block: charged exactly
     limits.charge_items(who, 1)  # a block ahead: 81 counted, 31 of them held
     limits.charge_items(who, 11)  # from what is held: 61 used, 20 held
