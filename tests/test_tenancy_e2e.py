@@ -423,6 +423,37 @@ def test_rate_limit_and_monthly_quota(world: tuple[Any, Keys]) -> None:
     assert 'hashmatch_tenant_bank_not_found_total{tenant="globex"}' in body
 
 
+def test_open_streams_hold_none_of_the_quota(world: tuple[Any, Keys]) -> None:
+    """Streams pay each item from the credit the server holds for the tenant: ten open
+    streams take ten items, not ten blocks, and the tenant gets exactly its quota."""
+    import threading
+
+    srv, _ = world
+    tenant(srv.data_dir, "streamer", "approve")
+    admin(srv.data_dir, "tenant", "limits", "streamer", "--monthly-items", "100")
+    k = key(srv.data_dir, "streamer", "match")
+    release = threading.Event()
+
+    def held_open() -> Iterator[tuple[str, bytes]]:
+        yield "a", IMAGE
+        release.wait(30)
+
+    with Client(srv.target, api_key=k) as c:
+        streams = [c.match_stream(held_open()) for _ in range(10)]
+        try:
+            assert [next(s).code for s in streams] == ["OK"] * 10
+            assert all(o.ok for o in c.match_hashes(["00" * 16] * 90))  # 100 of 100
+            with pytest.raises(grpc.RpcError) as exc:
+                c.match_hashes(["00" * 16])
+        finally:
+            release.set()
+            for s in streams:
+                list(s)
+        assert exc.value.code() == EXHAUSTED and "monthly quota" in (exc.value.details() or "")
+        with pytest.raises(grpc.RpcError):  # closed streams gave nothing back to spend
+            c.match_hashes(["00" * 16])
+
+
 def test_readme_tenant_path_with_the_cli(world: tuple[Any, Keys], tmp_path: Path) -> None:
     """README's path: apply, approve, a key, the sandbox via `hashmatch match --test`."""
     srv, _ = world

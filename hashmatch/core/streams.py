@@ -1,23 +1,22 @@
 """A MatchStream in the core: each item joins the batcher's engine batches as it arrives
 (waiting for room there: back-pressure) and is answered as soon as its batch is done, in
 the order batches finish; items done together are answered together (one flood pass, one
-effects call). The tenant's quota is charged ahead in blocks (one store write per block,
-not per item) and what a stream did not use is given back when it ends."""
+effects call). Each item is paid from the tenant's credit that every call on this server
+shares (TenantLimits charges a block ahead), so a stream holds none of its own: nothing
+to give back when it ends, in whichever month that is, and open streams do not hold the
+quota away from the tenant's other calls."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 
 from hashmatch.core.batcher import Hashed, MatchWith
 from hashmatch.core.calls import Call
 from hashmatch.core.outcome import Outcome
 from hashmatch.core.service import ImageItem, MatchService
-from hashmatch.errors import ItemError, Overloaded
+from hashmatch.errors import ItemError
 from hashmatch.matching.model import MatchOptions
-
-QUOTA_BLOCK = 32
 
 _Done = tuple[ImageItem, MatchOptions, Hashed]
 
@@ -28,7 +27,6 @@ class StreamSession:
         self._done: asyncio.Queue[_Done] = asyncio.Queue()
         self._waiting: set[asyncio.Future[Hashed]] = set()
         self._match: dict[MatchOptions, MatchWith] = {}  # options checked once a stream
-        self._credit = 0
 
     async def submit(self, item: ImageItem, options: MatchOptions) -> None:
         """Queues one item for hashing (after room in the batcher); its answer comes out
@@ -56,18 +54,11 @@ class StreamSession:
             self._done.put_nowait((item, options, future.result()))
 
     async def _pay(self) -> None:
-        who = self._call.caller
-        if not who.limited:
-            return
-        if self._credit == 0:
-            limits = self._service.limits
-            try:
-                await asyncio.to_thread(limits.charge_items, who, QUOTA_BLOCK)
-                self._credit = QUOTA_BLOCK
-            except Overloaded:  # not a block left this month: perhaps one item is
-                await asyncio.to_thread(limits.charge_items, who, 1)
-                self._credit = 1
-        self._credit -= 1
+        """One item charged: from what the server holds ahead, on the loop; the store's
+        write (once a block) on a thread."""
+        who, limits = self._call.caller, self._service.limits
+        if not limits.charge_items(who, 1, wait=False):
+            await asyncio.to_thread(limits.charge_items, who, 1)
 
     async def answers(self) -> list[tuple[MatchOptions, Outcome]]:
         """The next items done: waits for one, and takes every other already done."""
@@ -81,12 +72,6 @@ class StreamSession:
 
     async def close(self) -> None:
         """The stream ended or went away: its items still queued are dropped unhashed
-        (the batcher skips cancelled ones) and unused prepaid quota is given back."""
+        (the batcher skips cancelled ones)."""
         for future in list(self._waiting):
             future.cancel()
-        credit, self._credit = self._credit, 0
-        if credit:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(
-                    self._service.limits.refund_items, self._call.caller, credit
-                )

@@ -267,8 +267,3 @@ class TenantLimits:
                 self._give_back(tenant)
             except Exception as exc:
                 log.warning("quota: %s's items charged ahead not given back: %s", tenant, exc)
-
-    def refund_items(self, caller: Principal, n: int) -> None:
-        """Gives back n items charged ahead and not used (a stream's prepaid credit)."""
-        if caller.limited and n > 0:
-            self.store.add_usage(caller.tenant_id, this_month(), -n)
