@@ -88,6 +88,10 @@ class EngineConfig:
     # script writes 10): each is a pass over every block, so thousands of tiny scans are
     # a decode-time bomb.
     max_jpeg_scans: int = 100
+    # Past 12 scans (more than libjpeg's standard scripts write), scans x pixels at most
+    # this: each scan is a pass over the image (95 of them at 100 Mpx took 4 s), so no file
+    # costs more than a 12-scan one of max_pixels, and 100 scans pass up to 4 Mpx.
+    max_jpeg_scan_pixels: int = 400_000_000
     # The reference hashes nothing under 5 px on a side (it returns a zero hash).
     min_dimension: int = 5
     # fast mode: smallest side kept by the DCT-domain downscale.
@@ -103,6 +107,8 @@ class EngineConfig:
             raise ConfigError("max_pixels, max_bytes and max_decoded_bytes must be positive")
         if self.max_jpeg_scans < 1:
             raise ConfigError(f"max_jpeg_scans must be >= 1, got {self.max_jpeg_scans}")
+        if self.max_jpeg_scan_pixels < 1:
+            raise ConfigError("max_jpeg_scan_pixels must be positive")
         if self.max_batch_decoded_bytes < self.max_decoded_bytes:
             raise ConfigError("max_batch_decoded_bytes must be >= max_decoded_bytes")
         if self.min_dimension < 1:
@@ -127,7 +133,7 @@ class BatchConfig:
     pool: PoolKind = PoolKind.THREAD
     # A lone image up to this size (header pixels) arriving at an idle server is hashed
     # and matched on the event loop itself, saving the hops to a worker and back; 0: never.
-    inline_max_pixels: int = 2_000_000
+    inline_max_pixels: int = 400_000
 
     def __post_init__(self) -> None:
         if self.max_batch < 1 or self.max_wait_ms < 0 or self.max_queue_items < 1:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hashmatch.config import BackendChoice, EngineConfig
-from hashmatch.errors import ErrorCode, ItemError, SizeOutOfRange
+from hashmatch.errors import ConfigError, ErrorCode, ItemError, SizeOutOfRange
 from hashmatch.hashing.decode.images import decode, peek
 from hashmatch.hashing.decode.jpeg_markers import plain_header, scan_markers
 from hashmatch.hashing.engine import Engine
@@ -43,6 +43,23 @@ def test_scans_are_bounded_from_the_bytes() -> None:
     assert scan_markers(hidden) == 51
     assert scan_markers(_bomb(300)) == 310
     assert scan_markers(b"") == 0 and scan_markers(b"\xff") == 0
+
+
+def test_many_scans_are_paid_for_by_the_pixels() -> None:
+    """Past the 12 scans a standard script writes, scans x pixels are bounded too: a huge
+    image is refused at fewer scans than a small one."""
+    pixels = PIXELS.shape[0] * PIXELS.shape[1]
+    bomb = _bomb(50)  # 60 scans
+    budget = 60 * pixels
+    assert isinstance(decode(bomb, EngineConfig(max_jpeg_scan_pixels=budget)).width, int)
+    for check in (decode, peek):
+        with pytest.raises(SizeOutOfRange, match="scan pixels"):
+            check(bomb, EngineConfig(max_jpeg_scan_pixels=budget - 1))
+    # A standard progressive file is never asked its size, whatever the budget.
+    standard = encode(PIXELS, "JPEG", progressive=True)
+    assert decode(standard, EngineConfig(max_jpeg_scan_pixels=1)).width == PIXELS.shape[1]
+    with pytest.raises(ConfigError, match="max_jpeg_scan_pixels"):
+        EngineConfig(max_jpeg_scan_pixels=0)
 
 
 def test_a_jpeg_of_too_many_scans_is_refused_on_every_path() -> None:

@@ -123,10 +123,34 @@ def check_size(width: int, height: int, config: EngineConfig, mode: str = "RGB")
         )
 
 
+FREE_SCANS = 12  # libjpeg's progressive script writes 10 scans, 6 for grey
+
+
 def check_scans(data: bytes, config: EngineConfig) -> None:
-    """A JPEG refused (SizeOutOfRange) where it may hold more than max_jpeg_scans scans."""
-    if scan_markers(data) > config.max_jpeg_scans:
+    """A JPEG refused (SizeOutOfRange) where it may hold more than max_jpeg_scans scans,
+    or, past FREE_SCANS, more scans x pixels than max_jpeg_scan_pixels (the size read
+    from the header only then: never for a baseline or standard progressive file)."""
+    scans = scan_markers(data)
+    if scans > config.max_jpeg_scans:
         raise SizeOutOfRange(f"JPEG with over {config.max_jpeg_scans} scans (the limit)")
+    if scans <= FREE_SCANS:
+        return
+    width, height = _pillow_size(data)
+    if scans * width * height > config.max_jpeg_scan_pixels:
+        raise SizeOutOfRange(
+            f"JPEG of {width}x{height} with up to {scans} scans: over the limit of"
+            f" {config.max_jpeg_scan_pixels} scan pixels"
+        )
+
+
+def _pillow_size(data: bytes) -> tuple[int, int]:
+    """The frame's size by Pillow's header reader; a file it cannot read is refused (a
+    decoder that skips what Pillow stops at must not get past the scan budget)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as img:
+            return img.width, img.height
+    except Exception as exc:
+        raise CorruptImage(f"jpeg header: {exc}") from None
 
 
 def decode(data: bytes, config: EngineConfig) -> DecodedImage:
