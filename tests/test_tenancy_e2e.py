@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -426,8 +427,6 @@ def test_rate_limit_and_monthly_quota(world: tuple[Any, Keys]) -> None:
 def test_open_streams_hold_none_of_the_quota(world: tuple[Any, Keys]) -> None:
     """Streams pay each item from the credit the server holds for the tenant: ten open
     streams take ten items, not ten blocks, and the tenant gets exactly its quota."""
-    import threading
-
     srv, _ = world
     tenant(srv.data_dir, "streamer", "approve")
     admin(srv.data_dir, "tenant", "limits", "streamer", "--monthly-items", "100")

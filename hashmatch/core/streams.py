@@ -36,7 +36,7 @@ class StreamSession:
             match = self._match.get(options)
             if match is None:
                 match = self._match[options] = service.match_with(self._call, options)
-            await self._pay()
+            await service.charge(self._call.caller, 1)
             (future,) = await service.batcher.enqueue(
                 [item[1]], match, None, True, options.dihedral
             )
@@ -52,13 +52,6 @@ class StreamSession:
         self._waiting.discard(future)
         if not future.cancelled():
             self._done.put_nowait((item, options, future.result()))
-
-    async def _pay(self) -> None:
-        """One item charged: from what the server holds ahead, on the loop; the store's
-        write (once a block) on a thread."""
-        who, limits = self._call.caller, self._service.limits
-        if not limits.charge_items(who, 1, wait=False):
-            await asyncio.to_thread(limits.charge_items, who, 1)
 
     async def answers(self) -> list[tuple[MatchOptions, Outcome]]:
         """The next items done: waits for one, and takes every other already done."""
