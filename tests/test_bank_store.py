@@ -327,6 +327,64 @@ def test_an_import_is_one_range_row_read_as_one_change_per_entry(store: BankStor
         assert follower.stats()["pdq"] == 6
 
 
+def test_a_first_load_settles_duplicates_and_tombstones_as_later_imports_do(
+    store: BankStore,
+) -> None:
+    """An entry before a tombstone of its id goes, then the first of a value stays, and
+    what is left is logged as consecutive changes naming exactly the bank's entries."""
+    store.create_bank("b", BankSettings())
+    start = store.current_sequence()
+    report = store.import_entries(
+        "b",
+        [
+            NewEntry(SignalType.PDQ, pdq(1), "A", "r1"),
+            NewEntry(SignalType.PDQ, pdq(2), "B", "r2"),
+            NewEntry(SignalType.PDQ, pdq(1), "again", "r9"),
+            Tombstone("r1"),
+            _batch([pdq(3), pdq(4)], ["C", "D"]),
+            NewEntry(SignalType.PDQ, pdq(3), "C2", "r3"),  # a duplicate: the first stays
+            NewEntry(SignalType.MD5, bytes(16), "M", "r1"),  # after the tombstone: stays
+        ],
+    )
+    # pdq(1) of r1 goes with its tombstone, so pdq(1) of r9 is no duplicate.
+    assert (report.added, report.duplicates, report.removed) == (5, 1, 0)
+    live = {e.value: e.label for e in store.list_entries("b")}
+    assert live == {pdq(1): "again", pdq(2): "B", pdq(3): "C", pdq(4): "D", bytes(16): "M"}
+    changes = store.changes_since(start)
+    assert [c.seq for c in changes] == list(range(start + 1, start + 6))
+    assert {c.entry_id: c.value for c in changes} == {
+        e.id: e.value for e in store.list_entries("b")
+    }
+    # The next import into the bank takes the merge path, and sees the first load's entries.
+    later = store.import_entries("b", [_batch([pdq(2), pdq(5)], ["B", "E"])])
+    assert (later.added, later.updated, later.unchanged) == (1, 1, 0)  # pdq(2)'s id: x0 now
+
+
+def test_a_first_load_on_postgres_is_the_bank_s_own_partition(
+    pg_cluster: postgres.Cluster,
+) -> None:
+    import psycopg
+
+    url = pg_cluster.new_database()
+    store = PostgresBankStore(url, pool_size=2)
+    try:
+        empty = store.create_bank("empty", BankSettings())
+        loaded = store.create_bank("loaded", BankSettings())
+        store.import_entries("loaded", [_batch([pdq(1), pdq(2), pdq(1)], ["A", "B", "A"])])
+        store.import_entries("empty", [Tombstone("nothing")])  # adds nothing: no partition
+        with psycopg.connect(url) as db:
+            parts = db.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                " WHERE i.inhparent = 'entries'::regclass"
+            ).fetchall()
+            assert parts == [(f"entries_{loaded.id}",)]
+            assert db.execute(f"SELECT count(*) FROM entries_{loaded.id}").fetchone() == (2,)
+        assert store.count_entries("loaded")[SignalType.PDQ] == 2
+        assert store.count_entries(empty.name)[SignalType.PDQ] == 0
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_a_database_from_before_range_rows_is_carried_forward(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch

@@ -17,11 +17,20 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hashmatch.banks import records
+from hashmatch.banks.copy_text import copy_text
+from hashmatch.banks.entry_partitions import (
+    PARTITION_ENTRIES,
+    PARTITIONED_SINCE,
+    carry_over,
+    first_load,
+    has_partition,
+    log_range,
+)
 from hashmatch.banks.exchange_tables import POSTGRES_DDL, ExchangeTables
 from hashmatch.banks.model import (
     Bank,
@@ -196,6 +205,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """DROP INDEX entries_bank_page""",
         """DROP INDEX entries_bank_count""",
     ),
+    PARTITION_ENTRIES,
 )
 SCHEMA_VERSION = len(MIGRATIONS) - 1
 
@@ -232,6 +242,8 @@ class PostgresBankStore(ExchangeTables):
     def _first(db: psycopg.Connection, version: int) -> None:
         if version == 1:
             db.execute("INSERT INTO meta VALUES ('store_id', %s)", (uuid.uuid4().hex,))
+        if version == PARTITIONED_SINCE:
+            carry_over(db)
 
     @property
     def store_id(self) -> str:
@@ -430,9 +442,13 @@ class PostgresBankStore(ExchangeTables):
         with self._write() as db:
             # Sorts and hashes of a large import in memory, not in temporary files.
             db.execute("SET LOCAL work_mem = '256MB'")
+            db.execute("SET LOCAL maintenance_work_mem = '256MB'")  # a first load's index sorts
             b = self._bank(db, bank)
-            self._stage(db, events, report)
-            self._merge(db, b.id, now, report)
+            if has_partition(db, b.id):
+                tombstones = self._stage(db, events, report)
+                self._merge(db, b.id, now, report, tombstones)
+            else:
+                first_load(db, b.id, events, now, report)
             if progress is not None:
                 self.advance(db, b.id, progress, report)
         return report
@@ -442,9 +458,10 @@ class PostgresBankStore(ExchangeTables):
         db: psycopg.Connection,
         events: Iterable[NewEntry | Tombstone | EntryBatch],
         report: WriteReport,
-    ) -> None:
+    ) -> int:
         """The events into temporary tables by COPY (streamed: bounded memory), in order;
-        then one row per value (the first), the rest counted as duplicates."""
+        then one row per value (the first), the rest counted as duplicates. How many
+        tombstones there were."""
         for statement in _STAGING:
             db.execute(statement)
         removals: list[tuple[int, str]] = []
@@ -469,33 +486,36 @@ class PostgresBankStore(ExchangeTables):
                 with cur.copy("COPY staging_removals (seq, external_id) FROM STDIN") as copy:
                     for r in removals:
                         copy.write_row(r)
-        # Duplicates found by hashing (a sort of every staged value costs several times
-        # as much); usually there are none to delete.
+        # Temporary tables get no statistics of their own: without them the planner may
+        # walk the bank instead of probing it per staged row.
+        db.execute("ANALYZE staging")
+        if removals:
+            db.execute("ANALYZE staging_removals")
+            # Per external id the later event wins: entries before a tombstone of their
+            # id go; a tombstone followed by entries of its id removes the id's other
+            # values (an upstream record replaced by what it holds now).
+            db.execute(
+                "DELETE FROM staging WHERE external_id IS NOT NULL AND EXISTS (SELECT 1 FROM"
+                " staging_removals r WHERE r.external_id = staging.external_id"
+                " AND r.seq > staging.seq)"
+            )
+        # Then duplicates among what is left, found by hashing (a sort of every staged
+        # value costs several times as much); usually there are none to delete.
         cur = db.execute(
             "DELETE FROM staging s USING (SELECT signal_type, value, min(seq) AS keep"
             " FROM staging GROUP BY signal_type, value HAVING count(*) > 1) d"
             " WHERE s.signal_type = d.signal_type AND s.value = d.value AND s.seq <> d.keep"
         )
         report.duplicates += max(cur.rowcount, 0)
-        # Temporary tables get no statistics of their own: without them the planner may
-        # walk the bank instead of probing it per staged row.
-        db.execute("ANALYZE staging")
-        if not removals:
-            return
-        # The tombstone pass probes staging once per removed entry of the bank.
-        db.execute("CREATE INDEX ON staging (signal_type, value)")
-        db.execute("ANALYZE staging_removals")
-        # Per external id the later event wins: entries before a tombstone of their id go;
-        # a tombstone followed by entries of its id removes the id's other values (an
-        # upstream record replaced by what it holds now).
-        db.execute(
-            "DELETE FROM staging WHERE external_id IS NOT NULL AND EXISTS (SELECT 1 FROM"
-            " staging_removals r WHERE r.external_id = staging.external_id"
-            " AND r.seq > staging.seq)"
-        )
+        if removals:
+            # The tombstone pass probes staging once per removed entry of the bank.
+            db.execute("CREATE INDEX ON staging (signal_type, value)")
+        return len(removals)
 
     @staticmethod
-    def _merge(db: psycopg.Connection, bank_id: int, now: str, report: WriteReport) -> None:
+    def _merge(
+        db: psycopg.Connection, bank_id: int, now: str, report: WriteReport, tombstones: int
+    ) -> None:
         """What was staged, into the bank: added, revived, relabelled or unchanged; then
         the tombstones."""
         key = "e.bank_id = %(bank)s AND e.signal_type = s.signal_type AND e.value = s.value"
@@ -506,13 +526,6 @@ class PostgresBankStore(ExchangeTables):
         args = {"bank": bank_id, "now": now}
         staged = db.execute("SELECT count(*) FROM staging").fetchone()
         assert staged is not None
-        held = db.execute("SELECT 1 FROM entries WHERE bank_id = %s LIMIT 1", (bank_id,))
-        if held.fetchone() is None:
-            # An empty bank (a list's first load): all staged is new, nothing to revive,
-            # relabel or remove.
-            report.added = int(staged[0])
-            _insert_new(db, bank_id, now, report.added, fresh=True)
-            return
         counts = db.execute(
             f"SELECT coalesce(sum((e.removed_at IS NOT NULL)::int), 0),"
             f" coalesce(sum((e.removed_at IS NULL AND {differs})::int), 0), count(*)"
@@ -532,6 +545,8 @@ class PostgresBankStore(ExchangeTables):
             args,
         )
         _insert_new(db, bank_id, now, report.added)
+        if not tombstones:
+            return
         cur = db.execute(
             "UPDATE entries SET removed_at = %(now)s WHERE bank_id = %(bank)s"
             " AND removed_at IS NULL AND external_id IN"
@@ -666,25 +681,18 @@ class PostgresBankStore(ExchangeTables):
         return np.concatenate(ids_parts), np.concatenate(value_parts)
 
 
-def _insert_new(
-    db: psycopg.Connection, bank_id: int, now: str, expected: int, fresh: bool = False
-) -> None:
-    """Staged values the bank lacks (all of them, if it is fresh: it has no entries) as new
-    entries: in key order (the unique index then grows at its end instead of at random
-    pages), logged as one range row instead of one row each. Every entries writer holds
-    the writer lock, so one statement's identities are consecutive; the range row takes as
-    many sequence numbers as it names entries."""
+def _insert_new(db: psycopg.Connection, bank_id: int, now: str, expected: int) -> None:
+    """Staged values the bank lacks as new entries: in key order (the unique index then
+    grows at its end instead of at random pages), logged as one range row instead of one
+    row each. Every entries writer holds the writer lock, so one statement's identities
+    are consecutive."""
     db.execute("SELECT set_config('hashmatch.range_logged', 'on', true)")
-    lacking = (
-        ""
-        if fresh
-        else " WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = %(bank)s"
-        " AND e.signal_type = s.signal_type AND e.value = s.value)"
-    )
     cur = db.execute(
         "INSERT INTO entries (bank_id, signal_type, value, label, external_id, source,"
         " added_at) SELECT %(bank)s, s.signal_type, s.value, s.label, s.external_id,"
-        f" s.source, %(now)s FROM staging s{lacking} ORDER BY s.signal_type, s.value",
+        " s.source, %(now)s FROM staging s WHERE NOT EXISTS (SELECT 1 FROM entries e"
+        " WHERE e.bank_id = %(bank)s AND e.signal_type = s.signal_type AND e.value = s.value)"
+        " ORDER BY s.signal_type, s.value",
         {"bank": bank_id, "now": now},
     )
     db.execute("SELECT set_config('hashmatch.range_logged', 'off', true)")
@@ -696,48 +704,4 @@ def _insert_new(
     row = db.execute("SELECT currval(pg_get_serial_sequence('entries', 'id'))").fetchone()
     assert row is not None
     last = int(row[0])
-    db.execute(
-        "INSERT INTO changes (seq, kind, bank_id, entry_id, last_entry_id, at)"
-        " OVERRIDING SYSTEM VALUE SELECT setval(s, nextval(s) + %(n)s - 1), 'add', %(bank)s,"
-        " %(first)s, %(last)s, %(now)s FROM pg_get_serial_sequence('changes', 'seq') AS s",
-        {"n": added, "bank": bank_id, "first": last - added + 1, "last": last, "now": now},
-    )
-
-
-def copy_text(batch: EntryBatch, seq: int) -> Any:
-    """A batch as COPY's text format (tab-separated, \\N for NULL), built by pyarrow with no
-    Python object per row; its rows numbered from seq."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    n = len(batch)
-    width = 3 + 2 * batch.signal_type.nbytes  # \\x and the digits: bytea's hex form, escaped
-    digits = np.frombuffer(b"0123456789abcdef", np.uint8)
-    values = np.ascontiguousarray(batch.values)
-    text = np.empty((n, width), np.uint8)
-    text[:, :3] = np.frombuffer(b"\\\\x", np.uint8)
-    text[:, 3::2], text[:, 4::2] = digits[values >> 4], digits[values & 15]
-    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-    hexes = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
-    columns = [
-        pa.array(np.arange(seq, seq + n)).cast(pa.string()),
-        pa.repeat(batch.signal_type.value, n),
-        hexes,
-        _escaped(pc, batch.labels),
-        _escaped(pc, batch.external_ids),
-        pa.nulls(n, pa.string()) if batch.source is None else pa.repeat(batch.source, n),
-    ]
-    rows = pc.binary_join_element_wise(
-        *columns, "\t", null_handling="replace", null_replacement="\\N"
-    )
-    lines = pc.binary_join_element_wise(rows, pa.scalar(""), "\n")
-    _, offsets_buf, data = lines.buffers()
-    ends = np.frombuffer(offsets_buf, np.int32, n + 1, lines.offset * 4)
-    return data[int(ends[0]) : int(ends[-1])]
-
-
-def _escaped(pc: Any, column: Any) -> Any:
-    """Text as COPY reads it: backslash, tab, newline and carriage return escaped."""
-    for char, escape in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
-        column = pc.replace_substring(column, char, escape)
-    return column
+    log_range(db, bank_id, last - added + 1, last, now)
