@@ -360,31 +360,6 @@ def test_a_first_load_settles_duplicates_and_tombstones_as_later_imports_do(
     assert (later.added, later.updated, later.unchanged) == (1, 1, 0)  # pdq(2)'s id: x0 now
 
 
-def test_a_first_load_on_postgres_is_the_bank_s_own_partition(
-    pg_cluster: postgres.Cluster,
-) -> None:
-    import psycopg
-
-    url = pg_cluster.new_database()
-    store = PostgresBankStore(url, pool_size=2)
-    try:
-        empty = store.create_bank("empty", BankSettings())
-        loaded = store.create_bank("loaded", BankSettings())
-        store.import_entries("loaded", [_batch([pdq(1), pdq(2), pdq(1)], ["A", "B", "A"])])
-        store.import_entries("empty", [Tombstone("nothing")])  # adds nothing: no partition
-        with psycopg.connect(url) as db:
-            parts = db.execute(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-                " WHERE i.inhparent = 'entries'::regclass"
-            ).fetchall()
-            assert parts == [(f"entries_{loaded.id}",)]
-            assert db.execute(f"SELECT count(*) FROM entries_{loaded.id}").fetchone() == (2,)
-        assert store.count_entries("loaded")[SignalType.PDQ] == 2
-        assert store.count_entries(empty.name)[SignalType.PDQ] == 0
-    finally:
-        store.close()
-
-
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_a_database_from_before_range_rows_is_carried_forward(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch

@@ -31,7 +31,9 @@ def copy_text(batch: EntryBatch, seq: int) -> Any:
         hexes,
         _escaped(pc, batch.labels),
         _escaped(pc, batch.external_ids),
-        pa.nulls(n, pa.string()) if batch.source is None else pa.repeat(batch.source, n),
+        pa.nulls(n, pa.string())
+        if batch.source is None
+        else _escaped(pc, pa.repeat(batch.source, n)),
     ]
     rows = pc.binary_join_element_wise(
         *columns, "\t", null_handling="replace", null_replacement="\\N"

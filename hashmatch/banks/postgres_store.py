@@ -23,14 +23,6 @@ import numpy as np
 
 from hashmatch.banks import records
 from hashmatch.banks.copy_text import copy_text
-from hashmatch.banks.entry_partitions import (
-    PARTITION_ENTRIES,
-    PARTITIONED_SINCE,
-    carry_over,
-    first_load,
-    has_partition,
-    log_range,
-)
 from hashmatch.banks.exchange_tables import POSTGRES_DDL, ExchangeTables
 from hashmatch.banks.model import (
     Bank,
@@ -205,7 +197,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """DROP INDEX entries_bank_page""",
         """DROP INDEX entries_bank_count""",
     ),
-    PARTITION_ENTRIES,
 )
 SCHEMA_VERSION = len(MIGRATIONS) - 1
 
@@ -242,8 +233,6 @@ class PostgresBankStore(ExchangeTables):
     def _first(db: psycopg.Connection, version: int) -> None:
         if version == 1:
             db.execute("INSERT INTO meta VALUES ('store_id', %s)", (uuid.uuid4().hex,))
-        if version == PARTITIONED_SINCE:
-            carry_over(db)
 
     @property
     def store_id(self) -> str:
@@ -442,13 +431,9 @@ class PostgresBankStore(ExchangeTables):
         with self._write() as db:
             # Sorts and hashes of a large import in memory, not in temporary files.
             db.execute("SET LOCAL work_mem = '256MB'")
-            db.execute("SET LOCAL maintenance_work_mem = '256MB'")  # a first load's index sorts
             b = self._bank(db, bank)
-            if has_partition(db, b.id):
-                tombstones = self._stage(db, events, report)
-                self._merge(db, b.id, now, report, tombstones)
-            else:
-                first_load(db, b.id, events, now, report)
+            tombstones = self._stage(db, events, report)
+            self._merge(db, b.id, now, report, tombstones)
             if progress is not None:
                 self.advance(db, b.id, progress, report)
         return report
@@ -526,6 +511,13 @@ class PostgresBankStore(ExchangeTables):
         args = {"bank": bank_id, "now": now}
         staged = db.execute("SELECT count(*) FROM staging").fetchone()
         assert staged is not None
+        held = db.execute("SELECT 1 FROM entries WHERE bank_id = %s LIMIT 1", (bank_id,))
+        if held.fetchone() is None:
+            # An empty bank (a list's first load): all staged is new, nothing to revive,
+            # relabel or remove.
+            report.added = int(staged[0])
+            _insert_new(db, bank_id, now, report.added, fresh=True)
+            return
         counts = db.execute(
             f"SELECT coalesce(sum((e.removed_at IS NOT NULL)::int), 0),"
             f" coalesce(sum((e.removed_at IS NULL AND {differs})::int), 0), count(*)"
@@ -681,18 +673,25 @@ class PostgresBankStore(ExchangeTables):
         return np.concatenate(ids_parts), np.concatenate(value_parts)
 
 
-def _insert_new(db: psycopg.Connection, bank_id: int, now: str, expected: int) -> None:
-    """Staged values the bank lacks as new entries: in key order (the unique index then
-    grows at its end instead of at random pages), logged as one range row instead of one
-    row each. Every entries writer holds the writer lock, so one statement's identities
-    are consecutive."""
+def _insert_new(
+    db: psycopg.Connection, bank_id: int, now: str, expected: int, fresh: bool = False
+) -> None:
+    """Staged values the bank lacks (all of them, if it is fresh: it has no entries) as new
+    entries: in key order (the unique index then grows at its end instead of at random
+    pages), logged as one range row instead of one row each. Every entries writer holds
+    the writer lock, so one statement's identities are consecutive; the range row takes as
+    many sequence numbers as it names entries."""
     db.execute("SELECT set_config('hashmatch.range_logged', 'on', true)")
+    lacking = (
+        ""
+        if fresh
+        else " WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = %(bank)s"
+        " AND e.signal_type = s.signal_type AND e.value = s.value)"
+    )
     cur = db.execute(
         "INSERT INTO entries (bank_id, signal_type, value, label, external_id, source,"
         " added_at) SELECT %(bank)s, s.signal_type, s.value, s.label, s.external_id,"
-        " s.source, %(now)s FROM staging s WHERE NOT EXISTS (SELECT 1 FROM entries e"
-        " WHERE e.bank_id = %(bank)s AND e.signal_type = s.signal_type AND e.value = s.value)"
-        " ORDER BY s.signal_type, s.value",
+        f" s.source, %(now)s FROM staging s{lacking} ORDER BY s.signal_type, s.value",
         {"bank": bank_id, "now": now},
     )
     db.execute("SELECT set_config('hashmatch.range_logged', 'off', true)")
@@ -704,4 +703,9 @@ def _insert_new(db: psycopg.Connection, bank_id: int, now: str, expected: int) -
     row = db.execute("SELECT currval(pg_get_serial_sequence('entries', 'id'))").fetchone()
     assert row is not None
     last = int(row[0])
-    log_range(db, bank_id, last - added + 1, last, now)
+    db.execute(
+        "INSERT INTO changes (seq, kind, bank_id, entry_id, last_entry_id, at)"
+        " OVERRIDING SYSTEM VALUE SELECT setval(s, nextval(s) + %(n)s - 1), 'add', %(bank)s,"
+        " %(first)s, %(last)s, %(now)s FROM pg_get_serial_sequence('changes', 'seq') AS s",
+        {"n": added, "bank": bank_id, "first": last - added + 1, "last": last, "now": now},
+    )

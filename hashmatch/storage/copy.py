@@ -19,7 +19,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hashmatch.banks.entry_partitions import ensure_partition
 from hashmatch.errors import AlreadyExists, BadParameter
 from hashmatch.storage.datadir import DataDir
 from hashmatch.storage.postgres import Database, open_pool, write_transaction
@@ -99,9 +98,6 @@ def _copy_tables(
             for table, columns in tables:
                 if not _has_table(src, table):
                     continue
-                if table == "entries":  # rows reach a bank's partition only
-                    for (bank_id,) in src.execute("SELECT DISTINCT bank_id FROM entries"):
-                        ensure_partition(db, bank_id)
                 n = 0
                 with db.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as cp:
                     for r in _rows(src, table, columns):
