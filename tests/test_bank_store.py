@@ -3,6 +3,7 @@ change log, migrations."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -358,6 +359,17 @@ def test_a_first_load_settles_duplicates_and_tombstones_as_later_imports_do(
     # The next import into the bank takes the merge path, and sees the first load's entries.
     later = store.import_entries("b", [_batch([pdq(2), pdq(5)], ["B", "E"])])
     assert (later.added, later.updated, later.unchanged) == (1, 1, 0)  # pdq(2)'s id: x0 now
+
+
+def test_a_batch_s_source_is_stored_as_given(store: BankStore) -> None:
+    """COPY's text format has tabs between fields and newlines between rows: a source
+    holding either must not split or add a row."""
+    store.create_bank("b", BankSettings())
+    source = "feed\t1\n2\\x"
+    batch = dataclasses.replace(_batch([pdq(1), pdq(2)], ["A\tB", "C\nD"]), source=source)
+    assert store.import_entries("b", [batch]).added == 2
+    got = {e.value: (e.label, e.source) for e in store.list_entries("b")}
+    assert got == {pdq(1): ("A\tB", source), pdq(2): ("C\nD", source)}
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
