@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.import_bench import write_csv
-from hashmatch.banks import fast_csv, postgres_store, sqlite_store
+from hashmatch.banks import entry_partitions, fast_csv, postgres_store, sqlite_store
 from hashmatch.banks.formats import Format
 from hashmatch.banks.importer import import_file
 from hashmatch.banks.model import BankSettings, EntryBatch, SignalType
@@ -74,6 +74,8 @@ def main() -> None:
         timed(sqlite_store, name, static=False)
     timed(postgres_store.PostgresBankStore, "_stage")
     timed(postgres_store, "_insert_new", static=False)
+    timed(postgres_store, "first_load", static=False)
+    timed(entry_partitions, "_copy_in", static=False)
     traced_statements()
     with tempfile.TemporaryDirectory(prefix="hashmatch-steps-") as tmp:
         csv = Path(tmp) / "list.csv"

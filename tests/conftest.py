@@ -30,10 +30,14 @@ def open_bank_store(request: pytest.FixtureRequest, tmp_path: Path) -> BankOpene
 
         path = tmp_path / "banks.sqlite3"
         return lambda: SqliteBankStore(path)
+    from hashmatch.banks.entry_partitions import PartitionPolicy
     from hashmatch.banks.postgres_store import PostgresBankStore
 
     url = request.getfixturevalue("pg_cluster").new_database()
-    return lambda: PostgresBankStore(url, pool_size=2)
+    # First loads of two entries or more get partitions of their own (up to the cap) and
+    # single entries the shared one: the contract holds on both paths.
+    policy = PartitionPolicy(rows=2, max_partitions=3)
+    return lambda: PostgresBankStore(url, pool_size=2, partitions=policy)
 
 
 TenantOpener = Callable[[], TenantStore]

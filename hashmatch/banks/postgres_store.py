@@ -23,6 +23,16 @@ import numpy as np
 
 from hashmatch.banks import records
 from hashmatch.banks.copy_text import copy_text
+from hashmatch.banks.entry_partitions import (
+    DEFAULT_POLICY,
+    PARTITION_ENTRIES,
+    SHARED,
+    PartitionPolicy,
+    first_load,
+    has_held_entries,
+    log_range,
+    part_of,
+)
 from hashmatch.banks.exchange_tables import POSTGRES_DDL, ExchangeTables
 from hashmatch.banks.model import (
     Bank,
@@ -197,6 +207,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """DROP INDEX entries_bank_page""",
         """DROP INDEX entries_bank_count""",
     ),
+    PARTITION_ENTRIES,  # large lists' first loads into partitions of their own
 )
 SCHEMA_VERSION = len(MIGRATIONS) - 1
 
@@ -215,8 +226,11 @@ class PostgresBankStore(ExchangeTables):
 
     _postgres = True
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 8, partitions: PartitionPolicy = DEFAULT_POLICY
+    ) -> None:
         self.url = url
+        self._partitions = partitions
         self._listener: psycopg.Connection | None = None  # the follower's LISTEN
         self._pool = open_pool(url, pool_size)
         try:
@@ -401,8 +415,9 @@ class PostgresBankStore(ExchangeTables):
             bank = self._bank(db, name)
             self.check_unfed(db, bank.id)
             db.execute(
-                "UPDATE entries SET removed_at = %s WHERE bank_id = %s AND removed_at IS NULL",
-                (now, bank.id),
+                "UPDATE entries SET removed_at = %s WHERE part IN (0, %s) AND bank_id = %s"
+                " AND removed_at IS NULL",
+                (now, bank.id, bank.id),
             )
             db.execute(
                 "UPDATE banks SET deleted_at = %s, updated_at = %s WHERE id = %s",
@@ -432,8 +447,13 @@ class PostgresBankStore(ExchangeTables):
             # Sorts and hashes of a large import in memory, not in temporary files.
             db.execute("SET LOCAL work_mem = '256MB'")
             b = self._bank(db, bank)
-            tombstones = self._stage(db, events, report)
-            self._merge(db, b.id, now, report, tombstones)
+            part = part_of(db, b.id)
+            if part == SHARED and not has_held_entries(db, b.id, part):
+                db.execute("SET LOCAL maintenance_work_mem = '256MB'")  # its index sorts
+                first_load(db, b.id, events, now, report, self._partitions)
+            else:
+                tombstones = self._stage(db, events, report)
+                self._merge(db, b.id, part, now, report, tombstones)
             if progress is not None:
                 self.advance(db, b.id, progress, report)
         return report
@@ -499,25 +519,26 @@ class PostgresBankStore(ExchangeTables):
 
     @staticmethod
     def _merge(
-        db: psycopg.Connection, bank_id: int, now: str, report: WriteReport, tombstones: int
+        db: psycopg.Connection,
+        bank_id: int,
+        part: int,
+        now: str,
+        report: WriteReport,
+        tombstones: int,
     ) -> None:
-        """What was staged, into the bank: added, revived, relabelled or unchanged; then
-        the tombstones."""
-        key = "e.bank_id = %(bank)s AND e.signal_type = s.signal_type AND e.value = s.value"
+        """What was staged, into a bank that holds entries (in partition `part`): added,
+        revived, relabelled or unchanged; then the tombstones."""
+        key = (
+            "e.part = %(part)s AND e.bank_id = %(bank)s AND e.signal_type = s.signal_type"
+            " AND e.value = s.value"
+        )
         differs = (
             "(e.label IS DISTINCT FROM s.label OR e.external_id IS DISTINCT FROM s.external_id"
             " OR e.source IS DISTINCT FROM s.source)"
         )
-        args = {"bank": bank_id, "now": now}
+        args = {"bank": bank_id, "part": part, "now": now}
         staged = db.execute("SELECT count(*) FROM staging").fetchone()
         assert staged is not None
-        held = db.execute("SELECT 1 FROM entries WHERE bank_id = %s LIMIT 1", (bank_id,))
-        if held.fetchone() is None:
-            # An empty bank (a list's first load): all staged is new, nothing to revive,
-            # relabel or remove.
-            report.added = int(staged[0])
-            _insert_new(db, bank_id, now, report.added, fresh=True)
-            return
         counts = db.execute(
             f"SELECT coalesce(sum((e.removed_at IS NOT NULL)::int), 0),"
             f" coalesce(sum((e.removed_at IS NULL AND {differs})::int), 0), count(*)"
@@ -536,12 +557,12 @@ class PostgresBankStore(ExchangeTables):
             f" FROM staging s WHERE {key} AND (e.removed_at IS NOT NULL OR {differs})",
             args,
         )
-        _insert_new(db, bank_id, now, report.added)
+        _insert_new(db, bank_id, part, now, report.added)
         if not tombstones:
             return
         cur = db.execute(
-            "UPDATE entries SET removed_at = %(now)s WHERE bank_id = %(bank)s"
-            " AND removed_at IS NULL AND external_id IN"
+            "UPDATE entries SET removed_at = %(now)s WHERE part = %(part)s"
+            " AND bank_id = %(bank)s AND removed_at IS NULL AND external_id IN"
             " (SELECT external_id FROM staging_removals)"
             " AND NOT EXISTS (SELECT 1 FROM staging s WHERE s.signal_type = entries.signal_type"
             " AND s.value = entries.value)",
@@ -555,10 +576,10 @@ class PostgresBankStore(ExchangeTables):
             b = self._bank(db, bank)
             cur = db.execute(
                 "UPDATE entries e SET removed_at = %s FROM unnest(%s::text[], %s::bytea[])"
-                " AS k (signal_type, value) WHERE e.bank_id = %s"
+                " AS k (signal_type, value) WHERE e.part IN (0, %s) AND e.bank_id = %s"
                 " AND e.signal_type = k.signal_type AND e.value = k.value"
                 " AND e.removed_at IS NULL",
-                (records.now(), [t for t, _ in keys], [v for _, v in keys], b.id),
+                (records.now(), [t for t, _ in keys], [v for _, v in keys], b.id, b.id),
             )
             return max(cur.rowcount, 0)
 
@@ -566,9 +587,9 @@ class PostgresBankStore(ExchangeTables):
         with read_transaction(self._pool) as db:
             b = self._bank(db, bank)
             rows = db.execute(
-                f"SELECT {records.ENTRY_COLUMNS} FROM entries WHERE bank_id = %s AND id > %s"
-                " AND removed_at IS NULL ORDER BY id LIMIT %s",
-                (b.id, after_id, limit),
+                f"SELECT {records.ENTRY_COLUMNS} FROM entries WHERE part IN (0, %s)"
+                " AND bank_id = %s AND id > %s AND removed_at IS NULL ORDER BY id LIMIT %s",
+                (b.id, b.id, after_id, limit),
             ).fetchall()
         return [records.entry(r) for r in rows]
 
@@ -576,9 +597,9 @@ class PostgresBankStore(ExchangeTables):
         with read_transaction(self._pool) as db:
             b = self._bank(db, bank)
             rows = db.execute(
-                "SELECT signal_type, count(*) FROM entries WHERE bank_id = %s"
-                " AND removed_at IS NULL GROUP BY signal_type",
-                (b.id,),
+                "SELECT signal_type, count(*) FROM entries WHERE part IN (0, %s)"
+                " AND bank_id = %s AND removed_at IS NULL GROUP BY signal_type",
+                (b.id, b.id),
             ).fetchall()
         counts = dict.fromkeys(SignalType, 0)
         counts.update({SignalType(t): int(n) for t, n in rows})
@@ -673,26 +694,19 @@ class PostgresBankStore(ExchangeTables):
         return np.concatenate(ids_parts), np.concatenate(value_parts)
 
 
-def _insert_new(
-    db: psycopg.Connection, bank_id: int, now: str, expected: int, fresh: bool = False
-) -> None:
-    """Staged values the bank lacks (all of them, if it is fresh: it has no entries) as new
-    entries: in key order (the unique index then grows at its end instead of at random
-    pages), logged as one range row instead of one row each. Every entries writer holds
-    the writer lock, so one statement's identities are consecutive; the range row takes as
-    many sequence numbers as it names entries."""
+def _insert_new(db: psycopg.Connection, bank_id: int, part: int, now: str, expected: int) -> None:
+    """Staged values the bank lacks as new entries: in key order (the unique index then
+    grows at its end instead of at random pages), logged as one range row instead of one
+    row each. Every entries writer holds the writer lock, so one statement's identities
+    are consecutive."""
     db.execute("SELECT set_config('hashmatch.range_logged', 'on', true)")
-    lacking = (
-        ""
-        if fresh
-        else " WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = %(bank)s"
-        " AND e.signal_type = s.signal_type AND e.value = s.value)"
-    )
     cur = db.execute(
-        "INSERT INTO entries (bank_id, signal_type, value, label, external_id, source,"
-        " added_at) SELECT %(bank)s, s.signal_type, s.value, s.label, s.external_id,"
-        f" s.source, %(now)s FROM staging s{lacking} ORDER BY s.signal_type, s.value",
-        {"bank": bank_id, "now": now},
+        "INSERT INTO entries (bank_id, part, signal_type, value, label, external_id, source,"
+        " added_at) SELECT %(bank)s, %(part)s, s.signal_type, s.value, s.label, s.external_id,"
+        " s.source, %(now)s FROM staging s WHERE NOT EXISTS (SELECT 1 FROM entries e"
+        " WHERE e.part = %(part)s AND e.bank_id = %(bank)s AND e.signal_type = s.signal_type"
+        " AND e.value = s.value) ORDER BY s.signal_type, s.value",
+        {"bank": bank_id, "part": part, "now": now},
     )
     db.execute("SELECT set_config('hashmatch.range_logged', 'off', true)")
     added = max(cur.rowcount, 0)
@@ -703,9 +717,4 @@ def _insert_new(
     row = db.execute("SELECT currval(pg_get_serial_sequence('entries', 'id'))").fetchone()
     assert row is not None
     last = int(row[0])
-    db.execute(
-        "INSERT INTO changes (seq, kind, bank_id, entry_id, last_entry_id, at)"
-        " OVERRIDING SYSTEM VALUE SELECT setval(s, nextval(s) + %(n)s - 1), 'add', %(bank)s,"
-        " %(first)s, %(last)s, %(now)s FROM pg_get_serial_sequence('changes', 'seq') AS s",
-        {"n": added, "bank": bank_id, "first": last - added + 1, "last": last, "now": now},
-    )
+    log_range(db, bank_id, last - added + 1, last, now)
