@@ -193,12 +193,14 @@ class _Gone:
 
 
 def _unique_keys(db: psycopg.Connection, table: str, savepoint: bool = False) -> bool:
-    """The new partition's unique keys, built by sorting. A list usually holds each value
-    once: in a savepoint, the unique index's build is the check (False: it failed), and
-    only a list that fails it pays for finding its duplicates."""
+    """The new partition's unique keys, built by sorting; the value first, as every lookup
+    names it: its leading bytes then make the sort's abbreviated keys (led by the signal
+    type, the same for every row, the build took twice as long). A list usually holds each
+    value once: in a savepoint, the unique index's build is the check (False: it failed),
+    and only a list that fails it pays for finding its duplicates."""
     from psycopg import errors
 
-    unique = f"ALTER TABLE {table} ADD PRIMARY KEY (id), ADD UNIQUE (signal_type, value, bank_id)"
+    unique = f"ALTER TABLE {table} ADD PRIMARY KEY (id), ADD UNIQUE (value, signal_type, bank_id)"
     if not savepoint:
         db.execute(unique)
         return True
