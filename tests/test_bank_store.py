@@ -388,7 +388,10 @@ def test_a_database_from_before_range_rows_is_carried_forward(
         url = request.getfixturevalue("pg_cluster").new_database()
         open_store = lambda: PostgresBankStore(url, pool_size=2)  # noqa: E731
         mark = "%s"
-    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:-1])
+    # Before the last migration; on PostgreSQL before entries were partitioned (schema 6),
+    # whose writers named no partition.
+    before = -1 if kind == "sqlite" else 7
+    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:before])
     old = open_store()
     bank = old.create_bank("b", BankSettings())
     with old._write() as db:  # type: ignore[attr-defined]  # as the importer before wrote

@@ -222,5 +222,12 @@ def test_a_schema_6_database_becomes_the_shared_partition(
                 " AND contype = 'f' AND confrelid <> 'vpdq_videos'::regclass"
             ).fetchone()
             assert fks == (0,)
+            # A writer of schema 6 still running names no part: refused, not misplaced.
+            with pytest.raises(psycopg.errors.IntegrityError, match="no partition"):
+                db.execute(
+                    "INSERT INTO entries (bank_id, signal_type, value, added_at)"
+                    " VALUES (%s, 'pdq', %s, 'then')",
+                    (bank.id, pdq(9)),
+                )
     finally:
         store.close()

@@ -453,7 +453,7 @@ class PostgresBankStore(ExchangeTables):
         remove_external_ids: Iterable[str] = (),
     ) -> WriteReport:
         removals = [Tombstone(x) for x in sorted(set(remove_external_ids))]
-        return self.import_entries(bank, itertools.chain(entries, removals))
+        return self._import(bank, itertools.chain(entries, removals), None, bulk=False)
 
     def import_entries(
         self,
@@ -462,6 +462,18 @@ class PostgresBankStore(ExchangeTables):
         chunk: int = 10_000,
         progress: Progress | None = None,
     ) -> WriteReport:
+        return self._import(bank, events, progress, bulk=True)
+
+    def _import(
+        self,
+        bank: str,
+        events: Iterable[NewEntry | Tombstone | EntryBatch],
+        progress: Progress | None,
+        bulk: bool,
+    ) -> WriteReport:
+        """The events into the bank in one transaction. `bulk`: a list's import, whose
+        first load may become a partition of its own; a few entries written through the
+        API take the staging path at once (no table made and dropped for them)."""
         report = WriteReport()
         now = records.now()
         with self._write() as db:
@@ -469,7 +481,7 @@ class PostgresBankStore(ExchangeTables):
             db.execute("SET LOCAL work_mem = '256MB'")
             b = self._bank(db, bank)
             part = part_of(db, b.id)
-            if part == SHARED and not has_held_entries(db, b.id, part):
+            if bulk and part == SHARED and not has_held_entries(db, b.id, part):
                 db.execute("SET LOCAL maintenance_work_mem = '256MB'")  # its index sorts
                 first_load(db, b.id, events, now, report, self._partitions)
             else:

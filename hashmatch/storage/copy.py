@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hashmatch.banks.entry_partitions import SHARED
 from hashmatch.errors import AlreadyExists, BadParameter
 from hashmatch.storage.datadir import DataDir
 from hashmatch.storage.postgres import Database, open_pool, write_transaction
@@ -50,6 +51,8 @@ _REPORT_TABLES = (
     ("reports", "id, idempotency_key, tenant, test, status, reason, endpoint_report_id,"
                 " report, files, attempts, created_at, updated_at, claimed_until"),
 )  # fmt: skip
+# Columns only PostgreSQL's tables have, with the value every copied row takes there.
+_POSTGRES_ONLY = {"entries": (("part", SHARED),)}
 _IDENTITIES = (
     ("banks", "id"),
     ("entries", "id"),
@@ -99,9 +102,12 @@ def _copy_tables(
                 if not _has_table(src, table):
                     continue
                 n = 0
-                with db.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as cp:
+                extra = _POSTGRES_ONLY.get(table, ())
+                into = ", ".join([columns, *(c for c, _ in extra)])
+                values = tuple(v for _, v in extra)
+                with db.cursor() as cur, cur.copy(f"COPY {table} ({into}) FROM STDIN") as cp:
                     for r in _rows(src, table, columns):
-                        cp.write_row(r)
+                        cp.write_row((*r, *values))
                         n += 1
                 report.rows[table] = n
             for table, column in _IDENTITIES:
