@@ -11,16 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from hashmatch.banks import postgres_store
+from hashmatch.banks import model, postgres_store
 from hashmatch.banks.entry_partitions import PartitionPolicy
-from hashmatch.banks.model import (
-    BankSettings,
-    ChangeKind,
-    EntryBatch,
-    NewEntry,
-    SignalType,
-    Tombstone,
-)
+from hashmatch.banks.model import BankSettings, EntryBatch, SignalType
 from hashmatch.banks.postgres_store import PostgresBankStore
 from hashmatch.banks.records import CHANGES_SINCE
 from tests import postgres
@@ -78,7 +71,7 @@ def test_large_first_loads_get_partitions_of_their_own_up_to_the_cap(
     assert store.import_entries("b", [batch([pdq(1), pdq(2)])]).added == 2  # too small
     assert store.import_entries("c", [batch([pdq(1), pdq(4), pdq(5), pdq(6)])]).added == 4
     assert store.import_entries("d", [batch([pdq(i) for i in range(1, 6)])]).added == 5  # cap
-    store.import_entries("e", [Tombstone("nothing")])  # adds nothing, makes nothing
+    store.import_entries("e", [model.Tombstone("nothing")])  # adds nothing, makes nothing
     assert partitions(url) == {
         "entries_shared": 2 + 5,
         f"entries_{ids['a']}": 3,
@@ -95,7 +88,7 @@ def test_large_first_loads_get_partitions_of_their_own_up_to_the_cap(
     got = store.entries_by_id(found)
     assert sorted(e.bank_id for e in got.values()) == sorted(ids[n] for n in "abcd")
     assert sum(store.count_entries(n)[SignalType.PDQ] for n in "abcde") == 3 + 2 + 4 + 5 + 1
-    adds = [c for c in store.changes_since(0) if c.kind is ChangeKind.ADD]
+    adds = [c for c in store.changes_since(0) if c.kind is model.ChangeKind.ADD]
     assert len(adds) == 16 and len({c.entry_id for c in adds}) == 15  # a relabel logs an add
     live = store.live_signals()
     assert len(live.signals[SignalType.PDQ][0]) == 15
@@ -110,16 +103,17 @@ def test_a_first_load_of_its_own_settles_duplicates_and_tombstones_with_consecut
 ) -> None:
     store.create_bank("a", BankSettings())
     values = [pdq(1), pdq(2), pdq(1), pdq(3), pdq(4)]
-    events = [batch(values), Tombstone("x3"), NewEntry(SignalType.PDQ, pdq(5), "N", "n")]
+    last = model.NewEntry(SignalType.PDQ, pdq(5), "N", "n")
+    events = [batch(values), model.Tombstone("x3"), last]
     report = store.import_entries("a", events)
     assert (report.added, report.duplicates) == (4, 1)  # pdq(3) went with its tombstone
-    adds = [c for c in store.changes_since(0) if c.kind is ChangeKind.ADD]
+    adds = [c for c in store.changes_since(0) if c.kind is model.ChangeKind.ADD]
     assert [c.value for c in adds] == [pdq(1), pdq(2), pdq(4), pdq(5)]  # input order
     first = adds[0].entry_id
     assert [c.entry_id for c in adds] == list(range(first, first + 4))
     assert [e.id for e in store.list_entries("a")] == [c.entry_id for c in adds]
     # The sequence is past them: the next write takes new ids.
-    store.write_entries("a", [NewEntry(SignalType.PDQ, pdq(6), "M")])
+    store.write_entries("a", [model.NewEntry(SignalType.PDQ, pdq(6), "M")])
     assert max(e.id for e in store.list_entries("a")) > first + 3
 
 

@@ -53,19 +53,10 @@ PARTITION_ENTRIES = (
         coalesce(pg_sequence_last_value(pg_get_serial_sequence('entries_shared', 'id')), 0)
     ) + 1, false)""",
     """ALTER TABLE entries_shared ALTER id DROP IDENTITY""",
-    """CREATE TABLE entries (
-        id BIGINT NOT NULL DEFAULT nextval('entries_ids'),
-        bank_id INTEGER NOT NULL,
-        signal_type TEXT NOT NULL
-            CONSTRAINT entries_signal_type_check CHECK (signal_type IN ('pdq', 'md5', 'sha256')),
-        value BYTEA NOT NULL,
-        label TEXT,
-        external_id TEXT,
-        source TEXT,
-        added_at TEXT NOT NULL,
-        removed_at TEXT,
-        part INTEGER NOT NULL
-    ) PARTITION BY LIST (part)""",
+    # The same columns and NOT NULLs, no defaults but the id's (part has none).
+    """CREATE TABLE entries (LIKE entries_shared) PARTITION BY LIST (part)""",
+    """ALTER TABLE entries ALTER id SET DEFAULT nextval('entries_ids'),
+    ADD CONSTRAINT entries_signal_type_check CHECK (signal_type IN ('pdq', 'md5', 'sha256'))""",
     """ALTER SEQUENCE entries_ids OWNED BY entries.id""",
     """CREATE INDEX entries_external ON entries (bank_id, external_id)""",
     """CREATE INDEX entries_bank_live ON entries (bank_id, id) INCLUDE (signal_type)

@@ -64,6 +64,17 @@ CHANNEL = "hashmatch_banks"  # NOTIFY'd by every committed bank write
 LOCK = lock_id("banks")  # the video tables write under it too
 EXCHANGE_LOCKS = lock_id("exchange syncs")  # with the exchange's own as the second key
 
+# The change log's rows of one UPDATE of entries (its old and new rows joined): tombstoned,
+# revived, or a live entry relabelled (matchers keep label and source).
+_LOG_UPDATES = """INSERT INTO changes (kind, bank_id, entry_id, at)
+            SELECT CASE WHEN n.removed_at IS NULL THEN 'add' ELSE 'remove' END, n.bank_id,
+                   n.id, coalesce(n.removed_at, n.added_at)
+            FROM new_rows n JOIN old_rows o ON o.id = n.id
+            WHERE (o.removed_at IS NULL AND n.removed_at IS NOT NULL)
+               OR (o.removed_at IS NOT NULL AND n.removed_at IS NULL)
+               OR (o.removed_at IS NULL AND n.removed_at IS NULL
+                   AND (o.label IS DISTINCT FROM n.label OR o.source IS DISTINCT FROM n.source))"""
+
 # Migration i brings the schema from version i - 1 to i. Append only; never edit one.
 # Version 1 is SQLite's version 3 (banks, shares with consent, entries, change log) and
 # the vpdq tables SQLite keeps beside them.
@@ -122,17 +133,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             WHERE n.removed_at IS NULL;
             RETURN NULL;
         END $$""",
-        # Tombstoned, revived, or a live entry relabelled (matchers keep label and source).
         """CREATE FUNCTION hashmatch_entries_updated() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            INSERT INTO changes (kind, bank_id, entry_id, at)
-            SELECT CASE WHEN n.removed_at IS NULL THEN 'add' ELSE 'remove' END, n.bank_id,
-                   n.id, coalesce(n.removed_at, n.added_at)
-            FROM new_rows n JOIN old_rows o ON o.id = n.id
-            WHERE (o.removed_at IS NULL AND n.removed_at IS NOT NULL)
-               OR (o.removed_at IS NOT NULL AND n.removed_at IS NULL)
-               OR (o.removed_at IS NULL AND n.removed_at IS NULL
-                   AND (o.label IS DISTINCT FROM n.label OR o.source IS DISTINCT FROM n.source));
+            """
+        + _LOG_UPDATES
+        + """;
             RETURN NULL;
         END $$""",
         """CREATE FUNCTION hashmatch_banks_changed() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -216,16 +221,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE OR REPLACE FUNCTION hashmatch_entries_updated() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
-            EXECUTE $q$
-            INSERT INTO changes (kind, bank_id, entry_id, at)
-            SELECT CASE WHEN n.removed_at IS NULL THEN 'add' ELSE 'remove' END, n.bank_id,
-                   n.id, coalesce(n.removed_at, n.added_at)
-            FROM new_rows n JOIN old_rows o ON o.id = n.id
-            WHERE (o.removed_at IS NULL AND n.removed_at IS NOT NULL)
-               OR (o.removed_at IS NOT NULL AND n.removed_at IS NULL)
-               OR (o.removed_at IS NULL AND n.removed_at IS NULL
-                   AND (o.label IS DISTINCT FROM n.label OR o.source IS DISTINCT FROM n.source))
-            $q$;
+            EXECUTE $q$"""
+        + _LOG_UPDATES
+        + """$q$;
             RETURN NULL;
         END $$""",
     ),
