@@ -75,7 +75,7 @@ def main() -> None:
     timed(postgres_store.PostgresBankStore, "_stage")
     timed(postgres_store, "_insert_new", static=False)
     timed(postgres_store, "first_load", static=False)
-    timed(entry_partitions, "_copy_in", static=False)
+    timed(entry_partitions, "copy_events", static=False)
     traced_statements()
     with tempfile.TemporaryDirectory(prefix="hashmatch-steps-") as tmp:
         csv = Path(tmp) / "list.csv"

@@ -14,8 +14,8 @@ statement holds at most (max_partitions + 1) x 5 locks, which the default lock t
 
 Unique keys are each partition's own (a partitioned table's unique key must hold its
 partition key): ids are unique by the one sequence, and a bank's entries all live in one
-partition, so each partition's UNIQUE (signal_type, value, bank_id) keeps a bank's values
-unique as before.
+partition, so each partition's unique key on (signal_type, value, bank_id) keeps a bank's
+values unique as before.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hashmatch.banks.copy_text import copy_text
 from hashmatch.banks.model import EntryBatch, NewEntry, Tombstone, WriteReport
+from hashmatch.banks.staged_events import Settled, copy_events, settle
 
 if TYPE_CHECKING:
     import psycopg
@@ -36,8 +36,9 @@ SHARED = 0  # the part of every bank without a partition of its own
 # adopted, not rebuilt (the two the parent declares match them; its unique keys stay its
 # own). The video frames' foreign key to entries goes: it could name only one partition
 # (entries are tombstoned, never deleted, so it guarded nothing the store does). `part`
-# has no default: a writer of schema 6 still running fails (NOT NULL) instead of putting a
-# large list's value in the shared partition beside the list's own.
+# has no default: a new entry from a writer of schema 6 still running is refused (no
+# partition takes a NULL part) instead of landing in the shared partition beside its list's
+# own.
 PARTITION_ENTRIES = (
     """ALTER TABLE vpdq_frames DROP CONSTRAINT IF EXISTS vpdq_frames_entry_id_fkey""",
     """ALTER TABLE entries RENAME TO entries_shared""",
@@ -126,8 +127,8 @@ def first_load(
     policy: PartitionPolicy,
 ) -> None:
     """A bank's first entries (it has held none): COPY'd into a new table, ids given in
-    input order from the sequence, settled as an import's staging is (tombstones, then
-    duplicates: the first of a value stays), then made the bank's own partition if the
+    input order from the sequence, settled by the rules every import follows
+    (staged_events.py), then made the bank's own partition if the
     policy grants one, else moved into the shared one; logged as one range row. The
     caller holds the writer lock: nobody else takes ids or makes partitions."""
     from psycopg import sql
@@ -149,14 +150,14 @@ def first_load(
             sql.Identifier(table), sql.Literal(bank_id), sql.Literal(bank_id), sql.Literal(now)
         )
     )
-    n, removals = _copy_in(db, table, base, events)
+    n, removals = copy_events(db, table, "id", base, events)
     if n:
         db.execute(f"SELECT setval({_SEQUENCE}, %s)", (base + n - 1,))
     own = n >= policy.rows and own_partitions(db) < policy.max_partitions
     if own and not removals and _unique_keys(db, table, savepoint=True):
-        gone = _Gone()
+        gone = Settled()
     else:
-        gone = _settle(db, table, removals)
+        gone = settle(db, table, "id", removals)
         if gone.total:
             _renumber(db, table, base)
         if own:
@@ -178,16 +179,6 @@ def first_load(
         log_range(db, bank_id, base, base + report.added - 1, now)
 
 
-@dataclass
-class _Gone:
-    removed: int = 0
-    duplicates: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.removed + self.duplicates
-
-
 def _unique_keys(db: psycopg.Connection, table: str, savepoint: bool = False) -> bool:
     """The new partition's unique keys, built by sorting; the value first, as every lookup
     names it: its leading bytes then make the sort's abbreviated keys (led by the signal
@@ -206,64 +197,6 @@ def _unique_keys(db: psycopg.Connection, table: str, savepoint: bool = False) ->
     except errors.UniqueViolation:
         return False
     return True
-
-
-def _copy_in(
-    db: psycopg.Connection,
-    table: str,
-    base: int,
-    events: Iterable[NewEntry | Tombstone | EntryBatch],
-) -> tuple[int, list[tuple[int, str]]]:
-    """The events' entries into table, ids base, base + 1, ...; the tombstones as (the id
-    the next entry would take, external id)."""
-    removals: list[tuple[int, str]] = []
-    n = 0
-    with (
-        db.cursor() as cur,
-        cur.copy(
-            f"COPY {table} (id, signal_type, value, label, external_id, source) FROM STDIN"
-        ) as copy,
-    ):
-        for e in events:
-            if isinstance(e, EntryBatch):
-                copy.write(copy_text(e, base + n))
-                n += len(e)
-            elif isinstance(e, Tombstone):
-                removals.append((base + n, e.external_id))
-            else:
-                copy.write_row(
-                    (base + n, e.signal_type.value, e.value, e.label, e.external_id, e.source)
-                )
-                n += 1
-    return n, removals
-
-
-def _settle(db: psycopg.Connection, table: str, removals: list[tuple[int, str]]) -> _Gone:
-    """The rules of an import's staging: entries a later tombstone of their external id
-    removes go, then duplicates among the rest (the first stays)."""
-    gone = _Gone()
-    if removals:
-        db.execute(
-            "CREATE TEMP TABLE first_load_removals (at_id BIGINT NOT NULL,"
-            " external_id TEXT NOT NULL) ON COMMIT DROP"
-        )
-        with db.cursor() as c, c.copy("COPY first_load_removals FROM STDIN") as cp:
-            for r in removals:
-                cp.write_row(r)
-        db.execute("ANALYZE first_load_removals")
-        cur = db.execute(
-            f"DELETE FROM {table} t WHERE t.external_id IS NOT NULL AND EXISTS (SELECT 1"
-            " FROM first_load_removals r WHERE r.external_id = t.external_id"
-            " AND r.at_id > t.id)"
-        )
-        gone.removed = max(cur.rowcount, 0)
-    cur = db.execute(
-        f"DELETE FROM {table} t USING (SELECT signal_type, value, min(id) AS keep"
-        f" FROM {table} GROUP BY signal_type, value HAVING count(*) > 1) d"
-        " WHERE t.signal_type = d.signal_type AND t.value = d.value AND t.id <> d.keep"
-    )
-    gone.duplicates = max(cur.rowcount, 0)
-    return gone
 
 
 def _renumber(db: psycopg.Connection, table: str, base: int) -> None:

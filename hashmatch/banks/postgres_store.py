@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hashmatch.banks import records
-from hashmatch.banks.copy_text import copy_text
 from hashmatch.banks.entry_partitions import (
     DEFAULT_POLICY,
     PARTITION_ENTRIES,
@@ -47,6 +46,7 @@ from hashmatch.banks.model import (
     WriteReport,
     check_bank_name,
 )
+from hashmatch.banks.staged_events import copy_events, settle
 from hashmatch.errors import AlreadyExists, NotFound, Unavailable
 from hashmatch.exchanges.model import Progress
 from hashmatch.storage.postgres import (
@@ -230,12 +230,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS) - 1
 
-# An import's staging: temporary tables, dropped at commit (or with a rolled-back import).
+# An import's staging: a temporary table (its tombstones settle's `staging_removals`),
+# dropped at commit or with a rolled-back import.
 _STAGING = (
     "CREATE TEMP TABLE staging (seq BIGINT NOT NULL, signal_type TEXT NOT NULL,"
-    " value BYTEA NOT NULL, label TEXT, external_id TEXT, source TEXT) ON COMMIT DROP",
-    "CREATE TEMP TABLE staging_removals (seq BIGINT NOT NULL, external_id TEXT NOT NULL)"
-    " ON COMMIT DROP",
+    " value BYTEA NOT NULL, label TEXT, external_id TEXT, source TEXT) ON COMMIT DROP"
 )
 
 
@@ -495,54 +494,15 @@ class PostgresBankStore(ExchangeTables):
         events: Iterable[NewEntry | Tombstone | EntryBatch],
         report: WriteReport,
     ) -> int:
-        """The events into temporary tables by COPY (streamed: bounded memory), in order;
-        then one row per value (the first), the rest counted as duplicates. How many
-        tombstones there were."""
-        for statement in _STAGING:
-            db.execute(statement)
-        removals: list[tuple[int, str]] = []
-        with db.cursor() as cur:
-            with cur.copy(
-                "COPY staging (seq, signal_type, value, label, external_id, source) FROM STDIN"
-            ) as copy:
-                seq = 0
-                for e in events:
-                    if isinstance(e, EntryBatch):
-                        copy.write(copy_text(e, seq))
-                        seq += len(e)
-                        continue
-                    if isinstance(e, Tombstone):
-                        removals.append((seq, e.external_id))
-                    else:
-                        copy.write_row(
-                            (seq, e.signal_type.value, e.value, e.label, e.external_id, e.source)
-                        )
-                    seq += 1
-            if removals:
-                with cur.copy("COPY staging_removals (seq, external_id) FROM STDIN") as copy:
-                    for r in removals:
-                        copy.write_row(r)
+        """The events into a temporary table by COPY, settled as every import is
+        (staged_events.py), the duplicates counted. How many tombstones there were (in
+        `staging_removals`)."""
+        db.execute(_STAGING)
+        _, removals = copy_events(db, "staging", "seq", 0, events)
         # Temporary tables get no statistics of their own: without them the planner may
         # walk the bank instead of probing it per staged row.
         db.execute("ANALYZE staging")
-        if removals:
-            db.execute("ANALYZE staging_removals")
-            # Per external id the later event wins: entries before a tombstone of their
-            # id go; a tombstone followed by entries of its id removes the id's other
-            # values (an upstream record replaced by what it holds now).
-            db.execute(
-                "DELETE FROM staging WHERE external_id IS NOT NULL AND EXISTS (SELECT 1 FROM"
-                " staging_removals r WHERE r.external_id = staging.external_id"
-                " AND r.seq > staging.seq)"
-            )
-        # Then duplicates among what is left, found by hashing (a sort of every staged
-        # value costs several times as much); usually there are none to delete.
-        cur = db.execute(
-            "DELETE FROM staging s USING (SELECT signal_type, value, min(seq) AS keep"
-            " FROM staging GROUP BY signal_type, value HAVING count(*) > 1) d"
-            " WHERE s.signal_type = d.signal_type AND s.value = d.value AND s.seq <> d.keep"
-        )
-        report.duplicates += max(cur.rowcount, 0)
+        report.duplicates += settle(db, "staging", "seq", removals).duplicates
         if removals:
             # The tombstone pass probes staging once per removed entry of the bank.
             db.execute("CREATE INDEX ON staging (signal_type, value)")
