@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from hashmatch.banks import model, postgres_store
-from hashmatch.banks.entry_partitions import PartitionPolicy
+from hashmatch.banks.entry_partitions import PartitionPolicy, cap_for
 from hashmatch.banks.model import BankSettings, EntryBatch, SignalType
 from hashmatch.banks.postgres_store import PostgresBankStore
 from hashmatch.banks.records import CHANGES_SINCE
@@ -139,8 +139,8 @@ def test_a_thousand_banks_keep_every_statement_s_locks_bounded(url: str) -> None
     server's lock table. Here they stay at the cap's partitions."""
     import psycopg
 
-    policy = PartitionPolicy(rows=2, max_partitions=8)
-    store = PostgresBankStore(url, pool_size=8, partitions=policy)
+    # The cap derived from the server's lock table (PostgreSQL's default 64: 8).
+    store = PostgresBankStore(url, pool_size=8, partitions=PartitionPolicy(rows=2))
     try:
         for b in range(1000):
             store.create_bank(f"b{b}", BankSettings())
@@ -179,6 +179,12 @@ def test_a_thousand_banks_keep_every_statement_s_locks_bounded(url: str) -> None
         assert not failures
     finally:
         store.close()
+
+
+def test_the_default_cap_follows_the_server_s_lock_table() -> None:
+    assert [cap_for(n) for n in (10, 64, 128, 256)] == [0, 8, 17, 35]
+    for n in (64, 100, 256, 1024):  # every own partition's 5 locks, the shared and parent's
+        assert (cap_for(n) + 1) * 5 + 3 <= 0.76 * n
 
 
 def test_a_schema_6_database_becomes_the_shared_partition(

@@ -9,8 +9,10 @@ Partitions are few on purpose. A statement that names no partition (an id lookup
 change log's join, a matcher's load) plans and locks every partition and its indexes:
 with a table per bank, 1,500 banks took ~330 ms to plan one id lookup and 6 such sessions
 ran the server out of lock memory. With at most `max_partitions` own partitions, each
-statement holds at most (max_partitions + 1) x 5 locks, which the default lock table
-(64 per connection) holds for every connection at once.
+statement holds at most (max_partitions + 1) x 5 locks: by default the cap is derived from
+the server's `max_locks_per_transaction` (the lock table holds that many per connection)
+so that they fit with room for the transaction's other tables: 8 at PostgreSQL's default
+of 64; an operator who raises that setting gets more.
 
 Unique keys are each partition's own (a partitioned table's unique key must hold its
 partition key): ids are unique by the one sequence, and a bank's entries all live in one
@@ -79,13 +81,28 @@ _SEQUENCE = "pg_get_serial_sequence('entries', 'id')"
 @dataclass(frozen=True)
 class PartitionPolicy:
     """Which first loads get a partition of their own: those of at least `rows` entries,
-    while fewer than `max_partitions` banks have one. The rest go to the shared one."""
+    while fewer than `max_partitions` banks have one (None: as many as the server's lock
+    table allows, `cap_for`). The rest go to the shared one."""
 
     rows: int = 100_000
-    max_partitions: int = 8
+    max_partitions: int | None = None
+
+    def cap(self, db: psycopg.Connection) -> int:
+        if self.max_partitions is not None:
+            return self.max_partitions
+        row = db.execute("SELECT current_setting('max_locks_per_transaction')::int").fetchone()
+        assert row is not None
+        return cap_for(int(row[0]))
 
 
 DEFAULT_POLICY = PartitionPolicy()
+
+
+def cap_for(max_locks_per_transaction: int) -> int:
+    """Own partitions whose locks (5 a table: it and its 4 indexes), with the shared
+    partition's and the parent's, fill about three quarters of one connection's share of
+    the lock table: 8 at 64 (48 locks), 35 at 256 (183)."""
+    return max(0, max_locks_per_transaction // 7 - 1)
 
 
 def partition(bank_id: int) -> str:
@@ -153,7 +170,7 @@ def first_load(
     n, removals = copy_events(db, table, "id", base, events)
     if n:
         db.execute(f"SELECT setval({_SEQUENCE}, %s)", (base + n - 1,))
-    own = n >= policy.rows and own_partitions(db) < policy.max_partitions
+    own = n >= policy.rows and own_partitions(db) < policy.cap(db)
     if own and not removals and _unique_keys(db, table, savepoint=True):
         gone = Settled()
     else:
