@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hashmatch.banks.entry_partitions import PartitionPolicy
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType
 from hashmatch.banks.postgres_store import PostgresBankStore
 from hashmatch.banks.sqlite_store import SqliteBankStore
@@ -99,3 +100,60 @@ def test_copy_keeps_ids_tombstones_tenants_and_keys(
         copy_to_postgres(data, url)
     code, out, _ = run("db", "upgrade", "--database-url", url)
     assert code == ExitCode.OK and json.loads(out)["banks_schema"] >= 1
+
+
+def test_copy_gives_the_largest_banks_partitions_of_their_own(
+    pg_cluster: postgres.Cluster, tmp_path: Path
+) -> None:
+    """As a first load would: the largest banks, up to the cap, in tables of their own,
+    indexed once; the rest in the shared partition; every entry as it was, and each bank
+    takes later imports and removals."""
+    import psycopg
+
+    data = DataDir(tmp_path / "data")
+    src = data.open_banks()
+    codes = random_codes(RNG, 12)
+    sizes = {"big": 5, "bigger": 6, "small": 1}
+    at = 0
+    for name, n in sizes.items():
+        src.create_bank(name, BankSettings())
+        src.write_entries(name, [NewEntry(SignalType.PDQ, c.tobytes(), name, f"{name}{k}")
+                                 for k, c in enumerate(codes[at : at + n])])  # fmt: skip
+        at += n
+    src.remove_entries("bigger", [(SignalType.PDQ, codes[5].tobytes())])  # a tombstone
+    ids = {name: src.get_bank(name).id for name in sizes}
+    before = src.entries_by_id(range(1, 100))
+    src.close()
+
+    url = pg_cluster.new_database()
+    policy = PartitionPolicy(rows=5, max_partitions=1)
+    assert copy_to_postgres(data, url, policy).rows["entries"] == 12
+    with psycopg.connect(url) as db:
+        parts = {
+            r[0]: r[1]
+            for r in db.execute("SELECT part, count(*) FROM entries GROUP BY part ORDER BY part")
+        }
+        indexes = db.execute(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = %s", (f"entries_{ids['bigger']}",)
+        ).fetchone()
+    assert parts == {0: 6, ids["bigger"]: 6}  # the largest alone (the cap is 1)
+    assert indexes is not None and indexes[0] == 4  # primary, unique, external ids, live pages
+    dst = PostgresBankStore(url, partitions=policy)
+    try:
+        assert dst.entries_by_id(list(before)) == before
+        assert dst.count_entries("bigger")[SignalType.PDQ] == 5
+        hits = dst.lookup(SignalType.PDQ, [codes[6].tobytes(), codes[0].tobytes()])
+        found = dst.entries_by_id([i for h in hits for i in h])
+        assert [[found[i].bank_id for i in h] for h in hits] == [[ids["bigger"]], [ids["big"]]]
+        more = random_codes(RNG, 2)
+        report = dst.import_entries(
+            "bigger",
+            [NewEntry(SignalType.PDQ, more[0].tobytes(), "new", "n0"),
+             NewEntry(SignalType.PDQ, codes[7].tobytes(), "dup", "bigger2")],
+        )  # fmt: skip
+        assert (report.added, report.updated) == (1, 1)  # a new value; a relabel
+        dst.remove_entries("bigger", [(SignalType.PDQ, codes[8].tobytes())])
+        assert dst.count_entries("bigger")[SignalType.PDQ] == 5
+        assert dst.write_entries("small", [NewEntry(SignalType.PDQ, more[1].tobytes())]).added == 1
+    finally:
+        dst.close()

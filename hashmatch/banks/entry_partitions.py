@@ -150,14 +150,10 @@ def first_load(
     caller holds the writer lock: nobody else takes ids or makes partitions."""
     from psycopg import sql
 
-    table = partition(bank_id)
+    table = new_table(db, bank_id)
     row = db.execute(f"SELECT nextval({_SEQUENCE})").fetchone()
     assert row is not None
     base = int(row[0])
-    db.execute(
-        f"CREATE TABLE {table} (LIKE entries INCLUDING DEFAULTS INCLUDING CONSTRAINTS,"
-        f" CONSTRAINT {table}_part CHECK (part = {int(bank_id)}))"  # ATTACH skips its scan
-    )
     defaults = sql.SQL(
         "ALTER TABLE {} ALTER bank_id SET DEFAULT {}, ALTER part SET DEFAULT {},"
         " ALTER added_at SET DEFAULT {}"
@@ -186,14 +182,33 @@ def first_load(
             f"ALTER TABLE {table} ALTER bank_id DROP DEFAULT, ALTER part DROP DEFAULT,"
             " ALTER added_at DROP DEFAULT"
         )
-        db.execute(f"ALTER TABLE entries ATTACH PARTITION {table} FOR VALUES IN ({int(bank_id)})")
-        # The bank's next import plans its joins on these statistics (without them, nested
-        # loops over every entry: minutes at 300k entries).
-        db.execute(f"ANALYZE {table}")
+        attach(db, bank_id)
     else:
         _into_shared(db, table)
     if report.added:
         log_range(db, bank_id, base, base + report.added - 1, now)
+
+
+def new_table(db: psycopg.Connection, bank_id: int) -> str:
+    """The bank's table, to be its partition: entries' columns, no index yet."""
+    table = partition(bank_id)
+    db.execute(
+        f"CREATE TABLE {table} (LIKE entries INCLUDING DEFAULTS INCLUDING CONSTRAINTS,"
+        f" CONSTRAINT {table}_part CHECK (part = {int(bank_id)}))"  # ATTACH skips its scan
+    )
+    return table
+
+
+def attach(db: psycopg.Connection, bank_id: int, unique_keys: bool = False) -> None:
+    """The bank's filled table made its partition (ATTACH builds the parent's indexes on
+    it by sorting), with its unique keys first where they are not built yet."""
+    table = partition(bank_id)
+    if unique_keys:
+        _unique_keys(db, table)
+    db.execute(f"ALTER TABLE entries ATTACH PARTITION {table} FOR VALUES IN ({int(bank_id)})")
+    # The bank's next import plans its joins on these statistics (without them, nested
+    # loops over every entry: minutes at 300k entries).
+    db.execute(f"ANALYZE {table}")
 
 
 def _unique_keys(db: psycopg.Connection, table: str, savepoint: bool = False) -> bool:

@@ -1,28 +1,34 @@
 """Moving an installation from its SQLite data dir into PostgreSQL: the shared stores
 (banks with their entries, tombstones included, video entries, and the exchanges feeding
-them with their checkpoints; tenants, API key
-digests and usage; the report outbox) copied with their ids, so what refers to an entry
-by id elsewhere (feedback, flood state, a tenant's false positives) still means the same
-entry.
+them with their checkpoints; tenants, API key digests and usage; the report outbox) copied
+with their ids, so what refers to an entry by id elsewhere (feedback, flood state, a
+tenant's false positives) still means the same entry.
 
 One transaction per store on the target; the target must be empty (a fresh database, or
 one `db upgrade` made): copying into a live installation would mix two id spaces. The
-source is read only. The change log starts afresh on the target: every replica then
-builds its index from the database once (snapshots carry the source's store id and are
-not used).
+source is read only. The largest banks (as many as the partition policy grants, each of at
+least its rows) are copied as a first load is made: into a table of their own, indexed
+once by sorting, then attached as their partition; the rest into the shared partition.
+The change log starts afresh on the target: every replica then builds its index from the
+database once (snapshots carry the source's store id and are not used).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hashmatch.banks.entry_partitions import SHARED
+from hashmatch.banks import entry_partitions
+from hashmatch.banks.entry_partitions import DEFAULT_POLICY, SHARED, PartitionPolicy
 from hashmatch.errors import AlreadyExists, BadParameter
 from hashmatch.storage.datadir import DataDir
 from hashmatch.storage.postgres import Database, open_pool, write_transaction
+
+if TYPE_CHECKING:
+    import psycopg
 
 # (table, columns) in the order foreign keys need; the identity columns to move past.
 _BANK_TABLES = (
@@ -51,8 +57,6 @@ _REPORT_TABLES = (
     ("reports", "id, idempotency_key, tenant, test, status, reason, endpoint_report_id,"
                 " report, files, attempts, created_at, updated_at, claimed_until"),
 )  # fmt: skip
-# Columns only PostgreSQL's tables have, with the value every copied row takes there.
-_POSTGRES_ONLY = {"entries": (("part", SHARED),)}
 _IDENTITIES = (
     ("banks", "id"),
     ("entries", "id"),
@@ -71,10 +75,49 @@ class CopyReport:
         return {"copied": self.rows}
 
 
-def _rows(db: sqlite3.Connection, table: str, columns: str) -> Iterator[Sequence[object]]:
-    cur = db.execute(f"SELECT {columns} FROM {table} ORDER BY rowid")
+def _rows(
+    db: sqlite3.Connection, table: str, columns: str, where: str = "", args: Sequence[object] = ()
+) -> Iterator[Sequence[object]]:
+    cur = db.execute(f"SELECT {columns} FROM {table} {where} ORDER BY rowid", args)
     while rows := cur.fetchmany(10_000):
         yield from rows
+
+
+def _copy_rows(
+    db: psycopg.Connection,
+    into: str,
+    columns: str,
+    rows: Iterable[Sequence[object]],
+    extra: Sequence[object] = (),
+) -> int:
+    n = 0
+    with db.cursor() as cur, cur.copy(f"COPY {into} ({columns}) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row((*r, *extra))
+            n += 1
+    return n
+
+
+def _copy_entries(
+    db: psycopg.Connection, src: sqlite3.Connection, columns: str, policy: PartitionPolicy
+) -> int:
+    """Entries, with the largest banks' in partitions of their own (see the module)."""
+    sizes = src.execute(
+        "SELECT bank_id, count(*) AS n FROM entries GROUP BY bank_id HAVING n >= ?"
+        " ORDER BY n DESC, bank_id",
+        (policy.rows,),
+    ).fetchall()
+    room = max(0, policy.cap(db) - entry_partitions.own_partitions(db))
+    own = [int(b) for b, _ in sizes[:room]]
+    rest = f"WHERE bank_id NOT IN ({', '.join('?' * len(own))})" if own else ""
+    shared = _rows(src, "entries", columns, rest, own)
+    n = _copy_rows(db, "entries", f"{columns}, part", shared, (SHARED,))
+    for bank_id in own:
+        table = entry_partitions.new_table(db, bank_id)
+        rows = _rows(src, "entries", columns, "WHERE bank_id = ?", (bank_id,))
+        n += _copy_rows(db, table, f"{columns}, part", rows, (bank_id,))
+        entry_partitions.attach(db, bank_id, unique_keys=True)
+    return n
 
 
 def _has_table(db: sqlite3.Connection, table: str) -> bool:
@@ -89,6 +132,7 @@ def _copy_tables(
     tables: Sequence[tuple[str, str]],
     empty_check: str,
     report: CopyReport,
+    policy: PartitionPolicy = DEFAULT_POLICY,
 ) -> None:
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     try:
@@ -101,15 +145,10 @@ def _copy_tables(
             for table, columns in tables:
                 if not _has_table(src, table):
                     continue
-                n = 0
-                extra = _POSTGRES_ONLY.get(table, ())
-                into = ", ".join([columns, *(c for c, _ in extra)])
-                values = tuple(v for _, v in extra)
-                with db.cursor() as cur, cur.copy(f"COPY {table} ({into}) FROM STDIN") as cp:
-                    for r in _rows(src, table, columns):
-                        cp.write_row((*r, *values))
-                        n += 1
-                report.rows[table] = n
+                if table == "entries":
+                    report.rows[table] = _copy_entries(db, src, columns, policy)
+                else:
+                    report.rows[table] = _copy_rows(db, table, columns, _rows(src, table, columns))
             for table, column in _IDENTITIES:
                 if any(t == table for t, _ in tables):
                     db.execute(
@@ -120,7 +159,9 @@ def _copy_tables(
         src.close()
 
 
-def copy_to_postgres(source: DataDir, url: str) -> CopyReport:
+def copy_to_postgres(
+    source: DataDir, url: str, policy: PartitionPolicy = DEFAULT_POLICY
+) -> CopyReport:
     """The data dir's banks, tenants and reports into the PostgreSQL database at url."""
     from hashmatch.banks import postgres_store as banks_pg
     from hashmatch.banks.sqlite_store import SCHEMA_VERSION
@@ -143,7 +184,7 @@ def copy_to_postgres(source: DataDir, url: str) -> CopyReport:
     report = CopyReport()
     target = open_pool(url, 2)
     try:
-        _copy_tables(source.banks, target, banks_pg.LOCK, _BANK_TABLES, "banks", report)
+        _copy_tables(source.banks, target, banks_pg.LOCK, _BANK_TABLES, "banks", report, policy)
         if source.tenants.exists():
             _copy_tables(source.tenants, target, tenants_pg.LOCK, _TENANT_TABLES, "tenants", report)
     finally:
