@@ -121,13 +121,15 @@ def test_copy_gives_the_largest_banks_partitions_of_their_own(
                                  for k, c in enumerate(codes[at : at + n])])  # fmt: skip
         at += n
     src.remove_entries("bigger", [(SignalType.PDQ, codes[5].tobytes())])  # a tombstone
+    odd = NewEntry(SignalType.MD5, bytes(16), "a\tb\\c\nd\re \\N", None, "é\\x00")
+    src.write_entries("small", [odd])  # COPY's special characters, NULLs
     ids = {name: src.get_bank(name).id for name in sizes}
     before = src.entries_by_id(range(1, 100))
     src.close()
 
     url = pg_cluster.new_database()
     policy = PartitionPolicy(rows=5, max_partitions=1)
-    assert copy_to_postgres(data, url, policy).rows["entries"] == 12
+    assert copy_to_postgres(data, url, policy).rows["entries"] == 13
     with psycopg.connect(url) as db:
         parts = {
             r[0]: r[1]
@@ -136,7 +138,7 @@ def test_copy_gives_the_largest_banks_partitions_of_their_own(
         indexes = db.execute(
             "SELECT count(*) FROM pg_indexes WHERE tablename = %s", (f"entries_{ids['bigger']}",)
         ).fetchone()
-    assert parts == {0: 6, ids["bigger"]: 6}  # the largest alone (the cap is 1)
+    assert parts == {0: 7, ids["bigger"]: 6}  # the largest alone (the cap is 1)
     assert indexes is not None and indexes[0] == 4  # primary, unique, external ids, live pages
     dst = PostgresBankStore(url, partitions=policy)
     try:
