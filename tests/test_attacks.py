@@ -265,6 +265,30 @@ def test_6_distances_do_not_walk_a_hash_back(world: World) -> None:
     assert exact.matches[0].distance == 13
 
 
+def test_6_max_distance_tells_no_more_than_the_bucket(world: World) -> None:
+    """A binary search over max_distance would read the exact distance that the bucket
+    hides (5 calls a hash, and repeating one hash is no probe). For a caller that does
+    not own the bank the request is rounded down to a bucket's edge: which thresholds
+    match is the same for every distance in one bucket; the owner's are exact."""
+
+    def matched_at(who: str, value: bytes) -> list[int]:
+        at = []
+        for t in range(1, 32):  # 0 is unset: the bank's own threshold
+            req = pb.MatchHashesRequest(
+                hashes=[pb.HashQuery(signal_type=pb.PDQ, value=value)],
+                options=pb.MatchOptions(max_distance=t),
+            )
+            (res,) = world.match.MatchHashes(req, metadata=world.md(who)).results
+            if res.is_match:
+                at.append(t)
+        return at
+
+    # A target of its own for each distance: queries far apart, so no probe either way.
+    seen = {k: matched_at("carol", _flip(LISTED[60 + k], list(range(k)))) for k in range(9, 17)}
+    assert all(at == list(range(16, 32)) for at in seen.values()), seen
+    assert matched_at("operator", _flip(LISTED[70], list(range(11)))) == list(range(11, 32))
+
+
 def test_6_tenants_send_no_dihedral_slots(world: World) -> None:
     probe = pb.HashQuery(signal_type=pb.PDQ, value=LISTED[41], pdq_dihedral=[LISTED[41]] * 8)
     req = pb.MatchHashesRequest(hashes=[probe])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashmatch.banks.model import BankSettings, NewEntry, SignalType
+from hashmatch.banks.model import BankSettings, DistancePolicy, NewEntry, SignalType, Visibility
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.matching.bank_matcher import BankMatcher
 from hashmatch.matching.model import HashQuery
@@ -39,4 +39,39 @@ def test_override_replaces_but_stricter_only_never_loosens(tmp_path: Path) -> No
             ("tight", 8),
         }
         assert found(threshold=60, stricter_only=True) == found()
+    store.close()
+
+
+def test_another_tenant_s_max_distance_is_rounded_down_to_the_policy_s_edges(
+    tmp_path: Path,
+) -> None:
+    """Which thresholds match must tell a caller that does not own the bank no more than
+    the distance it is shown: bucketed rounds a request down to 0, 8, 16, 24 or 31,
+    hidden to 0, exact not at all; the owner's request is taken as it is."""
+    rng = np.random.default_rng(6)
+    base = random_codes(rng, 1)[0]
+    store = SqliteBankStore(tmp_path / "b.sqlite3")
+    for policy in DistancePolicy:
+        store.create_bank(f"acme:{policy.value}", BankSettings(
+            owner="acme", visibility=Visibility.PUBLIC, pdq_threshold=31, distance_policy=policy,
+        ))  # fmt: skip
+        store.write_entries(f"acme:{policy.value}", [
+            NewEntry(SignalType.PDQ, flip_bits(rng, base, 13).tobytes())
+        ])  # fmt: skip
+    with BankMatcher.open(store) as matcher:
+        q = [HashQuery(SignalType.PDQ, (base.tobytes(),))]
+
+        def matching_at(tenant: str, policy: DistancePolicy) -> list[int]:
+            bank = f"acme:{policy.value}"
+            return [
+                t
+                for t in range(32)
+                if matcher.match(q, tenant, (bank,), t, stricter_only=True)[0].matches
+            ]
+
+        assert matching_at("mallory", DistancePolicy.EXACT) == list(range(13, 32))
+        assert matching_at("mallory", DistancePolicy.BUCKETED) == list(range(16, 32))
+        assert matching_at("mallory", DistancePolicy.HIDDEN) == [31]  # the bank's own only
+        for policy in DistancePolicy:
+            assert matching_at("acme", policy) == list(range(13, 32))
     store.close()

@@ -78,6 +78,15 @@ class DistancePolicy(StrEnum):
             return 0
         return next((edge for edge in DISTANCE_BUCKETS if distance <= edge), distance)
 
+    def edge_below(self, threshold: int) -> int:
+        """The loosest threshold at most `threshold` whose answers tell no more than the
+        distances shown: match or not then changes only where the shown distance does."""
+        if self is DistancePolicy.EXACT:
+            return threshold
+        if self is DistancePolicy.HIDDEN:
+            return 0
+        return max(edge for edge in DISTANCE_BUCKETS if edge <= threshold)
+
 
 DISTANCE_BUCKETS = (0, 8, 16, 24, 31)
 
@@ -118,6 +127,20 @@ class Bank:
         if tenant is None or tenant == self.owner:
             return distance
         return self.distance_policy.shown(distance)
+
+    def threshold_for(
+        self, tenant: str | None, own: int, requested: int | None, stricter_only: bool
+    ) -> int:
+        """The PDQ threshold a request matches this bank at, `own` being the bank's: a
+        request's max_distance, only ever tighter with stricter_only (the API's rule). For a
+        caller that does not own the bank it is rounded down to an edge of the bank's
+        distance policy: five calls of one hash at different max_distance would otherwise
+        binary-search the exact distance that the bucket hides."""
+        if requested is None or (stricter_only and requested >= own):
+            return own
+        if tenant is None or tenant == self.owner:
+            return requested
+        return self.distance_policy.edge_below(requested)
 
     def visible_to(self, tenant: str | None) -> bool:
         """Whether the tenant may see the bank (its settings; an invitation to accept).

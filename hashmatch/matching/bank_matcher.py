@@ -178,13 +178,14 @@ class BankMatcher:
             raise BadParameter("threshold must be in [0, 256]")
         visible = {b.id: b for b in self.visible_banks(tenant, banks)}
         hits: list[list[_Hit]] = [[] for _ in queries]
-        self._pdq_hits(queries, visible, threshold, hits, stricter_only)
+        self._pdq_hits(queries, tenant, visible, threshold, hits, stricter_only)
         self._exact_hits(queries, visible, hits)
         return [_result(h, suppressed, tenant) for h in hits]
 
     def _pdq_hits(
         self,
         queries: Sequence[HashQuery],
+        tenant: str | None,
         visible: dict[int, Bank],
         threshold: int | None,
         hits: list[list[_Hit]],
@@ -205,13 +206,10 @@ class BankMatcher:
         if not blobs:
             return
 
-        def effective(bank: Bank) -> int:
-            own = self.pdq_threshold_of(bank)
-            if threshold is None:
-                return own
-            return min(own, threshold) if stricter_only else threshold
-
-        thresholds = {b.id: effective(b) for b in pdq_banks}
+        thresholds = {
+            b.id: b.threshold_for(tenant, self.pdq_threshold_of(b), threshold, stricter_only)
+            for b in pdq_banks
+        }
         codes = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, 32)
         found = self._indexes.pdq.range_search(codes, max(thresholds.values()))
         meta = self._indexes.catalog.meta(found.ids)

@@ -22,7 +22,8 @@ class Matcher(Protocol):
     ) -> list[MatchResult]:
         """One result per query, in order. tenant None: every bank (the operator's local
         view); threshold overrides the banks' PDQ thresholds (with stricter_only, as for
-        API callers, it can only lower them); banks limits the search to these names;
+        API callers, it can only lower them; for a bank the caller does not own, rounded
+        down as Bank.threshold_for says); banks limits the search to these names;
         matches of the `suppressed` entries (the caller's false positives) are reported
         suppressed, by "feedback"."""
         ...

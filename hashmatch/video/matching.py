@@ -112,9 +112,7 @@ class VideoBankMatcher:
             if bank is None:
                 continue
             own = self.matcher.pdq_threshold_of(bank)
-            distance = own if max_distance is None else max_distance
-            if stricter_only:
-                distance = min(distance, own)
+            distance = bank.threshold_for(tenant, own, max_distance, stricter_only)
             per_bank = dataclasses.replace(
                 options,
                 max_distance=distance,
