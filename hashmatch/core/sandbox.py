@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from hashmatch.banks.model import BankSettings, NewEntry, SignalType, Visibility
 from hashmatch.banks.store import BankStore
 from hashmatch.config import EngineConfig
-from hashmatch.errors import BadParameter, InternalError, NotFound
+from hashmatch.errors import AlreadyExists, BadParameter, InternalError, NotFound
 from hashmatch.hashing.signature import Signature
 from hashmatch.matching.model import SANDBOX_BANK
 
@@ -108,9 +108,12 @@ def ensure_sandbox(store: BankStore, engine_config: EngineConfig) -> bool:
     except NotFound:
         pass
     entries = _entries(engine_config)
-    store.create_bank(
-        SANDBOX_BANK, BankSettings(owner="", visibility=Visibility.PUBLIC, enabled=True)
-    )
+    try:
+        store.create_bank(
+            SANDBOX_BANK, BankSettings(owner="", visibility=Visibility.PUBLIC, enabled=True)
+        )
+    except AlreadyExists:  # replicas starting at once on a new database: one makes it
+        return False
     store.write_entries(SANDBOX_BANK, entries)
     log.info("sandbox: created the public %r bank (%d images)", SANDBOX_BANK, LISTED)
     return True
