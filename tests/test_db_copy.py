@@ -159,3 +159,21 @@ def test_copy_gives_the_largest_banks_partitions_of_their_own(
         assert dst.write_entries("small", [NewEntry(SignalType.PDQ, more[1].tobytes())]).added == 1
     finally:
         dst.close()
+
+
+def test_a_database_not_in_utf8_is_refused_with_what_to_do(pg_cluster: postgres.Cluster) -> None:
+    """In SQL_ASCII the driver reads text back as bytes: every command would fail later,
+    on its first read, with a traceback; `db upgrade` and `db copy` would say nothing."""
+    import psycopg
+
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as db:
+        db.execute("CREATE DATABASE ascii ENCODING 'SQL_ASCII' TEMPLATE template0")
+    url = pg_cluster.url("ascii")
+    for argv in (["db", "upgrade"], ["bank", "create", "known-bad"], ["bank", "list"]):
+        code, _, err = run(*argv, "--database-url", url)
+        assert code == ExitCode.USAGE, argv  # a configuration error, as a bad URL is
+        assert "encoding is SQL_ASCII" in err and "createdb -E UTF8" in err, err
+        assert "Traceback" not in err
+    with psycopg.connect(url) as db:  # nothing was created there
+        tables = db.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        assert tables.fetchone() == (0,)

@@ -152,6 +152,7 @@ def migrate(
     sharing a database keep their versions in tables of their own (`table`)."""
     latest = len(migrations) - 1
     with write_transaction(pool, lock) as db:
+        _check_encoding(db, where)
         db.execute(f"CREATE TABLE IF NOT EXISTS {table} (version INTEGER NOT NULL)")
         row = db.execute(f"SELECT version FROM {table}").fetchone()
         version = row[0] if row else 0
@@ -168,6 +169,20 @@ def migrate(
             if after is not None:
                 after(db, v)
             db.execute(f"UPDATE {table} SET version = %s", (v,))
+
+
+def _check_encoding(db: psycopg.Connection, where: str) -> None:
+    """UTF8 only: in SQL_ASCII the server checks no text and the driver reads every text
+    column back as bytes, so nothing stored there would read back as it was written."""
+    row = db.execute("SHOW server_encoding").fetchone()
+    encoding = row[0] if row else "unknown"
+    if isinstance(encoding, bytes):  # SQL_ASCII's own answer comes back undecoded
+        encoding = encoding.decode("ascii", "replace")
+    if encoding != "UTF8":
+        raise ConfigError(
+            f"{where}: the database's encoding is {encoding}; hashmatch needs UTF8"
+            " (createdb -E UTF8 -T template0 NAME)"
+        )
 
 
 def open_migrated(
