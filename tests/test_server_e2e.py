@@ -186,8 +186,21 @@ def test_bank_lifecycle_and_matching(
     ]
     assert banks.ImportEntries(iter(chunks)).added == 3
     assert banks.ImportEntries(iter(chunks)).unchanged == 3  # idempotent
+    for later in (bank_pb.ImportChunk(bank="csam-test"), bank_pb.ImportChunk(format="te")):
+        with pytest.raises(grpc.RpcError) as renamed:  # the first chunk's bank was checked
+            banks.ImportEntries(iter([chunks[0], later, chunks[1]]))
+        assert renamed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "first ImportChunk" in (renamed.value.details() or "")
+    listed = banks.ListEntries(bank_pb.ListEntriesRequest(bank="csam-test")).entries
+    assert len(listed) == 3  # nothing imported anywhere
 
-    # Removal is seen by the matcher within a second or so.
+    # Removal is seen by the matcher within a second or so; a malformed value is refused.
+    with pytest.raises(grpc.RpcError) as malformed:
+        banks.RemoveEntries(bank_pb.RemoveEntriesRequest(
+            bank="csam-test", values=[bank_pb.HashValue(signal_type=pb.MD5, value=b"AAAA")]
+        ))  # fmt: skip
+    assert malformed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "md5 value is 16 bytes" in (malformed.value.details() or "")
     banks.DeleteBank(bank_pb.DeleteBankRequest(name="copy"))
     banks.RemoveEntries(
         bank_pb.RemoveEntriesRequest(

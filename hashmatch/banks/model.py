@@ -199,6 +199,13 @@ class BankSettings:
             raise BadParameter("a bank needs at least one signal type")
 
 
+def checked_value(signal_type: SignalType, value: bytes) -> bytes:
+    """The value, if it is one of this signal type (its length); else BadParameter."""
+    if len(value) != signal_type.nbytes:
+        raise BadParameter(f"a {signal_type.value} value is {signal_type.nbytes} bytes")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class NewEntry:
     signal_type: SignalType
@@ -208,10 +215,7 @@ class NewEntry:
     source: str | None = None
 
     def __post_init__(self) -> None:
-        if len(self.value) != self.signal_type.nbytes:
-            raise BadParameter(
-                f"a {self.signal_type.value} value is {self.signal_type.nbytes} bytes"
-            )
+        checked_value(self.signal_type, self.value)
         for name in ("label", "external_id", "source"):
             text = getattr(self, name)
             if text is not None and len(text) > MAX_TEXT:

@@ -20,6 +20,7 @@ from hashmatch.banks.model import (
     SignalType,
     Visibility,
     WriteReport,
+    checked_value,
 )
 from hashmatch.banks.store import BankStore
 from hashmatch.core.banks import BankOps, BankView, ShareState, export_format
@@ -214,7 +215,10 @@ class BankServicer(bank_rpc.BankServiceServicer):
         self, request: bank_pb.RemoveEntriesRequest, context: grpc.aio.ServicerContext, call: Call
     ) -> bank_pb.RemoveEntriesResponse:
         await asyncio.to_thread(self.ops.check_writable, call.caller, request.bank)
-        values = [(signal_from(v.signal_type), v.value) for v in request.values]
+        values = []
+        for v in request.values:
+            signal = signal_from(v.signal_type)
+            values.append((signal, checked_value(signal, v.value)))  # a typo is no "0 removed"
         removed = await asyncio.to_thread(self.store.remove_entries, request.bank, values)
         return bank_pb.RemoveEntriesResponse(removed=removed)
 
@@ -238,13 +242,19 @@ class BankServicer(bank_rpc.BankServiceServicer):
     ) -> bank_pb.WriteReport:
         # Hash lists (never images) are spooled to a private temp file, then imported in
         # one transaction: a stream cut short imports nothing.
-        bank, fmt, size = "", Format.CSV, 0
+        bank, fmt, named, size = "", Format.CSV, "", 0
         who = call.caller
         with tempfile.NamedTemporaryFile(prefix="hashmatch-import-") as spool:
             async for chunk in request_iterator:
                 if not bank:
-                    bank, fmt = chunk.bank, export_format(chunk.format)
+                    bank, fmt, named = chunk.bank, export_format(chunk.format), chunk.format
                     await asyncio.to_thread(self.ops.check_writable, who, bank)
+                elif chunk.bank not in ("", bank) or chunk.format not in ("", named):
+                    # The first chunk's bank was the one checked: never import elsewhere.
+                    raise BadParameter(
+                        "an import names its bank and format in the first ImportChunk;"
+                        " a later one named others"
+                    )
                 size += len(chunk.data)
                 if size > MAX_IMPORT_BYTES:
                     raise TooLarge(f"an import is at most {MAX_IMPORT_BYTES} bytes")
