@@ -110,8 +110,15 @@ def test_bank_crud(store: BankStore) -> None:
     assert b.visible_to(None)
     with pytest.raises(AlreadyExists):
         store.create_bank("ncmec", BankSettings())
-    with pytest.raises(BadParameter):
-        store.create_bank("bad name!", BankSettings())
+    for bad in ("bad name!", "acme:", "x" * 129, ":x"):
+        with pytest.raises(BadParameter):
+            store.create_bank(bad, BankSettings())
+    with pytest.raises(BadParameter) as long:  # echoed in part, not all 5,000 characters
+        store.create_bank("x!" * 2500, BankSettings())
+    assert len(long.value.message) < 300 and "5000 characters" in long.value.message
+    for good in ("a", "x" * 128):
+        assert store.create_bank(good, BankSettings()).name == good
+        store.delete_bank(good)
     with pytest.raises(BadParameter):
         BankSettings(pdq_threshold=-1)
     u = store.update_bank("ncmec", BankSettings(enabled=False, kind=BankKind.ALLOW))

@@ -15,7 +15,8 @@ DEFAULT_PDQ_THRESHOLD = 31
 MAX_ROW_ERRORS = 1000
 MAX_TEXT = 256  # an entry's label, external id and source
 MAX_PDQ_THRESHOLD = 128
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+# Never ending in ':' (a tenant's "acme:" would name no bank of its own after the prefix).
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.:-]{0,126}[A-Za-z0-9_.-])?")
 
 
 class SignalType(StrEnum):
@@ -98,8 +99,10 @@ class BankKind(StrEnum):
 
 def check_bank_name(name: str) -> str:
     if not _NAME.fullmatch(name):  # fullmatch: "$" would let a trailing newline in
+        shown = repr(name) if len(name) <= 140 else f"{name[:128]!r}... ({len(name)} characters)"
         raise BadParameter(
-            f"bank name {name!r}: 1-128 characters, letters, digits, '_', '.', ':', '-'"
+            f"bank name {shown}: 1-128 characters, letters, digits, '_', '.', ':', '-',"
+            " not ending in ':'"
         )
     return name
 
