@@ -96,11 +96,15 @@ def test_match_hash_batch(server: server_harness.ServerProcess) -> None:
             {"DataRepresentation": "MD5", "Value": sig.md5.hex(), "ContentId": "b"},
             {"DataRepresentation": "PreHashV2", "Value": "AAAA", "ContentId": "c"},
             {"DataRepresentation": "PDQ", "Value": "zz", "ContentId": "d"},
+            {"DataRepresentation": "PDQ", "Value": sig.pdq.hex(), "ContentId": {"a": 1}},
+            {"DataRepresentation": "MD5", "Value": 123, "ContentId": "f"},
         ]
     ).encode()
     answer = _post(server, "/photodna/v1.0/MatchHash?enhance=false", body, "application/json")
     results = {r["ContentId"]: r for r in answer["MatchResults"]}
-    assert answer["TrackingId"] and list(results) == ["a", "b", "c", "d"]
+    assert answer["TrackingId"] and list(results) == ["a", "b", "c", "d", "4", "f"]
+    for odd in ("4", "f"):  # no string: the item's error, never its repr or its str()
+        assert results[odd]["Status"]["Code"] == 3002 and not results[odd]["IsMatch"]
     assert (
         results["a"]["IsMatch"]
         and results["a"]["MatchDetails"]["MatchFlags"][0]["Source"] == "NCMEC"

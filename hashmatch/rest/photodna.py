@@ -81,8 +81,10 @@ def hash_result(o: Outcome) -> dict[str, Any]:
 
 
 def content_id_of(item: Any, k: int) -> str:
-    """A MatchHash item's ContentId, else its position."""
-    return str(item.get("ContentId", k)) if isinstance(item, dict) else str(k)
+    """A MatchHash item's ContentId, else its position (also where it is no string: the
+    item's error then says so)."""
+    cid = item.get("ContentId") if isinstance(item, dict) else None
+    return cid if isinstance(cid, str) else str(k)
 
 
 def image_from_json(body: Any) -> bytes:
@@ -120,7 +122,12 @@ def _hash_query(item: Any) -> HashQuery:
             f"DataRepresentation {kind!r}: hashmatch matches PDQ, MD5 and SHA256 hex values "
             "(PhotoDNA edge hashes are proprietary)"
         )
-    return HashQuery(signal, (signal.parse_hex(str(item.get("Value", ""))),))
+    value, cid = item.get("Value", ""), item.get("ContentId")
+    if not isinstance(value, str):
+        raise BadParameter(f"Value is a {signal.value} hex string, not {type(value).__name__}")
+    if cid is not None and not isinstance(cid, str):
+        raise BadParameter(f"ContentId is a string, not {type(cid).__name__}")
+    return HashQuery(signal, (signal.parse_hex(value),))
 
 
 def code_of(exc: BaseException) -> ItemError:
