@@ -106,3 +106,31 @@ def test_database_url_from_file_environment_and_flag(tmp_path: Path) -> None:
     assert flagged.storage.database_url == url
     with pytest.raises(ConfigError, match="database_url"):
         load_config(environ={"HASHMATCH_DATABASE_URL": "mysql://x"})
+
+
+def test_the_example_config_names_every_setting_at_its_default() -> None:
+    """hashmatch.example.toml says it holds every setting with its default: so it does."""
+    import dataclasses
+    import tomllib
+
+    from hashmatch.config import _SECTIONS as SECTIONS
+    from hashmatch.config import Config
+
+    example = tomllib.loads(EXAMPLE.read_text())
+    defaults = Config()
+    missing, different = [], []
+    for section in SECTIONS:
+        given = example.get(section, {})
+        for f in dataclasses.fields(getattr(defaults, section)):
+            if f.name not in given:
+                missing.append(f"[{section}] {f.name}")
+                continue
+            default = getattr(getattr(defaults, section), f.name)
+            value = default.value if hasattr(default, "value") else default
+            if isinstance(value, tuple):
+                value = list(value)
+            if given[f.name] != value and not (
+                isinstance(value, Path) and str(value) == given[f.name]
+            ):
+                different.append(f"[{section}] {f.name}: {given[f.name]!r} != {value!r}")
+    assert not missing and not different, (missing, different)

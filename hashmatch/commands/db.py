@@ -15,7 +15,9 @@ from hashmatch.storage.postgres import is_postgres_url, redacted
 
 def register(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="action", required=True)
-    up = actions.add_parser("upgrade", help="run the stores' migrations; print their versions")
+    up = actions.add_parser(
+        "upgrade", help="run the stores' migrations; print the banks' schema version"
+    )
     add_data_dir(up)
     up.set_defaults(run=_upgrade)
     cp = actions.add_parser("copy", help="copy banks and tenants from SQLite to PostgreSQL")

@@ -50,7 +50,10 @@ class BankAccess:
         bank = self.readable(caller, name)
         if caller.open or bank.owner == caller.bank_owner:
             return bank
-        raise PermissionDenied(f"bank {name!r} is read-only to this tenant")
+        raise PermissionDenied(
+            f"bank {name!r}: only its owner reads or changes its entries and settings; this"
+            " tenant matches against it"
+        )
 
     def visible(self, caller: Principal, banks: list[Bank]) -> list[Bank]:
         return [b for b in banks if caller.open or b.visible_to(caller.bank_owner)]
@@ -72,7 +75,9 @@ class BankAccess:
         if caller.open:
             return settings
         if settings.owner is not None and settings.owner != caller.bank_owner:
-            raise PermissionDenied("a bank's owner is the tenant of the key that creates it")
+            raise PermissionDenied(
+                "a bank's owner is the tenant whose key created it, and cannot be set"
+            )
         if settings.visibility is Visibility.PUBLIC and not caller.is_operator:
             raise PermissionDenied("only the operator makes banks public")
         if creating:
