@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hashmatch.banks.model import BankKind, BankSettings, NewEntry, SignalType, Visibility
+from hashmatch.banks.model import (
+    BankKind,
+    BankSettings,
+    ChangeKind,
+    NewEntry,
+    SignalType,
+    Visibility,
+)
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.errors import BadParameter, NotFound
 from hashmatch.index.mih import MihConfig
@@ -18,6 +25,7 @@ from hashmatch.matching.bank_matcher import BankMatcher, MatcherConfig
 from hashmatch.matching.follower import ChangeFollower
 from hashmatch.matching.model import HashQuery
 from tests.banks_helpers import brute_force, flip_bits, planted_queries, random_codes
+from tests.conftest import BankOpener
 
 RNG = np.random.default_rng(21)
 
@@ -189,6 +197,39 @@ def test_refresh_applies_adds_removes_and_bank_changes(store: SqliteBankStore) -
         store.delete_bank("b")
         m.refresh()
         assert m.stats()["pdq"] == 0
+
+
+def test_a_deleted_bank_stops_matching_before_its_removals_are_applied(
+    open_bank_store: BankOpener,
+) -> None:
+    """Deleting a large list is "stop matching it now": the bank's change comes first in
+    the log, and a follower hides the bank before it works through the entries' removals
+    (here a pass that stops after its first page of 10)."""
+    store = open_bank_store()
+    try:
+        store.create_bank("big", BankSettings())
+        store.create_bank("kept", BankSettings())
+        codes = random_codes(RNG, 40)
+        _add(store, "big", codes[:30])
+        _add(store, "kept", codes[30:])
+        with BankMatcher.open(store) as m:
+            seq = m.sequence
+            store.delete_bank("big")
+            assert store.changes_since(seq, 1)[0].kind is ChangeKind.BANK
+            pages = iter([store.changes_since(seq, 10)])
+            real = store.changes_since
+            try:
+                store.changes_since = lambda *_: next(pages, [])  # type: ignore[method-assign]
+                m.refresh(batch=10)
+            finally:
+                store.changes_since = real  # type: ignore[method-assign]
+            assert m.stats()["pdq"] > 10  # most removals not applied yet
+            found = m.match([_pdq(c) for c in (codes[5], codes[35])])
+            assert [[x.bank for x in r.matches] for r in found] == [[], ["kept"]]
+            m.refresh()
+            assert m.stats()["pdq"] == 10
+    finally:
+        store.close()
 
 
 def test_second_process_view_follows_within_a_second(tmp_path: Path) -> None:

@@ -432,14 +432,16 @@ class PostgresBankStore(ExchangeTables):
         with self._write() as db:
             bank = self._bank(db, name)
             self.check_unfed(db, bank.id)
+            # The bank's change first in the log: a follower hides the bank before it has
+            # worked through its entries' removals.
+            db.execute(
+                "UPDATE banks SET deleted_at = %s, updated_at = %s WHERE id = %s",
+                (now, now, bank.id),
+            )
             db.execute(
                 "UPDATE entries SET removed_at = %s WHERE part IN (0, %s) AND bank_id = %s"
                 " AND removed_at IS NULL",
                 (now, bank.id, bank.id),
-            )
-            db.execute(
-                "UPDATE banks SET deleted_at = %s, updated_at = %s WHERE id = %s",
-                (now, now, bank.id),
             )
 
     # -- entries -------------------------------------------------------------------------

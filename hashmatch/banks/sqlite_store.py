@@ -362,12 +362,14 @@ class SqliteBankStore(ExchangeTables):
         with self._write() as db:
             bank = self._bank(db, name)
             self.check_unfed(db, bank.id)
+            # The bank's change first in the log: a follower hides the bank before it has
+            # worked through its entries' removals.
+            db.execute(
+                "UPDATE banks SET deleted_at = ?, updated_at = ? WHERE id = ?", (now, now, bank.id)
+            )
             db.execute(
                 "UPDATE entries SET removed_at = ? WHERE bank_id = ? AND removed_at IS NULL",
                 (now, bank.id),
-            )
-            db.execute(
-                "UPDATE banks SET deleted_at = ?, updated_at = ? WHERE id = ?", (now, now, bank.id)
             )
 
     # -- entries -------------------------------------------------------------------------

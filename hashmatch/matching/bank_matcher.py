@@ -24,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hashmatch.banks.model import DEFAULT_PDQ_THRESHOLD, Bank, BankKind, SignalType
+from hashmatch.banks.model import (
+    DEFAULT_PDQ_THRESHOLD,
+    Bank,
+    BankKind,
+    ChangeKind,
+    SignalType,
+)
 from hashmatch.banks.store import BankStore
 from hashmatch.config import IndexChoice
 from hashmatch.errors import BadParameter, NotFound
@@ -140,8 +146,11 @@ class BankMatcher:
         applied = 0
         with self._refresh_lock:
             while changes := self.store.changes_since(self._indexes.sequence, batch):
-                if self._indexes.apply(changes):
+                # Banks read before the entries are applied (as of now: never older than
+                # these changes), so a deleted or disabled bank stops matching at once.
+                if any(ch.kind is ChangeKind.BANK for ch in changes):
                     self._banks = self.store.banks_by_id()
+                self._indexes.apply(changes)
                 applied += len(changes)
         return applied
 
