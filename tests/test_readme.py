@@ -15,7 +15,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def _blocks() -> list[str]:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) == 3, "README should have the client, engine and video examples"
+    assert len(blocks) == 4, "README should have the client, banks, engine and video examples"
     return blocks
 
 
@@ -71,3 +71,25 @@ def test_readme_video_example(workdir: Path, capsys: pytest.CaptureFixture[str])
         assert srv.stop() == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == ["original.mp4 100.0 [{'start': 0.0, 'end': 4.0}]", "4 True"]
+
+
+def test_readme_bank_service_example(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.tenancy_setup import admin, key, tenant
+
+    (example,) = [b for b in _blocks() if "BankServiceStub(" in b]
+    data = workdir / "data"
+    admin(data, "bootstrap")
+    tenant(data, "acme", "approve")
+    monkeypatch.setenv("HASHMATCH_API_KEY", key(data, "acme", "bank-admin"))
+    rows = [f"{k:064x},A2,r{k}" for k in range(1, 20_001)] + ["nothex,A2,bad"]  # 1.4 MB
+    (workdir / "list.csv").write_text("\n".join([*rows, rows[0]]) + "\n")
+    srv = server_harness.start(data)
+    try:
+        code = example.replace("127.0.0.1:50051", srv.target)
+        exec(compile(code, str(README), "exec"), {})
+    finally:
+        assert srv.stop() == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["added 1", "imported 20000 duplicates 1 errors 1"]
