@@ -289,6 +289,28 @@ def test_6_max_distance_tells_no_more_than_the_bucket(world: World) -> None:
     assert matched_at("operator", _flip(LISTED[70], list(range(11)))) == list(range(11, 32))
 
 
+def test_6_the_order_of_matches_tells_no_more_than_the_bucket(world: World) -> None:
+    """acme's own bank holds entries at every known distance 0..31 from each query: were
+    matches ordered by exact distance, where the public bank's match falls among them would
+    read its distance. Ordered by the distances shown, its place is one per bucket."""
+    entries = []
+    queries = {k: _flip(LISTED[80 + k], list(range(k))) for k in range(9, 17)}
+    for q in queries.values():
+        entries += [bank_pb.Entry(signal_type=pb.PDQ, value=_flip(q, list(range(255, 255 - j, -1))))
+                    for j in range(32)]  # fmt: skip
+    world.banks.CreateBank(bank_pb.CreateBankRequest(name="acme:ladder"), metadata=world.md("acme"))
+    req = bank_pb.AddEntriesRequest(bank="acme:ladder", entries=entries)
+    assert world.banks.AddEntries(req, metadata=world.md("acme")).added == len(entries)
+    _until(lambda: len(world.hashes("acme", [queries[9]])[0].matches) == 33)
+    places = {}
+    for k, q in queries.items():
+        (res,) = world.hashes("acme", [q])
+        shown = [(m.bank, m.distance) for m in res.matches]
+        assert (PUBLIC, 16) in shown and len(shown) == 33
+        places[k] = shown.index((PUBLIC, 16))
+    assert len(set(places.values())) == 1, places
+
+
 def test_6_tenants_send_no_dihedral_slots(world: World) -> None:
     probe = pb.HashQuery(signal_type=pb.PDQ, value=LISTED[41], pdq_dihedral=[LISTED[41]] * 8)
     req = pb.MatchHashesRequest(hashes=[probe])

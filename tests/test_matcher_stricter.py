@@ -6,7 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hashmatch.banks.model import BankSettings, DistancePolicy, NewEntry, SignalType, Visibility
+from hashmatch.banks.model import (
+    BankKind,
+    BankSettings,
+    DistancePolicy,
+    NewEntry,
+    SignalType,
+    Visibility,
+)
 from hashmatch.banks.sqlite_store import SqliteBankStore
 from hashmatch.matching.bank_matcher import BankMatcher
 from hashmatch.matching.model import HashQuery
@@ -74,4 +81,25 @@ def test_another_tenant_s_max_distance_is_rounded_down_to_the_policy_s_edges(
         assert matching_at("mallory", DistancePolicy.HIDDEN) == [31]  # the bank's own only
         for policy in DistancePolicy:
             assert matching_at("acme", policy) == list(range(13, 32))
+    store.close()
+
+
+def test_which_allow_entry_suppresses_follows_the_distances_shown(tmp_path: Path) -> None:
+    """The suppressor reported is the closest allow entry by the distances the caller is
+    shown: by the exact ones, a foreign entry at 13 (shown 16) beating the caller's own at
+    14 would say it is under 14."""
+    rng = np.random.default_rng(7)
+    base = random_codes(rng, 1)[0]
+    store = SqliteBankStore(tmp_path / "b.sqlite3")
+    store.create_bank("block", BankSettings(owner="acme"))
+    store.write_entries("block", [NewEntry(SignalType.PDQ, base.tobytes())])
+    allow = {"acme:fp": ("acme", 14), "op:fp": ("", 13)}
+    for name, (owner, d) in allow.items():
+        store.create_bank(name, BankSettings(owner=owner, kind=BankKind.ALLOW,
+                                             visibility=Visibility.PUBLIC))  # fmt: skip
+        store.write_entries(name, [NewEntry(SignalType.PDQ, flip_bits(rng, base, d).tobytes())])
+    with BankMatcher.open(store) as matcher:
+        (r,) = matcher.match([HashQuery(SignalType.PDQ, (base.tobytes(),))], "acme")
+        by = r.matches[0].suppressed_by
+        assert by is not None and (by.bank, by.distance) == ("acme:fp", 14)
     store.close()

@@ -265,14 +265,20 @@ class BankMatcher:
 
 
 def _result(hits: list[_Hit], suppressed: Collection[int], tenant: str | None) -> MatchResult:
-    """Closest first; each distance as the bank's policy lets this caller see it."""
+    """Closest first, by each distance as the bank's policy lets this caller see it: an
+    order by the exact ones would place another tenant's match among the caller's own
+    entries at known distances, and so tell the distance its bucket hides."""
+
+    def order(h: _Hit) -> tuple[int, str, int]:
+        return h.bank.distance_for(tenant, h.distance), h.bank.name, h.entry_id
+
     allow = [h for h in hits if h.bank.kind is BankKind.ALLOW]
     block = [h for h in hits if h.bank.kind is BankKind.BLOCK]
     suppressor = None
     if allow:
-        a = min(allow, key=lambda h: (h.distance, h.entry_id))
+        a = min(allow, key=order)
         suppressor = Suppressor(a.bank.name, a.entry_id, a.bank.distance_for(tenant, a.distance))
-    block.sort(key=lambda h: (h.distance, h.bank.name, h.entry_id))
+    block.sort(key=order)
     return MatchResult(
         tuple(
             Match(
