@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hashmatch.banks.model import BankSettings, SignalType
+from hashmatch.banks.model import BankSettings, DistancePolicy, SignalType, Visibility
 from hashmatch.banks.postgres_store import PostgresBankStore
 from hashmatch.banks.store import BankStore
 from hashmatch.config import VideoConfig
@@ -94,6 +94,32 @@ def test_match_a_video_against_the_banks(
         hits = vm.match(videos["ab"], VideoMatchOptions(query_match_percent=40))
         got = {h.label: [(r.start, r.end) for r in h.comparison.query_ranges] for h in hits}
         assert got == {"a": [(0.0, 4.0)], "b": [(4.0, 8.0)]}
+
+
+def test_another_tenant_learns_whether_a_video_matches_not_which_frames(
+    stores: tuple[BankStore, VideoStore], videos: dict[str, VideoHash]
+) -> None:
+    """Which query frames matched (or how many) is one answer per frame: with percents of 0
+    a walk of crafted frames would read a stored frame's hash in two calls. A caller that
+    does not own the bank learns is_match alone, unless the bank's policy is exact."""
+    banks, store = stores
+    for name, policy in (("acme:bucketed", DistancePolicy.BUCKETED),
+                         ("acme:exact", DistancePolicy.EXACT)):  # fmt: skip
+        banks.create_bank(name, BankSettings(owner="acme", visibility=Visibility.PUBLIC,
+                                             distance_policy=policy))  # fmt: skip
+        store.add_video(name, videos["a"], label=name)
+    loose = VideoMatchOptions(query_match_percent=0, target_match_percent=0)
+    with BankMatcher.open(banks) as matcher:
+        vm = VideoBankMatcher(matcher, store)
+
+        def seen(tenant: str, bank: str) -> tuple[bool, float, int]:
+            [hit] = vm.match(videos["ab"], loose, tenant, [bank], stricter_only=True)
+            c = hit.comparison
+            return c.is_match, c.query_match_percent, len(c.query_ranges) + len(c.target_ranges)
+
+        assert seen("mallory", "acme:bucketed") == (True, 0.0, 0)
+        assert seen("mallory", "acme:exact") == (True, 50.0, 2)
+        assert seen("acme", "acme:bucketed") == (True, 50.0, 2)
 
 
 def test_per_bank_threshold_and_removal(

@@ -131,6 +131,13 @@ class Bank:
             return distance
         return self.distance_policy.shown(distance)
 
+    def shows_distances_to(self, tenant: str | None) -> bool:
+        """Whether this caller sees what matches against the bank say of distance exactly:
+        its owner (and the local operator) always, everyone else where the policy is exact."""
+        return (
+            tenant is None or tenant == self.owner or self.distance_policy is DistancePolicy.EXACT
+        )
+
     def threshold_for(
         self, tenant: str | None, own: int, requested: int | None, stricter_only: bool
     ) -> int:

@@ -119,6 +119,10 @@ class VideoBankMatcher:
                 min_quality=max(options.min_quality, bank.min_quality),
             )
             c = compare(query, frames[vid], per_bank)
+            if not bank.shows_distances_to(tenant):
+                # Which frames matched, or how many, is one answer per frame: a walk of
+                # crafted frames would read a stored frame's hash in two calls.
+                c = VideoComparison(0.0, 0.0, (), (), c.is_match)
             if c.is_match:
                 out.append(VideoMatch(bank.name, entry.id, entry.label, entry.external_id, c))
         out.sort(key=lambda m: (-m.comparison.query_match_percent, m.bank, m.video_id))
