@@ -591,6 +591,39 @@ def test_11_free_text_and_video_frames_are_bounded(world: World) -> None:
         admin(world.data, "tenant", "limits", "carol", "--monthly-items", "0")
 
 
+def test_11_video_frames_count_as_the_tenant_s_items_in_metrics_and_usage(world: World) -> None:
+    """Charged per frame, so counted per frame: a tenant probing through video frames is
+    as visible to the per-tenant alerts and the usage report as one sending hashes."""
+    import json
+
+    from hashmatch.proto import video_pb, video_rpc
+
+    videos = video_rpc.VideoServiceStub(world.srv.channel())  # type: ignore[no-untyped-call]
+
+    def items() -> float:
+        url = f"http://127.0.0.1:{world.srv.metrics_port}/metrics"
+        body = urllib.request.urlopen(url).read().decode()
+        mine = [ln for ln in body.splitlines()
+                if ln.startswith('hashmatch_tenant_items_total{tenant="carol"}')]  # fmt: skip
+        return float(mine[0].split()[-1]) if mine else 0.0
+
+    before = items()
+    req = video_pb.MatchVideoHashesRequest(
+        features=[video_pb.VideoFeature(frame_number=k, timestamp=k, pdq=_flip(LISTED[95], [k]),
+                                        quality=90) for k in range(40)])  # fmt: skip
+    videos.MatchVideoHashes(req, metadata=world.md("carol"))
+    assert items() == before + 40
+
+    def frames() -> int:
+        out = io.StringIO()
+        args = ["report", "usage", "--data-dir", str(world.data), "--from", "2000", "--to", "2100"]
+        assert main(args, Streams(stdout=out)) == 0
+        rows = {r["tenant"]: r for r in map(json.loads, out.getvalue().splitlines())}
+        return int(rows.get("carol", {}).get("video_frames", 0))
+
+    _until(lambda: frames() >= 40)
+
+
 def _verifications(metrics_port: int | None) -> float:
     body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
     (line,) = [ln for ln in body.splitlines() if ln.startswith("hashmatch_key_verifications_total")]

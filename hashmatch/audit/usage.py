@@ -15,6 +15,8 @@ from hashmatch.audit.tables import AuditTables
 # Every face's matching calls (the console's debugger is charged like any other).
 IMAGE_RPCS = {"MatchImages", "MatchStream", "HashImages", "REST:Match", "Console:MatchImages"}
 HASH_RPCS = {"MatchHashes", "REST:MatchHash", "Console:MatchHashes"}
+# Their items are frames (hashed here, or a client's vPDQ), as their quota is charged.
+VIDEO_RPCS = {"MatchVideo", "MatchVideoHashes", "HashVideo"}
 
 
 @dataclass
@@ -23,6 +25,7 @@ class TenantUsage:
     calls: int = 0
     images: int = 0
     hashes: int = 0
+    video_frames: int = 0
     matched_items: int = 0
     matches_by_bank: Counter[str] = field(default_factory=Counter)
     reports_filed: int = 0
@@ -34,6 +37,7 @@ class TenantUsage:
             "calls": self.calls,
             "images": self.images,
             "hashes": self.hashes,
+            "video_frames": self.video_frames,
             "matched_items": self.matched_items,
             "matches_by_bank": dict(sorted(self.matches_by_bank.items())),
             "reports_filed": self.reports_filed,
@@ -74,6 +78,8 @@ def usage(
             u.images += rec["items"]
         elif rec["rpc"] in HASH_RPCS:
             u.hashes += rec["items"]
+        elif rec["rpc"] in VIDEO_RPCS:
+            u.video_frames += rec["items"]
         u.matched_items += rec.get("matched_items", 0)
         u.matches_by_bank.update(rec.get("matches_by_bank", {}))
         u.errors += sum(n for code, n in rec.get("codes", {}).items() if code != "OK")
@@ -103,6 +109,7 @@ def to_csv(rows: list[TenantUsage]) -> str:
             "calls",
             "images",
             "hashes",
+            "video_frames",
             "matched_items",
             "reports_filed",
             "errors",
@@ -119,6 +126,7 @@ def to_csv(rows: list[TenantUsage]) -> str:
                     u.calls,
                     u.images,
                     u.hashes,
+                    u.video_frames,
                     u.matched_items,
                     u.reports_filed,
                     u.errors,

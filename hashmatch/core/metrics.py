@@ -126,6 +126,13 @@ class Metrics:
             self.tenant_items.labels(tenant).inc(len(outcomes))
             self.tenant_matched.labels(tenant).inc(matched)
 
+    def count_video(self, tenant: str | None, frames: int, matched: bool) -> None:
+        """A video's frames as a tenant's items (one item matched when the video did)."""
+        self.matched.inc(1 if matched else 0)
+        if tenant is not None:
+            self.tenant_items.labels(tenant).inc(frames)
+            self.tenant_matched.labels(tenant).inc(1 if matched else 0)
+
     def auth_refused(self, code: str) -> None:
         self.auth_refusals.labels(code).inc()
 

@@ -124,7 +124,7 @@ class VideoService:
         tenant = call.caller.match_tenant
         options = request.options or self.match_options()
         # As for images: an API caller's max_distance can only tighten a bank's threshold.
-        return await asyncio.to_thread(
+        matches = await asyncio.to_thread(
             self.matcher.match,
             video,
             options,
@@ -133,3 +133,5 @@ class VideoService:
             request.max_distance,
             True,
         )
+        self.images.effects.video_answered(call, len(video), matches)
+        return matches
