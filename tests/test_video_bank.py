@@ -13,7 +13,7 @@ from hashmatch.banks.model import BankSettings, DistancePolicy, SignalType, Visi
 from hashmatch.banks.postgres_store import PostgresBankStore
 from hashmatch.banks.store import BankStore
 from hashmatch.config import VideoConfig
-from hashmatch.errors import NotFound
+from hashmatch.errors import NotFound, TooLarge
 from hashmatch.matching.bank_matcher import BankMatcher
 from hashmatch.matching.model import HashQuery
 from hashmatch.video.compare import VideoMatchOptions
@@ -120,6 +120,24 @@ def test_another_tenant_learns_whether_a_video_matches_not_which_frames(
         assert seen("mallory", "acme:bucketed") == (True, 0.0, 0)
         assert seen("mallory", "acme:exact") == (True, 50.0, 2)
         assert seen("acme", "acme:bucketed") == (True, 50.0, 2)
+
+
+def test_a_match_costing_more_frame_comparisons_than_the_bound_is_refused(
+    stores: tuple[BankStore, VideoStore], videos: dict[str, VideoHash]
+) -> None:
+    """Charged per query frame, but each candidate costs query x stored frames: past the
+    bound the call is refused (TOO_LARGE) before any comparison, not run for minutes."""
+    banks, store = stores
+    for name in ("a", "ab"):
+        store.add_video("known", videos[name], label=name)
+    with BankMatcher.open(banks) as matcher:
+        query = videos["ab"]
+        distinct = len(np.unique(query.hashes[query.quality >= 50], axis=0))
+        stored = len(videos["a"]) + len(videos["ab"])
+        loose = VideoMatchOptions(query_match_percent=0)
+        assert len(VideoBankMatcher(matcher, store, distinct * stored).match(query, loose)) == 2
+        with pytest.raises(TooLarge, match="max_frame_pairs"):
+            VideoBankMatcher(matcher, store, distinct * stored - 1).match(query, loose)
 
 
 def test_per_bank_threshold_and_removal(
