@@ -119,6 +119,11 @@ def test_bad_uploads_get_typed_statuses_and_leave_no_spool(
         with pytest.raises(grpc.RpcError) as err:
             stub.MatchVideo(iter(chunks))
         assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    # A bank it cannot match against: refused before the upload is read or decoded.
+    unseen = video_pb.VideoHeader(options=video_pb.VideoMatchOptions(banks=["nobody:x"]))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.MatchVideo(iter([video_pb.VideoChunk(header=unseen, data=b"\x00not a video")]))
+    assert err.value.code() is grpc.StatusCode.NOT_FOUND
 
     # A stream that stops mid-upload: the client goes away after a few chunks.
     data = clips["orig"].read_bytes()

@@ -118,6 +118,13 @@ class VideoService:
         call.count_items(max(1, len(video)))
         return await self.match(call, video, request)
 
+    def check_banks(self, call: Call, banks: tuple[str, ...]) -> None:
+        """NotFound (as for any bank not seen) unless every named bank is one the caller
+        matches against: checked before an upload is decoded, not after."""
+        if self.matcher is None:
+            raise BadParameter("this server has no video banks")
+        self.matcher.matcher.visible_banks(call.caller.match_tenant, banks)
+
     async def match(self, call: Call, video: VideoHash, request: VideoRequest) -> list[VideoMatch]:
         if self.matcher is None:
             raise BadParameter("this server has no video banks")

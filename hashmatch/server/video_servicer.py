@@ -53,12 +53,14 @@ class VideoServicer(video_rpc.VideoServiceServicer):
         )
 
     async def _upload(
-        self, call: Call, chunks: AsyncIterator[video_pb.VideoChunk]
+        self, call: Call, chunks: AsyncIterator[video_pb.VideoChunk], matching: bool = False
     ) -> tuple[video_pb.VideoHeader, VideoHash]:
         first = await anext(aiter(chunks), None)
         if first is None:
             raise BadParameter("an empty upload: the first chunk carries the header")
         header = first.header
+        if matching:  # a bank the caller cannot match against fails before any decoding
+            self.service.check_banks(call, tuple(header.options.banks))
 
         async def data() -> AsyncIterator[bytes]:
             if first.data:
@@ -88,7 +90,7 @@ class VideoServicer(video_rpc.VideoServiceServicer):
         context: grpc.aio.ServicerContext,
         call: Call,
     ) -> video_pb.VideoMatchResponse:
-        header, video = await self._upload(call, request)
+        header, video = await self._upload(call, request, matching=True)
         matches = await self.service.match(call, video, self._request(header.options))
         return video_pb.VideoMatchResponse(
             content_id=header.content_id,
