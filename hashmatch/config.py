@@ -298,10 +298,16 @@ class BanksConfig:
     # What matches tell callers that do not own the bank of the PDQ distance, for banks
     # created without saying (their owner may change it per bank).
     distance_policy: DistanceChoice = DistanceChoice.BUCKETED
+    # Matches one query answers: the closest, in the order shown; the rest are counted
+    # (matches_left_out). A tenant's own bank of 100,000 near-identical entries otherwise
+    # made one quota item a 3 MB answer, a 10 MB webhook event and a second of CPU.
+    max_matches: int = 100
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_pdq_threshold <= 128:
             raise ConfigError("max_pdq_threshold must be in 0..128")
+        if self.max_matches < 1:
+            raise ConfigError("max_matches must be >= 1")
 
 
 @dataclass(frozen=True)

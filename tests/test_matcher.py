@@ -399,3 +399,23 @@ def test_follower_snapshots_after_changes_and_at_stop(
     m.close()
     with BankMatcher.open(store, MatcherConfig(snapshot_path=snap)) as again:
         assert again.loaded_from_snapshot and again.stats()["pdq"] == 73
+
+
+def test_a_query_answers_at_most_max_matches_the_closest_shown_first(
+    store: SqliteBankStore,
+) -> None:
+    """A bank of near-identical entries cannot make one item's answer unbounded: the
+    closest max_matches in the order shown, the rest counted (and still a match)."""
+    from hashmatch.core.outcome import Outcome
+    from hashmatch.server.convert import item_result
+
+    base = random_codes(RNG, 1)[0]
+    store.create_bank("near", BankSettings())
+    distances = [4 + k % 20 for k in range(150)]
+    _add(store, "near", np.stack([flip_bits(RNG, base, d) for d in distances]))
+    with BankMatcher.open(store, MatcherConfig(max_matches=100)) as m:
+        (r,) = m.match([_pdq(base)])
+        assert len(r.matches) == 100 and r.left_out == 50 and r.is_match
+        assert [x.distance for x in r.matches] == sorted(distances)[:100]
+        out = item_result(Outcome("c", "t", None, matches=r))
+        assert out.matches_left_out == 50 and len(out.matches) == 100 and out.is_match

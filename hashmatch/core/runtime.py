@@ -126,6 +126,7 @@ class Runtime:
             data.snapshot,
             pdq_index=config.server.pdq_index,
             max_pdq_threshold=config.banks.max_pdq_threshold,
+            max_matches=config.banks.max_matches,
         )
         shared = config.server.shared_snapshot
         if shared and not data.snapshot.exists():  # a new replica: start where others are

@@ -54,6 +54,9 @@ class MatcherConfig:
     pdq_index: IndexChoice = IndexChoice.MIH
     # The installation's ceiling on every bank's PDQ threshold ([banks] max_pdq_threshold).
     max_pdq_threshold: int = DEFAULT_PDQ_THRESHOLD
+    # Matches one query answers, the closest in the order shown ([banks] max_matches): a
+    # tenant's own bank of 100,000 near-identical entries made one item's answer 3 MB.
+    max_matches: int = 100
 
     @property
     def indexes(self) -> IndexConfig:
@@ -189,7 +192,7 @@ class BankMatcher:
         hits: list[list[_Hit]] = [[] for _ in queries]
         self._pdq_hits(queries, tenant, visible, threshold, hits, stricter_only)
         self._exact_hits(queries, visible, hits)
-        return [_result(h, suppressed, tenant) for h in hits]
+        return [_result(h, suppressed, tenant, self.config.max_matches) for h in hits]
 
     def _pdq_hits(
         self,
@@ -264,7 +267,9 @@ class BankMatcher:
                     k += 1
 
 
-def _result(hits: list[_Hit], suppressed: Collection[int], tenant: str | None) -> MatchResult:
+def _result(
+    hits: list[_Hit], suppressed: Collection[int], tenant: str | None, max_matches: int
+) -> MatchResult:
     """Closest first, by each distance as the bank's policy lets this caller see it: an
     order by the exact ones would place another tenant's match among the caller's own
     entries at known distances, and so tell the distance its bucket hides."""
@@ -279,6 +284,7 @@ def _result(hits: list[_Hit], suppressed: Collection[int], tenant: str | None) -
         a = min(allow, key=order)
         suppressor = Suppressor(a.bank.name, a.entry_id, a.bank.distance_for(tenant, a.distance))
     block.sort(key=order)
+    kept, rest = block[:max_matches], block[max_matches:]
     return MatchResult(
         tuple(
             Match(
@@ -292,6 +298,8 @@ def _result(hits: list[_Hit], suppressed: Collection[int], tenant: str | None) -
                 or (Suppressor(FEEDBACK, h.entry_id, 0) if h.entry_id in suppressed else None),
                 source=h.source,
             )
-            for h in block
-        )
+            for h in kept
+        ),
+        left_out=len(rest),
+        left_out_match=suppressor is None and any(h.entry_id not in suppressed for h in rest),
     )

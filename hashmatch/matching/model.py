@@ -90,10 +90,14 @@ class Match:
 @dataclass(frozen=True, slots=True)
 class MatchResult:
     matches: tuple[Match, ...]
+    # Matches past the matcher's max_matches, left out (the farthest, in the order shown),
+    # and whether any of those was unsuppressed (the item still matches).
+    left_out: int = 0
+    left_out_match: bool = False
 
     @property
     def is_match(self) -> bool:
-        return any(m.suppressed_by is None for m in self.matches)
+        return self.left_out_match or any(m.suppressed_by is None for m in self.matches)
 
 
 NO_MATCH = MatchResult(())
@@ -114,4 +118,5 @@ def merge_results(results: Sequence[MatchResult]) -> MatchResult:
     """One image's results (one per lookup) as one, closest first."""
     matches = [m for r in results for m in r.matches]
     matches.sort(key=lambda m: (m.distance, m.bank, m.entry_id))
-    return MatchResult(tuple(matches))
+    left_out = sum(r.left_out for r in results)
+    return MatchResult(tuple(matches), left_out, any(r.left_out_match for r in results))

@@ -57,6 +57,7 @@ def item_result(o: Outcome, signatures: bool = True, dihedral: bool = False) -> 
     if o.matches is not None:
         out.matches.extend(match_to(m) for m in o.matches.matches)
         out.is_match = o.matches.is_match
+        out.matches_left_out = o.matches.left_out
     return out
 
 

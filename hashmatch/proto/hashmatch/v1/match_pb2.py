@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hashmatch/v1/match.proto\x12\x0chashmatch.v1\"Z\n\nItemStatus\x12$\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x16.hashmatch.v1.ItemCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x15\n\rphotodna_code\x18\x03 \x01(\x05\")\n\x05Image\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"l\n\x0cMatchOptions\x12\r\n\x05\x62\x61nks\x18\x01 \x03(\t\x12\x14\n\x0cmax_distance\x18\x02 \x01(\x05\x12\x10\n\x08\x64ihedral\x18\x03 \x01(\x08\x12\x17\n\x0fomit_signatures\x18\x04 \x01(\x08\x12\x0c\n\x04test\x18\x05 \x01(\x08\"|\n\nSignatures\x12\x0b\n\x03pdq\x18\x01 \x01(\x0c\x12\x0f\n\x07quality\x18\x02 \x01(\x05\x12\x0b\n\x03md5\x18\x03 \x01(\x0c\x12\x0e\n\x06sha256\x18\x04 \x01(\x0c\x12\x14\n\x0cpdq_dihedral\x18\x05 \x03(\x0c\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\"\xd8\x01\n\x05Match\x12\x0c\n\x04\x62\x61nk\x18\x01 \x01(\t\x12\x10\n\x08\x65ntry_id\x18\x02 \x01(\x03\x12\r\n\x05label\x18\x03 \x01(\t\x12\x10\n\x08\x64istance\x18\x04 \x01(\x05\x12-\n\x0bsignal_type\x18\x05 \x01(\x0e\x32\x18.hashmatch.v1.SignalType\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x0f\n\x07variant\x18\x07 \x01(\t\x12\r\n\x05value\x18\x08 \x01(\x0c\x12/\n\rsuppressed_by\x18\t \x01(\x0b\x32\x18.hashmatch.v1.Suppressor\">\n\nSuppressor\x12\x0c\n\x04\x62\x61nk\x18\x01 \x01(\t\x12\x10\n\x08\x65ntry_id\x18\x02 \x01(\x03\x12\x10\n\x08\x64istance\x18\x03 \x01(\x05\"\xc5\x01\n\nItemResult\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0b\x32\x18.hashmatch.v1.ItemStatus\x12,\n\nsignatures\x18\x03 \x01(\x0b\x32\x18.hashmatch.v1.Signatures\x12\x10\n\x08is_match\x18\x04 \x01(\x08\x12$\n\x07matches\x18\x05 \x03(\x0b\x32\x13.hashmatch.v1.Match\x12\x13\n\x0btracking_id\x18\x06 \x01(\t\"f\n\x12MatchImagesRequest\x12#\n\x06images\x18\x01 \x03(\x0b\x32\x13.hashmatch.v1.Image\x12+\n\x07options\x18\x02 \x01(\x0b\x32\x1a.hashmatch.v1.MatchOptions\"U\n\x13MatchImagesResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.hashmatch.v1.ItemResult\x12\x13\n\x0btracking_id\x18\x02 \x01(\t\"\x8a\x01\n\x12MatchStreamRequest\x12\"\n\x05image\x18\x01 \x01(\x0b\x32\x13.hashmatch.v1.Image\x12+\n\x07options\x18\x02 \x01(\x0b\x32\x1a.hashmatch.v1.MatchOptions\x12#\n\x06images\x18\x03 \x03(\x0b\x32\x13.hashmatch.v1.Image\"j\n\x13MatchStreamResponse\x12(\n\x06result\x18\x01 \x01(\x0b\x32\x18.hashmatch.v1.ItemResult\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.hashmatch.v1.ItemResult\"\x95\x01\n\tHashQuery\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12-\n\x0bsignal_type\x18\x02 \x01(\x0e\x32\x18.hashmatch.v1.SignalType\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x14\n\x0cpdq_dihedral\x18\x04 \x03(\x0c\x12\x14\n\x07quality\x18\x05 \x01(\x05H\x00\x88\x01\x01\x42\n\n\x08_quality\"j\n\x12MatchHashesRequest\x12\'\n\x06hashes\x18\x01 \x03(\x0b\x32\x17.hashmatch.v1.HashQuery\x12+\n\x07options\x18\x02 \x01(\x0b\x32\x1a.hashmatch.v1.MatchOptions\"U\n\x13MatchHashesResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.hashmatch.v1.ItemResult\x12\x13\n\x0btracking_id\x18\x02 \x01(\t\"J\n\x11HashImagesRequest\x12#\n\x06images\x18\x01 \x03(\x0b\x32\x13.hashmatch.v1.Image\x12\x10\n\x08\x64ihedral\x18\x02 \x01(\x08\"T\n\x12HashImagesResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.hashmatch.v1.ItemResult\x12\x13\n\x0btracking_id\x18\x02 \x01(\t*\x9d\x02\n\x08ItemCode\x12\x06\n\x02OK\x10\x00\x12\x11\n\rBAD_PARAMETER\x10\x01\x12\x10\n\x0cNOT_AN_IMAGE\x10\x02\x12\x11\n\rCORRUPT_IMAGE\x10\x03\x12\x15\n\x11SIZE_OUT_OF_RANGE\x10\x04\x12\r\n\tTOO_LARGE\x10\x05\x12\x0c\n\x08INTERNAL\x10\x06\x12\x16\n\x12RESOURCE_EXHAUSTED\x10\x07\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\x08\x12\x0e\n\nUNREADABLE\x10\t\x12\r\n\tNOT_FOUND\x10\n\x12\x12\n\x0e\x41LREADY_EXISTS\x10\x0b\x12\x13\n\x0fUNAUTHENTICATED\x10\x0c\x12\x15\n\x11PERMISSION_DENIED\x10\r\x12\x0f\n\x0bUNAVAILABLE\x10\x0e*G\n\nSignalType\x12\x1b\n\x17SIGNAL_TYPE_UNSPECIFIED\x10\x00\x12\x07\n\x03PDQ\x10\x01\x12\x07\n\x03MD5\x10\x02\x12\n\n\x06SHA256\x10\x03\x32\xdf\x02\n\x0cMatchService\x12R\n\x0bMatchImages\x12 .hashmatch.v1.MatchImagesRequest\x1a!.hashmatch.v1.MatchImagesResponse\x12V\n\x0bMatchStream\x12 .hashmatch.v1.MatchStreamRequest\x1a!.hashmatch.v1.MatchStreamResponse(\x01\x30\x01\x12R\n\x0bMatchHashes\x12 .hashmatch.v1.MatchHashesRequest\x1a!.hashmatch.v1.MatchHashesResponse\x12O\n\nHashImages\x12\x1f.hashmatch.v1.HashImagesRequest\x1a .hashmatch.v1.HashImagesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hashmatch/v1/match.proto\x12\x0chashmatch.v1\"Z\n\nItemStatus\x12$\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x16.hashmatch.v1.ItemCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x15\n\rphotodna_code\x18\x03 \x01(\x05\")\n\x05Image\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"l\n\x0cMatchOptions\x12\r\n\x05\x62\x61nks\x18\x01 \x03(\t\x12\x14\n\x0cmax_distance\x18\x02 \x01(\x05\x12\x10\n\x08\x64ihedral\x18\x03 \x01(\x08\x12\x17\n\x0fomit_signatures\x18\x04 \x01(\x08\x12\x0c\n\x04test\x18\x05 \x01(\x08\"|\n\nSignatures\x12\x0b\n\x03pdq\x18\x01 \x01(\x0c\x12\x0f\n\x07quality\x18\x02 \x01(\x05\x12\x0b\n\x03md5\x18\x03 \x01(\x0c\x12\x0e\n\x06sha256\x18\x04 \x01(\x0c\x12\x14\n\x0cpdq_dihedral\x18\x05 \x03(\x0c\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\"\xd8\x01\n\x05Match\x12\x0c\n\x04\x62\x61nk\x18\x01 \x01(\t\x12\x10\n\x08\x65ntry_id\x18\x02 \x01(\x03\x12\r\n\x05label\x18\x03 \x01(\t\x12\x10\n\x08\x64istance\x18\x04 \x01(\x05\x12-\n\x0bsignal_type\x18\x05 \x01(\x0e\x32\x18.hashmatch.v1.SignalType\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x0f\n\x07variant\x18\x07 \x01(\t\x12\r\n\x05value\x18\x08 \x01(\x0c\x12/\n\rsuppressed_by\x18\t \x01(\x0b\x32\x18.hashmatch.v1.Suppressor\">\n\nSuppressor\x12\x0c\n\x04\x62\x61nk\x18\x01 \x01(\t\x12\x10\n\x08\x65ntry_id\x18\x02 \x01(\x03\x12\x10\n\x08\x64istance\x18\x03 \x01(\x05\"\xdf\x01\n\nItemResult\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0b\x32\x18.hashmatch.v1.ItemStatus\x12,\n\nsignatures\x18\x03 \x01(\x0b\x32\x18.hashmatch.v1.Signatures\x12\x10\n\x08is_match\x18\x04 \x01(\x08\x12$\n\x07matches\x18\x05 \x03(\x0b\x32\x13.hashmatch.v1.Match\x12\x13\n\x0btracking_id\x18\x06 \x01(\t\x12\x18\n\x10matches_left_out\x18\x07 \x01(\x05\"f\n\x12MatchImagesRequest\x12#\n\x06images\x18\x01 \x03(\x0b\x32\x13.hashmatch.v1.Image\x12+\n\x07options\x18\x02 \x01(\x0b\x32\x1a.hashmatch.v1.MatchOptions\"U\n\x13MatchImagesResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.hashmatch.v1.ItemResult\x12\x13\n\x0btracking_id\x18\x02 \x01(\t\"\x8a\x01\n\x12MatchStreamRequest\x12\"\n\x05image\x18\x01 \x01(\x0b\x32\x13.hashmatch.v1.Image\x12+\n\x07options\x18\x02 \x01(\x0b\x32\x1a.hashmatch.v1.MatchOptions\x12#\n\x06images\x18\x03 \x03(\x0b\x32\x13.hashmatch.v1.Image\"j\n\x13MatchStreamResponse\x12(\n\x06result\x18\x01 \x01(\x0b\x32\x18.hashmatch.v1.ItemResult\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.hashmatch.v1.ItemResult\"\x95\x01\n\tHashQuery\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12-\n\x0bsignal_type\x18\x02 \x01(\x0e\x32\x18.hashmatch.v1.SignalType\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x14\n\x0cpdq_dihedral\x18\x04 \x03(\x0c\x12\x14\n\x07quality\x18\x05 \x01(\x05H\x00\x88\x01\x01\x42\n\n\x08_quality\"j\n\x12MatchHashesRequest\x12\'\n\x06hashes\x18\x01 \x03(\x0b\x32\x17.hashmatch.v1.HashQuery\x12+\n\x07options\x18\x02 \x01(\x0b\x32\x1a.hashmatch.v1.MatchOptions\"U\n\x13MatchHashesResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.hashmatch.v1.ItemResult\x12\x13\n\x0btracking_id\x18\x02 \x01(\t\"J\n\x11HashImagesRequest\x12#\n\x06images\x18\x01 \x03(\x0b\x32\x13.hashmatch.v1.Image\x12\x10\n\x08\x64ihedral\x18\x02 \x01(\x08\"T\n\x12HashImagesResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.hashmatch.v1.ItemResult\x12\x13\n\x0btracking_id\x18\x02 \x01(\t*\x9d\x02\n\x08ItemCode\x12\x06\n\x02OK\x10\x00\x12\x11\n\rBAD_PARAMETER\x10\x01\x12\x10\n\x0cNOT_AN_IMAGE\x10\x02\x12\x11\n\rCORRUPT_IMAGE\x10\x03\x12\x15\n\x11SIZE_OUT_OF_RANGE\x10\x04\x12\r\n\tTOO_LARGE\x10\x05\x12\x0c\n\x08INTERNAL\x10\x06\x12\x16\n\x12RESOURCE_EXHAUSTED\x10\x07\x12\x15\n\x11\x44\x45\x41\x44LINE_EXCEEDED\x10\x08\x12\x0e\n\nUNREADABLE\x10\t\x12\r\n\tNOT_FOUND\x10\n\x12\x12\n\x0e\x41LREADY_EXISTS\x10\x0b\x12\x13\n\x0fUNAUTHENTICATED\x10\x0c\x12\x15\n\x11PERMISSION_DENIED\x10\r\x12\x0f\n\x0bUNAVAILABLE\x10\x0e*G\n\nSignalType\x12\x1b\n\x17SIGNAL_TYPE_UNSPECIFIED\x10\x00\x12\x07\n\x03PDQ\x10\x01\x12\x07\n\x03MD5\x10\x02\x12\n\n\x06SHA256\x10\x03\x32\xdf\x02\n\x0cMatchService\x12R\n\x0bMatchImages\x12 .hashmatch.v1.MatchImagesRequest\x1a!.hashmatch.v1.MatchImagesResponse\x12V\n\x0bMatchStream\x12 .hashmatch.v1.MatchStreamRequest\x1a!.hashmatch.v1.MatchStreamResponse(\x01\x30\x01\x12R\n\x0bMatchHashes\x12 .hashmatch.v1.MatchHashesRequest\x1a!.hashmatch.v1.MatchHashesResponse\x12O\n\nHashImages\x12\x1f.hashmatch.v1.HashImagesRequest\x1a .hashmatch.v1.HashImagesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hashmatch.v1.match_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ITEMCODE']._serialized_start=1846
-  _globals['_ITEMCODE']._serialized_end=2131
-  _globals['_SIGNALTYPE']._serialized_start=2133
-  _globals['_SIGNALTYPE']._serialized_end=2204
+  _globals['_ITEMCODE']._serialized_start=1872
+  _globals['_ITEMCODE']._serialized_end=2157
+  _globals['_SIGNALTYPE']._serialized_start=2159
+  _globals['_SIGNALTYPE']._serialized_end=2230
   _globals['_ITEMSTATUS']._serialized_start=42
   _globals['_ITEMSTATUS']._serialized_end=132
   _globals['_IMAGE']._serialized_start=134
@@ -48,25 +48,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUPPRESSOR']._serialized_start=632
   _globals['_SUPPRESSOR']._serialized_end=694
   _globals['_ITEMRESULT']._serialized_start=697
-  _globals['_ITEMRESULT']._serialized_end=894
-  _globals['_MATCHIMAGESREQUEST']._serialized_start=896
-  _globals['_MATCHIMAGESREQUEST']._serialized_end=998
-  _globals['_MATCHIMAGESRESPONSE']._serialized_start=1000
-  _globals['_MATCHIMAGESRESPONSE']._serialized_end=1085
-  _globals['_MATCHSTREAMREQUEST']._serialized_start=1088
-  _globals['_MATCHSTREAMREQUEST']._serialized_end=1226
-  _globals['_MATCHSTREAMRESPONSE']._serialized_start=1228
-  _globals['_MATCHSTREAMRESPONSE']._serialized_end=1334
-  _globals['_HASHQUERY']._serialized_start=1337
-  _globals['_HASHQUERY']._serialized_end=1486
-  _globals['_MATCHHASHESREQUEST']._serialized_start=1488
-  _globals['_MATCHHASHESREQUEST']._serialized_end=1594
-  _globals['_MATCHHASHESRESPONSE']._serialized_start=1596
-  _globals['_MATCHHASHESRESPONSE']._serialized_end=1681
-  _globals['_HASHIMAGESREQUEST']._serialized_start=1683
-  _globals['_HASHIMAGESREQUEST']._serialized_end=1757
-  _globals['_HASHIMAGESRESPONSE']._serialized_start=1759
-  _globals['_HASHIMAGESRESPONSE']._serialized_end=1843
-  _globals['_MATCHSERVICE']._serialized_start=2207
-  _globals['_MATCHSERVICE']._serialized_end=2558
+  _globals['_ITEMRESULT']._serialized_end=920
+  _globals['_MATCHIMAGESREQUEST']._serialized_start=922
+  _globals['_MATCHIMAGESREQUEST']._serialized_end=1024
+  _globals['_MATCHIMAGESRESPONSE']._serialized_start=1026
+  _globals['_MATCHIMAGESRESPONSE']._serialized_end=1111
+  _globals['_MATCHSTREAMREQUEST']._serialized_start=1114
+  _globals['_MATCHSTREAMREQUEST']._serialized_end=1252
+  _globals['_MATCHSTREAMRESPONSE']._serialized_start=1254
+  _globals['_MATCHSTREAMRESPONSE']._serialized_end=1360
+  _globals['_HASHQUERY']._serialized_start=1363
+  _globals['_HASHQUERY']._serialized_end=1512
+  _globals['_MATCHHASHESREQUEST']._serialized_start=1514
+  _globals['_MATCHHASHESREQUEST']._serialized_end=1620
+  _globals['_MATCHHASHESRESPONSE']._serialized_start=1622
+  _globals['_MATCHHASHESRESPONSE']._serialized_end=1707
+  _globals['_HASHIMAGESREQUEST']._serialized_start=1709
+  _globals['_HASHIMAGESREQUEST']._serialized_end=1783
+  _globals['_HASHIMAGESRESPONSE']._serialized_start=1785
+  _globals['_HASHIMAGESRESPONSE']._serialized_end=1869
+  _globals['_MATCHSERVICE']._serialized_start=2233
+  _globals['_MATCHSERVICE']._serialized_end=2584
 # @@protoc_insertion_point(module_scope)

@@ -134,20 +134,22 @@ class Suppressor(_message.Message):
     def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[int] = ..., distance: _Optional[int] = ...) -> None: ...
 
 class ItemResult(_message.Message):
-    __slots__ = ("content_id", "status", "signatures", "is_match", "matches", "tracking_id")
+    __slots__ = ("content_id", "status", "signatures", "is_match", "matches", "tracking_id", "matches_left_out")
     CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SIGNATURES_FIELD_NUMBER: _ClassVar[int]
     IS_MATCH_FIELD_NUMBER: _ClassVar[int]
     MATCHES_FIELD_NUMBER: _ClassVar[int]
     TRACKING_ID_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_LEFT_OUT_FIELD_NUMBER: _ClassVar[int]
     content_id: str
     status: ItemStatus
     signatures: Signatures
     is_match: bool
     matches: _containers.RepeatedCompositeFieldContainer[Match]
     tracking_id: str
-    def __init__(self, content_id: _Optional[str] = ..., status: _Optional[_Union[ItemStatus, _Mapping]] = ..., signatures: _Optional[_Union[Signatures, _Mapping]] = ..., is_match: _Optional[bool] = ..., matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., tracking_id: _Optional[str] = ...) -> None: ...
+    matches_left_out: int
+    def __init__(self, content_id: _Optional[str] = ..., status: _Optional[_Union[ItemStatus, _Mapping]] = ..., signatures: _Optional[_Union[Signatures, _Mapping]] = ..., is_match: _Optional[bool] = ..., matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., tracking_id: _Optional[str] = ..., matches_left_out: _Optional[int] = ...) -> None: ...
 
 class MatchImagesRequest(_message.Message):
     __slots__ = ("images", "options")
