@@ -69,6 +69,11 @@ def test_tenant_lifecycle_and_limits(console: Console) -> None:
     assert r.status_code == 303
     page = op.get("/console/tenants/acme").text
     assert "7.5 requests/s" in page and "123 items a month" in page
+    for odd in ("nan", "inf", "-1"):  # no limit at all, or no number: refused as such
+        r = op.post("/console/tenants/acme/limits", data={**limits, "rate_per_second": odd,
+                                                           "csrf": session_csrf(op)})  # fmt: skip
+        assert r.status_code == 400 and "rate_per_second must be a number" in r.text, odd
+    assert "7.5 requests/s" in op.get("/console/tenants/acme").text
     # A bad transition is the core's error, shown as a page, never a traceback.
     r = op.post("/console/tenants/acme/decide",
                 data={"csrf": session_csrf(op), "action": "approve", "reason": "x"})  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import secrets
 import threading
 import time
@@ -302,8 +303,9 @@ class Tenancy:
     ) -> Tenant:
         _keyed(caller, "set a tenant's limits")
         caller.require(Role.OPERATOR)
-        if rate_per_second is not None and rate_per_second < 0:
-            raise BadParameter("rate_per_second must be >= 0 (0: the server's default)")
+        # not (x >= 0) catches NaN too; inf would be no limit at all
+        if rate_per_second is not None and not 0 <= rate_per_second < math.inf:
+            raise BadParameter("rate_per_second must be a number >= 0 (0: the server's default)")
         if monthly_items is not None and monthly_items < 0:
             raise BadParameter("monthly_items must be >= 0 (0: the server's default)")
         return self.store.set_tenant_limits(tenant_id, rate_per_second, monthly_items)
