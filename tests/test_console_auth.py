@@ -292,6 +292,11 @@ def test_headers_cookie_and_escaping(console: Console, tmp_path: Path) -> None:
     csp = page.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "'unsafe-inline'" not in csp
     assert "frame-ancestors 'none'" in csp and page.headers["x-frame-options"] == "DENY"
+    # Also on what no page made: a 404, a wrong method, the static files.
+    for r in (c.get("/console/nowhere"), c.put("/console/tenants"),
+              c.get("/console/static/console.css")):  # fmt: skip
+        assert r.headers.get("content-security-policy") == csp, r.status_code
+        assert r.headers["x-content-type-options"] == "nosniff"
     admin(console.data, "tenant", "apply", "xss", "--organisation", "<script>alert(1)</script>",
           "--contact", "a@b.example", "--intended-use", "x")  # fmt: skip
     html = c.get("/console/applications").text

@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from hashmatch.console.errors import TITLES, status_for
 from hashmatch.console.forms import read_form, text
-from hashmatch.console.security import harden, same_origin, token_ok
+from hashmatch.console.security import Hardened, harden, same_origin, token_ok
 from hashmatch.console.sessions import Session, SessionStore
 from hashmatch.core.admission import Open, Policy
 from hashmatch.core.calls import Call
@@ -279,4 +279,4 @@ def build(runtime: Runtime) -> tuple[Console, Starlette]:
 
 def mount(runtime: Runtime) -> Mount:
     """The console under /console, for the REST app."""
-    return Mount(PREFIX, app=build(runtime)[1])
+    return Mount(PREFIX, app=Hardened(build(runtime)[1]))
