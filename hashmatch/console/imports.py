@@ -20,6 +20,7 @@ from hashmatch.banks.formats import Format
 from hashmatch.banks.model import WriteReport
 from hashmatch.core.banks import BankOps
 from hashmatch.core.calls import CallRecorder
+from hashmatch.core.slots import TenantSlots
 from hashmatch.errors import HashmatchError, NotFound
 from hashmatch.tenancy.model import Principal
 
@@ -66,9 +67,12 @@ class ImportJobs:
         self.ops, self.calls = ops, calls
         self._jobs: OrderedDict[str, ImportJob] = OrderedDict()
         self._lock = threading.Lock()
+        # Each running import holds its upload (up to max_upload_bytes) in memory.
+        self.running = TenantSlots("console imports", per_tenant=2, total=4)
 
     def start(self, who: Principal, bank: str, data: bytes, fmt: Format) -> ImportJob:
         self.ops.check_writable(who, bank)  # refused before a thread starts
+        self.running.acquire(who.bank_owner)  # released when the job's thread ends
         job = ImportJob(secrets.token_urlsafe(12), who.bank_owner, bank, len(data))
         with self._lock:
             self._jobs[job.id] = job
@@ -101,6 +105,7 @@ class ImportJobs:
         finally:
             os.close(r)  # a feeder still writing gets EPIPE and stops
             feeder.join()
+            self.running.release(job.owner)
             job.finished.set()
 
     @staticmethod

@@ -101,18 +101,24 @@ def register(console: Console) -> None:
     async def export(ctx: Ctx) -> Response:
         name, fmt = ctx.param("bank"), export_format(ctx.query("format"))
         # Written whole first (NCMEC XML is one document), then streamed; hashes only.
+        owner = ctx.who.bank_owner
+        ops.exports.acquire(owner)  # released when the response is sent, or fails
         spool = tempfile.TemporaryFile(mode="w+b", prefix="hashmatch-export-")  # noqa: SIM115
         try:
             await asyncio.to_thread(ops.export, ctx.who, name, fmt, spool)
         except BaseException:
             spool.close()
+            ops.exports.release(owner)
             raise
         spool.seek(0)
 
         def chunks() -> Iterator[bytes]:
-            with spool:
-                while data := spool.read(EXPORT_CHUNK):
-                    yield data
+            try:
+                with spool:
+                    while data := spool.read(EXPORT_CHUNK):
+                        yield data
+            finally:
+                ops.exports.release(owner)
 
         filename = name.replace(":", "_") + "." + ("xml" if fmt.value == "ncmec" else fmt.value)
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'}

@@ -28,6 +28,7 @@ from hashmatch.banks.model import (
     WriteReport,
 )
 from hashmatch.banks.store import BankStore
+from hashmatch.core.slots import TenantSlots
 from hashmatch.errors import BadParameter
 from hashmatch.tenancy.access import BankAccess
 from hashmatch.tenancy.model import Principal
@@ -95,6 +96,9 @@ class BankOps:
 
     def __init__(self, store: BankStore, access: BankAccess) -> None:
         self.store, self.access = store, access
+        # An export holds a temp file of the whole bank until its reader has it all: the
+        # faces hold one of these for as long (a reader that never reads would fill $TMPDIR).
+        self.exports = TenantSlots("exports", per_tenant=2, total=8)
 
     def create(self, who: Principal, name: str, settings: BankSettings) -> Bank:
         settings = self.access.settings_for(who, name, settings, creating=True)

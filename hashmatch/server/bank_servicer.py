@@ -273,7 +273,10 @@ class BankServicer(bank_rpc.BankServiceServicer):
         fmt = export_format(request.format)
         who = call.caller
         await asyncio.to_thread(self.ops.check_writable, who, request.bank)
-        with tempfile.TemporaryFile(mode="w+b", prefix="hashmatch-export-") as spool:
+        with (
+            self.ops.exports.held(who.bank_owner),
+            tempfile.TemporaryFile(mode="w+b", prefix="hashmatch-export-") as spool,
+        ):
             # Written whole first (NCMEC XML is one document), then streamed in chunks.
             report = await asyncio.to_thread(self.ops.export, who, request.bank, fmt, spool)
             if not report.lossless:  # said where a client can read it, before the data
