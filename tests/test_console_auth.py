@@ -258,6 +258,11 @@ def test_revocation_and_suspension_end_sessions_at_once(console: Console) -> Non
     admin(console.data, "key", "rotate", fourth.split("_")[1], "--overlap", "3600")
     r = f.get("/console/")
     assert r.status_code == 303 and "rotated" in r.headers["location"]
+    shown = f.get(r.headers["location"]).text  # the server's own note is shown
+    assert "your key was rotated: sign in with the new one" in shown
+    # Anyone else's text in a link to the sign-in page is not (a phishing page on ours).
+    forged = f.get("/console/signin?note=Your+account+is+locked:+call+555-0100").text
+    assert "555-0100" not in forged and "Sign in" in forged
     # Rotating or revoking through the console drops the key's sessions at once.
     third = key(console.data, "acme", "match")
     t = signed_in(console.base, third)

@@ -10,7 +10,9 @@ Call. Handlers are one call on the core plus rendering; errors become pages in o
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +125,9 @@ class Console:
         self.templates.globals["Role"] = Role
         self.routes: list[Route] = []
         self._reading: set[str] = set()  # sessions whose form is being read
+        # Signs the sign-in page's notes: only this server's own are shown (a link with
+        # any text of an attacker's on the real sign-in page is a phishing page).
+        self._note_key = secrets.token_bytes(32)
         self._bytes_reading = 0  # what those forms may take (the event loop's alone)
 
     # -- pages ---------------------------------------------------------------------------
@@ -150,8 +155,12 @@ class Console:
         return self.render(request, "error.html", status, session, who,
                            title=TITLES.get(status, "Error"), message=exc.message)  # fmt: skip
 
+    def note_mac(self, note: str) -> str:
+        return hmac.new(self._note_key, note.encode(), "sha256").hexdigest()[:32]
+
     def to_signin(self, note: str = "") -> Response:
-        target = PREFIX + "/signin" + ("?note=" + quote(note) if note else "")
+        query = f"?note={quote(note)}&sig={self.note_mac(note)}" if note else ""
+        target = PREFIX + "/signin" + query
         response = RedirectResponse(target, 303)
         response.delete_cookie(COOKIE, path=PREFIX)
         return harden(response)

@@ -7,6 +7,7 @@ fixation), and the form is protected by a double-submit token and the Origin che
 
 from __future__ import annotations
 
+import hmac
 import secrets
 
 from starlette.requests import Request
@@ -27,6 +28,8 @@ def register(console: Console) -> None:
     async def signin_page(request: Request) -> Response:
         token = secrets.token_urlsafe(32)
         note = request.query_params.get("note", "")[:300]
+        if not hmac.compare_digest(request.query_params.get("sig", ""), console.note_mac(note)):
+            note = ""  # not this server's
         response = console.render(request, "signin.html", 200, signin_token=token, note=note)
         _cookie(console, request, response, SIGNIN_COOKIE, token, max_age=3600)
         return response
