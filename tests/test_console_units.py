@@ -77,6 +77,24 @@ def test_one_keys_sign_ins_push_out_only_its_own_sessions(
     assert sum(1 for s in store._sessions.values() if s.key_id == "member") == 2
 
 
+def test_one_tenant_s_many_keys_push_out_only_its_own_sessions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tenant admin mints keys without limit: 20 sessions a key would still let it push
+    everyone out of a full store, the operator included. Each tenant has a share."""
+    monkeypatch.setattr(sessions, "MAX_PER_TENANT", 5)
+    monkeypatch.setattr(sessions, "MAX_SESSIONS", 8)
+    clock = Clock()
+    store = SessionStore(idle_s=600, clock=clock)
+    operator = store.open("op-key", "op", "operator")
+    other = store.open("b-key", "b", "globex")
+    for i in range(50):
+        clock.now = i + 1
+        store.open(f"k{i}", f"key{i}", "acme")
+    assert store.get(operator.id) is not None and store.get(other.id) is not None
+    assert sum(1 for s in store._sessions.values() if s.tenant == "acme") == 5
+
+
 def _request(body: bytes, ctype: str, headers: dict[str, str] | None = None) -> Request:
     sent = False
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 MAX_SESSIONS = 10_000  # a flood of sign-ins cannot grow the server's memory
 MAX_PER_KEY = 20  # nor push out other keys' sessions
+# nor one tenant's many keys other tenants' (or the operator's) sessions
+MAX_PER_TENANT = 200
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Session:
     last_used: float
     opened: float
     flashes: list[str] = field(default_factory=list)
+    tenant: str = ""
 
 
 class SessionStore:
@@ -42,16 +45,20 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def open(self, key: str, key_id: str) -> Session:
+    def open(self, key: str, key_id: str, tenant: str = "") -> Session:
         now = self._clock()
         session = Session(
-            secrets.token_urlsafe(32), key, key_id, secrets.token_urlsafe(32), now, now
-        )
+            secrets.token_urlsafe(32), key, key_id, secrets.token_urlsafe(32), now, now,
+            tenant=tenant,
+        )  # fmt: skip
         with self._lock:
             self._expire(now)
             mine = [s for s in self._sessions.values() if s.key_id == key_id]
             if len(mine) >= MAX_PER_KEY:  # one key's sign-ins push out its own sessions
                 del self._sessions[min(mine, key=lambda s: s.last_used).id]
+            ours = [s for s in self._sessions.values() if s.tenant == tenant]
+            if len(ours) >= MAX_PER_TENANT:  # and one tenant's keys, its own
+                del self._sessions[min(ours, key=lambda s: s.last_used).id]
             if len(self._sessions) >= MAX_SESSIONS:  # the least recently used goes
                 oldest = min(self._sessions.values(), key=lambda s: s.last_used)
                 del self._sessions[oldest.id]

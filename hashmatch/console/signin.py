@@ -67,7 +67,7 @@ def register(console: Console) -> None:
         old = request.cookies.get(COOKIE)
         if old:
             console.sessions.close(old)  # never carried over: a new id at every sign-in
-        session = console.sessions.open(key, key_id)
+        session = console.sessions.open(key, key_id, who.tenant_id)
         with console.runtime.calls.call(who, "Console:SignIn"):
             pass
         response = harden(RedirectResponse(PREFIX + "/", 303))
