@@ -146,6 +146,11 @@ def test_one_command_makes_the_bank_and_fills_it(fake: FakeThreatExchange, tmp_p
     )  # fmt: skip
     assert refused.returncode == 1 and "already exists" in refused.stderr
     assert "fresh" not in ok(data, "bank", "list")  # no bank left behind
+    sandbox = cli(
+        data, "exchange", "add", "te-y", "--type", "threatexchange", "--url", fake.base_url,
+        "--privacy-group", "1001", "--credentials-env", "TE_TOKEN", "--bank", "Test",
+    )  # fmt: skip
+    assert sandbox.returncode == 2 and "sandbox's bank of benign samples" in sandbox.stderr
 
 
 def test_credentials_are_never_stored_printed_or_in_errors(

@@ -20,6 +20,7 @@ from hashmatch.exchanges.model import (
 )
 from hashmatch.exchanges.runner import ExchangeRunner
 from hashmatch.exchanges.sync import SyncReport
+from hashmatch.matching.model import SANDBOX_BANK
 
 # What an exchange writes, every tenant the bank is shared with matches: the operator's.
 _OPERATOR_BANK = "an exchange feeds a bank of the operator's (no owner, no ':' in its name)"
@@ -47,6 +48,8 @@ class ExchangeOps:
         check_bank_name(bank)
         if ":" in bank:
             raise BadParameter(_OPERATOR_BANK)
+        if bank == SANDBOX_BANK:  # every tenant's integration tests expect its samples alone
+            raise BadParameter(f"{bank!r} is the sandbox's bank of benign samples")
         created = False
         try:
             if self.store.get_bank(bank).owner:
