@@ -11,20 +11,15 @@ each run copies it into a new, empty database of a throwaway cluster (fsync on).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
 
-from bench.import_bench import cli, write_csv
+from bench.import_bench import cli, parse_args, write_csv
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--old", type=Path, help="a checkout of an older hashmatch to run beside")
-    args = p.parse_args()
+    args = parse_args(__doc__)
     here = Path(__file__).resolve().parent.parent
     roots = {"new": here, **({"old": args.old.resolve()} if args.old else {})}
     from tests import postgres

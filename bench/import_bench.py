@@ -56,12 +56,17 @@ def import_once(root: Path, work: Path, csv: Path, url: str) -> tuple[float, flo
     return cli(root, "bank", "import", "b", str(csv), *where)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
+def parse_args(doc: str | None) -> argparse.Namespace:
+    """--rows, --runs and --old, as this bench and copy_bench take them."""
+    p = argparse.ArgumentParser(description=doc)
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--old", type=Path, help="a checkout of an older hashmatch to run beside")
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> None:
+    args = parse_args(__doc__)
     roots = {"": Path(__file__).resolve().parent.parent}
     if args.old:
         roots[" (old)"] = args.old.resolve()

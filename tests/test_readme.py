@@ -27,6 +27,17 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def _run_on_a_server(example: str, data: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The example run against a real server over `data`: the lines it printed."""
+    capsys.readouterr()
+    srv = server_harness.start(data)
+    try:
+        exec(compile(example.replace("127.0.0.1:50051", srv.target), str(README), "exec"), {})
+    finally:
+        assert srv.stop() == 0
+    return capsys.readouterr().out.splitlines()
+
+
 def test_readme_engine_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (engine_example,) = [b for b in _blocks() if "Engine(" in b]
     exec(compile(engine_example, str(README), "exec"), {})
@@ -38,13 +49,7 @@ def test_readme_engine_example(workdir: Path, capsys: pytest.CaptureFixture[str]
 
 def test_readme_client_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (client_example,) = [b for b in _blocks() if "Client(" in b and "VideoClient" not in b]
-    srv = server_harness.start(workdir / "data")
-    try:
-        code = client_example.replace("127.0.0.1:50051", srv.target)
-        exec(compile(code, str(README), "exec"), {})
-    finally:
-        assert srv.stop() == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = _run_on_a_server(client_example, workdir / "data", capsys)
     assert lines[0] == "upload-1 OK False []"
     assert "is_match=False" in lines[1] and "code='OK'" in lines[1]
     assert lines[2] == "upload-2 False"
@@ -62,14 +67,7 @@ def test_readme_video_example(workdir: Path, capsys: pytest.CaptureFixture[str])
     capsys.readouterr()
     add = ["video-bank", "add", "known-videos", "original.mp4", "--data-dir", str(data)]
     assert main(add) == 0
-    capsys.readouterr()
-    srv = server_harness.start(data)
-    try:
-        code = example.replace("127.0.0.1:50051", srv.target)
-        exec(compile(code, str(README), "exec"), {})
-    finally:
-        assert srv.stop() == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = _run_on_a_server(example, data, capsys)
     assert lines == ["original.mp4 100.0 [{'start': 0.0, 'end': 4.0}]", "4 True"]
 
 
@@ -85,11 +83,5 @@ def test_readme_bank_service_example(
     monkeypatch.setenv("HASHMATCH_API_KEY", key(data, "acme", "bank-admin"))
     rows = [f"{k:064x},A2,r{k}" for k in range(1, 20_001)] + ["nothex,A2,bad"]  # 1.4 MB
     (workdir / "list.csv").write_text("\n".join([*rows, rows[0]]) + "\n")
-    srv = server_harness.start(data)
-    try:
-        code = example.replace("127.0.0.1:50051", srv.target)
-        exec(compile(code, str(README), "exec"), {})
-    finally:
-        assert srv.stop() == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = _run_on_a_server(example, data, capsys)
     assert lines == ["added 1", "imported 20000 duplicates 1 errors 1"]
