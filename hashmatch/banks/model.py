@@ -127,9 +127,7 @@ class Bank:
     def distance_for(self, tenant: str | None, distance: int) -> int:
         """The distance a match tells this caller: exact to the owner (and the local
         operator), by the bank's policy to everyone else."""
-        if tenant is None or tenant == self.owner:
-            return distance
-        return self.distance_policy.shown(distance)
+        return distance if self.shows_distances_to(tenant) else self.distance_policy.shown(distance)
 
     def shows_distances_to(self, tenant: str | None) -> bool:
         """Whether this caller sees what matches against the bank say of distance exactly:
@@ -148,7 +146,7 @@ class Bank:
         binary-search the exact distance that the bucket hides."""
         if requested is None or (stricter_only and requested >= own):
             return own
-        if tenant is None or tenant == self.owner:
+        if self.shows_distances_to(tenant):
             return requested
         return self.distance_policy.edge_below(requested)
 

@@ -118,21 +118,23 @@ class VideoService:
         call.count_items(max(1, len(video)))
         return await self.match(call, video, request)
 
+    def _video_matcher(self) -> VideoBankMatcher:
+        if self.matcher is None:
+            raise BadParameter("this server has no video banks")
+        return self.matcher
+
     def check_banks(self, call: Call, banks: tuple[str, ...]) -> None:
         """NotFound (as for any bank not seen) unless every named bank is one the caller
         matches against: checked before an upload is decoded, not after."""
-        if self.matcher is None:
-            raise BadParameter("this server has no video banks")
-        self.matcher.matcher.visible_banks(call.caller.match_tenant, banks)
+        self._video_matcher().matcher.visible_banks(call.caller.match_tenant, banks)
 
     async def match(self, call: Call, video: VideoHash, request: VideoRequest) -> list[VideoMatch]:
-        if self.matcher is None:
-            raise BadParameter("this server has no video banks")
+        matcher = self._video_matcher()
         tenant = call.caller.match_tenant
         options = request.options or self.match_options()
         # As for images: an API caller's max_distance can only tighten a bank's threshold.
         matches = await asyncio.to_thread(
-            self.matcher.match,
+            matcher.match,
             video,
             options,
             tenant,

@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from hashmatch.banks.model import Bank, SignalType
+from hashmatch.config import VideoConfig
 from hashmatch.errors import TooLarge
 from hashmatch.matching.model import HashQuery
 from hashmatch.matching.protocol import Matcher
@@ -26,9 +27,6 @@ from hashmatch.video.features import VideoHash
 from hashmatch.video.store import VideoStore
 
 _QUERY_CHUNK = 1000
-# Frame comparisons one call may cost (~7 ns each on one core: ~7 s at this bound); an
-# hour's query against a day-long stored video is 3 x 10^8.
-MAX_FRAME_PAIRS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,10 @@ class VideoBankMatcher:
     the frame quality floor the higher of the request's and the bank's min quality."""
 
     def __init__(
-        self, matcher: BankView, videos: VideoStore, max_frame_pairs: int = MAX_FRAME_PAIRS
+        self,
+        matcher: BankView,
+        videos: VideoStore,
+        max_frame_pairs: int = VideoConfig.max_frame_pairs,
     ) -> None:
         self.matcher = matcher
         self.videos = videos
